@@ -1,0 +1,128 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A connected backend, handshake done, not yet reading: the relay starts reads once it is installed.
+public struct BackendConnection {
+    public var channel: Channel
+    /// The subprotocol to answer the client with.
+    public var subprotocol: String?
+}
+
+/// Opens the backend leg of a session on the client's event loop (so the relay needs no locks),
+/// within the route's connect timeout.
+public struct BackendConnector: Sendable {
+    /// Socket buffers the relay can fill before it stops reading the other side.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+
+    public init() {}
+
+    public func connect(_ request: UpgradeRequest, clientAddress: SocketAddress?, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
+        let route = request.route.configuration
+        let timeout = route.limits.connectTimeout
+        let promise = eventLoop.makePromise(of: BackendConnection.self)
+        let deadline = eventLoop.scheduleTask(in: timeout) {
+            promise.fail(BackendError.timedOut(after: "\(timeout.prettyDescription)"))
+        }
+        promise.futureResult.whenComplete { _ in deadline.cancel() }
+
+        var bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+
+        switch route.backend {
+        case .tcp(let host, let port):
+            bootstrap = bootstrap.channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            Self.finishPlain(bootstrap.connect(host: host, port: port), request: request, promise: promise)
+        case .unix(let path):
+            Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, promise: promise)
+        case .webSocket(let host, let port, let path, let query):
+            let key = WebSocketAccept.makeKey()
+            let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols)
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
+            let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
+            let connected = bootstrap
+                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let encoder = HTTPRequestEncoder()
+                        let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(encoder)
+                        try sync.addHandler(decoder)
+                        try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: request.subprotocols, codec: [encoder, decoder], promise: handshake))
+                        try sync.addHandler(EarlyBytesHandler())
+                    }
+                }
+                .connect(host: host, port: port)
+            connected.whenFailure { handshake.fail($0) }
+            Self.closeIfAbandoned(connected, promise: promise)
+            connected.and(handshake.futureResult).map { channel, outcome in
+                BackendConnection(channel: channel, subprotocol: outcome.subprotocol)
+            }.flatMapErrorThrowing { error in
+                throw Self.describe(error, timeout: timeout)
+            }.whenComplete { result in
+                Self.settle(promise, with: result)
+            }
+        }
+        return promise.futureResult
+    }
+
+    private static func finishPlain(_ connected: EventLoopFuture<Channel>, request: UpgradeRequest, promise: EventLoopPromise<BackendConnection>) {
+        let subprotocol = Self.subprotocolForByteStream(request)
+        Self.closeIfAbandoned(connected, promise: promise)
+        connected.map { channel in
+            BackendConnection(channel: channel, subprotocol: subprotocol)
+        }.flatMapErrorThrowing { error in
+            throw Self.describe(error, timeout: request.route.configuration.limits.connectTimeout)
+        }.whenComplete { result in
+            Self.settle(promise, with: result)
+        }
+    }
+
+    /// When the deadline fails the session first, a connection that is still handshaking is closed.
+    private static func closeIfAbandoned(_ connected: EventLoopFuture<Channel>, promise: EventLoopPromise<BackendConnection>) {
+        promise.futureResult.whenFailure { _ in
+            connected.whenSuccess { $0.close(promise: nil) }
+        }
+    }
+
+    /// Completes `promise` unless the deadline already failed it (then the completion is ignored).
+    private static func settle(_ promise: EventLoopPromise<BackendConnection>, with result: Result<BackendConnection, Error>) {
+        promise.completeWith(result)
+    }
+
+    /// TCP services speak no subprotocol; websockify clients offer `binary` and expect it back.
+    static func subprotocolForByteStream(_ request: UpgradeRequest) -> String? {
+        if request.route.configuration.subprotocols == nil {
+            return request.subprotocols.contains("binary") ? "binary" : nil
+        }
+        return request.subprotocols.first
+    }
+
+    static func describe(_ error: Error, timeout: TimeAmount) -> BackendError {
+        if let error = error as? BackendError { return error }
+        if case ChannelError.connectTimeout = error { return .timedOut(after: timeout.prettyDescription) }
+        if let error = error as? NIOConnectionError {
+            if error.connectionErrors.contains(where: { if case ChannelError.connectTimeout = $0.error { return true } else { return false } }) {
+                return .timedOut(after: timeout.prettyDescription)
+            }
+            if let first = error.connectionErrors.first { return .unreachable("\(first.target): \(first.error)") }
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return .unreachable("cannot resolve \(error.host): \(dns)") }
+            return .unreachable("cannot connect to \(error.host):\(error.port)")
+        }
+        return .unreachable("\(error)")
+    }
+}
+
+extension TimeAmount {
+    var prettyDescription: String {
+        let ms = self.nanoseconds / 1_000_000
+        if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+}

@@ -1,0 +1,108 @@
+import NIOCore
+import NIOHTTP1
+
+/// The gateway's client side of the RFC 6455 opening handshake with a WebSocket backend.
+/// Sends the request when the connection is up, validates the 101, then steps out of the way:
+/// it removes the HTTP codec (leftover bytes go to the ``EarlyBytesHandler`` behind it) and itself.
+final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    struct Outcome {
+        var subprotocol: String?
+    }
+
+    private enum State {
+        case waitingForHead
+        case waitingForEnd(Outcome)
+        case done
+    }
+
+    private let request: HTTPRequestHead
+    private let expectedAccept: String
+    private let offeredSubprotocols: [String]
+    private let codec: [RemovableChannelHandler]
+    private let promise: EventLoopPromise<Outcome>
+    private var state = State.waitingForHead
+
+    init(request: HTTPRequestHead, key: String, offeredSubprotocols: [String], codec: [RemovableChannelHandler], promise: EventLoopPromise<Outcome>) {
+        self.request = request
+        self.expectedAccept = WebSocketAccept.value(forKey: key)
+        self.offeredSubprotocols = offeredSubprotocols
+        self.codec = codec
+        self.promise = promise
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.write(Self.wrapOutboundOut(.head(self.request)), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (Self.unwrapInboundIn(data), self.state) {
+        case (.head(let head), .waitingForHead):
+            switch self.validate(head) {
+            case .success(let outcome):
+                self.state = .waitingForEnd(outcome)
+            case .failure(let error):
+                self.fail(context: context, error)
+            }
+        case (.end, .waitingForEnd(let outcome)):
+            self.state = .done
+            let pipeline = context.pipeline.syncOperations
+            for handler in self.codec { pipeline.removeHandler(handler, promise: nil) }
+            pipeline.removeHandler(context: context, promise: nil)
+            self.promise.succeed(outcome)
+        default:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .done = self.state { return }
+        context.read()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.fail(context: context, .closedDuringHandshake)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.fail(context: context, .invalidHandshake("\(error)"))
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: BackendError) {
+        if case .done = self.state { return }
+        self.state = .done
+        self.promise.fail(error)
+        context.close(promise: nil)
+    }
+
+    private func validate(_ head: HTTPResponseHead) -> Result<Outcome, BackendError> {
+        guard head.status == .switchingProtocols else { return .failure(.handshakeRejected(status: head.status)) }
+        guard HTTPTokens.contains(head.headers, "upgrade", token: "websocket") else {
+            return .failure(.invalidHandshake("101 without 'Upgrade: websocket'"))
+        }
+        guard HTTPTokens.contains(head.headers, "connection", token: "upgrade") else {
+            return .failure(.invalidHandshake("101 without 'Connection: upgrade'"))
+        }
+        guard head.headers["sec-websocket-accept"].map({ $0.trimmingWhitespace() }) == [self.expectedAccept] else {
+            return .failure(.invalidHandshake("wrong Sec-WebSocket-Accept"))
+        }
+        guard HTTPTokens.list(head.headers, "sec-websocket-extensions").isEmpty else {
+            return .failure(.invalidHandshake("extension accepted that was not offered"))
+        }
+        let chosen = HTTPTokens.list(head.headers, "sec-websocket-protocol")
+        switch chosen.count {
+        case 0:
+            return .success(Outcome(subprotocol: nil))
+        case 1 where self.offeredSubprotocols.contains(String(chosen[0])):
+            return .success(Outcome(subprotocol: String(chosen[0])))
+        default:
+            return .failure(.invalidHandshake("subprotocol '\(chosen.joined(separator: ", "))' was not offered"))
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import NIOCore
+import NIOHTTP1
+
+/// The handshake request sent to a WebSocket backend: the client's end-to-end headers, the
+/// gateway's own WebSocket headers, and the forwarding headers that tell the backend who asked.
+enum BackendRequestHeaders {
+    /// Headers never copied from the client: hop-by-hop ones (RFC 9110 §7.6.1) and the ones this hop rewrites.
+    static let notForwarded: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+        "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions",
+        "sec-websocket-accept",
+    ]
+
+    static func make(
+        client: HTTPRequestHead,
+        clientAddress: SocketAddress?,
+        backendHost: String,
+        backendPort: Int,
+        key: String,
+        subprotocols: [String]
+    ) -> HTTPHeaders {
+        let connectionTokens = Set(HTTPTokens.list(client.headers, "connection").map { $0.lowercased() })
+        var headers = HTTPHeaders()
+        let hostValue = BackendURL.bracketed(backendHost) + (backendPort == 80 ? "" : ":\(backendPort)")
+        headers.add(name: "Host", value: hostValue)
+        headers.add(name: "Upgrade", value: "websocket")
+        headers.add(name: "Connection", value: "Upgrade")
+        headers.add(name: "Sec-WebSocket-Key", value: key)
+        headers.add(name: "Sec-WebSocket-Version", value: "13")
+        if !subprotocols.isEmpty {
+            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
+        }
+        for (name, value) in client.headers {
+            let lower = name.lowercased()
+            if Self.notForwarded.contains(lower) || connectionTokens.contains(lower) { continue }
+            if lower == "x-forwarded-for" || lower == "forwarded" || lower == "x-forwarded-proto" || lower == "x-forwarded-host" { continue }
+            headers.add(name: name, value: value)
+        }
+
+        let clientIP = clientAddress?.ipAddress
+        var forwardedFor = client.headers["x-forwarded-for"].joined(separator: ", ")
+        if let clientIP {
+            forwardedFor = forwardedFor.isEmpty ? clientIP : forwardedFor + ", " + clientIP
+        }
+        if !forwardedFor.isEmpty { headers.add(name: "X-Forwarded-For", value: forwardedFor) }
+        headers.add(name: "X-Forwarded-Proto", value: "http")
+        if let host = client.headers.first(name: "host") { headers.add(name: "X-Forwarded-Host", value: host) }
+
+        var forwarded = client.headers["forwarded"].joined(separator: ", ")
+        var element: [String] = []
+        if let clientIP { element.append("for=" + (clientIP.contains(":") ? "\"[\(clientIP)]\"" : clientIP)) }
+        if let host = client.headers.first(name: "host"), HTTPTokens.isToken(host.replacingColons()) {
+            element.append("host=\"\(host)\"")
+        }
+        element.append("proto=http")
+        forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
+        headers.add(name: "Forwarded", value: forwarded)
+        return headers
+    }
+}
+
+private extension String {
+    /// Host values carry ':' and '[' which are not token characters but are fine inside a quoted string.
+    func replacingColons() -> String {
+        String(self.map { $0 == ":" || $0 == "[" || $0 == "]" ? "-" : $0 })
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import NIOCore
+import Yams
+
+/// Reads a YAML configuration file into a ``GatewayConfiguration``.
+///
+/// The YAML is composed into nodes rather than decoded with `Codable`, so that every error can name
+/// the line and the key, and unknown keys (usually typos) are rejected instead of silently ignored.
+public enum ConfigurationLoader {
+    public static func load(file path: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, message: "cannot read file: \(error.localizedDescription)")
+        }
+        return try self.parse(yaml: text, file: path)
+    }
+
+    public static func parse(yaml: String, file: String? = nil) throws(ConfigurationError) -> GatewayConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw Self.error(from: error, file: file)
+        } catch {
+            throw ConfigurationError(file: file, message: "invalid YAML: \(error)")
+        }
+        guard let root else { throw ConfigurationError(file: file, message: "the file is empty") }
+        let reader = NodeReader(file: file)
+        return try reader.configuration(root)
+    }
+
+    private static func error(from error: YamlError, file: String?) -> ConfigurationError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return ConfigurationError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        default:
+            return ConfigurationError(file: file, message: "invalid YAML: \(error)")
+        }
+    }
+}
+
+/// Walks the YAML node tree, building the model and locating every error.
+private struct NodeReader {
+    let file: String?
+
+    func fail(_ node: Node?, _ key: String?, _ message: String) -> ConfigurationError {
+        ConfigurationError(file: self.file, line: node?.mark?.line, column: node?.mark?.column, key: key, message: message)
+    }
+
+    /// The entries of a mapping, with unknown keys rejected.
+    func mapping(_ node: Node, _ key: String?, allowed: [String]) throws(ConfigurationError) -> [String: Node] {
+        guard case .mapping(let mapping) = node else { throw self.fail(node, key, "expected a mapping of keys to values") }
+        var entries: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            guard let name = keyNode.string else { throw self.fail(keyNode, key, "keys must be strings") }
+            let path = key.map { "\($0).\(name)" } ?? name
+            guard allowed.contains(name) else {
+                throw self.fail(keyNode, path, "unknown key (expected one of: \(allowed.joined(separator: ", ")))")
+            }
+            guard entries[name] == nil else { throw self.fail(keyNode, path, "key given twice") }
+            entries[name] = value
+        }
+        return entries
+    }
+
+    func sequence(_ node: Node, _ key: String) throws(ConfigurationError) -> [Node] {
+        guard case .sequence(let sequence) = node else { throw self.fail(node, key, "expected a list") }
+        return Array(sequence)
+    }
+
+    func string(_ node: Node, _ key: String) throws(ConfigurationError) -> String {
+        guard case .scalar(let scalar) = node else { throw self.fail(node, key, "expected a string") }
+        return scalar.string
+    }
+
+    func duration(_ node: Node, _ key: String) throws(ConfigurationError) -> TimeAmount {
+        let text = try self.string(node, key)
+        guard let value = ValueParsing.duration(text) else {
+            throw self.fail(node, key, "invalid duration '\(text)' (use e.g. 500ms, 30s, 5m, 1h)")
+        }
+        return value
+    }
+
+    func size(_ node: Node, _ key: String) throws(ConfigurationError) -> Int {
+        let text = try self.string(node, key)
+        guard let value = ValueParsing.size(text), value > 0 else {
+            throw self.fail(node, key, "invalid size '\(text)' (a positive number of bytes, or e.g. 64KiB, 16MiB)")
+        }
+        return value
+    }
+
+    func configuration(_ root: Node) throws(ConfigurationError) -> GatewayConfiguration {
+        let top = try self.mapping(root, nil, allowed: ["listeners", "routes", "server"])
+        var server = ServerSettings()
+        if let node = top["server"] { server = try self.server(node) }
+
+        guard let listenersNode = top["listeners"] else { throw self.fail(root, "listeners", "missing: at least one listener is needed") }
+        var listeners: [ListenAddress] = []
+        for (index, node) in try self.sequence(listenersNode, "listeners").enumerated() {
+            let key = "listeners[\(index)]"
+            let entries = try self.mapping(node, key, allowed: ["address"])
+            guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
+            let text = try self.string(addressNode, "\(key).address")
+            guard let address = ListenAddress(parsing: text) else {
+                throw self.fail(addressNode, "\(key).address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
+            }
+            listeners.append(address)
+        }
+        if listeners.isEmpty { throw self.fail(listenersNode, "listeners", "at least one listener is needed") }
+
+        guard let routesNode = top["routes"] else { throw self.fail(root, "routes", "missing: at least one route is needed") }
+        var routes: [RouteConfiguration] = []
+        for (index, node) in try self.sequence(routesNode, "routes").enumerated() {
+            routes.append(try self.route(node, "routes[\(index)]"))
+        }
+        if routes.isEmpty { throw self.fail(routesNode, "routes", "at least one route is needed") }
+        return GatewayConfiguration(listeners: listeners, routes: routes, server: server)
+    }
+
+    func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {
+        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads"])
+        var server = ServerSettings()
+        if let n = entries["handshake_timeout"] {
+            server.handshakeTimeout = try self.positiveDuration(n, "server.handshake_timeout")
+        }
+        if let n = entries["close_timeout"] {
+            server.closeTimeout = try self.positiveDuration(n, "server.close_timeout")
+        }
+        if let n = entries["max_request_head_bytes"] {
+            server.maxRequestHeadBytes = try self.size(n, "server.max_request_head_bytes")
+            if server.maxRequestHeadBytes < 256 { throw self.fail(n, "server.max_request_head_bytes", "must be at least 256") }
+        }
+        if let n = entries["threads"] {
+            guard let threads = n.int, threads > 0, threads <= 1024 else { throw self.fail(n, "server.threads", "expected a thread count from 1 to 1024") }
+            server.threads = threads
+        }
+        return server
+    }
+
+    func positiveDuration(_ node: Node, _ key: String) throws(ConfigurationError) -> TimeAmount {
+        let value = try self.duration(node, key)
+        guard value > .zero else { throw self.fail(node, key, "must be greater than zero") }
+        return value
+    }
+
+    func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
+        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "subprotocols", "message_type", "limits"])
+        guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
+        let path = try self.string(pathNode, "\(key).path")
+        guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
+        guard !path.contains("?"), !path.contains("#") else { throw self.fail(pathNode, "\(key).path", "must not contain a query or fragment") }
+
+        guard let backendNode = entries["backend"] else { throw self.fail(node, "\(key).backend", "missing") }
+        let backendText = try self.string(backendNode, "\(key).backend")
+        let backend: BackendURL
+        do {
+            backend = try BackendURL(parsing: backendText)
+        } catch {
+            throw self.fail(backendNode, "\(key).backend", error.description)
+        }
+
+        var route = RouteConfiguration(path: path, backend: backend)
+        if let n = entries["match"] {
+            let text = try self.string(n, "\(key).match")
+            guard let match = PathMatch(rawValue: text) else { throw self.fail(n, "\(key).match", "expected 'prefix' or 'exact', got '\(text)'") }
+            route.match = match
+        }
+        if let n = entries["subprotocols"] {
+            var names: [String] = []
+            for (i, item) in try self.sequence(n, "\(key).subprotocols").enumerated() {
+                let name = try self.string(item, "\(key).subprotocols[\(i)]")
+                guard HTTPTokens.isToken(name) else {
+                    throw self.fail(item, "\(key).subprotocols[\(i)]", "'\(name)' is not a valid subprotocol token")
+                }
+                names.append(name)
+            }
+            route.subprotocols = names
+        }
+        if let n = entries["message_type"] {
+            let text = try self.string(n, "\(key).message_type")
+            guard let type = TCPMessageType(rawValue: text) else { throw self.fail(n, "\(key).message_type", "expected 'binary' or 'text', got '\(text)'") }
+            if case .webSocket = backend { throw self.fail(n, "\(key).message_type", "only applies to tcp:// and unix: backends") }
+            route.messageType = type
+        }
+        if let n = entries["limits"] {
+            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "idle_timeout", "connect_timeout"])
+            if let m = limits["max_message_bytes"] {
+                route.limits.maxMessageBytes = try self.size(m, "\(key).limits.max_message_bytes")
+            }
+            if let m = limits["idle_timeout"] {
+                let value = try self.duration(m, "\(key).limits.idle_timeout")
+                route.limits.idleTimeout = value == .zero ? nil : value
+            }
+            if let m = limits["connect_timeout"] {
+                route.limits.connectTimeout = try self.positiveDuration(m, "\(key).limits.connect_timeout")
+            }
+        }
+        return route
+    }
+}

@@ -1,0 +1,123 @@
+import NIOCore
+
+/// Everything wsgate runs from: listeners, the ordered routing table and server-wide limits.
+/// Built from a YAML file (``ConfigurationLoader``) or from command-line flags.
+public struct GatewayConfiguration: Sendable, Equatable {
+    public var listeners: [ListenAddress]
+    public var routes: [RouteConfiguration]
+    public var server: ServerSettings
+
+    public init(listeners: [ListenAddress], routes: [RouteConfiguration], server: ServerSettings = ServerSettings()) {
+        self.listeners = listeners
+        self.routes = routes
+        self.server = server
+    }
+}
+
+/// Settings that apply to every connection, before a route is known.
+public struct ServerSettings: Sendable, Equatable {
+    /// Time a client has to send a complete request head, from connect or from the end of the
+    /// previous response on a keep-alive connection. 10 s stops slowloris-style clients holding
+    /// sockets while leaving room for slow mobile links.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Largest request head (request line and headers) accepted; larger ones get 431.
+    /// 16 KiB holds real browser requests with large cookies, as nginx's default large buffers do.
+    public var maxRequestHeadBytes: Int = 16 * 1024
+    /// Time a peer has to answer our close frame before the connection is dropped.
+    public var closeTimeout: TimeAmount = .seconds(5)
+    /// Event-loop threads; nil means one per CPU core.
+    public var threads: Int?
+
+    public init() {}
+}
+
+/// How a route's path is compared with the request path.
+public enum PathMatch: String, Sendable, Equatable {
+    /// The route path is a prefix of the request path on a segment boundary (`/vnc` matches `/vnc`,
+    /// `/vnc/`, `/vnc/a` but not `/vncx`); the longest matching prefix wins.
+    case prefix
+    /// The request path (without query) must equal the route path.
+    case exact
+}
+
+/// What a TCP backend's bytes become when sent to the client.
+public enum TCPMessageType: String, Sendable, Equatable {
+    case binary
+    /// Text messages, for services that speak UTF-8; chunks that are not valid UTF-8 go as binary.
+    case text
+}
+
+public struct RouteConfiguration: Sendable, Equatable {
+    public var path: String
+    public var match: PathMatch
+    public var backend: BackendURL
+    /// Subprotocols a client may negotiate on this route; nil allows whatever the backend accepts
+    /// (for TCP backends: websockify's `binary`).
+    public var subprotocols: [String]?
+    public var messageType: TCPMessageType
+    public var limits: RouteLimits
+
+    public init(
+        path: String,
+        match: PathMatch = .prefix,
+        backend: BackendURL,
+        subprotocols: [String]? = nil,
+        messageType: TCPMessageType = .binary,
+        limits: RouteLimits = RouteLimits()
+    ) {
+        self.path = path
+        self.match = match
+        self.backend = backend
+        self.subprotocols = subprotocols
+        self.messageType = messageType
+        self.limits = limits
+    }
+}
+
+public struct RouteLimits: Sendable, Equatable {
+    /// Largest message accepted in either direction (1009 beyond it). Messages are streamed, so this
+    /// bounds what a backend must accept, not gateway memory; 64 MiB leaves room for big browser uploads.
+    public var maxMessageBytes: Int = 64 * 1024 * 1024
+    /// A session with no frame in either direction for this long is closed with 1001; nil disables it.
+    /// One hour: long enough for quiet terminal or VNC sessions, short enough to reap dead ones.
+    public var idleTimeout: TimeAmount? = .hours(1)
+    /// Time to connect to the backend (and finish its WebSocket handshake) before answering 504.
+    public var connectTimeout: TimeAmount = .seconds(5)
+
+    public init() {}
+}
+
+/// A listening address: `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (all IPv4 interfaces).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(parsing text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portPart = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            if hostPart.contains(":") { return nil }  // bare IPv6 needs brackets
+        }
+        guard let port = Int(portPart), (0...65535).contains(port) else { return nil }
+        self.host = hostPart.isEmpty ? "0.0.0.0" : String(hostPart)
+        self.port = port
+    }
+
+    public var description: String {
+        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+}

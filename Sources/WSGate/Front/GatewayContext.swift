@@ -1,0 +1,18 @@
+import Logging
+import NIOCore
+
+/// What every connection needs to know about the gateway: the routing table, the server settings,
+/// how to reach backends, and where to log.
+public struct GatewayContext: Sendable {
+    public var routes: RouteTable
+    public var settings: ServerSettings
+    public var connector: BackendConnector
+    public var logger: Logger
+
+    public init(configuration: GatewayConfiguration, logger: Logger) {
+        self.routes = RouteTable(configuration.routes)
+        self.settings = configuration.server
+        self.connector = BackendConnector()
+        self.logger = logger
+    }
+}

@@ -1,0 +1,99 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The gateway: its listeners and the event loops every connection runs on.
+public final class GatewayServer: Sendable {
+    public let configuration: GatewayConfiguration
+    private let gateway: GatewayContext
+    private let group: EventLoopGroup
+    private let ownsGroup: Bool
+    private let listeners = NIOLockedValueBox<[Channel]>([])
+
+    /// - Parameter group: event loops to run on; by default the gateway makes its own with
+    ///   `server.threads` threads (one per core when unset).
+    public init(configuration: GatewayConfiguration, logger: Logger, group: EventLoopGroup? = nil) {
+        self.configuration = configuration
+        self.gateway = GatewayContext(configuration: configuration, logger: logger)
+        if let group {
+            self.group = group
+            self.ownsGroup = false
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.server.threads ?? System.coreCount)
+            self.ownsGroup = true
+        }
+    }
+
+    /// Opens every listener; returns their bound addresses (port 0 becomes the real port).
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        let gateway = self.gateway
+        let bootstrap = ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try HTTP1Pipeline.configure(channel, gateway: gateway)
+                }
+            }
+        var bound: [Channel] = []
+        do {
+            for address in self.configuration.listeners {
+                let channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+                bound.append(channel)
+                gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? address.description)"])
+            }
+        } catch {
+            for channel in bound { try? await channel.close() }
+            throw ListenError(address: self.configuration.listeners[bound.count], underlying: error)
+        }
+        self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        for route in gateway.routes.routes {
+            let config = route.configuration
+            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backend)"])
+        }
+        return bound.compactMap(\.localAddress)
+    }
+
+    public var localAddresses: [SocketAddress] {
+        self.listeners.withLockedValue { $0.compactMap(\.localAddress) }
+    }
+
+    /// Stops accepting; live sessions are not touched.
+    public func stopListening() async {
+        let channels = self.listeners.withLockedValue { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    /// Stops accepting and, if the gateway made its event loops, shuts them down (cutting sessions).
+    public func shutdown() async {
+        await self.stopListening()
+        if self.ownsGroup { try? await self.group.shutdownGracefully() }
+    }
+}
+
+public struct ListenError: Error, CustomStringConvertible {
+    public var address: ListenAddress
+    public var underlying: Error
+    public var description: String { "cannot listen on \(self.address): \(self.underlying)" }
+}
+
+/// Runs the gateway under swift-service-lifecycle: listens until a shutdown signal, then stops accepting.
+public struct GatewayService: Service {
+    public let server: GatewayServer
+
+    public init(server: GatewayServer) { self.server = server }
+
+    public func run() async throws {
+        try await self.server.start()
+        try? await gracefulShutdown()
+        await self.server.shutdown()
+    }
+}

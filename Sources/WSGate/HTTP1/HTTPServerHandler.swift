@@ -1,0 +1,213 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Answers HTTP/1.1 requests and carries a WebSocket handshake through: validate, route, open the
+/// backend, and only then send 101 and hand the connection to the relay. While the backend is being
+/// opened the client is not read, so nothing it sends early is lost or buffered without bound.
+final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case awaitingHead
+        case readingRequest(HandshakeDecision, keepAlive: Bool)
+        case connectingBackend
+        case upgraded
+        case closing
+    }
+
+    private let gateway: GatewayContext
+    private let headLimiter: RequestHeadLimitHandler
+    private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
+    private let encoder: HTTPResponseEncoder
+    private var state = State.awaitingHead
+    private var handshakeTimer: Scheduled<Void>?
+    private var readPending = false
+    private var clientDescription = "?"
+
+    init(gateway: GatewayContext, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+        self.gateway = gateway
+        self.headLimiter = headLimiter
+        self.decoder = decoder
+        self.encoder = encoder
+    }
+
+    private var logger: Logger { self.gateway.logger }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
+        if context.channel.isActive { self.armHandshakeTimer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
+        self.armHandshakeTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.handshakeTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func armHandshakeTimer(context: ChannelHandlerContext) {
+        self.handshakeTimer?.cancel()
+        let timeout = self.gateway.settings.handshakeTimeout
+        self.handshakeTimer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+            guard let self else { return }
+            self.logger.info("dropped client: no complete request within \(timeout.prettyDescription)", metadata: ["client": "\(self.clientDescription)"])
+            self.state = .closing
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (Self.unwrapInboundIn(data), self.state) {
+        case (.head(let head), .awaitingHead):
+            self.handshakeTimer?.cancel()
+            let decision = HandshakeValidator.decide(head, routes: self.gateway.routes)
+            self.state = .readingRequest(decision, keepAlive: head.isKeepAlive)
+        case (.body, _):
+            break  // request bodies mean nothing here; they are read and dropped
+        case (.end, .readingRequest(let decision, let keepAlive)):
+            self.headLimiter.requestEnded()
+            self.handle(decision, keepAlive: keepAlive, context: context)
+        default:
+            break
+        }
+    }
+
+    private func handle(_ decision: HandshakeDecision, keepAlive: Bool, context: ChannelHandlerContext) {
+        switch decision {
+        case .health:
+            self.respond(.ok, body: "ok\n", keepAlive: keepAlive, context: context)
+        case .refuse(let refusal):
+            self.logger.info("refused request: \(refusal.reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"])
+            self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
+                         keepAlive: keepAlive && !refusal.closesConnection, context: context)
+        case .upgrade(let request):
+            self.state = .connectingBackend
+            self.connectBackend(for: request, context: context)
+        }
+    }
+
+    // MARK: Upgrade
+
+    private func connectBackend(for request: UpgradeRequest, context: ChannelHandlerContext) {
+        let route = request.route.configuration
+        let started = NIODeadline.now()
+        self.gateway.connector.connect(request, clientAddress: context.channel.remoteAddress, on: context.eventLoop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                let failure = (error as? BackendError) ?? .unreachable("\(error)")
+                self.logger.warning("refused handshake: \(failure)", metadata: [
+                    "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(route.backend)", "status": "\(failure.status.code)",
+                ])
+                guard context.channel.isActive else { return }
+                self.respond(failure.status, body: "\(failure.status.reasonPhrase): \(failure)\n", keepAlive: false, context: context)
+            case .success(let backend):
+                guard context.channel.isActive else {
+                    self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(self.clientDescription)", "route": "\(route.path)"])
+                    backend.channel.close(promise: nil)
+                    return
+                }
+                self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)"])
+                self.completeUpgrade(request, backend: backend, context: context)
+            }
+        }
+    }
+
+    private func completeUpgrade(_ request: UpgradeRequest, backend: BackendConnection, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Upgrade", value: "websocket")
+        headers.add(name: "Connection", value: "Upgrade")
+        headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: request.key))
+        if let subprotocol = backend.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        headers.add(name: "Server", value: "wsgate")
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        self.state = .upgraded
+
+        do {
+            let relay = try RelayInstaller.prepare(
+                backend: backend, route: request.route.configuration,
+                clientAddress: self.clientDescription, eventLoop: context.eventLoop, gateway: self.gateway
+            )
+            // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
+            // and hands any bytes that followed the request (early frames) to the client leg.
+            let sync = context.pipeline.syncOperations
+            sync.removeHandler(self.headLimiter, promise: nil)
+            sync.removeHandler(self.encoder, promise: nil)
+            sync.removeHandler(context: context, promise: nil)
+            try sync.addHandler(relay.clientLeg)
+            sync.removeHandler(self.decoder, promise: nil)
+            relay.start()
+        } catch {
+            self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
+            backend.channel.close(promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Plain responses
+
+    private func respond(_ status: HTTPResponseStatus, headers extra: HTTPHeaders = [:], body: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = extra
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Server", value: "wsgate")
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
+        if keepAlive {
+            self.state = .awaitingHead
+            self.armHandshakeTimer(context: context)
+            if self.readPending {
+                self.readPending = false
+                context.read()
+            }
+        } else {
+            self.state = .closing
+            done.whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    // MARK: Flow control and errors
+
+    func read(context: ChannelHandlerContext) {
+        switch self.state {
+        case .connectingBackend, .closing:
+            self.readPending = true
+        default:
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        switch self.state {
+        case .awaitingHead, .readingRequest:
+            if error is HTTPParserError {
+                self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
+                self.handshakeTimer?.cancel()
+                self.respond(.badRequest, body: "Bad Request: malformed HTTP\n", keepAlive: false, context: context)
+                return
+            }
+            context.close(promise: nil)
+        default:
+            context.close(promise: nil)
+        }
+    }
+}
+
+extension SocketAddress {
+    /// `ip:port` for logs, or the socket path.
+    var loggable: String {
+        switch self {
+        case .v4, .v6: return "\(self.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\(self.port ?? 0)"
+        case .unixDomainSocket: return self.pathname ?? "unix"
+        }
+    }
+}

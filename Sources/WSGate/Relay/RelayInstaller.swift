@@ -1,0 +1,66 @@
+import NIOCore
+
+/// Wires a session between a client channel that is about to carry WebSocket frames and a connected
+/// backend. Transport-agnostic: the HTTP/1.1 front uses it after its 101; an HTTP/2 stream can too.
+///
+/// Two steps, because the caller must clear its own protocol handlers out of the client pipeline
+/// between them: ``prepare(backend:route:clientAddress:eventLoop:gateway:)`` builds the legs and
+/// installs the backend one; the caller adds ``clientLeg`` to its channel; ``start()`` lets bytes flow.
+struct RelayInstaller {
+    let clientLeg: WebSocketLegHandler
+    private let session: RelaySession
+    private let backend: BackendConnection
+    private let backendLeg: RelayPartner
+
+    static func prepare(
+        backend: BackendConnection,
+        route: RouteConfiguration,
+        clientAddress: String,
+        eventLoop: EventLoop,
+        gateway: GatewayContext
+    ) throws -> RelayInstaller {
+        let session = RelaySession(
+            logger: gateway.logger, clientAddress: clientAddress, route: route,
+            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout
+        )
+        let clientLeg = WebSocketLegHandler(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+        session.clientLeg = clientLeg
+        let backendLeg: RelayPartner & ChannelHandler
+        switch route.backend {
+        case .tcp, .unix:
+            let leg = TCPLegHandler(session: session, messageType: route.messageType)
+            leg.partner = clientLeg
+            backendLeg = leg
+        case .webSocket:
+            let leg = WebSocketLegHandler(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+            leg.partner = clientLeg
+            backendLeg = leg
+        }
+        clientLeg.partner = backendLeg
+        session.backendLeg = backendLeg
+        try backend.channel.pipeline.syncOperations.addHandler(backendLeg)
+        return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
+    }
+
+    /// Call once ``clientLeg`` is in the client pipeline.
+    func start() {
+        let channel = self.backend.channel
+        if let client = self.clientLeg.channel {
+            try? client.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
+        }
+        self.session.startIdleTimer()
+        guard channel.isActive else {
+            // The backend hung up between its handshake and now: its leg never saw the channel close.
+            self.clientLeg.relayClose(code: .internalError, reason: "backend closed the connection")
+            self.session.legFinished()
+            return
+        }
+        let sync = channel.pipeline.syncOperations
+        // Bytes that followed the backend's 101 reach the backend leg now.
+        if let early = try? sync.handler(type: EarlyBytesHandler.self) {
+            sync.removeHandler(early, promise: nil)
+        }
+        self.clientLeg.start()
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+    }
+}

@@ -1,0 +1,18 @@
+import NIOCore
+
+/// What one leg of a session asks of the other. Both legs run on the same event loop, so these are
+/// plain synchronous calls: no locks, no hops, and the payload slices pass through uncopied.
+protocol RelayPartner: AnyObject {
+    /// A data frame from the other side begins; `length` bytes follow through ``relayPayload(_:)``.
+    /// A byte-stream leg ignores frame boundaries.
+    func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int)
+    func relayPayload(_ payload: ByteBuffer)
+    /// End of the other side's read batch: one flush per batch.
+    func relayFlush()
+    /// The other side is gone or closing: close this leg's peer, telling it `code` where it can hear one.
+    func relayClose(code: WebSocketCloseCode?, reason: String)
+    /// Whether this leg can take more writes; the other side stops reading while it can't.
+    var isWritable: Bool { get }
+    /// This leg's peer drained its buffer: the other side may read again.
+    func resumeReading()
+}

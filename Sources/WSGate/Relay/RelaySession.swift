@@ -1,0 +1,118 @@
+import Logging
+import NIOCore
+
+/// One proxied WebSocket session: its two legs, its counters, its idle timer, and the one log line
+/// written when both legs are closed.
+final class RelaySession {
+    enum Side: String {
+        case client
+        case backend
+    }
+
+    struct Counters {
+        var bytes = 0
+        var messages = 0
+    }
+
+    let logger: Logger
+    let clientAddress: String
+    let route: String
+    let backend: String
+    let eventLoop: EventLoop
+    let closeTimeout: TimeAmount
+    private let started = NIODeadline.now()
+    private(set) var fromClient = Counters()
+    private(set) var fromBackend = Counters()
+    /// The close code exchanged with the client, and who started the close.
+    private var clientCloseCode: WebSocketCloseCode?
+    private var closeInitiator: String?
+    private var closeReason = ""
+    private var openLegs = 2
+    private var lastActivity = NIODeadline.now()
+    private let idleTimeout: TimeAmount?
+    private var idleCheck: Scheduled<Void>?
+    private var onFinish: (() -> Void)?
+
+    weak var clientLeg: WebSocketLegHandler?
+    weak var backendLeg: (any RelayPartner & AnyObject)?
+
+    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, onFinish: (() -> Void)? = nil) {
+        self.logger = logger
+        self.clientAddress = clientAddress
+        self.route = route.path
+        self.backend = route.backend.description
+        self.eventLoop = eventLoop
+        self.idleTimeout = route.limits.idleTimeout
+        self.closeTimeout = closeTimeout
+        self.onFinish = onFinish
+    }
+
+    func count(from side: Side, bytes: Int) {
+        switch side {
+        case .client: self.fromClient.bytes += bytes
+        case .backend: self.fromBackend.bytes += bytes
+        }
+    }
+
+    func countMessage(from side: Side) {
+        switch side {
+        case .client: self.fromClient.messages += 1
+        case .backend: self.fromBackend.messages += 1
+        }
+    }
+
+    /// Records the first close seen on the client leg.
+    func recordClientClose(code: WebSocketCloseCode?, initiator: String, reason: String) {
+        guard self.closeInitiator == nil else { return }
+        self.clientCloseCode = code ?? .noStatusReceived
+        self.closeInitiator = initiator
+        self.closeReason = reason
+    }
+
+    func noteActivity() {
+        self.lastActivity = .now()
+    }
+
+    func startIdleTimer() {
+        guard let timeout = self.idleTimeout else { return }
+        self.idleCheck = self.eventLoop.scheduleTask(deadline: self.lastActivity + timeout) { [weak self] in
+            self?.checkIdle()
+        }
+    }
+
+    /// One timer per session, moved only when it fires: activity just stamps a time.
+    private func checkIdle() {
+        guard let timeout = self.idleTimeout, self.openLegs == 2 else { return }
+        if NIODeadline.now() - self.lastActivity >= timeout {
+            self.logger.debug("closing idle session", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
+            self.recordClientClose(code: .goingAway, initiator: "gateway", reason: "idle timeout")
+            self.clientLeg?.relayClose(code: .goingAway, reason: "idle timeout")
+            self.backendLeg?.relayClose(code: .goingAway, reason: "idle timeout")
+        } else {
+            self.startIdleTimer()
+        }
+    }
+
+    func legFinished() {
+        self.openLegs -= 1
+        guard self.openLegs == 0 else { return }
+        self.idleCheck?.cancel()
+        let duration = Double((NIODeadline.now() - self.started).nanoseconds) / 1e9
+        var metadata: Logger.Metadata = [
+            "client": "\(self.clientAddress)",
+            "route": "\(self.route)",
+            "backend": "\(self.backend)",
+            "bytes_in": "\(self.fromClient.bytes)",
+            "bytes_out": "\(self.fromBackend.bytes)",
+            "messages_in": "\(self.fromClient.messages)",
+            "messages_out": "\(self.fromBackend.messages)",
+            "duration": "\(String(format: "%.3f", duration))s",
+            "close_code": "\(self.clientCloseCode.map { String($0.rawValue) } ?? "1006")",
+            "closed_by": "\(self.closeInitiator ?? "network")",
+        ]
+        if !self.closeReason.isEmpty { metadata["close_reason"] = "\(self.closeReason)" }
+        self.logger.info("session ended", metadata: metadata)
+        self.onFinish?()
+        self.onFinish = nil
+    }
+}

@@ -1,0 +1,95 @@
+import NIOCore
+
+/// Serializes frame headers and small control frames. Payloads are never copied into the header:
+/// the relay writes the header buffer, then the payload slice, and flushes once per read batch.
+public enum FrameEncoder {
+    /// Bytes of header a frame with this payload length needs (2, 4 or 10, plus 4 with a mask).
+    @inlinable
+    public static func headerSize(payloadLength: Int, masked: Bool) -> Int {
+        let base: Int
+        if payloadLength < 126 {
+            base = 2
+        } else if payloadLength <= Int(UInt16.max) {
+            base = 4
+        } else {
+            base = 10
+        }
+        return masked ? base + 4 : base
+    }
+
+    @inlinable
+    public static func writeHeader(
+        into buffer: inout ByteBuffer,
+        fin: Bool,
+        opcode: WebSocketOpcode,
+        payloadLength: Int,
+        mask: WebSocketMask?
+    ) {
+        buffer.writeInteger((fin ? 0x80 : 0) | opcode.rawValue)
+        let maskBit: UInt8 = mask == nil ? 0 : 0x80
+        if payloadLength < 126 {
+            buffer.writeInteger(maskBit | UInt8(payloadLength))
+        } else if payloadLength <= Int(UInt16.max) {
+            buffer.writeInteger(maskBit | 126)
+            buffer.writeInteger(UInt16(payloadLength))
+        } else {
+            buffer.writeInteger(maskBit | 127)
+            buffer.writeInteger(UInt64(payloadLength))
+        }
+        if let mask {
+            buffer.writeInteger(mask.key.0)
+            buffer.writeInteger(mask.key.1)
+            buffer.writeInteger(mask.key.2)
+            buffer.writeInteger(mask.key.3)
+        }
+    }
+
+    /// A complete control frame (ping, pong, close); `payload` must be at most 125 bytes.
+    public static func controlFrame(
+        opcode: WebSocketOpcode,
+        payload: ByteBuffer,
+        mask: WebSocketMask?,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        precondition(opcode.isControl && payload.readableBytes <= 125, "control frames carry at most 125 bytes")
+        var buffer = allocator.buffer(capacity: 6 + payload.readableBytes)
+        self.writeHeader(into: &buffer, fin: true, opcode: opcode, payloadLength: payload.readableBytes, mask: mask)
+        var body = payload
+        if let mask {
+            var copy = allocator.buffer(buffer: body)
+            mask.apply(to: &copy, offset: 0)
+            body = copy
+        }
+        buffer.writeImmutableBuffer(body)
+        return buffer
+    }
+
+    /// A close frame; `code == nil` sends an empty payload (the peer will see 1005, no status).
+    /// The reason is cut to fit the 123 bytes a close frame leaves for it, on a character boundary.
+    public static func closeFrame(
+        code: WebSocketCloseCode?,
+        reason: String,
+        mask: WebSocketMask?,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var payload = allocator.buffer(capacity: 125)
+        if let code, code.isValidOnTheWire {
+            payload.writeInteger(code.rawValue)
+            payload.writeSubstring(Self.truncated(reason, toBytes: 123))
+        }
+        return self.controlFrame(opcode: .close, payload: payload, mask: mask, allocator: allocator)
+    }
+
+    static func truncated(_ text: String, toBytes limit: Int) -> Substring {
+        if text.utf8.count <= limit { return Substring(text) }
+        var end = text.startIndex
+        var used = 0
+        for index in text.indices {
+            let width = text[index].utf8.count
+            if used + width > limit { break }
+            used += width
+            end = text.index(after: index)
+        }
+        return text[..<end]
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import WSGate
+
+@main
+struct WSGateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wsgate",
+        abstract: "A WebSocket gateway: terminates client WebSockets and relays them to TCP or WebSocket backends chosen by path.",
+        version: "0.1.0",
+        subcommands: [Run.self, Check.self],
+        defaultSubcommand: Run.self
+    )
+}
+
+/// Where the configuration comes from: a YAML file, or websockify-style flags.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "Address to listen on: HOST:PORT, [IPV6]:PORT or :PORT (repeatable; without --config).")
+    var listen: [String] = []
+
+    @Option(name: .long, help: "Route /PATH=BACKEND-URL, e.g. /vnc=tcp://127.0.0.1:5900 or /chat=ws://127.0.0.1:9000/socket (repeatable; without --config).")
+    var route: [String] = []
+
+    func load() throws -> GatewayConfiguration {
+        do {
+            if let config {
+                guard self.listen.isEmpty, self.route.isEmpty else {
+                    throw ValidationError("use either --config FILE or --listen/--route, not both")
+                }
+                return try ConfigurationLoader.load(file: config)
+            }
+            if self.listen.isEmpty && self.route.isEmpty {
+                throw ValidationError("give --config FILE, or --listen ADDRESS and --route /PATH=URL")
+            }
+            return try CommandLineConfiguration.make(listen: self.listen, routes: self.route)
+        } catch let error as ConfigurationError {
+            printError("wsgate: invalid configuration: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway (the default command).")
+
+    @OptionGroup var source: ConfigurationOptions
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(name: .long, help: "Event-loop threads (default: one per CPU core, or server.threads from the file).")
+    var threads: Int?
+
+    func run() async throws {
+        var configuration = try self.source.load()
+        if let threads = self.threads {
+            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+            configuration.server.threads = threads
+        }
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "wsgate")
+        let server = GatewayServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: GatewayService(server: server))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate a configuration file and print the routing table, without starting.")
+
+    @Argument(help: "The YAML configuration file.")
+    var file: String
+
+    func run() throws {
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(file: self.file)
+        } catch {
+            printError("wsgate: invalid configuration: \(error)")
+            throw ExitCode(2)
+        }
+        print("\(self.file): OK")
+        for listener in configuration.listeners {
+            print("listen \(listener)")
+        }
+        for (index, route) in configuration.routes.enumerated() {
+            let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
+            let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
+            print("route \(index): \(route.match.rawValue) \(route.path) -> \(route.backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms")
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleStandardError.write(string)
+    }
+}
