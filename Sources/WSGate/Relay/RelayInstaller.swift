@@ -60,6 +60,8 @@ struct RelayInstaller {
         if let early = try? sync.handler(type: EarlyBytesHandler.self) {
             sync.removeHandler(early, promise: nil)
         }
+        // Frames the client sent with its request were relayed when the HTTP decoder left: send them on.
+        self.backendLeg.relayFlush()
         self.clientLeg.start()
         try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
     }

@@ -156,8 +156,9 @@ final class WebSocketLegHandler: ChannelDuplexHandler, RelayPartner {
             self.session.recordClientClose(code: code, initiator: "client", reason: reason)
         }
         self.sendClose(code: code, reason: "", context: context)
-        self.closeAfterFlush(context: context)
+        // Tell the other side before closing: closing may run channelInactive at once, which lets go of the partner.
         self.partner?.relayClose(code: code, reason: reason)
+        self.closeAfterFlush(context: context)
     }
 
     /// The peer broke the protocol: tell it why, drop it, and let the other side go.
@@ -170,9 +171,9 @@ final class WebSocketLegHandler: ChannelDuplexHandler, RelayPartner {
             self.sendClose(code: error.code, reason: error.reason, context: context)
         }
         self.closeReceived = true
-        self.closeAfterFlush(context: context)
         self.partner?.relayClose(code: self.side == .client ? .goingAway : .internalError,
                                  reason: self.side == .client ? "client protocol error" : "backend protocol error")
+        self.closeAfterFlush(context: context)
     }
 
     private func sendClose(code: WebSocketCloseCode?, reason: String, context: ChannelHandlerContext) {

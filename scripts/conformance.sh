@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs the Autobahn TestSuite (kosoku from PyPI) against wsgate routing / to a WebSocket echo
+# backend (Python websockets), and prints "N passed, M failed".
+#
+# usage: scripts/conformance.sh [--release] [kosoku args...]
+#   default cases: everything but 12.* and 13.* (permessage-deflate is not negotiated yet)
+#   e.g. scripts/conformance.sh -i '9.*'     scripts/conformance.sh -x '9.*' -x '12.*' -x '13.*'
+# Environment: CONFORMANCE_OUT (report dir, default .build/conformance), WSGATE_BIN (prebuilt binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+config=debug
+if [[ "${1:-}" == "--release" ]]; then config=release; shift; fi
+args=("$@")
+if [[ ${#args[@]} -eq 0 ]]; then args=(-x '12.*' -x '13.*'); fi
+
+scripts/setup-python.sh >&2
+venv=.venv-conformance
+out="${CONFORMANCE_OUT:-.build/conformance}"
+rm -rf "$out"; mkdir -p "$out"
+
+bin="${WSGATE_BIN:-}"
+if [[ -z "$bin" ]]; then
+  swift build -c "$config" --product wsgate >&2
+  bin="$(swift build -c "$config" --show-bin-path)/wsgate"
+fi
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_for() {  # wait_for FILE PATTERN: until FILE has a line matching PATTERN (10 s)
+  for _ in $(seq 100); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "conformance: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
+}
+
+# websockets caps a message at 4096 fragments by default; wsgate relays fragmentation as it is, so
+# the 65,536-fragment cases (9.3.1, 9.4.1) need the backend to allow more.
+WEBSOCKETS_MAX_FRAGMENTS=1000000 "$venv/bin/python" scripts/echo_ws.py --port 0 >"$out/backend.log" 2>&1 &
+pids+=($!)
+wait_for "$out/backend.log" '^listening [0-9]+'
+backend_port=$(awk '/^listening/ {print $2; exit}' "$out/backend.log")
+
+"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" --log-level warning >"$out/wsgate.log" 2>&1 &
+pids+=($!)
+"$bin" --version >/dev/null
+# The listening line is at info level; ask the OS for the port instead.
+gateway_port=""
+for _ in $(seq 100); do
+  gateway_port=$(ss -Hltnp 2>/dev/null | awk -v pid="${pids[1]}" '$0 ~ "pid="pid"," {split($4, a, ":"); print a[length(a)]; exit}')
+  [[ -n "$gateway_port" ]] && break
+  sleep 0.1
+done
+[[ -n "$gateway_port" ]] || { echo "conformance: wsgate did not start" >&2; cat "$out/wsgate.log" >&2; exit 2; }
+echo "wsgate on 127.0.0.1:$gateway_port -> ws://127.0.0.1:$backend_port (Python websockets echo)"
+
+set +e
+timeout --kill-after=10 1200 "$venv/bin/kosoku" -m fuzzingclient -o "$out" -p 1 "${args[@]}" "ws://127.0.0.1:$gateway_port/" >"$out/kosoku.log" 2>&1
+set -e
+[[ -f "$out/index.json" ]] || { echo "conformance: kosoku wrote no report" >&2; tail -20 "$out/kosoku.log" >&2; echo "0 passed, 1 failed"; exit 2; }
+"$venv/bin/python" scripts/summarize_autobahn.py "$out"
