@@ -1,0 +1,161 @@
+import NIOCore
+import Testing
+@testable import WSGate
+
+@Suite struct ConfigurationLoaderTests {
+    @Test func fullFileParses() throws {
+        let config = try ConfigurationLoader.parse(yaml: """
+            server:
+              handshake_timeout: 3s
+              max_request_head_bytes: 8KiB
+              threads: 2
+            listeners:
+              - address: "127.0.0.1:8080"
+              - address: "[::1]:8081"
+              - address: ":9000"
+            routes:
+              - path: /vnc
+                backend: tcp://127.0.0.1:5900
+                subprotocols: [binary]
+              - path: /chat
+                match: exact
+                backend: ws://chat.internal:9000/socket?room=1
+                limits:
+                  max_message_bytes: 1MiB
+                  idle_timeout: 5m
+                  connect_timeout: 1500ms
+              - path: /sock
+                backend: unix:/run/app.sock
+                message_type: text
+                limits: { idle_timeout: 0 }
+            """)
+        #expect(config.server.handshakeTimeout == .seconds(3))
+        #expect(config.server.maxRequestHeadBytes == 8192)
+        #expect(config.server.threads == 2)
+        #expect(config.listeners == [ListenAddress(host: "127.0.0.1", port: 8080), ListenAddress(host: "::1", port: 8081), ListenAddress(host: "0.0.0.0", port: 9000)])
+        #expect(config.routes[0].backend == .tcp(host: "127.0.0.1", port: 5900))
+        #expect(config.routes[0].subprotocols == ["binary"])
+        #expect(config.routes[1].match == .exact)
+        #expect(config.routes[1].backend == .webSocket(host: "chat.internal", port: 9000, path: "/socket", query: "room=1"))
+        #expect(config.routes[1].limits.maxMessageBytes == 1 << 20)
+        #expect(config.routes[1].limits.idleTimeout == .minutes(5))
+        #expect(config.routes[1].limits.connectTimeout == .milliseconds(1500))
+        #expect(config.routes[2].backend == .unix(path: "/run/app.sock"))
+        #expect(config.routes[2].messageType == .text)
+        #expect(config.routes[2].limits.idleTimeout == nil)
+    }
+
+    func error(_ yaml: String) -> ConfigurationError? {
+        do {
+            _ = try ConfigurationLoader.parse(yaml: yaml, file: "gw.yaml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    static let base = "listeners:\n  - address: \"127.0.0.1:1\"\nroutes:\n"
+
+    @Test func unknownKeyIsNamedWithItsLine() throws {
+        let error = try #require(self.error(Self.base + "  - path: /a\n    backend: tcp://h:1\n    limts: {}\n"))
+        #expect(error.line == 6)
+        #expect(error.key == "routes[0].limts")
+        #expect(error.description.hasPrefix("gw.yaml:6:"))
+    }
+
+    @Test func badBackendIsNamed() throws {
+        let error = try #require(self.error(Self.base + "  - path: /a\n    backend: http://h:1\n"))
+        #expect(error.key == "routes[0].backend")
+        #expect(error.line == 5)
+        #expect(error.message.contains("unsupported backend scheme"))
+    }
+
+    @Test(arguments: [
+        ("  - path: a\n    backend: tcp://h:1\n", "routes[0].path"),
+        ("  - path: /a\n    backend: tcp://h\n", "routes[0].backend"),
+        ("  - path: /a\n    backend: tcp://h:99999\n", "routes[0].backend"),
+        ("  - path: /a\n    backend: wss://h/\n", "routes[0].backend"),
+        ("  - path: /a\n    backend: tcp://h:1\n    limits: {idle_timeout: soon}\n", "routes[0].limits.idle_timeout"),
+        ("  - path: /a\n    backend: tcp://h:1\n    limits: {max_message_bytes: -1}\n", "routes[0].limits.max_message_bytes"),
+        ("  - path: /a\n    backend: tcp://h:1\n    match: fuzzy\n", "routes[0].match"),
+        ("  - path: /a\n    backend: ws://h:1\n    message_type: text\n", "routes[0].message_type"),
+        ("  - path: /a\n    backend: tcp://h:1\n    subprotocols: [\"a b\"]\n", "routes[0].subprotocols[0]"),
+        ("  - backend: tcp://h:1\n", "routes[0].path"),
+    ])
+    func invalidRouteValuesAreNamed(route: String, key: String) throws {
+        let error = try #require(self.error(Self.base + route))
+        #expect(error.key == key, "\(error)")
+        #expect(error.line != nil)
+    }
+
+    @Test func missingSectionsAndBadYAML() throws {
+        #expect(try #require(self.error("routes:\n  - path: /a\n    backend: tcp://h:1\n")).key == "listeners")
+        #expect(try #require(self.error("listeners:\n  - address: \"1.2.3.4\"\nroutes: []\n")).key == "listeners[0].address")
+        let yaml = try #require(self.error("listeners: [\n"))
+        #expect(yaml.message.contains("invalid YAML"))
+        #expect(yaml.line != nil)
+    }
+
+    @Test func commandLineRoutes() throws {
+        let config = try CommandLineConfiguration.make(listen: ["127.0.0.1:8080"], routes: ["/vnc=tcp://127.0.0.1:5900", "/=ws://127.0.0.1:9000/socket"])
+        #expect(config.routes.map(\.path) == ["/vnc", "/"])
+        #expect(throws: ConfigurationError.self) { try CommandLineConfiguration.make(listen: ["x"], routes: ["/=tcp://h:1"]) }
+        #expect(throws: ConfigurationError.self) { try CommandLineConfiguration.make(listen: [":1"], routes: ["vnc"]) }
+    }
+
+    @Test func durationsAndSizes() {
+        #expect(ValueParsing.duration("500ms") == .milliseconds(500))
+        #expect(ValueParsing.duration("5m") == .minutes(5))
+        #expect(ValueParsing.duration("2h") == .hours(2))
+        #expect(ValueParsing.duration("1.5") == .milliseconds(1500))
+        #expect(ValueParsing.duration("x") == nil)
+        #expect(ValueParsing.size("64KiB") == 65536)
+        #expect(ValueParsing.size("1 MB") == 1_000_000)
+        #expect(ValueParsing.size("12") == 12)
+        #expect(ValueParsing.size("-3") == nil)
+    }
+}
+
+@Suite struct RouteTableTests {
+    func table(_ routes: [(String, PathMatch)]) -> RouteTable {
+        RouteTable(routes.map { RouteConfiguration(path: $0.0, match: $0.1, backend: .tcp(host: "h", port: 1)) })
+    }
+
+    @Test func longestPrefixWinsOnSegmentBoundaries() {
+        let table = self.table([("/", .prefix), ("/vnc", .prefix), ("/vnc/admin", .prefix)])
+        #expect(table.route(forTarget: "/vnc")?.index == 1)
+        #expect(table.route(forTarget: "/vnc/")?.index == 1)
+        #expect(table.route(forTarget: "/vnc/x?token=1")?.index == 1)
+        #expect(table.route(forTarget: "/vnc/admin/panel")?.index == 2)
+        #expect(table.route(forTarget: "/vncx")?.index == 0)
+        #expect(table.route(forTarget: "/other")?.index == 0)
+    }
+
+    @Test func exactRoutesMatchOnlyTheirPathAndWinOverPrefixes() {
+        let table = self.table([("/api", .prefix), ("/api/ws", .exact)])
+        #expect(table.route(forTarget: "/api/ws?x=1")?.index == 1)
+        #expect(table.route(forTarget: "/api/ws/more")?.index == 0)
+        #expect(self.table([("/only", .exact)]).route(forTarget: "/") == nil)
+    }
+
+    @Test func firstListedWinsATie() {
+        let table = self.table([("/a", .prefix), ("/a", .prefix)])
+        #expect(table.route(forTarget: "/a/b")?.index == 0)
+    }
+
+    @Test func backendTargets() {
+        let route = RouteConfiguration(path: "/chat", backend: .tcp(host: "h", port: 1))
+        #expect(RouteTable.backendTarget(clientTarget: "/chat/room?x=1", route: route, backendPath: nil, backendQuery: nil) == "/chat/room?x=1")
+        #expect(RouteTable.backendTarget(clientTarget: "/chat/room?x=1", route: route, backendPath: "/socket", backendQuery: nil) == "/socket/room?x=1")
+        #expect(RouteTable.backendTarget(clientTarget: "/chat", route: route, backendPath: "/", backendQuery: "k=v") == "/?k=v")
+        #expect(RouteTable.backendTarget(clientTarget: "/chat/a", route: route, backendPath: "/", backendQuery: "k=v") == "/a?k=v")
+    }
+
+    @Test func backendURLs() throws {
+        #expect(try BackendURL(parsing: "ws://[::1]:9000") == .webSocket(host: "::1", port: 9000, path: nil, query: nil))
+        #expect(try BackendURL(parsing: "ws://h") == .webSocket(host: "h", port: 80, path: nil, query: nil))
+        #expect(try BackendURL(parsing: "unix:///run/x.sock") == .unix(path: "/run/x.sock"))
+        #expect(throws: BackendURL.ParseError.tlsNotYetSupported) { try BackendURL(parsing: "wss://h/") }
+        #expect(throws: BackendURL.ParseError.missingPort) { try BackendURL(parsing: "tcp://h") }
+    }
+}
