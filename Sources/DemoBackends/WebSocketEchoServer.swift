@@ -26,9 +26,15 @@ public enum WebSocketEchoServer {
                         headers.add(name: "X-Echo-Path", value: head.uri)
                         return channel.eventLoop.makeSucceededFuture(headers)
                     },
-                    upgradePipelineHandler: { channel, _ in
+                    upgradePipelineHandler: { channel, head in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(EchoFrameHandler())
+                            // A request for ".../inspect" first gets its own request line and headers
+                            // as a text message, so tests can see what the gateway forwarded.
+                            var greeting: String?
+                            if head.uri.hasSuffix("/inspect") || head.uri.contains("/inspect?") {
+                                greeting = "GET \(head.uri)\n" + head.headers.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+                            }
+                            try channel.pipeline.syncOperations.addHandler(EchoFrameHandler(greeting: greeting))
                         }
                     }
                 )
@@ -52,6 +58,17 @@ final class EchoFrameHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     private var closing = false
+    private let greeting: String?
+
+    init(greeting: String? = nil) {
+        self.greeting = greeting
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let greeting, context.channel.isActive {
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: context.channel.allocator.buffer(string: greeting))), promise: nil)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)

@@ -60,9 +60,16 @@ struct RelayInstaller {
         if let early = try? sync.handler(type: EarlyBytesHandler.self) {
             sync.removeHandler(early, promise: nil)
         }
-        // Frames the client sent with its request were relayed when the HTTP decoder left: send them on.
-        self.backendLeg.relayFlush()
-        self.clientLeg.start()
         try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
+        // NIO's HTTP decoders hand over the bytes that followed a head (early frames from the client,
+        // a first message from the backend) in a task of their own when they leave the pipeline, with
+        // no read-complete after them; this task runs after those, so whatever they relayed is flushed.
+        let backendLeg = self.backendLeg
+        let clientLeg = self.clientLeg
+        channel.eventLoop.assumeIsolated().execute {
+            backendLeg.relayFlush()
+            clientLeg.relayFlush()
+            clientLeg.start()
+        }
     }
 }

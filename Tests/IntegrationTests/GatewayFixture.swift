@@ -1,0 +1,87 @@
+import DemoBackends
+import Logging
+import NIOCore
+import NIOPosix
+@testable import WSGate
+
+/// A gateway on a loopback port 0 in front of real backends (NIO's WebSocket echo, a TCP echo),
+/// torn down by `stop()`.
+final class GatewayFixture: @unchecked Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let gateway: GatewayServer
+    let port: Int
+    let wsEchoPort: Int
+    let tcpEchoPort: Int
+    private var backends: [Channel]
+
+    static let logger: Logger = {
+        var logger = Logger(label: "wsgate-test") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// `routes` gets the WebSocket echo port and the TCP echo port.
+    static func start(
+        server: ServerSettings = ServerSettings(),
+        extraBackends: [Channel] = [],
+        routes: (_ wsEcho: Int, _ tcpEcho: Int) -> [RouteConfiguration]
+    ) async throws -> GatewayFixture {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
+        let tcp = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        let wsPort = ws.localAddress!.port!
+        let tcpPort = tcp.localAddress!.port!
+        let configuration = GatewayConfiguration(
+            listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
+            routes: routes(wsPort, tcpPort),
+            server: server
+        )
+        let gateway = GatewayServer(configuration: configuration, logger: Self.logger, group: group)
+        let addresses = try await gateway.start()
+        return GatewayFixture(group: group, gateway: gateway, port: addresses[0].port!, wsEchoPort: wsPort, tcpEchoPort: tcpPort, backends: [ws, tcp] + extraBackends)
+    }
+
+    private init(group: MultiThreadedEventLoopGroup, gateway: GatewayServer, port: Int, wsEchoPort: Int, tcpEchoPort: Int, backends: [Channel]) {
+        self.group = group
+        self.gateway = gateway
+        self.port = port
+        self.wsEchoPort = wsEchoPort
+        self.tcpEchoPort = tcpEchoPort
+        self.backends = backends
+    }
+
+    func client(_ path: String, headers: [String] = []) async throws -> (TestClient, [String: String]) {
+        try await TestClient.webSocket(port: self.port, path: path, group: self.group, headers: headers)
+    }
+
+    func raw() async throws -> TestClient {
+        try await TestClient.connect(port: self.port, group: self.group)
+    }
+
+    func stop() async {
+        await self.gateway.shutdown()
+        for channel in self.backends { try? await channel.close() }
+        try? await self.group.shutdownGracefully()
+    }
+
+    /// The standard table: /ws to the WebSocket echo, /tcp to the TCP echo.
+    static func standard() async throws -> GatewayFixture {
+        try await self.start { ws, tcp in
+            [
+                RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil)),
+                RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp)),
+            ]
+        }
+    }
+}
+
+/// Deterministic payloads: every byte checked, nothing compressible by accident.
+func pattern(_ count: Int, seed: Int = 1) -> [UInt8] {
+    var state = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 | 1)
+    return (0..<count).map { _ in
+        state ^= state << 13
+        state ^= state >> 17
+        state ^= state << 5
+        return UInt8(truncatingIfNeeded: state)
+    }
+}
