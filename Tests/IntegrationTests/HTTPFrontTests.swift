@@ -1,0 +1,65 @@
+import NIOCore
+import Testing
+@testable import WSGate
+
+@Suite(.timeLimit(.minutes(1))) struct HTTPFrontTests {
+    @Test func plainRequestsKeepTheConnectionAlive() async throws {
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let client = try await fixture.raw()
+        try await client.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await client.readResponse().0 == 200)
+        try await client.send("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (status, headers, _) = try await client.readResponse()
+        #expect(status == 426)
+        #expect(headers["upgrade"] == "websocket")
+        try await client.send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await client.readResponse().0 == 404)
+        // And after all that, the same connection still upgrades.
+        try await client.send(TestClient.handshake(path: "/ws"))
+        #expect(try await client.readHead().0 == 101)
+    }
+
+    @Test func handshakeRefusalsOverTheWire() async throws {
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let cases: [(String, Int)] = [
+            ("POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n", 405),
+            ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n", 400),
+            ("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n", 426),
+            ("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 400),
+            ("GARBAGE\r\n\r\n", 400),
+        ]
+        for (request, status) in cases {
+            let client = try await fixture.raw()
+            try await client.send(request)
+            #expect(try await client.readResponse().0 == status, "\(request.prefix(30))")
+            try await client.waitForEOF()
+        }
+    }
+
+    @Test func oversizedHeadIs431() async throws {
+        var server = ServerSettings()
+        server.maxRequestHeadBytes = 1024
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let client = try await fixture.raw()
+        try await client.send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 2000) + "\r\n\r\n")
+        #expect(try await client.readResponse().0 == 431)
+        try await client.waitForEOF()
+    }
+
+    @Test func slowClientIsDropped() async throws {
+        var server = ServerSettings()
+        server.handshakeTimeout = .milliseconds(200)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let client = try await fixture.raw()
+        try await client.send("GET / HTTP/1.1\r\nHost: x\r\n")  // never finishes its head
+        try await client.waitForEOF(timeout: .seconds(3))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// Reads binary messages until `count` bytes arrived (TCP re-chunks, so boundaries are free).
+func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(count)
+    while bytes.count < count {
+        let message = try await client.readMessage(timeout: .seconds(30))
+        #expect(message.opcode == opcode)
+        if message.opcode == 8 { break }
+        bytes += message.payload
+    }
+    return bytes
+}
+
+@Suite(.timeLimit(.minutes(2))) struct TCPBackendTests {
+    @Test func messagesBecomeBytesAndBytesBecomeMessages() async throws {
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let (client, headers) = try await fixture.client("/tcp", headers: ["Sec-WebSocket-Protocol: binary"])
+        #expect(headers["sec-websocket-protocol"] == "binary")
+        try await client.sendFrame(2, Array("hello ".utf8))
+        try await client.sendFrame(1, Array("wör".utf8), fin: false)
+        try await client.sendFrame(0, Array("ld".utf8))
+        #expect(try await readBytes(client, count: Array("hello wörld".utf8).count) == Array("hello wörld".utf8))
+        try await client.sendClose(1000)
+        #expect(try await client.readFrame().closeCode == 1000)
+    }
+
+    @Test func textModeSendsTextMessages() async throws {
+        let fixture = try await GatewayFixture.start { _, tcp in
+            [RouteConfiguration(path: "/", backend: .tcp(host: "127.0.0.1", port: tcp), messageType: .text)]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/")
+        try await client.sendFrame(1, Array("line €1\n".utf8))
+        #expect(try await readBytes(client, count: 10, opcode: 1) == Array("line €1\n".utf8))
+    }
+
+    @Test func sixteenMebibytesBothWaysAtOnceDoNotDeadlock() async throws {
+        // websockify deadlocks when a client sends a large message while the service echoes it.
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/tcp")
+        let payload = pattern(16 << 20, seed: 3)
+        let sent = Task { try await client.send(TestClient.frame(2, payload)) }
+        let echoed = try await readBytes(client, count: payload.count)
+        try await sent.value
+        #expect(echoed.count == payload.count)
+        #expect(echoed == payload)
+    }
+
+    @Test func serviceEOFIsClose1000AndResetIs1011() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let polite = try await TestServices.start(group: group) { SayAndCloseHandler("bye") }
+        let rude = try await TestServices.start(group: group) { SayAndCloseHandler("bye", reset: true) }
+        let fixture = try await GatewayFixture.start(extraBackends: [polite, rude]) { _, _ in
+            [
+                RouteConfiguration(path: "/polite", backend: .tcp(host: "127.0.0.1", port: polite.localAddress!.port!)),
+                RouteConfiguration(path: "/rude", backend: .tcp(host: "127.0.0.1", port: rude.localAddress!.port!)),
+            ]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/polite")
+        #expect(try await first.readMessage().payload == Array("bye".utf8))
+        #expect(try await first.readMessage().closeCode == 1000)
+        try await first.sendClose(1000)
+        try await first.waitForEOF()
+
+        let (second, _) = try await fixture.client("/rude")
+        var code: UInt16?
+        while code == nil {
+            let message = try await second.readMessage()
+            if message.opcode == 8 { code = message.closeCode }
+        }
+        #expect(code == 1011)
+    }
+
+    @Test func clientCloseClosesTheServiceAfterDeliveringEverything() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let recorder = RecordingHandler()
+        let service = try await TestServices.start(group: group) { recorder }
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [RouteConfiguration(path: "/", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/")
+        let payload = pattern(300_000, seed: 9)
+        try await client.sendFrame(2, payload)
+        try await client.sendClose(1000)
+        #expect(try await client.readFrame().closeCode == 1000)
+        try await eventually("the service to see everything and EOF") {
+            recorder.received.withLockedValue { $0.eof && $0.bytes.count == payload.count }
+        }
+        #expect(recorder.received.withLockedValue { $0.bytes } == payload)
+    }
+
+    @Test func unixSocketBackend() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-test-\(UUID().uuidString.prefix(8)).sock").path
+        let service = try await TestServices.start(group: group, unixPath: path) { SayAndCloseHandler("unix says hi") }
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [RouteConfiguration(path: "/", backend: .unix(path: path))]
+        }
+        defer { Task { await fixture.stop(); try? FileManager.default.removeItem(atPath: path) } }
+        let (client, _) = try await fixture.client("/")
+        #expect(try await client.readMessage().text == "unix says hi")
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct BackendFailureTests {
+    @Test func refusedBackendIs502AndHungBackendIs504() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let silent = try await TestServices.start(group: group) { SilentHandler() }
+        // A port with nothing behind it: bind, note it, close.
+        let closed = try await TestServices.start(group: group) { SilentHandler() }
+        let deadPort = closed.localAddress!.port!
+        try await closed.close()
+        let fixture = try await GatewayFixture.start(extraBackends: [silent]) { _, _ in
+            var hung = RouteConfiguration(path: "/hung", backend: .webSocket(host: "127.0.0.1", port: silent.localAddress!.port!, path: nil, query: nil))
+            hung.limits.connectTimeout = .milliseconds(300)
+            return [
+                RouteConfiguration(path: "/down-ws", backend: .webSocket(host: "127.0.0.1", port: deadPort, path: nil, query: nil)),
+                RouteConfiguration(path: "/down-tcp", backend: .tcp(host: "127.0.0.1", port: deadPort)),
+                hung,
+            ]
+        }
+        defer { Task { await fixture.stop() } }
+        for (path, status) in [("/down-ws", 502), ("/down-tcp", 502), ("/hung", 504)] {
+            let client = try await fixture.raw()
+            try await client.send(TestClient.handshake(path: path))
+            let (got, headers, _) = try await client.readResponse()
+            #expect(got == status, "\(path)")
+            #expect(headers["connection"] == "close")
+            try await client.waitForEOF()
+        }
+    }
+
+    @Test func backendRefusingTheHandshakeIs502() async throws {
+        let fixture = try await GatewayFixture.start { _, tcp in
+            // The TCP echo answers the backend handshake with its own request: not a 101.
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: tcp, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let client = try await fixture.raw()
+        try await client.send(TestClient.handshake(path: "/"))
+        #expect(try await client.readResponse().0 == 502)
+    }
+}

@@ -1,0 +1,78 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Small purpose-built TCP services for the tests.
+enum TestServices {
+    /// Accepts, runs `onActive`, and otherwise does nothing (reads are discarded).
+    static func start(group: EventLoopGroup, unixPath: String? = nil, _ handler: @escaping @Sendable () -> ChannelHandler & Sendable) async throws -> Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler()) }
+            }
+        if let unixPath {
+            return try await bootstrap.bind(unixDomainSocketPath: unixPath, cleanupExistingSocketFile: true).get()
+        }
+        return try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+    }
+}
+
+/// Says something, then closes: the client must see the bytes, then close 1000.
+final class SayAndCloseHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let text: String
+    let reset: Bool
+
+    init(_ text: String, reset: Bool = false) {
+        self.text = text
+        self.reset = reset
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: self.text))).whenComplete { _ in
+            guard self.reset, let provider = context.channel as? SocketOptionProvider else {
+                context.close(promise: nil)
+                return
+            }
+            // SO_LINGER 0: close sends RST instead of FIN.
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
+
+/// Accepts and never answers: a backend that hangs during the WebSocket handshake.
+final class SilentHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// Records everything received and when the client's side was closed.
+final class RecordingHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let received = NIOLockedValueBox<(bytes: [UInt8], eof: Bool)>(([], false))
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        self.received.withLockedValue { $0.bytes += buffer.readableBytesView }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            self.received.withLockedValue { $0.eof = true }
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.received.withLockedValue { $0.eof = true }
+    }
+}
+
+func eventually(_ what: String, timeout: TimeAmount = .seconds(10), _ condition: () -> Bool) async throws {
+    let deadline = NIODeadline.now() + timeout
+    while !condition() {
+        if NIODeadline.now() > deadline { throw TestTimeout(what: what) }
+        try await Task.sleep(nanoseconds: 5_000_000)
+    }
+}
