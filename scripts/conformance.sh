@@ -41,17 +41,10 @@ pids+=($!)
 wait_for "$out/backend.log" '^listening [0-9]+'
 backend_port=$(awk '/^listening/ {print $2; exit}' "$out/backend.log")
 
-"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" --log-level warning >"$out/wsgate.log" 2>&1 &
+"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" >"$out/wsgate.log" 2>&1 &
 pids+=($!)
-"$bin" --version >/dev/null
-# The listening line is at info level; ask the OS for the port instead.
-gateway_port=""
-for _ in $(seq 100); do
-  gateway_port=$(ss -Hltnp 2>/dev/null | awk -v pid="${pids[1]}" '$0 ~ "pid="pid"," {split($4, a, ":"); print a[length(a)]; exit}')
-  [[ -n "$gateway_port" ]] && break
-  sleep 0.1
-done
-[[ -n "$gateway_port" ]] || { echo "conformance: wsgate did not start" >&2; cat "$out/wsgate.log" >&2; exit 2; }
+wait_for "$out/wsgate.log" 'address=127\.0\.0\.1:[0-9]+ .*listening'
+gateway_port=$(grep -oE 'address=127\.0\.0\.1:[0-9]+' "$out/wsgate.log" | head -1 | cut -d: -f2)
 echo "wsgate on 127.0.0.1:$gateway_port -> ws://127.0.0.1:$backend_port (Python websockets echo)"
 
 set +e

@@ -1,0 +1,21 @@
+# wsgate: `make demo` runs the gateway with its demo services, `make test` runs every test.
+# Both install what they need (a Python venv for the conformance suite) on a fresh machine.
+.PHONY: demo test build release conformance clean
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+build:
+	swift build
+
+release:
+	swift build -c release
+
+conformance:
+	scripts/conformance.sh
+
+clean:
+	rm -rf .build .venv-conformance

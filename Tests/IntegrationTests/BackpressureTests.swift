@@ -1,0 +1,96 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// A service that reads slowly: at most 16 KiB per millisecond (about 16 MB/s), so the client outruns it by far.
+final class SlowReaderHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let block: [UInt8]
+    let state = NIOLockedValueBox<(received: Int, mismatches: Int)>((0, 0))
+
+    init(block: [UInt8]) { self.block = block }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.scheduleRead(context: context)
+    }
+
+    private func scheduleRead(context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1)) {
+            guard context.channel.isActive else { return }
+            context.read()
+            self.scheduleRead(context: context)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        self.state.withLockedValue { state in
+            // Spot-check one byte in 4096 against the sender's repeating block.
+            var offset = (4096 - state.received % 4096) % 4096
+            while offset < buffer.readableBytes {
+                let position = state.received + offset
+                if buffer.getInteger(at: buffer.readerIndex + offset, as: UInt8.self) != self.block[position % self.block.count] {
+                    state.mismatches += 1
+                }
+                offset += 4096
+            }
+            state.received += buffer.readableBytes
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct BackpressureTests {
+    /// 200 MB pushed as fast as the client can into a service that reads slowly: the gateway must
+    /// stop reading the client instead of buffering, so its memory stays flat.
+    @Test func gatewayMemoryStaysBoundedAgainstASlowBackend() async throws {
+        let total = 200 * 1_000_000
+        let frameSize = 1 << 20
+        let block = pattern(frameSize, seed: 5)
+        let slow = SlowReaderHandler(block: block)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let service = try await ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(slow) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { Task { try? await service.close() } }
+
+        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:\(service.localAddress!.port!)", "--threads", "1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/", group: group)
+        let baseline = gateway.residentBytes
+        let peak = NIOLockedValueBox(baseline)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let now = gateway.residentBytes
+                peak.withLockedValue { $0 = max($0, now) }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        let started = NIODeadline.now()
+        var sent = 0
+        while sent < total {
+            let size = min(frameSize, total - sent)
+            // One frame at a time, each awaited: the client itself holds at most one frame.
+            try await client.send(TestClient.frame(2, Array(block[0..<size])))
+            sent += size
+        }
+        try await eventually("the slow service to receive all \(total) bytes", timeout: .seconds(120)) {
+            slow.state.withLockedValue { $0.received } == total
+        }
+        sampler.cancel()
+        let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+        let growth = peak.withLockedValue { $0 } - baseline
+        print("backpressure: relayed \(total / 1_000_000) MB in \(String(format: "%.1f", seconds)) s to a slow reader; gateway RSS baseline \(baseline >> 10) KiB, peak \(peak.withLockedValue { $0 } >> 10) KiB, growth \(growth >> 10) KiB")
+        #expect(slow.state.withLockedValue { $0.mismatches } == 0)
+        #expect(growth < 32 << 20, "gateway RSS grew by \(growth >> 20) MiB while relaying")
+        await client.close()
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import NIOCore
+
+/// The built `wsgate` executable run as a child process, for what must be measured on the gateway
+/// alone (its memory) or tested as a user runs it (flags, exit codes).
+final class GatewayProcess: @unchecked Sendable {
+    let process: Process
+    let logFile: URL
+    private(set) var port = 0
+
+    /// The executable next to the test bundle (`swift build` puts both in the same directory).
+    static var executable: URL {
+        get throws {
+            let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            var directory = testBinary.deletingLastPathComponent()
+            if directory.lastPathComponent == "MacOS" {  // an .xctest bundle on Darwin
+                directory = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            }
+            let candidate = directory.appendingPathComponent("wsgate")
+            guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+                throw TestTimeout(what: "the wsgate executable at \(candidate.path) (run `swift build` before `swift test`)")
+            }
+            return candidate
+        }
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = try self.executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    init(arguments: [String]) throws {
+        self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
+        self.process = Process()
+        self.process.executableURL = try Self.executable
+        self.process.arguments = arguments
+        let log = try FileHandle(forWritingTo: self.logFile)
+        self.process.standardError = log
+        self.process.standardOutput = log
+        try self.process.run()
+    }
+
+    /// Waits for the "listening" log line and takes the port from it.
+    func waitUntilListening() async throws {
+        let deadline = NIODeadline.now() + .seconds(20)
+        while NIODeadline.now() < deadline {
+            let log = self.log
+            if let range = log.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                self.port = Int(log[range].split(separator: ":").last!)!
+                return
+            }
+            if !self.process.isRunning { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        throw TestTimeout(what: "wsgate to listen; log:\n\(self.log)")
+    }
+
+    var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
+
+    /// Resident memory of the gateway process, from /proc.
+    var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kib * 1024
+    }
+
+    func stop() {
+        if self.process.isRunning {
+            self.process.terminate()
+            self.process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: self.logFile)
+    }
+}
