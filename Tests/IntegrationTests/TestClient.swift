@@ -25,7 +25,7 @@ final class TestClient: @unchecked Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var incoming = Self.unwrapInboundIn(data)
-            self.state.withLockedValue { $0.buffer.writeBuffer(&incoming) }
+            self.state.withLockedValue { _ = $0.buffer.writeBuffer(&incoming) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {

@@ -139,3 +139,36 @@ import Testing
         #expect(try await client.readMessage().text == "early")
     }
 }
+
+@Suite(.timeLimit(.minutes(1))) struct SessionLifecycleTests {
+    @Test func idleSessionsAreClosedWith1001() async throws {
+        let fixture = try await GatewayFixture.start { ws, tcp in
+            var route = RouteConfiguration(path: "/", backend: .tcp(host: "127.0.0.1", port: tcp))
+            route.limits.idleTimeout = .milliseconds(300)
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/")
+        try await client.sendFrame(2, [1, 2, 3])
+        #expect(try await readBytes(client, count: 3) == [1, 2, 3])
+        let close = try await client.readFrame(timeout: .seconds(5))
+        #expect(close.closeCode == 1001)
+    }
+
+    @Test func shutdownSendsGoingAwayToEverySession() async throws {
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let (ws, _) = try await fixture.client("/ws")
+        let (tcp, _) = try await fixture.client("/tcp")
+        try await eventually("two live sessions") { fixture.gateway.activeSessions == 2 }
+        let shutdown = Task { await fixture.gateway.shutdown() }
+        for client in [ws, tcp] {
+            let close = try await client.readFrame()
+            #expect(close.closeCode == 1001)
+            try await client.sendClose(1001)
+            try await client.waitForEOF()
+        }
+        await shutdown.value
+        #expect(fixture.gateway.activeSessions == 0)
+    }
+}

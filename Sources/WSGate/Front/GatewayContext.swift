@@ -8,6 +8,7 @@ public struct GatewayContext: Sendable {
     public var settings: ServerSettings
     public var connector: BackendConnector
     public var logger: Logger
+    let sessions = SessionRegistry()
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.routes = RouteTable(configuration.routes)

@@ -72,9 +72,24 @@ public final class GatewayServer: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
-    /// Stops accepting and, if the gateway made its event loops, shuts them down (cutting sessions).
+    /// Number of sessions currently relaying.
+    public var activeSessions: Int { self.gateway.sessions.count }
+
+    /// Stops accepting, closes every session with 1001 Going Away and waits for their closing
+    /// handshakes (up to `close_timeout` and a second); then, if the gateway made its event loops,
+    /// shuts them down, cutting whatever is left.
     public func shutdown() async {
         await self.stopListening()
+        let sessions = self.gateway.sessions
+        let live = sessions.count
+        if live > 0 {
+            sessions.goAwayAll(reason: "server shutting down")
+            let deadline = NIODeadline.now() + self.gateway.settings.closeTimeout + .seconds(1)
+            while sessions.count > 0 && NIODeadline.now() < deadline {
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+            self.gateway.logger.info("shutdown: closed \(live - sessions.count) sessions with 1001, cut \(sessions.count)")
+        }
         if self.ownsGroup { try? await self.group.shutdownGracefully() }
     }
 }

@@ -19,10 +19,13 @@ struct RelayInstaller {
         eventLoop: EventLoop,
         gateway: GatewayContext
     ) throws -> RelayInstaller {
+        let registry = gateway.sessions
         let session = RelaySession(
             logger: gateway.logger, clientAddress: clientAddress, route: route,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout
         )
+        registry.add(session)
+        session.onFinish = { [unowned session] in registry.remove(session) }
         let clientLeg = WebSocketLegHandler(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner & ChannelHandler

@@ -31,12 +31,13 @@ final class RelaySession {
     private var lastActivity = NIODeadline.now()
     private let idleTimeout: TimeAmount?
     private var idleCheck: Scheduled<Void>?
-    private var onFinish: (() -> Void)?
+    /// Called once, when both legs are closed.
+    var onFinish: (() -> Void)?
 
     weak var clientLeg: WebSocketLegHandler?
     weak var backendLeg: (any RelayPartner & AnyObject)?
 
-    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, onFinish: (() -> Void)? = nil) {
+    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount) {
         self.logger = logger
         self.clientAddress = clientAddress
         self.route = route.path
@@ -44,7 +45,6 @@ final class RelaySession {
         self.eventLoop = eventLoop
         self.idleTimeout = route.limits.idleTimeout
         self.closeTimeout = closeTimeout
-        self.onFinish = onFinish
     }
 
     func count(from side: Side, bytes: Int) {
@@ -91,6 +91,14 @@ final class RelaySession {
         } else {
             self.startIdleTimer()
         }
+    }
+
+    /// The gateway is shutting down: close both legs, the client with 1001 Going Away.
+    func goAway(reason: String) {
+        guard self.openLegs == 2 else { return }
+        self.recordClientClose(code: .goingAway, initiator: "gateway", reason: reason)
+        self.clientLeg?.relayClose(code: .goingAway, reason: reason)
+        self.backendLeg?.relayClose(code: .goingAway, reason: reason)
     }
 
     func legFinished() {
