@@ -15,6 +15,13 @@ import Testing
         #expect(headers["upgrade"] == "websocket")
         try await client.send("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try await client.readResponse().0 == 404)
+        // HEAD gets the headers without the body, so the next response starts right after them.
+        try await client.send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await client.readHead().0 == 200)
+        try await client.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (status2, _, body) = try await client.readResponse()
+        #expect(status2 == 200)
+        #expect(body == "ok\n")
         // And after all that, the same connection still upgrades.
         try await client.send(TestClient.handshake(path: "/ws"))
         #expect(try await client.readHead().0 == 101)

@@ -50,19 +50,12 @@ enum BackendRequestHeaders {
         var forwarded = client.headers["forwarded"].joined(separator: ", ")
         var element: [String] = []
         if let clientIP { element.append("for=" + (clientIP.contains(":") ? "\"[\(clientIP)]\"" : clientIP)) }
-        if let host = client.headers.first(name: "host"), HTTPTokens.isToken(host.replacingColons()) {
+        if let host = client.headers.first(name: "host"), !host.contains("\""), !host.contains("\\") {
             element.append("host=\"\(host)\"")
         }
         element.append("proto=http")
         forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
         headers.add(name: "Forwarded", value: forwarded)
         return headers
-    }
-}
-
-private extension String {
-    /// Host values carry ':' and '[' which are not token characters but are fine inside a quoted string.
-    func replacingColons() -> String {
-        String(self.map { $0 == ":" || $0 == "[" || $0 == "]" ? "-" : $0 })
     }
 }

@@ -130,7 +130,10 @@ private struct NodeReader {
         }
         if let n = entries["max_request_head_bytes"] {
             server.maxRequestHeadBytes = try self.size(n, "server.max_request_head_bytes")
-            if server.maxRequestHeadBytes < 256 { throw self.fail(n, "server.max_request_head_bytes", "must be at least 256") }
+            // NIO's HTTP parser has its own 80 KiB ceiling; staying under it keeps the answer a 431.
+            guard (256...65536).contains(server.maxRequestHeadBytes) else {
+                throw self.fail(n, "server.max_request_head_bytes", "must be from 256 bytes to 64KiB")
+            }
         }
         if let n = entries["threads"] {
             guard let threads = n.int, threads > 0, threads <= 1024 else { throw self.fail(n, "server.threads", "expected a thread count from 1 to 1024") }

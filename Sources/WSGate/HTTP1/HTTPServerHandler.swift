@@ -12,7 +12,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum State {
         case awaitingHead
-        case readingRequest(HandshakeDecision, keepAlive: Bool)
+        case readingRequest(HandshakeDecision, keepAlive: Bool, isHead: Bool)
         case connectingBackend
         case upgraded
         case closing
@@ -26,6 +26,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var handshakeTimer: Scheduled<Void>?
     private var readPending = false
     private var clientDescription = "?"
+    /// A response to HEAD carries the headers of the GET answer and no body.
+    private var answersHead = false
 
     init(gateway: GatewayContext, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
         self.gateway = gateway
@@ -68,11 +70,12 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.head(let head), .awaitingHead):
             self.handshakeTimer?.cancel()
             let decision = HandshakeValidator.decide(head, routes: self.gateway.routes)
-            self.state = .readingRequest(decision, keepAlive: head.isKeepAlive)
+            self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
-        case (.end, .readingRequest(let decision, let keepAlive)):
+        case (.end, .readingRequest(let decision, let keepAlive, let isHead)):
             self.headLimiter.requestEnded()
+            self.answersHead = isHead
             self.handle(decision, keepAlive: keepAlive, context: context)
         default:
             break
@@ -160,7 +163,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Server", value: "wsgate")
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        if !self.answersHead {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
         if keepAlive {
             self.state = .awaitingHead
@@ -192,6 +197,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if error is HTTPParserError {
                 self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
                 self.handshakeTimer?.cancel()
+                self.answersHead = false
                 self.respond(.badRequest, body: "Bad Request: malformed HTTP\n", keepAlive: false, context: context)
                 return
             }

@@ -35,7 +35,7 @@ final class RelaySession {
     var onFinish: (() -> Void)?
 
     weak var clientLeg: WebSocketLegHandler?
-    weak var backendLeg: (any RelayPartner & AnyObject)?
+    weak var backendLeg: RelayPartner?
 
     init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount) {
         self.logger = logger

@@ -174,14 +174,14 @@ public struct FrameDecoder {
 
     private mutating func readHeader(from buffer: inout ByteBuffer) -> Header? {
         if self.partialHeader.isEmpty {
-            let header: Header? = buffer.withUnsafeReadableBytes { bytes in
+            let parsed: (Header, Int)? = buffer.withUnsafeReadableBytes { bytes in
                 guard bytes.count >= 2 else { return nil }
-                let needed = Self.headerLength(first: (bytes[0], bytes[1]))
-                guard bytes.count >= needed else { return nil }
-                return Self.parseHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<needed]))
+                let length = Self.headerLength(first: (bytes[0], bytes[1]))
+                guard bytes.count >= length else { return nil }
+                return (Self.parseHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<length])), length)
             }
-            if let header {
-                buffer.moveReaderIndex(forwardBy: Self.headerLength(first: (buffer.getInteger(at: buffer.readerIndex)!, buffer.getInteger(at: buffer.readerIndex + 1)!)))
+            if let (header, length) = parsed {
+                buffer.moveReaderIndex(forwardBy: length)
                 return header
             }
             self.partialHeader.append(contentsOf: buffer.readableBytesView)
