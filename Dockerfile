@@ -1,9 +1,9 @@
 # wsgate container image: built with the Swift toolchain image, run on slim Debian as a non-root user.
 #   docker build -t wsgate .
 #   docker run -p 8080:8080 -v "$PWD/my-config.yaml:/etc/wsgate/wsgate.yaml:ro" wsgate
-ARG SWIFT_IMAGE=swift:6.1-bookworm
+ARG SWIFT_VERSION=6.1
 
-FROM ${SWIFT_IMAGE} AS build
+FROM swift:${SWIFT_VERSION}-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not refetch them.
 COPY Package.swift ./

@@ -10,6 +10,7 @@ final class GatewayFixture: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     let gateway: GatewayServer
     let port: Int
+    let addresses: [SocketAddress]
     let wsEchoPort: Int
     let tcpEchoPort: Int
     private var backends: [Channel]
@@ -23,6 +24,7 @@ final class GatewayFixture: @unchecked Sendable {
     /// `routes` gets the WebSocket echo port and the TCP echo port.
     static func start(
         server: ServerSettings = ServerSettings(),
+        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
         extraBackends: [Channel] = [],
         routes: (_ wsEcho: Int, _ tcpEcho: Int) -> [RouteConfiguration]
     ) async throws -> GatewayFixture {
@@ -32,18 +34,19 @@ final class GatewayFixture: @unchecked Sendable {
         let wsPort = ws.localAddress!.port!
         let tcpPort = tcp.localAddress!.port!
         let configuration = GatewayConfiguration(
-            listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
+            listeners: listeners,
             routes: routes(wsPort, tcpPort),
             server: server
         )
         let gateway = GatewayServer(configuration: configuration, logger: Self.logger, group: group)
         let addresses = try await gateway.start()
-        return GatewayFixture(group: group, gateway: gateway, port: addresses[0].port!, wsEchoPort: wsPort, tcpEchoPort: tcpPort, backends: [ws, tcp] + extraBackends)
+        return GatewayFixture(group: group, gateway: gateway, addresses: addresses, port: addresses[0].port!, wsEchoPort: wsPort, tcpEchoPort: tcpPort, backends: [ws, tcp] + extraBackends)
     }
 
-    private init(group: MultiThreadedEventLoopGroup, gateway: GatewayServer, port: Int, wsEchoPort: Int, tcpEchoPort: Int, backends: [Channel]) {
+    private init(group: MultiThreadedEventLoopGroup, gateway: GatewayServer, addresses: [SocketAddress], port: Int, wsEchoPort: Int, tcpEchoPort: Int, backends: [Channel]) {
         self.group = group
         self.gateway = gateway
+        self.addresses = addresses
         self.port = port
         self.wsEchoPort = wsEchoPort
         self.tcpEchoPort = tcpEchoPort

@@ -27,6 +27,21 @@ import Testing
         #expect(try await client.readHead().0 == 101)
     }
 
+    @Test func listensOnIPv4AndIPv6Loopback() async throws {
+        let fixture = try await GatewayFixture.start(listeners: [ListenAddress(host: "127.0.0.1", port: 0), ListenAddress(host: "::1", port: 0)]) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        #expect(fixture.addresses.count == 2)
+        for (host, address) in zip(["127.0.0.1", "::1"], fixture.addresses) {
+            let client = try await TestClient.connect(port: address.port!, host: host, group: fixture.group)
+            try await client.send(TestClient.handshake(path: "/"))
+            #expect(try await client.readHead().0 == 101, "\(host)")
+            try await client.sendFrame(1, Array(host.utf8))
+            #expect(try await client.readMessage().text == host)
+        }
+    }
+
     @Test func handshakeRefusalsOverTheWire() async throws {
         let fixture = try await GatewayFixture.standard()
         defer { Task { await fixture.stop() } }

@@ -15,7 +15,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     private let messageType: TCPMessageType
     var partner: RelayPartner?
     private var context: ChannelHandlerContext?
-    private var readPending = false
+    private var reads = ReadGate()
     private var closing = false
     private var sawEOF = false
     private var lastError: Error?
@@ -103,11 +103,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.partner?.isWritable ?? true {
-            context.read()
-        } else {
-            self.readPending = true
-        }
+        self.reads.read(context, partnerIsWritable: self.partner?.isWritable ?? true)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -171,8 +167,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func resumeReading() {
-        guard self.readPending, let context else { return }
-        self.readPending = false
-        context.read()
+        guard let context else { return }
+        self.reads.resume(context)
     }
 }

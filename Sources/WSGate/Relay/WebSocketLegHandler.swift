@@ -21,7 +21,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, RelayPartner {
     var partner: RelayPartner?
     private var context: ChannelHandlerContext?
 
-    private var readPending = false
+    private var reads = ReadGate()
     private var closeSent = false
     private var closeReceived = false
     private var closeTimer: Scheduled<Void>?
@@ -100,11 +100,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.partner?.isWritable ?? true {
-            context.read()
-        } else {
-            self.readPending = true
-        }
+        self.reads.read(context, partnerIsWritable: self.partner?.isWritable ?? true)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -263,8 +259,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func resumeReading() {
-        guard self.readPending, let context else { return }
-        self.readPending = false
-        context.read()
+        guard let context else { return }
+        self.reads.resume(context)
     }
 }
