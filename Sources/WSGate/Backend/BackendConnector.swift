@@ -1,4 +1,3 @@
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -66,7 +65,7 @@ public struct BackendConnector: Sendable {
             }.flatMapErrorThrowing { error in
                 throw Self.describe(error, timeout: timeout)
             }.whenComplete { result in
-                Self.settle(promise, with: result)
+                promise.completeWith(result)  // ignored when the deadline already failed it
             }
         }
         return promise.futureResult
@@ -80,7 +79,7 @@ public struct BackendConnector: Sendable {
         }.flatMapErrorThrowing { error in
             throw Self.describe(error, timeout: request.route.configuration.limits.connectTimeout)
         }.whenComplete { result in
-            Self.settle(promise, with: result)
+            promise.completeWith(result)  // ignored when the deadline already failed it
         }
     }
 
@@ -89,11 +88,6 @@ public struct BackendConnector: Sendable {
         promise.futureResult.whenFailure { _ in
             connected.whenSuccess { $0.close(promise: nil) }
         }
-    }
-
-    /// Completes `promise` unless the deadline already failed it (then the completion is ignored).
-    private static func settle(_ promise: EventLoopPromise<BackendConnection>, with result: Result<BackendConnection, Error>) {
-        promise.completeWith(result)
     }
 
     /// TCP services speak no subprotocol; websockify clients offer `binary` and expect it back.
