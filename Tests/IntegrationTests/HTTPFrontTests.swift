@@ -80,8 +80,11 @@ import Testing
             [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
         }
         defer { Task { await fixture.stop() } }
+        let started = NIODeadline.now()
         let client = try await fixture.raw()
-        try await client.send("GET / HTTP/1.1\r\nHost: x\r\n")  // never finishes its head
-        try await client.waitForEOF(timeout: .seconds(3))
+        // Never finishes its head. On a loaded machine the gateway may drop us before this is sent.
+        try? await client.send("GET / HTTP/1.1\r\nHost: x\r\n")
+        try await client.waitForEOF(timeout: .seconds(5))
+        #expect(NIODeadline.now() - started >= .milliseconds(200))
     }
 }
