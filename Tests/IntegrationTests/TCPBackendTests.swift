@@ -73,6 +73,7 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
         try await first.waitForEOF()
 
         let (second, _) = try await fixture.client("/rude")
+        try await second.sendFrame(2, [1])
         var code: UInt16?
         while code == nil {
             let message = try await second.readMessage()

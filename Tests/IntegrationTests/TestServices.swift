@@ -18,7 +18,8 @@ enum TestServices {
     }
 }
 
-/// Says something, then closes: the client must see the bytes, then close 1000.
+/// Says something, then closes (or resets). A resetting service waits for the first bytes from the
+/// gateway, so the reset cannot race the gateway's own connect.
 final class SayAndCloseHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     let text: String
@@ -30,6 +31,14 @@ final class SayAndCloseHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if !self.reset { self.sayAndClose(context: context) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.reset { self.sayAndClose(context: context) }
+    }
+
+    private func sayAndClose(context: ChannelHandlerContext) {
         context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: self.text))).whenComplete { _ in
             guard self.reset, let provider = context.channel as? SocketOptionProvider else {
                 context.close(promise: nil)
