@@ -1,0 +1,247 @@
+import CNghttp2
+import NIOCore
+
+/// The one place that touches libnghttp2: an I/O-agnostic HTTP/2 server session. Bytes from the
+/// connection go in through ``receive(_:)``; bytes to send come out of ``send(into:)``. nghttp2's
+/// C callbacks only record ``Event``s (they never call back into nghttp2), which the caller handles
+/// once `receive` has returned.
+///
+/// Automatic WINDOW_UPDATEs are off: the caller reports with ``consume(stream:bytes:)`` when a
+/// backend has taken a stream's bytes, so HTTP/2 flow control follows backend backpressure.
+final class NGHTTP2ServerSession {
+    struct Settings: Sendable, Equatable {
+        /// Streams (WebSocket sessions) one connection may have open at once.
+        var maxConcurrentStreams: UInt32 = 128
+        /// Per-stream receive window: the most a client can send before the gateway has handed the
+        /// bytes to the backend. 64 KiB matches the relay's socket high-water mark.
+        var initialWindowSize: UInt32 = 65535
+        /// Largest header list accepted (decoded size), as `max_request_head_bytes` for HTTP/1.1.
+        var maxHeaderListSize: UInt32 = 16 * 1024
+    }
+
+    enum Event {
+        /// A complete header block. `endStream` when the HEADERS frame ended the stream.
+        case request(streamID: Int32, headers: [(name: String, value: String)], endStream: Bool)
+        case data(streamID: Int32, ByteBuffer)
+        /// The client ended its side of the stream on a DATA frame.
+        case endStream(streamID: Int32)
+        case streamClosed(streamID: Int32, errorCode: UInt32)
+    }
+
+    enum DataRead {
+        case bytes(Int, endStream: Bool)
+        /// Nothing to send yet: the stream waits for ``resumeData(stream:)``.
+        case deferred
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var function: String
+        var code: Int
+        var description: String { "\(self.function) failed: \(String(cString: nghttp2_strerror(Int32(truncatingIfNeeded: self.code))))" }
+    }
+
+    private var session: OpaquePointer?
+    private var events: [Event] = []
+    private var headerBlocks: [Int32: [(name: String, value: String)]] = [:]
+    /// Fills outgoing DATA for a stream; set by the connection before the first response with a body.
+    var readData: ((Int32, UnsafeMutableRawBufferPointer) -> DataRead)?
+
+    init(settings: Settings) throws {
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
+        nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+
+        var option: OpaquePointer?
+        nghttp2_option_new(&option)
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_no_auto_window_update(option, 1)
+
+        let result = nghttp2_session_server_new2(&self.session, callbacks, Unmanaged.passUnretained(self).toOpaque(), option)
+        guard result == 0 else { throw Failure(function: "nghttp2_session_server_new2", code: Int(result)) }
+
+        var entries = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: settings.initialWindowSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
+        ]
+        let submitted = nghttp2_submit_settings(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
+        guard submitted == 0 else { throw Failure(function: "nghttp2_submit_settings", code: Int(submitted)) }
+    }
+
+    deinit {
+        nghttp2_session_del(self.session)
+    }
+
+    /// Feeds received bytes; returns what they meant. Throws on a connection-level protocol error
+    /// (nghttp2 has then queued a GOAWAY: send it, then close).
+    func receive(_ buffer: ByteBuffer) throws -> [Event] {
+        let consumed = buffer.withUnsafeReadableBytes { bytes in
+            wsgate_session_mem_recv(self.session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        let events = self.events
+        self.events.removeAll(keepingCapacity: true)
+        if consumed < 0 { throw Failure(function: "nghttp2_session_mem_recv", code: consumed) }
+        return events
+    }
+
+    /// Appends every frame nghttp2 has ready to `buffer`.
+    func send(into buffer: inout ByteBuffer) throws {
+        while true {
+            var data: UnsafePointer<UInt8>?
+            let count = wsgate_session_mem_send(self.session, &data)
+            if count < 0 { throw Failure(function: "nghttp2_session_mem_send", code: count) }
+            guard count > 0, let data else { return }
+            buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: count))
+        }
+    }
+
+    var wantsRead: Bool { nghttp2_session_want_read(self.session) != 0 }
+    var wantsWrite: Bool { nghttp2_session_want_write(self.session) != 0 }
+
+    /// Answers a stream; with `hasBody` its DATA comes from ``readData``.
+    func submitResponse(stream: Int32, status: Int, headers: [(String, String)] = [], hasBody: Bool) throws {
+        let all = [(":status", String(status))] + headers.map { ($0.0.lowercased(), $0.1) }
+        let result: Int32 = Self.withHeaderVector(all) { vector, count in
+            wsgate_submit_response(self.session, stream, vector, count, hasBody ? readCallback : nil)
+        }
+        guard result == 0 else { throw Failure(function: "nghttp2_submit_response", code: Int(result)) }
+    }
+
+    func submitReset(stream: Int32, errorCode: UInt32) {
+        nghttp2_submit_rst_stream(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, errorCode)
+    }
+
+    /// More DATA is ready for a stream whose read returned ``DataRead/deferred``.
+    func resumeData(stream: Int32) {
+        nghttp2_session_resume_data(self.session, stream)
+    }
+
+    /// Reports `bytes` of a stream's DATA as taken, opening the stream and connection windows again.
+    func consume(stream: Int32, bytes: Int) {
+        guard bytes > 0 else { return }
+        nghttp2_session_consume(self.session, stream, bytes)
+    }
+
+    /// GOAWAY: no new streams; open ones may finish.
+    func goAway(errorCode: UInt32 = UInt32(NGHTTP2_NO_ERROR.rawValue)) {
+        let last = nghttp2_session_get_last_proc_stream_id(self.session)
+        nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
+    }
+
+    private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+        var storage: [UInt8] = []
+        var spans: [(Int, Int, Int, Int)] = []
+        for (name, value) in headers {
+            let nameStart = storage.count
+            storage += name.utf8
+            let valueStart = storage.count
+            storage += value.utf8
+            spans.append((nameStart, name.utf8.count, valueStart, value.utf8.count))
+        }
+        return storage.withUnsafeMutableBufferPointer { bytes in
+            let base = bytes.baseAddress ?? UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
+            let vector = spans.map { span in
+                nghttp2_nv(name: base + span.0, value: base + span.2, namelen: span.1, valuelen: span.3,
+                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            return vector.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+
+    // MARK: Callback targets
+
+    fileprivate static func from(_ userData: UnsafeMutableRawPointer?) -> NGHTTP2ServerSession {
+        Unmanaged<NGHTTP2ServerSession>.fromOpaque(userData!).takeUnretainedValue()
+    }
+
+    fileprivate func beginHeaders(stream: Int32) {
+        self.headerBlocks[stream] = []
+    }
+
+    fileprivate func header(stream: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        self.headerBlocks[stream, default: []].append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    fileprivate func frameReceived(type: UInt8, flags: UInt8, stream: Int32) {
+        let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch UInt32(type) {
+        case NGHTTP2_HEADERS.rawValue:
+            if let headers = self.headerBlocks.removeValue(forKey: stream) {
+                self.events.append(.request(streamID: stream, headers: headers, endStream: endStream))
+            } else if endStream {
+                self.events.append(.endStream(streamID: stream))  // trailers
+            }
+        case NGHTTP2_DATA.rawValue where endStream:
+            self.events.append(.endStream(streamID: stream))
+        default:
+            break
+        }
+    }
+
+    fileprivate func dataChunk(stream: Int32, bytes: UnsafeRawBufferPointer) {
+        self.events.append(.data(streamID: stream, ByteBuffer(bytes: bytes)))
+    }
+
+    fileprivate func streamClosed(stream: Int32, errorCode: UInt32) {
+        self.headerBlocks[stream] = nil
+        self.events.append(.streamClosed(streamID: stream, errorCode: errorCode))
+    }
+
+    fileprivate func read(stream: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        guard let readData = self.readData else {
+            flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue)
+            return 0
+        }
+        switch readData(stream, buffer) {
+        case .deferred:
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .bytes(let count, let endStream):
+            if endStream { flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue) }
+            return count
+        }
+    }
+}
+
+// C callbacks: each finds its session through user_data and records what happened.
+
+private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    NGHTTP2ServerSession.from(userData).beginHeaders(stream: frame.pointee.hd.stream_id)
+    return 0
+}
+
+private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    NGHTTP2ServerSession.from(userData).header(
+        stream: frame.pointee.hd.stream_id,
+        name: UnsafeRawBufferPointer(start: name, count: nameLength),
+        value: UnsafeRawBufferPointer(start: value, count: valueLength)
+    )
+    return 0
+}
+
+private let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
+    guard let frame else { return 0 }
+    NGHTTP2ServerSession.from(userData).frameReceived(type: frame.pointee.hd.type, flags: frame.pointee.hd.flags, stream: frame.pointee.hd.stream_id)
+    return 0
+}
+
+private let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, stream, data, length, userData in
+    NGHTTP2ServerSession.from(userData).dataChunk(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+    return 0
+}
+
+private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
+    NGHTTP2ServerSession.from(userData).streamClosed(stream: stream, errorCode: errorCode)
+    return 0
+}
+
+private let readCallback: wsgate_read_callback = { _, stream, buffer, length, flags, userData in
+    NGHTTP2ServerSession.from(userData).read(stream: stream, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags!)
+}
