@@ -4,6 +4,9 @@
 ARG SWIFT_VERSION=6.1
 
 FROM swift:${SWIFT_VERSION}-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libnghttp2-dev=1.52.* pkg-config=1.8.* \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not refetch them.
 COPY Package.swift ./
@@ -15,7 +18,7 @@ RUN swift build -c release --product wsgate --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates=20230311* \
+    && apt-get install -y --no-install-recommends ca-certificates=20230311* libnghttp2-14=1.52.* \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wsgate
 COPY --from=build /out/wsgate /usr/local/bin/wsgate

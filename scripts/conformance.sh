@@ -14,6 +14,7 @@ if [[ "${1:-}" == "--release" ]]; then config=release; shift; fi
 args=("$@")
 if [[ ${#args[@]} -eq 0 ]]; then args=(-x '12.*' -x '13.*'); fi
 
+scripts/install-packages.sh libnghttp2-dev pkg-config
 scripts/setup-python.sh >&2
 venv=.venv-conformance
 out="${CONFORMANCE_OUT:-.build/conformance}"

@@ -144,7 +144,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             sync.removeHandler(self.headLimiter, promise: nil)
             sync.removeHandler(self.encoder, promise: nil)
             sync.removeHandler(context: context, promise: nil)
-            try sync.addHandler(relay.clientLeg)
+            try context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
+            try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg))
             sync.removeHandler(self.decoder, promise: nil)
             relay.start()
         } catch {

@@ -5,9 +5,10 @@ import NIOCore
 ///
 /// Two steps, because the caller must clear its own protocol handlers out of the client pipeline
 /// between them: ``prepare(backend:route:clientAddress:eventLoop:gateway:)`` builds the legs and
-/// installs the backend one; the caller adds ``clientLeg`` to its channel; ``start()`` lets bytes flow.
+/// installs the backend one; the caller gives ``clientLeg`` a transport (a channel handler, an HTTP/2
+/// stream); ``start()`` lets bytes flow.
 struct RelayInstaller {
-    let clientLeg: WebSocketLegHandler
+    let clientLeg: WebSocketLeg
     private let session: RelaySession
     private let backend: BackendConnection
     private let backendLeg: RelayPartner
@@ -26,31 +27,31 @@ struct RelayInstaller {
         )
         registry.add(session)
         session.onFinish = { [unowned session] in registry.remove(session) }
-        let clientLeg = WebSocketLegHandler(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
         session.clientLeg = clientLeg
-        let backendLeg: RelayPartner & ChannelHandler
+        let backendLeg: RelayPartner
+        let backendHandler: ChannelHandler
         switch route.backend {
         case .tcp, .unix:
             let leg = TCPLegHandler(session: session, messageType: route.messageType)
             leg.partner = clientLeg
             backendLeg = leg
+            backendHandler = leg
         case .webSocket:
-            let leg = WebSocketLegHandler(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+            let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes)
             leg.partner = clientLeg
             backendLeg = leg
+            backendHandler = WebSocketLegHandler(leg: leg)
         }
         clientLeg.partner = backendLeg
         session.backendLeg = backendLeg
-        try backend.channel.pipeline.syncOperations.addHandler(backendLeg)
+        try backend.channel.pipeline.syncOperations.addHandler(backendHandler)
         return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
     }
 
     /// Call once ``clientLeg`` is in the client pipeline.
     func start() {
         let channel = self.backend.channel
-        if let client = self.clientLeg.channel {
-            try? client.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
-        }
         self.session.startIdleTimer()
         guard channel.isActive else {
             // The backend hung up between its handshake and now: its leg never saw the channel close.

@@ -34,7 +34,7 @@ final class RelaySession {
     /// Called once, when both legs are closed.
     var onFinish: (() -> Void)?
 
-    weak var clientLeg: WebSocketLegHandler?
+    weak var clientLeg: WebSocketLeg?
     weak var backendLeg: RelayPartner?
 
     init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount) {

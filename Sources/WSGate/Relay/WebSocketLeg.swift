@@ -1,0 +1,229 @@
+import Logging
+import NIOCore
+
+/// One WebSocket leg of a session, as a full endpoint: the client leg speaks as a server (expects
+/// masked frames, sends unmasked ones), the backend leg as a client (masks with fresh keys).
+///
+/// Data frames are relayed as they stream in, header first, payload slices after, so opcodes,
+/// fragmentation and FIN reach the other side unchanged and no message is ever buffered. Pings are
+/// answered on this hop. Each hop runs its own closing handshake: a close from this peer is answered
+/// here at once and passed on to the other leg, which closes its own peer with the same code.
+///
+/// It knows nothing of what carries its bytes (``LegTransport``): a socket for HTTP/1.1 and
+/// backends, a stream for HTTP/2.
+final class WebSocketLeg: RelayPartner {
+    private let side: RelaySession.Side
+    private let session: RelaySession
+    private var decoder: FrameDecoder
+    var partner: RelayPartner?
+    weak var transport: LegTransport?
+
+    private var closeSent = false
+    private var closeReceived = false
+    private var finished = false
+    private var closeTimer: Scheduled<Void>?
+    private var needsFlush = false
+
+    /// The frame being relayed to this leg's peer: masks are per frame, payload comes in slices.
+    private var outgoingMask: WebSocketMask?
+    private var outgoingOffset = 0
+    private var outgoingRemaining = 0
+    private var maskKeys = MaskKeySource()
+    /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
+    private var pendingPong: ByteBuffer?
+
+    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int) {
+        self.side = side
+        self.session = session
+        // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
+        self.decoder = FrameDecoder(
+            role: side == .client ? .server : .client,
+            configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client)
+        )
+    }
+
+    private var masksOutgoing: Bool { self.side == .backend }
+
+    /// Starts reading once the session is wired up.
+    func start() {
+        self.transport?.startReading()
+    }
+
+    // MARK: Transport events
+
+    func receive(_ data: ByteBuffer) {
+        guard !self.closeReceived, let transport = self.transport else { return }
+        var buffer = data
+        do {
+            while let event = try self.decoder.next(from: &buffer) {
+                switch event {
+                case .dataFrame(let opcode, let fin, let length):
+                    if fin { self.session.countMessage(from: self.side) }
+                    if !self.closeSent { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
+                case .payload(let payload):
+                    self.session.count(from: self.side, bytes: payload.readableBytes)
+                    if !self.closeSent { self.partner?.relayPayload(payload) }
+                case .ping(let payload):
+                    if !self.closeSent { self.writeControl(.pong, payload: payload, transport: transport) }
+                case .pong:
+                    break
+                case .close(let code, let reason):
+                    self.peerClosed(code: code, reason: reason, transport: transport)
+                    return
+                }
+            }
+        } catch {
+            self.fail(error, transport: transport)
+        }
+    }
+
+    /// End of a read batch: one flush for the partner, one for our own control frames.
+    func readComplete() {
+        self.session.noteActivity()
+        self.partner?.relayFlush()
+        if self.needsFlush {
+            self.needsFlush = false
+            self.transport?.flush()
+        }
+    }
+
+    func transportFailed(_ error: Error) {
+        self.session.logger.debug("\(self.side.rawValue) connection error: \(error)", metadata: ["client": "\(self.session.clientAddress)"])
+    }
+
+    /// The connection or stream is gone.
+    func transportClosed() {
+        guard !self.finished else { return }
+        self.finished = true
+        self.closeTimer?.cancel()
+        if !self.closeSent && !self.closeReceived {
+            // The peer vanished without a close frame.
+            switch self.side {
+            case .client:
+                self.session.recordClientClose(code: nil, initiator: "client", reason: "connection dropped without a close frame")
+                self.partner?.relayClose(code: .goingAway, reason: "client went away")
+            case .backend:
+                self.partner?.relayClose(code: .internalError, reason: "backend connection lost")
+            }
+        }
+        self.partner = nil
+        self.session.legFinished()
+    }
+
+    // MARK: Closing
+
+    /// The peer sent a close frame.
+    private func peerClosed(code: WebSocketCloseCode?, reason: String, transport: LegTransport) {
+        self.closeReceived = true
+        if self.closeSent {
+            // The answer to our close: this hop's handshake is complete.
+            transport.closeAfterFlush()
+            return
+        }
+        if self.side == .client {
+            self.session.recordClientClose(code: code, initiator: "client", reason: reason)
+        }
+        self.sendClose(code: code, reason: "", transport: transport)
+        // Tell the other side before closing: closing may end this leg at once, letting go of the partner.
+        self.partner?.relayClose(code: code, reason: reason)
+        transport.closeAfterFlush()
+    }
+
+    /// The peer broke the protocol: tell it why, drop it, and let the other side go.
+    private func fail(_ error: WebSocketProtocolError, transport: LegTransport) {
+        self.session.logger.info("\(self.side.rawValue) protocol error: \(error.reason)", metadata: ["client": "\(self.session.clientAddress)", "close_code": "\(error.code)"])
+        if self.side == .client {
+            self.session.recordClientClose(code: error.code, initiator: "gateway", reason: error.reason)
+        }
+        if !self.closeSent {
+            self.sendClose(code: error.code, reason: error.reason, transport: transport)
+        }
+        self.closeReceived = true
+        self.partner?.relayClose(code: self.side == .client ? .goingAway : .internalError,
+                                 reason: self.side == .client ? "client protocol error" : "backend protocol error")
+        transport.closeAfterFlush()
+    }
+
+    private func sendClose(code: WebSocketCloseCode?, reason: String, transport: LegTransport) {
+        self.closeSent = true
+        // Inside a half-written frame no close frame can be sent; the connection is dropped instead.
+        guard self.outgoingRemaining == 0 else { return }
+        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
+        transport.write(FrameEncoder.closeFrame(code: code, reason: reason, mask: mask, allocator: transport.allocator))
+        transport.flush()
+    }
+
+    private func writeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, transport: LegTransport) {
+        // A control frame may go between frames, never inside one: answer once the current frame is out.
+        guard self.outgoingRemaining == 0 else {
+            self.pendingPong = payload
+            return
+        }
+        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
+        transport.write(FrameEncoder.controlFrame(opcode: opcode, payload: payload, mask: mask, allocator: transport.allocator))
+        self.needsFlush = true
+    }
+
+    // MARK: RelayPartner (called by the other leg)
+
+    func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
+        guard let transport, !self.closeSent else { return }
+        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
+        var header = transport.allocator.buffer(capacity: FrameEncoder.headerSize(payloadLength: length, masked: mask != nil))
+        FrameEncoder.writeHeader(into: &header, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
+        self.outgoingMask = mask
+        self.outgoingOffset = 0
+        self.outgoingRemaining = length
+        transport.write(header)
+    }
+
+    func relayPayload(_ payload: ByteBuffer) {
+        guard let transport, !self.closeSent else { return }
+        var payload = payload
+        if let mask = self.outgoingMask {
+            let offset = self.outgoingOffset
+            payload.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+        }
+        self.outgoingOffset += payload.readableBytes
+        self.outgoingRemaining -= payload.readableBytes
+        transport.write(payload)
+        if self.outgoingRemaining == 0, let pong = self.pendingPong {
+            self.pendingPong = nil
+            self.writeControl(.pong, payload: pong, transport: transport)
+        }
+    }
+
+    func relayFlush() {
+        self.needsFlush = false
+        self.transport?.flush()
+    }
+
+    func relayClose(code: WebSocketCloseCode?, reason: String) {
+        guard let transport, !self.closeSent else { return }
+        if self.side == .client {
+            self.session.recordClientClose(code: code, initiator: "backend", reason: reason)
+        }
+        if self.outgoingRemaining > 0 {
+            // A frame to this peer is half written: no close frame can follow it, so drop the connection.
+            self.closeSent = true
+            transport.close()
+            return
+        }
+        self.sendClose(code: code, reason: reason, transport: transport)
+        if self.closeReceived {
+            transport.closeAfterFlush()
+        } else {
+            self.closeTimer = transport.eventLoop.scheduleTask(in: self.session.closeTimeout) { [weak transport] in
+                transport?.close()
+            }
+        }
+    }
+
+    var isWritable: Bool {
+        self.transport?.isWritable ?? true
+    }
+
+    func resumeReading() {
+        self.transport?.resumeReading()
+    }
+}
