@@ -27,6 +27,21 @@ public struct ServerSettings: Sendable, Equatable {
     public var closeTimeout: TimeAmount = .seconds(5)
     /// Event-loop threads; nil means one per CPU core.
     public var threads: Int?
+    /// What the gateway's HTTP/2 SETTINGS advertise (ENABLE_CONNECT_PROTOCOL is always on).
+    public var http2 = HTTP2Settings()
+
+    public init() {}
+}
+
+/// HTTP/2 limits advertised in the server's SETTINGS frame.
+public struct HTTP2Settings: Sendable, Equatable {
+    /// Streams (WebSocket sessions and requests) one connection may have open at once.
+    public var maxConcurrentStreams: UInt32 = 128
+    /// Per-stream receive window: the most a client may send on a stream before the gateway has
+    /// handed the bytes to its backend. 64 KiB, like the relay's socket high-water mark.
+    public var initialWindowSize: UInt32 = 65535
+    /// Largest decoded header list accepted.
+    public var maxHeaderListSize: UInt32 = 16 * 1024
 
     public init() {}
 }

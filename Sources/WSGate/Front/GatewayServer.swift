@@ -37,7 +37,7 @@ public final class GatewayServer: Sendable {
             .childChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try HTTP1Pipeline.configure(channel, gateway: gateway)
+                    try channel.pipeline.syncOperations.addHandler(ProtocolDetector(gateway: gateway))
                 }
             }
         var bound: [Channel] = []

@@ -136,7 +136,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
-                clientAddress: self.clientDescription, eventLoop: context.eventLoop, gateway: self.gateway
+                clientAddress: self.clientDescription, eventLoop: context.eventLoop, gateway: self.gateway,
+                clientProtocol: "http/1.1"
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
             // and hands any bytes that followed the request (early frames) to the client leg.

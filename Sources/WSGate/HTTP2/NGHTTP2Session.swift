@@ -9,15 +9,7 @@ import NIOCore
 /// Automatic WINDOW_UPDATEs are off: the caller reports with ``consume(stream:bytes:)`` when a
 /// backend has taken a stream's bytes, so HTTP/2 flow control follows backend backpressure.
 final class NGHTTP2ServerSession {
-    struct Settings: Sendable, Equatable {
-        /// Streams (WebSocket sessions) one connection may have open at once.
-        var maxConcurrentStreams: UInt32 = 128
-        /// Per-stream receive window: the most a client can send before the gateway has handed the
-        /// bytes to the backend. 64 KiB matches the relay's socket high-water mark.
-        var initialWindowSize: UInt32 = 65535
-        /// Largest header list accepted (decoded size), as `max_request_head_bytes` for HTTP/1.1.
-        var maxHeaderListSize: UInt32 = 16 * 1024
-    }
+    typealias Settings = HTTP2Settings
 
     enum Event {
         /// A complete header block. `endStream` when the HEADERS frame ended the stream.

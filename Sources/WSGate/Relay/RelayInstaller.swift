@@ -18,12 +18,13 @@ struct RelayInstaller {
         route: RouteConfiguration,
         clientAddress: String,
         eventLoop: EventLoop,
-        gateway: GatewayContext
+        gateway: GatewayContext,
+        clientProtocol: String
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
             logger: gateway.logger, clientAddress: clientAddress, route: route,
-            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout
+            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol
         )
         registry.add(session)
         session.onFinish = { [unowned session] in registry.remove(session) }

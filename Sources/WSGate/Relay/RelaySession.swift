@@ -37,7 +37,11 @@ final class RelaySession {
     weak var clientLeg: WebSocketLeg?
     weak var backendLeg: RelayPartner?
 
-    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount) {
+    /// `http/1.1` or `h2`: what carries the client leg.
+    let clientProtocol: String
+
+    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String) {
+        self.clientProtocol = clientProtocol
         self.logger = logger
         self.clientAddress = clientAddress
         self.route = route.path
@@ -110,6 +114,7 @@ final class RelaySession {
             "client": "\(self.clientAddress)",
             "route": "\(self.route)",
             "backend": "\(self.backend)",
+            "protocol": "\(self.clientProtocol)",
             "bytes_in": "\(self.fromClient.bytes)",
             "bytes_out": "\(self.fromBackend.bytes)",
             "messages_in": "\(self.fromClient.messages)",

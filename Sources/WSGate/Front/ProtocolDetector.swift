@@ -1,0 +1,74 @@
+import Logging
+import NIOCore
+
+/// Tells HTTP/2 with prior knowledge (the 24-byte connection preface, RFC 9113 §3.4) from HTTP/1.1
+/// on a plain listener, then replaces itself with the matching pipeline and hands over what it read.
+/// Holds at most 24 bytes, and drops clients that send nothing within the handshake timeout.
+final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    private let gateway: GatewayContext
+    private var buffered: ByteBuffer?
+    private var timer: Scheduled<Void>?
+    private var decided = false
+
+    init(gateway: GatewayContext) {
+        self.gateway = gateway
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let timeout = self.gateway.settings.handshakeTimeout
+        self.timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+            guard let self, !self.decided else { return }
+            self.gateway.logger.info("dropped client: no request within \(timeout.prettyDescription)", metadata: ["client": "\(context.channel.remoteAddress?.loggable ?? "?")"])
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = Self.unwrapInboundIn(data)
+        if self.buffered == nil {
+            self.buffered = incoming
+        } else {
+            self.buffered!.writeBuffer(&incoming)
+        }
+        let bytes = self.buffered!.readableBytesView
+        let compared = min(bytes.count, Self.preface.count)
+        let matches = bytes.prefix(compared).elementsEqual(Self.preface.prefix(compared))
+        if matches && compared < Self.preface.count { return }  // too early to tell
+        self.decide(http2: matches, context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func decide(http2: Bool, context: ChannelHandlerContext) {
+        self.decided = true
+        self.timer?.cancel()
+        do {
+            if http2 {
+                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway))
+            } else {
+                try HTTP1Pipeline.configure(context.channel, gateway: self.gateway)
+            }
+        } catch {
+            self.gateway.logger.error("cannot set up the connection: \(error)")
+            context.close(promise: nil)
+            return
+        }
+        let buffered = self.buffered!
+        self.buffered = nil
+        context.fireChannelRead(Self.wrapInboundOut(buffered))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}

@@ -1,0 +1,233 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP/2 connection (h2c with prior knowledge, or h2 after ALPN), driven through
+/// ``NGHTTP2ServerSession``. Plain requests get the same answers as on HTTP/1.1; RFC 8441 extended
+/// CONNECTs become WebSocket sessions, one per stream, each relayed to its own backend.
+///
+/// Output is produced in one `mem_send` pass per read batch (and whenever a stream has new bytes),
+/// and not at all while the connection's socket is not writable.
+final class HTTP2ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let session: NGHTTP2ServerSession
+    private let gateway: GatewayContext
+    private var context: ChannelHandlerContext?
+    private var streams: [Int32: HTTP2Stream] = [:]
+    private var touched: [HTTP2Stream] = []
+    private var becameWritable: [HTTP2Stream] = []
+    private var flushing = false
+    private var clientDescription = "?"
+
+    init(gateway: GatewayContext) throws {
+        self.gateway = gateway
+        self.session = try NGHTTP2ServerSession(settings: gateway.settings.http2)
+    }
+
+    var allocator: ByteBufferAllocator { self.context?.channel.allocator ?? ByteBufferAllocator() }
+    var eventLoop: EventLoop { self.context!.eventLoop }
+    var isChannelWritable: Bool { self.context?.channel.isWritable ?? false }
+    private var logger: Logger { self.gateway.logger }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
+        self.session.readData = { [unowned self] id, buffer in
+            guard let stream = self.streams[id] else { return .bytes(0, endStream: true) }
+            return stream.readData(into: buffer)
+        }
+        self.flushOutput()  // our SETTINGS
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let events: [NGHTTP2ServerSession.Event]
+        do {
+            events = try self.session.receive(Self.unwrapInboundIn(data))
+        } catch {
+            self.logger.info("HTTP/2 connection error: \(error)", metadata: ["client": "\(self.clientDescription)"])
+            self.flushOutput()
+            context.close(promise: nil)
+            return
+        }
+        for event in events {
+            self.handle(event, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let touched = self.touched
+        self.touched.removeAll(keepingCapacity: true)
+        for stream in touched { stream.leg?.readComplete() }
+        self.flushOutput()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.flushOutput()
+            for stream in self.streams.values where stream.pendingBytes < HTTP2Stream.highWaterMark {
+                stream.notifyWritable()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let streams = self.streams
+        self.streams.removeAll()
+        for stream in streams.values { stream.leg?.transportClosed() }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.logger.debug("HTTP/2 connection error: \(error)", metadata: ["client": "\(self.clientDescription)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Events
+
+    private func handle(_ event: NGHTTP2ServerSession.Event, context: ChannelHandlerContext) {
+        switch event {
+        case .request(let id, let headers, _):
+            let stream = HTTP2Stream(id: id, connection: self)
+            self.streams[id] = stream
+            self.handleRequest(stream, headers: headers, context: context)
+        case .data(let id, let data):
+            guard let stream = self.streams[id] else {
+                self.session.consume(stream: id, bytes: data.readableBytes)
+                return
+            }
+            if stream.leg == nil && !self.isConnecting(stream) {
+                stream.discard(data)
+            } else {
+                stream.received(data)
+                if stream.leg != nil && !self.touched.contains(where: { $0 === stream }) { self.touched.append(stream) }
+            }
+        case .endStream(let id):
+            // The client finished its side: for a WebSocket stream that is the peer going away.
+            if let stream = self.streams[id], stream.leg != nil {
+                stream.closeAfterFlush()
+            }
+        case .streamClosed(let id, _):
+            if let stream = self.streams.removeValue(forKey: id) {
+                self.connecting.remove(id)
+                stream.leg?.transportClosed()
+                stream.leg = nil
+            }
+        }
+    }
+
+    private var connecting: Set<Int32> = []
+
+    private func isConnecting(_ stream: HTTP2Stream) -> Bool { self.connecting.contains(stream.id) }
+
+    private func handleRequest(_ stream: HTTP2Stream, headers: [(name: String, value: String)], context: ChannelHandlerContext) {
+        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes) {
+        case .health:
+            self.respond(stream, status: 200, body: "ok\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
+        case .refuse(let status, let extra, let reason):
+            self.logger.info("refused request: \(reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(status)", "protocol": "h2"])
+            self.respond(stream, status: status, headers: extra, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
+        case .webSocket(let request):
+            self.connecting.insert(stream.id)
+            self.connectBackend(for: request, stream: stream, context: context)
+        }
+    }
+
+    private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], body: String, isHead: Bool = false) {
+        var all = headers
+        all.append(("content-type", "text/plain; charset=utf-8"))
+        all.append(("content-length", String(body.utf8.count)))
+        all.append(("server", "wsgate"))
+        if !isHead { stream.enqueueBody(self.allocator.buffer(string: body)) }
+        do {
+            try self.session.submitResponse(stream: stream.id, status: status, headers: all, hasBody: !isHead)
+        } catch {
+            self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
+        }
+        self.flushOutput()
+    }
+
+    private func connectBackend(for request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
+        let route = request.route.configuration
+        let clientAddress = self.clientDescription
+        self.gateway.connector.connect(request, clientAddress: context.channel.remoteAddress, on: context.eventLoop).whenComplete { result in
+            self.connecting.remove(stream.id)
+            let open = self.streams[stream.id] === stream && context.channel.isActive
+            switch result {
+            case .failure(let error):
+                let failure = (error as? BackendError) ?? .unreachable("\(error)")
+                self.logger.warning("refused handshake: \(failure)", metadata: [
+                    "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(route.backend)", "status": "\(failure.status.code)", "protocol": "h2",
+                ])
+                if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
+            case .success(let backend):
+                guard open else {
+                    self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(clientAddress)", "route": "\(route.path)", "protocol": "h2"])
+                    backend.channel.close(promise: nil)
+                    return
+                }
+                self.completeWebSocket(request, backend: backend, stream: stream)
+            }
+        }
+    }
+
+    private func completeWebSocket(_ request: UpgradeRequest, backend: BackendConnection, stream: HTTP2Stream) {
+        var headers: [(String, String)] = [("server", "wsgate")]
+        if let subprotocol = backend.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
+        do {
+            let relay = try RelayInstaller.prepare(
+                backend: backend, route: request.route.configuration, clientAddress: self.clientDescription,
+                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2"
+            )
+            try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
+            relay.clientLeg.transport = stream
+            stream.leg = relay.clientLeg
+            relay.start()
+            self.flushOutput()
+        } catch {
+            self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
+            backend.channel.close(promise: nil)
+            self.session.submitReset(stream: stream.id, errorCode: 0x2)
+            self.flushOutput()
+        }
+    }
+
+    // MARK: Output
+
+    /// Sends whatever nghttp2 has ready, in one write. Not re-entered: a stream asking to flush while
+    /// frames are being produced is covered by the pass under way.
+    func flushOutput() {
+        guard let context, !self.flushing, context.channel.isActive else { return }
+        guard context.channel.isWritable else { return }
+        self.flushing = true
+        var output = context.channel.allocator.buffer(capacity: 0)
+        do {
+            try self.session.send(into: &output)
+        } catch {
+            self.logger.info("HTTP/2 send error: \(error)", metadata: ["client": "\(self.clientDescription)"])
+            self.flushing = false
+            context.close(promise: nil)
+            return
+        }
+        self.flushing = false
+        if output.readableBytes > 0 {
+            context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil)
+        }
+        let writable = self.becameWritable
+        self.becameWritable.removeAll(keepingCapacity: true)
+        for stream in writable { stream.notifyWritable() }
+        if !self.session.wantsRead && !self.session.wantsWrite {
+            context.close(promise: nil)
+        }
+    }
+
+    func streamBecameWritable(_ stream: HTTP2Stream) {
+        if !self.becameWritable.contains(where: { $0 === stream }) { self.becameWritable.append(stream) }
+    }
+}

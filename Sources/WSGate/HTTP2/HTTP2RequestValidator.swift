@@ -1,0 +1,60 @@
+import NIOHTTP1
+
+/// What to do with an HTTP/2 request: the RFC 8441 counterpart of ``HandshakeValidator``. Pure.
+/// nghttp2 has already checked the pseudo-headers' presence and form (RFC 9113 §8.3, RFC 8441 §4).
+enum HTTP2RequestDecision {
+    case health
+    case refuse(status: Int, headers: [(String, String)], reason: String)
+    case webSocket(UpgradeRequest)
+}
+
+enum HTTP2RequestValidator {
+    static func decide(_ headers: [(name: String, value: String)], routes: RouteTable) -> HTTP2RequestDecision {
+        var method = "", path = "/", authority: String?, protocolName: String?
+        var regular = HTTPHeaders()
+        for (name, value) in headers {
+            switch name {
+            case ":method": method = value
+            case ":path": path = value
+            case ":authority": authority = value
+            case ":protocol": protocolName = value
+            case ":scheme": break
+            default: regular.add(name: name, value: value)
+            }
+        }
+        let isWebSocket = method == "CONNECT" && protocolName?.lowercased() == "websocket"
+        if RouteTable.path(ofTarget: path) == HandshakeValidator.healthPath && (method == "GET" || method == "HEAD") {
+            return .health
+        }
+        guard let route = routes.route(forTarget: path) else {
+            return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))")
+        }
+        guard isWebSocket else {
+            if method == "CONNECT" {
+                return .refuse(status: 501, headers: [], reason: "CONNECT with :protocol \(protocolName ?? "(none)") is not supported")
+            }
+            return .refuse(status: 426, headers: [("sec-websocket-version", "13")],
+                          reason: "request for a WebSocket route that is not an extended CONNECT with :protocol websocket")
+        }
+        let versions = HTTPTokens.list(regular, "sec-websocket-version")
+        guard versions == ["13"] else {
+            let shown = versions.isEmpty ? "missing" : versions.joined(separator: ", ")
+            return .refuse(status: 426, headers: [("sec-websocket-version", "13")], reason: "unsupported sec-websocket-version (\(shown))")
+        }
+        let offered = HTTPTokens.list(regular, "sec-websocket-protocol")
+        if let bad = offered.first(where: { !HTTPTokens.isToken($0) }) {
+            return .refuse(status: 400, headers: [], reason: "invalid subprotocol name '\(bad)'")
+        }
+        var subprotocols = offered.map(String.init)
+        if let allowed = route.configuration.subprotocols {
+            subprotocols = subprotocols.filter { allowed.contains($0) }
+            if !offered.isEmpty && subprotocols.isEmpty {
+                return .refuse(status: 400, headers: [], reason: "none of the offered subprotocols (\(offered.joined(separator: ", "))) is allowed on route \(route.configuration.path)")
+            }
+        }
+        // The backend leg is HTTP/1.1 whatever the client spoke: give it the request as HTTP/1.1 sees it.
+        if let authority { regular.replaceOrAdd(name: "host", value: authority) }
+        let head = HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: path, headers: regular)
+        return .webSocket(UpgradeRequest(route: route, head: head, key: "", subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty))
+    }
+}

@@ -1,0 +1,136 @@
+import NIOCore
+
+/// One HTTP/2 stream as a WebSocket leg sees it (a ``LegTransport``), or as a plain response body.
+///
+/// Outgoing bytes queue here until nghttp2 asks for them; the queue is what "writable" measures, so
+/// a slow client stream stops its backend from being read without touching other streams. Incoming
+/// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it.
+final class HTTP2Stream: LegTransport {
+    /// Queue size above which the stream stops taking writes, and below which it takes them again.
+    static let highWaterMark = 64 * 1024
+    static let lowWaterMark = 32 * 1024
+
+    let id: Int32
+    unowned let connection: HTTP2ConnectionHandler
+    var leg: WebSocketLeg?
+    private var pending = CircularBuffer<ByteBuffer>()
+    private(set) var pendingBytes = 0
+    private var endAfterPending = false
+    /// DATA bytes received and not yet reported as consumed.
+    private var unconsumed = 0
+    /// DATA that arrived before the leg existed (bounded by the stream window).
+    private var early: [ByteBuffer] = []
+    private var wasWritable = true
+
+    init(id: Int32, connection: HTTP2ConnectionHandler) {
+        self.id = id
+        self.connection = connection
+    }
+
+    // MARK: Incoming
+
+    func received(_ data: ByteBuffer) {
+        self.unconsumed += data.readableBytes
+        guard let leg = self.leg else {
+            self.early.append(data)
+            return
+        }
+        leg.receive(data)
+        if leg.partner?.isWritable ?? true { self.consumeNow() }
+    }
+
+    private func consumeNow() {
+        guard self.unconsumed > 0 else { return }
+        self.connection.session.consume(stream: self.id, bytes: self.unconsumed)
+        self.unconsumed = 0
+    }
+
+    /// A stream with no leg (a plain request, a refused one) takes whatever comes.
+    func discard(_ data: ByteBuffer) {
+        self.connection.session.consume(stream: self.id, bytes: data.readableBytes)
+    }
+
+    // MARK: Outgoing (nghttp2's data source)
+
+    func readData(into buffer: UnsafeMutableRawBufferPointer) -> NGHTTP2ServerSession.DataRead {
+        var written = 0
+        while written < buffer.count, var head = self.pending.first {
+            let count = min(buffer.count - written, head.readableBytes)
+            head.withUnsafeReadableBytes { bytes in
+                UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + count)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
+            }
+            head.moveReaderIndex(forwardBy: count)
+            written += count
+            if head.readableBytes == 0 {
+                self.pending.removeFirst()
+            } else {
+                self.pending[self.pending.startIndex] = head
+            }
+        }
+        self.pendingBytes -= written
+        if !self.wasWritable && self.pendingBytes <= Self.lowWaterMark { self.connection.streamBecameWritable(self) }
+        if self.pending.isEmpty && self.endAfterPending { return .bytes(written, endStream: true) }
+        return written == 0 ? .deferred : .bytes(written, endStream: false)
+    }
+
+    /// Called by the connection once nghttp2 is done: tell the partner it may read again.
+    func notifyWritable() {
+        self.wasWritable = true
+        self.leg?.partner?.resumeReading()
+    }
+
+    /// A fixed body (plain responses).
+    func enqueueBody(_ body: ByteBuffer) {
+        self.pending.append(body)
+        self.pendingBytes += body.readableBytes
+        self.endAfterPending = true
+    }
+
+    // MARK: LegTransport
+
+    var allocator: ByteBufferAllocator { self.connection.allocator }
+    var eventLoop: EventLoop { self.connection.eventLoop }
+
+    var isWritable: Bool {
+        let writable = self.connection.isChannelWritable && self.pendingBytes < Self.highWaterMark
+        if !writable { self.wasWritable = false }
+        return writable
+    }
+
+    func write(_ buffer: ByteBuffer) {
+        guard !self.endAfterPending, buffer.readableBytes > 0 else { return }
+        self.pending.append(buffer)
+        self.pendingBytes += buffer.readableBytes
+    }
+
+    func flush() {
+        self.connection.session.resumeData(stream: self.id)
+        self.connection.flushOutput()
+    }
+
+    func startReading() {
+        let early = self.early
+        self.early.removeAll()
+        for data in early {
+            self.leg?.receive(data)
+        }
+        if !early.isEmpty { self.leg?.readComplete() }
+        if self.leg?.partner?.isWritable ?? true { self.consumeNow() }
+        self.connection.flushOutput()
+    }
+
+    func resumeReading() {
+        self.consumeNow()
+        self.connection.flushOutput()
+    }
+
+    func closeAfterFlush() {
+        self.endAfterPending = true
+        self.flush()
+    }
+
+    func close() {
+        self.connection.session.submitReset(stream: self.id, errorCode: 0x8)  // CANCEL
+        self.connection.flushOutput()
+    }
+}
