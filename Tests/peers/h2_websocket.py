@@ -113,7 +113,7 @@ def main() -> int:
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 stream["buf"] += event.data
                 for op, payload in parse_frames(stream["buf"]):
-                    if op == 1 and stream["echo"] is None:
+                    if op in (1, 2) and stream["echo"] is None:
                         stream["echo"] = payload.decode()
                         conn.send_data(event.stream_id, ws_frame(8, struct.pack("!H", 1000)))
                     elif op == 8:

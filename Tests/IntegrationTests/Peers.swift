@@ -1,0 +1,51 @@
+import Foundation
+
+/// Real protocol peers run as child processes: Python `h2` (from the project's venv, made by
+/// `scripts/setup-python.sh`) and Debian's `nghttp`.
+enum Peers {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var python: URL {
+        get throws {
+            let python = self.packageRoot.appendingPathComponent(".venv-conformance/bin/python")
+            guard FileManager.default.isExecutableFile(atPath: python.path) else {
+                throw TestTimeout(what: "the Python venv at \(python.path) (run scripts/setup-python.sh)")
+            }
+            return python
+        }
+    }
+
+    static func script(_ name: String) -> String {
+        self.packageRoot.appendingPathComponent("Tests/peers/\(name)").path
+    }
+
+    /// Runs a program to completion (bounded by `timeout` seconds); returns its status and output.
+    static func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let reader = Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                process.terminate()
+                throw TestTimeout(what: "\(executable.lastPathComponent) \(arguments.joined(separator: " "))")
+            }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let output = String(decoding: await reader.value, as: UTF8.self)
+        return (process.terminationStatus, output)
+    }
+
+    static func which(_ name: String) throws -> URL {
+        for directory in ["/usr/bin", "/usr/local/bin", "/bin"] {
+            let candidate = URL(fileURLWithPath: directory).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        throw TestTimeout(what: "\(name) to be installed (scripts/test.sh installs it)")
+    }
+}
