@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 @testable import WSGate
 
@@ -43,6 +44,37 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         let results = streamResults(run.output)
         #expect(results["/down"]?.status == "502", "\(run.output)")
         #expect(results["/ws"] == StreamResult(path: "/ws", status: "200", echo: "hello /ws", close: 1000))
+    }
+
+    @Test func aStalledBackendHoldsOnlyItsOwnStream() async throws {
+        // A service that accepts and never reads: its stream must stop at its flow-control window
+        // while the other streams on the same connection carry on.
+        let group = MultiThreadedEventLoopGroup.singleton
+        let stalled = try await ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { Task { try? await stalled.close() } }
+        let fixture = try await GatewayFixture.start(extraBackends: [stalled]) { ws, _ in
+            [
+                RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil)),
+                RouteConfiguration(path: "/stalled", backend: .tcp(host: "127.0.0.1", port: stalled.localAddress!.port!)),
+            ]
+        }
+        defer { Task { await fixture.stop() } }
+        let total = 64 << 20
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--flood", "/stalled", String(total), "/ws", "/ws/2", "/ws/3"])
+        let results = streamResults(run.output)
+        for path in ["/ws", "/ws/2", "/ws/3"] {
+            #expect(results[path] == StreamResult(path: path, status: "200", echo: "hello \(path)", close: 1000), "\(run.output)")
+        }
+        let floodLine = try #require(run.output.split(separator: "\n").first { $0.contains("\"flood\"") })
+        struct Flood: Decodable { var open: Bool; var sent: Int }
+        let flood = try JSONDecoder().decode(Flood.self, from: Data(floodLine.utf8))
+        #expect(flood.open)
+        // The window (64 KiB) plus what the socket buffers took, nowhere near the 64 MiB offered.
+        #expect(flood.sent < 16 << 20, "\(flood.sent) bytes got through to a backend that reads nothing")
+        print("h2 flow control: \(flood.sent) of \(total) bytes accepted on the stalled stream; other streams completed")
     }
 
     @Test func plainRequestsGetTheHTTP1Answers() async throws {

@@ -21,24 +21,27 @@ enum Peers {
 
     /// Runs a program to completion (bounded by `timeout` seconds); returns its status and output.
     static func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60) async throws -> (status: Int32, output: String) {
+        // Output goes to a file, not a pipe: Foundation's pipe reads trap on EINTR (SIGCHLD).
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-peer-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close() }
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
-        let reader = Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
                 process.terminate()
-                throw TestTimeout(what: "\(executable.lastPathComponent) \(arguments.joined(separator: " "))")
+                throw TestTimeout(what: "\(executable.lastPathComponent) \(arguments.joined(separator: " ")):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
-        let output = String(decoding: await reader.value, as: UTF8.self)
-        return (process.terminationStatus, output)
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 
     static func which(_ name: String) throws -> URL {

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """RFC 8441 client for the integration tests: WebSockets over one HTTP/2 connection (Python `h2`).
 
-    h2_websocket.py HOST PORT [--tls CAFILE] PATH...
+    h2_websocket.py HOST PORT [--tls CAFILE] [--flood PATH BYTES] PATH...
 
 Opens one connection (h2c prior knowledge, or TLS with ALPN h2), waits for the server's
 SETTINGS_ENABLE_CONNECT_PROTOCOL, then one extended CONNECT stream per PATH, all at once. On each
 stream it sends a masked text message "hello <path>", reads the echo, then runs the closing
 handshake with code 1000. Prints one JSON object per stream and a last line "OK N" or "FAIL ...".
+With --flood, one more stream sends a single BYTES-long binary message as fast as HTTP/2 flow control
+lets it; the run ends when the other streams are done, and reports how much of it got through.
 """
 import json
 import os
@@ -58,10 +60,13 @@ def main() -> int:
     args = sys.argv[1:]
     host, port = args[0], int(args[1])
     cafile = None
-    if args[2] == "--tls":
-        cafile, paths = args[3], args[4:]
-    else:
-        paths = args[2:]
+    flood = None
+    rest = args[2:]
+    if rest[0] == "--tls":
+        cafile, rest = rest[1], rest[2:]
+    if rest[0] == "--flood":
+        flood, rest = (rest[1], int(rest[2])), rest[3:]
+    paths = rest
     sock = socket.create_connection((host, port), timeout=10)
     if cafile:
         context = ssl.create_default_context(cafile=cafile)
@@ -95,13 +100,37 @@ def main() -> int:
         conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https" if cafile else "http"),
                                 (":path", path), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")])
         streams[sid] = {"path": path, "status": None, "buf": bytearray(), "echo": None, "close": None, "ended": False}
+    flood_state = None
+    if flood:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https" if cafile else "http"),
+                                (":path", flood[0]), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")])
+        flood_state = {"id": sid, "open": False, "sent": 0, "total": flood[1]}
     sock.sendall(conn.data_to_send())
+
+    def push_flood():
+        if not flood_state or not flood_state["open"]:
+            return
+        sid = flood_state["id"]
+        if flood_state["sent"] == 0:
+            n = flood_state["total"]
+            conn.send_data(sid, bytes([0x82, 0x80 | 127]) + struct.pack("!Q", n) + b"\0\0\0\0")
+        while flood_state["sent"] < flood_state["total"]:
+            room = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, flood_state["total"] - flood_state["sent"])
+            if room <= 0:
+                break
+            conn.send_data(sid, b"\x5a" * room)
+            flood_state["sent"] += room
 
     def done():
         return all(s["ended"] or (s["status"] is not None and s["status"] != "200") or s["close"] is not None for s in streams.values())
 
     while not done():
         for event in pump():
+            if flood_state and getattr(event, "stream_id", None) == flood_state["id"]:
+                if isinstance(event, h2.events.ResponseReceived):
+                    flood_state["open"] = dict(event.headers).get(":status") == "200"
+                continue
             stream = streams.get(getattr(event, "stream_id", None))
             if stream is None:
                 continue
@@ -120,12 +149,15 @@ def main() -> int:
                         stream["close"] = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
             elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
                 stream["ended"] = True
+        push_flood()
         sock.sendall(conn.data_to_send())
 
     ok = True
     for sid, s in streams.items():
         print(json.dumps({"stream": sid, "path": s["path"], "status": s["status"], "echo": s["echo"], "close": s["close"]}))
         ok = ok and s["status"] is not None
+    if flood_state:
+        print(json.dumps({"flood": flood[0], "open": flood_state["open"], "sent": flood_state["sent"], "total": flood_state["total"]}))
     print(f"OK {len(streams)}" if ok else "FAIL")
     conn.close_connection()
     sock.sendall(conn.data_to_send())

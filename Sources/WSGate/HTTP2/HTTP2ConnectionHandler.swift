@@ -98,10 +98,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
             self.streams[id] = stream
             self.handleRequest(stream, headers: headers, context: context)
         case .data(let id, let data):
-            guard let stream = self.streams[id] else {
-                self.session.consume(stream: id, bytes: data.readableBytes)
-                return
-            }
+            guard let stream = self.streams[id] else { return }
             if stream.leg == nil && !self.isConnecting(stream) {
                 stream.discard(data)
             } else {

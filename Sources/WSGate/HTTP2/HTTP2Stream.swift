@@ -47,6 +47,7 @@ final class HTTP2Stream: LegTransport {
 
     /// A stream with no leg (a plain request, a refused one) takes whatever comes.
     func discard(_ data: ByteBuffer) {
+        // The connection window was already reopened on arrival; only the stream's is left.
         self.connection.session.consume(stream: self.id, bytes: data.readableBytes)
     }
 

@@ -11,6 +11,9 @@ import NIOCore
 final class NGHTTP2ServerSession {
     typealias Settings = HTTP2Settings
 
+    /// Receive window of the whole connection (RFC 9113 §6.9.2).
+    static let connectionWindow = 1 << 20
+
     enum Event {
         /// A complete header block. `endStream` when the HEADERS frame ended the stream.
         case request(streamID: Int32, headers: [(name: String, value: String)], endStream: Bool)
@@ -64,6 +67,8 @@ final class NGHTTP2ServerSession {
         ]
         let submitted = nghttp2_submit_settings(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
         guard submitted == 0 else { throw Failure(function: "nghttp2_submit_settings", code: Int(submitted)) }
+        // A connection window well above one stream's, so several streams can have DATA in flight.
+        nghttp2_session_set_local_window_size(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(Self.connectionWindow))
     }
 
     deinit {
@@ -79,6 +84,9 @@ final class NGHTTP2ServerSession {
         let events = self.events
         self.events.removeAll(keepingCapacity: true)
         if consumed < 0 { throw Failure(function: "nghttp2_session_mem_recv", code: consumed) }
+        var received = 0
+        for case .data(_, let data) in events { received += data.readableBytes }
+        if received > 0 { nghttp2_session_consume_connection(self.session, received) }
         return events
     }
 
@@ -114,10 +122,12 @@ final class NGHTTP2ServerSession {
         nghttp2_session_resume_data(self.session, stream)
     }
 
-    /// Reports `bytes` of a stream's DATA as taken, opening the stream and connection windows again.
+    /// Reports `bytes` of a stream's DATA as taken by its backend, opening the stream's window again.
+    /// The connection window is reopened as soon as DATA arrives (in ``receive(_:)``): holding it
+    /// for one slow stream would stall every other stream on the connection.
     func consume(stream: Int32, bytes: Int) {
         guard bytes > 0 else { return }
-        nghttp2_session_consume(self.session, stream, bytes)
+        nghttp2_session_consume_stream(self.session, stream, bytes)
     }
 
     /// GOAWAY: no new streams; open ones may finish.
