@@ -25,18 +25,30 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .long, help: "Route /PATH=BACKEND-URL, e.g. /vnc=tcp://127.0.0.1:5900 or /chat=ws://127.0.0.1:9000/socket (repeatable; without --config).")
     var route: [String] = []
 
+    @Option(name: .long, help: "PEM certificate chain: makes every --listen address a TLS listener (with --key).")
+    var cert: String?
+
+    @Option(name: .long, help: "PEM private key for --cert.")
+    var key: String?
+
     func load() throws -> GatewayConfiguration {
         do {
             if let config {
-                guard self.listen.isEmpty, self.route.isEmpty else {
-                    throw ValidationError("use either --config FILE or --listen/--route, not both")
+                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil else {
+                    throw ValidationError("use either --config FILE or --listen/--route/--cert/--key, not both")
                 }
                 return try ConfigurationLoader.load(file: config)
             }
             if self.listen.isEmpty && self.route.isEmpty {
                 throw ValidationError("give --config FILE, or --listen ADDRESS and --route /PATH=URL")
             }
-            return try CommandLineConfiguration.make(listen: self.listen, routes: self.route)
+            var tls: ListenerTLS?
+            switch (self.cert, self.key) {
+            case (let cert?, let key?): tls = ListenerTLS(certificateFile: cert, keyFile: key)
+            case (nil, nil): tls = nil
+            default: throw ValidationError("--cert and --key go together")
+            }
+            return try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls)
         } catch let error as ConfigurationError {
             printError("wsgate: invalid configuration: \(error)")
             throw ExitCode(2)

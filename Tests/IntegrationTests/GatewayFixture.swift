@@ -24,7 +24,7 @@ final class GatewayFixture: @unchecked Sendable {
     /// `routes` gets the WebSocket echo port and the TCP echo port.
     static func start(
         server: ServerSettings = ServerSettings(),
-        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
+        listeners: [ListenerConfiguration] = [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))],
         extraBackends: [Channel] = [],
         routes: (_ wsEcho: Int, _ tcpEcho: Int) -> [RouteConfiguration]
     ) async throws -> GatewayFixture {

@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func listensOnIPv4AndIPv6Loopback() async throws {
-        let fixture = try await GatewayFixture.start(listeners: [ListenAddress(host: "127.0.0.1", port: 0), ListenAddress(host: "::1", port: 0)]) { ws, _ in
+        let fixture = try await GatewayFixture.start(listeners: [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0)), ListenerConfiguration(address: ListenAddress(host: "::1", port: 0))]) { ws, _ in
             [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
         }
         defer { Task { await fixture.stop() } }

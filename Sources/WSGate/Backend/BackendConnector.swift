@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A connected backend, handshake done, not yet reading: the relay starts reads once it is installed.
 public struct BackendConnection {
@@ -15,7 +16,11 @@ public struct BackendConnector: Sendable {
     /// Socket buffers the relay can fill before it stops reading the other side.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
-    public init() {}
+    let tlsContexts: BackendTLSContexts
+
+    init(tlsContexts: BackendTLSContexts) {
+        self.tlsContexts = tlsContexts
+    }
 
     public func connect(_ request: UpgradeRequest, clientAddress: SocketAddress?, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
@@ -38,10 +43,12 @@ public struct BackendConnector: Sendable {
             Self.finishPlain(bootstrap.connect(host: host, port: port), request: request, promise: promise)
         case .unix(let path):
             Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, promise: promise)
-        case .webSocket(let host, let port, let path, let query):
+        case .webSocket(let host, let port, let path, let query, let tls):
             let key = WebSocketAccept.makeKey()
+            let tlsContext = tls ? self.tlsContexts.context(forRoute: request.route.index) : nil
+            let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
-            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
             let connected = bootstrap
@@ -51,6 +58,9 @@ public struct BackendConnector: Sendable {
                         let encoder = HTTPRequestEncoder()
                         let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
                         let sync = channel.pipeline.syncOperations
+                        if let tlsContext {
+                            try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
+                        }
                         try sync.addHandler(encoder)
                         try sync.addHandler(decoder)
                         try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: request.subprotocols, codec: [encoder, decoder], promise: handshake))
@@ -98,8 +108,13 @@ public struct BackendConnector: Sendable {
         return request.subprotocols.first
     }
 
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+
     static func describe(_ error: Error, timeout: TimeAmount) -> BackendError {
         if let error = error as? BackendError { return error }
+        if let error = error as? NIOSSLError { return .unreachable("TLS: \(error)") }
         if case ChannelError.connectTimeout = error { return .timedOut(after: timeout.prettyDescription) }
         if let error = error as? NIOConnectionError {
             if error.connectionErrors.contains(where: { if case ChannelError.connectTimeout = $0.error { return true } else { return false } }) {

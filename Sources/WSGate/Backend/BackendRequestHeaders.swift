@@ -15,6 +15,7 @@ enum BackendRequestHeaders {
     static func make(
         client: HTTPRequestHead,
         clientAddress: SocketAddress?,
+        clientUsesTLS: Bool,
         backendHost: String,
         backendPort: Int,
         key: String,
@@ -22,7 +23,8 @@ enum BackendRequestHeaders {
     ) -> HTTPHeaders {
         let connectionTokens = Set(HTTPTokens.list(client.headers, "connection").map { $0.lowercased() })
         var headers = HTTPHeaders()
-        let hostValue = BackendURL.bracketed(backendHost) + (backendPort == 80 ? "" : ":\(backendPort)")
+        let hostValue = BackendURL.bracketed(backendHost) + (backendPort == 80 || backendPort == 443 ? "" : ":\(backendPort)")
+        let proto = clientUsesTLS ? "https" : "http"
         headers.add(name: "Host", value: hostValue)
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
@@ -44,7 +46,7 @@ enum BackendRequestHeaders {
             forwardedFor = forwardedFor.isEmpty ? clientIP : forwardedFor + ", " + clientIP
         }
         if !forwardedFor.isEmpty { headers.add(name: "X-Forwarded-For", value: forwardedFor) }
-        headers.add(name: "X-Forwarded-Proto", value: "http")
+        headers.add(name: "X-Forwarded-Proto", value: proto)
         if let host = client.headers.first(name: "host") { headers.add(name: "X-Forwarded-Host", value: host) }
 
         var forwarded = client.headers["forwarded"].joined(separator: ", ")
@@ -53,7 +55,7 @@ enum BackendRequestHeaders {
         if let host = client.headers.first(name: "host"), !host.contains("\""), !host.contains("\\") {
             element.append("host=\"\(host)\"")
         }
-        element.append("proto=http")
+        element.append("proto=\(proto)")
         forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
         headers.add(name: "Forwarded", value: forwarded)
         return headers

@@ -1,12 +1,13 @@
 /// websockify-style configuration from flags: `--listen ADDR` and `--route /path=URL`.
 public enum CommandLineConfiguration {
-    public static func make(listen: [String], routes: [String]) throws(ConfigurationError) -> GatewayConfiguration {
-        var listeners: [ListenAddress] = []
+    /// With `tls`, every `--listen` address is a TLS listener using those files (websockify's --cert/--key).
+    public static func make(listen: [String], routes: [String], tls: ListenerTLS? = nil) throws(ConfigurationError) -> GatewayConfiguration {
+        var listeners: [ListenerConfiguration] = []
         for text in listen {
             guard let address = ListenAddress(parsing: text) else {
                 throw ConfigurationError(key: "--listen", message: "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
             }
-            listeners.append(address)
+            listeners.append(ListenerConfiguration(address: address, tls: tls))
         }
         if listeners.isEmpty { throw ConfigurationError(key: "--listen", message: "at least one --listen address is needed") }
         var table: [RouteConfiguration] = []

@@ -97,16 +97,26 @@ private struct NodeReader {
         if let node = top["server"] { server = try self.server(node) }
 
         guard let listenersNode = top["listeners"] else { throw self.fail(root, "listeners", "missing: at least one listener is needed") }
-        var listeners: [ListenAddress] = []
+        var listeners: [ListenerConfiguration] = []
         for (index, node) in try self.sequence(listenersNode, "listeners").enumerated() {
             let key = "listeners[\(index)]"
-            let entries = try self.mapping(node, key, allowed: ["address"])
+            let entries = try self.mapping(node, key, allowed: ["address", "tls"])
             guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
             let text = try self.string(addressNode, "\(key).address")
             guard let address = ListenAddress(parsing: text) else {
                 throw self.fail(addressNode, "\(key).address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
             }
-            listeners.append(address)
+            var listener = ListenerConfiguration(address: address)
+            if let tlsNode = entries["tls"] {
+                let tls = try self.mapping(tlsNode, "\(key).tls", allowed: ["certificate", "key"])
+                guard let certificate = tls["certificate"] else { throw self.fail(tlsNode, "\(key).tls.certificate", "missing") }
+                guard let keyFile = tls["key"] else { throw self.fail(tlsNode, "\(key).tls.key", "missing") }
+                listener.tls = ListenerTLS(
+                    certificateFile: try self.readableFile(certificate, "\(key).tls.certificate"),
+                    keyFile: try self.readableFile(keyFile, "\(key).tls.key")
+                )
+            }
+            listeners.append(listener)
         }
         if listeners.isEmpty { throw self.fail(listenersNode, "listeners", "at least one listener is needed") }
 
@@ -142,6 +152,13 @@ private struct NodeReader {
         return server
     }
 
+    /// A path to a file that exists and can be read now (it is read again on reload).
+    func readableFile(_ node: Node, _ key: String) throws(ConfigurationError) -> String {
+        let path = try self.string(node, key)
+        guard FileManager.default.isReadableFile(atPath: path) else { throw self.fail(node, key, "cannot read file '\(path)'") }
+        return path
+    }
+
     func positiveDuration(_ node: Node, _ key: String) throws(ConfigurationError) -> TimeAmount {
         let value = try self.duration(node, key)
         guard value > .zero else { throw self.fail(node, key, "must be greater than zero") }
@@ -149,7 +166,7 @@ private struct NodeReader {
     }
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
-        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "subprotocols", "message_type", "limits"])
+        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -186,6 +203,12 @@ private struct NodeReader {
             guard let type = TCPMessageType(rawValue: text) else { throw self.fail(n, "\(key).message_type", "expected 'binary' or 'text', got '\(text)'") }
             if case .webSocket = backend { throw self.fail(n, "\(key).message_type", "only applies to tcp:// and unix: backends") }
             route.messageType = type
+        }
+        if let n = entries["backend_tls"] {
+            guard case .webSocket(_, _, _, _, true) = backend else { throw self.fail(n, "\(key).backend_tls", "only applies to wss:// backends") }
+            let tls = try self.mapping(n, "\(key).backend_tls", allowed: ["ca", "server_name"])
+            if let ca = tls["ca"] { route.backendTLS.caFile = try self.readableFile(ca, "\(key).backend_tls.ca") }
+            if let name = tls["server_name"] { route.backendTLS.serverName = try self.string(name, "\(key).backend_tls.server_name") }
         }
         if let n = entries["limits"] {
             let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "idle_timeout", "connect_timeout"])

@@ -3,11 +3,11 @@ import NIOCore
 /// Everything wsgate runs from: listeners, the ordered routing table and server-wide limits.
 /// Built from a YAML file (``ConfigurationLoader``) or from command-line flags.
 public struct GatewayConfiguration: Sendable, Equatable {
-    public var listeners: [ListenAddress]
+    public var listeners: [ListenerConfiguration]
     public var routes: [RouteConfiguration]
     public var server: ServerSettings
 
-    public init(listeners: [ListenAddress], routes: [RouteConfiguration], server: ServerSettings = ServerSettings()) {
+    public init(listeners: [ListenerConfiguration], routes: [RouteConfiguration], server: ServerSettings = ServerSettings()) {
         self.listeners = listeners
         self.routes = routes
         self.server = server
@@ -71,6 +71,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var subprotocols: [String]?
     public var messageType: TCPMessageType
     public var limits: RouteLimits
+    /// For `wss://` backends.
+    public var backendTLS: BackendTLS
 
     public init(
         path: String,
@@ -86,6 +88,7 @@ public struct RouteConfiguration: Sendable, Equatable {
         self.subprotocols = subprotocols
         self.messageType = messageType
         self.limits = limits
+        self.backendTLS = BackendTLS()
     }
 }
 
@@ -100,6 +103,45 @@ public struct RouteLimits: Sendable, Equatable {
     public var connectTimeout: TimeAmount = .seconds(5)
 
     public init() {}
+}
+
+/// One listening socket: plain (HTTP/1.1 and h2c with prior knowledge) or TLS (ALPN h2, http/1.1).
+public struct ListenerConfiguration: Sendable, Equatable, CustomStringConvertible {
+    public var address: ListenAddress
+    public var tls: ListenerTLS?
+
+    public init(address: ListenAddress, tls: ListenerTLS? = nil) {
+        self.address = address
+        self.tls = tls
+    }
+
+    public var description: String { self.tls == nil ? "\(self.address)" : "\(self.address) (tls)" }
+}
+
+/// PEM files for a TLS listener; re-read on SIGHUP.
+public struct ListenerTLS: Sendable, Equatable {
+    /// The certificate chain, leaf first.
+    public var certificateFile: String
+    public var keyFile: String
+
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
+}
+
+/// How the gateway checks a `wss://` backend. System trust roots unless a CA file is given.
+public struct BackendTLS: Sendable, Equatable {
+    /// PEM file of the CA certificates to trust instead of the system's.
+    public var caFile: String?
+    /// Name sent as SNI and checked against the certificate; defaults to the URL's host (names only:
+    /// for an IP address, set it to the name on the backend's certificate).
+    public var serverName: String?
+
+    public init(caFile: String? = nil, serverName: String? = nil) {
+        self.caFile = caFile
+        self.serverName = serverName
+    }
 }
 
 /// A listening address: `HOST:PORT`, `[IPV6]:PORT` or `:PORT` (all IPv4 interfaces).

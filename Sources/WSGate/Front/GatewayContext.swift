@@ -9,11 +9,12 @@ public struct GatewayContext: Sendable {
     public var connector: BackendConnector
     public var logger: Logger
     let sessions = SessionRegistry()
+    let backendTLS = BackendTLSContexts()
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.routes = RouteTable(configuration.routes)
         self.settings = configuration.server
-        self.connector = BackendConnector()
+        self.connector = BackendConnector(tlsContexts: self.backendTLS)
         self.logger = logger
     }
 }

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// The gateway: its listeners and the event loops every connection runs on.
 public final class GatewayServer: Sendable {
@@ -11,6 +12,7 @@ public final class GatewayServer: Sendable {
     private let group: EventLoopGroup
     private let ownsGroup: Bool
     private let listeners = NIOLockedValueBox<[Channel]>([])
+    private let tlsContexts = NIOLockedValueBox<[ServerTLSContext]>([])
 
     /// - Parameter group: event loops to run on; by default the gateway makes its own with
     ///   `server.threads` threads (one per core when unset).
@@ -30,33 +32,59 @@ public final class GatewayServer: Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         let gateway = self.gateway
-        let bootstrap = ServerBootstrap(group: self.group)
+        try gateway.backendTLS.prepare(gateway.routes)
+        var bound: [Channel] = []
+        var tlsContexts: [ServerTLSContext] = []
+        do {
+            for listener in self.configuration.listeners {
+                let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
+                if let tls { tlsContexts.append(tls) }
+                let channel = try await self.bootstrap(tls: tls).bind(host: listener.address.host, port: listener.address.port).get()
+                bound.append(channel)
+                gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? listener.address.description)", "tls": "\(tls != nil)"])
+            }
+        } catch {
+            for channel in bound { try? await channel.close() }
+            throw ListenError(address: self.configuration.listeners[bound.count].address, underlying: error)
+        }
+        self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        self.tlsContexts.withLockedValue { $0 = tlsContexts }
+        for route in gateway.routes.routes {
+            let config = route.configuration
+            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backend)"])
+        }
+        return bound.compactMap(\.localAddress)
+    }
+
+    private func bootstrap(tls: ServerTLSContext?) -> ServerBootstrap {
+        let gateway = self.gateway
+        return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProtocolDetector(gateway: gateway))
+                    if let tls {
+                        try TLSPipeline.configure(channel, context: tls.context, gateway: gateway)
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(ProtocolDetector(gateway: gateway, secure: false))
+                    }
                 }
             }
-        var bound: [Channel] = []
-        do {
-            for address in self.configuration.listeners {
-                let channel = try await bootstrap.bind(host: address.host, port: address.port).get()
-                bound.append(channel)
-                gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? address.description)"])
+    }
+
+    /// Re-reads every TLS listener's certificate and key (SIGHUP). A file that fails to load leaves
+    /// that listener on its old certificate; live connections are never touched.
+    public func reloadCertificates() {
+        for tls in self.tlsContexts.withLockedValue({ $0 }) {
+            do {
+                try tls.reload()
+                self.gateway.logger.info("reloaded TLS certificate", metadata: ["certificate": "\(tls.files.certificateFile)"])
+            } catch {
+                self.gateway.logger.error("TLS certificate reload failed, keeping the old one: \(error)", metadata: ["certificate": "\(tls.files.certificateFile)"])
             }
-        } catch {
-            for channel in bound { try? await channel.close() }
-            throw ListenError(address: self.configuration.listeners[bound.count], underlying: error)
         }
-        self.listeners.withLockedValue { $0.append(contentsOf: bound) }
-        for route in gateway.routes.routes {
-            let config = route.configuration
-            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backend)"])
-        }
-        return bound.compactMap(\.localAddress)
     }
 
     public var localAddresses: [SocketAddress] {
@@ -108,7 +136,15 @@ public struct GatewayService: Service {
 
     public func run() async throws {
         try await self.server.start()
+        let server = self.server
+        // SIGHUP reloads certificates until shutdown begins.
+        let reloads = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                server.reloadCertificates()
+            }
+        }
         try? await gracefulShutdown()
+        reloads.cancel()
         await self.server.shutdown()
     }
 }

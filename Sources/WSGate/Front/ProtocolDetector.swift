@@ -11,12 +11,14 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     private let gateway: GatewayContext
+    private let secure: Bool
     private var buffered: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var decided = false
 
-    init(gateway: GatewayContext) {
+    init(gateway: GatewayContext, secure: Bool) {
         self.gateway = gateway
+        self.secure = secure
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,9 +58,9 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         self.timer?.cancel()
         do {
             if http2 {
-                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway))
+                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway, secure: self.secure))
             } else {
-                try HTTP1Pipeline.configure(context.channel, gateway: self.gateway)
+                try HTTP1Pipeline.configure(context.channel, gateway: self.gateway, secure: self.secure)
             }
         } catch {
             self.gateway.logger.error("cannot set up the connection: \(error)")

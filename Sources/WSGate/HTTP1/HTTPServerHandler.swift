@@ -19,6 +19,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let gateway: GatewayContext
+    /// Whether this connection came in over TLS.
+    private let secure: Bool
     private let headLimiter: RequestHeadLimitHandler
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private let encoder: HTTPResponseEncoder
@@ -29,8 +31,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// A response to HEAD carries the headers of the GET answer and no body.
     private var answersHead = false
 
-    init(gateway: GatewayContext, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+    init(gateway: GatewayContext, secure: Bool, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
         self.gateway = gateway
+        self.secure = secure
         self.headLimiter = headLimiter
         self.decoder = decoder
         self.encoder = encoder
@@ -90,7 +93,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.logger.info("refused request: \(refusal.reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"])
             self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
                          keepAlive: keepAlive && !refusal.closesConnection, context: context)
-        case .upgrade(let request):
+        case .upgrade(var request):
+            request.clientUsesTLS = self.secure
             self.state = .connectingBackend
             self.connectBackend(for: request, context: context)
         }

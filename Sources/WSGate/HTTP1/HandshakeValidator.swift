@@ -25,6 +25,8 @@ public struct UpgradeRequest: Sendable {
     public var subprotocols: [String]
     /// Whether the client offered any subprotocol at all (before the route's filter).
     public var clientOfferedSubprotocols: Bool
+    /// Whether the client's connection is TLS (for `X-Forwarded-Proto` and `Forwarded`).
+    public var clientUsesTLS = false
 }
 
 /// What to do with a request head. Pure, so every rule of RFC 6455 §4.2.1 is unit-tested.

@@ -21,8 +21,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private var flushing = false
     private var clientDescription = "?"
 
-    init(gateway: GatewayContext) throws {
+    /// Whether this connection came in over TLS.
+    private let secure: Bool
+
+    init(gateway: GatewayContext, secure: Bool) throws {
         self.gateway = gateway
+        self.secure = secure
         self.session = try NGHTTP2ServerSession(settings: gateway.settings.http2)
     }
 
@@ -130,7 +134,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
         case .refuse(let status, let extra, let reason):
             self.logger.info("refused request: \(reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(status)", "protocol": "h2"])
             self.respond(stream, status: status, headers: extra, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
-        case .webSocket(let request):
+        case .webSocket(var request):
+            request.clientUsesTLS = self.secure
             self.connecting.insert(stream.id)
             self.connectBackend(for: request, stream: stream, context: context)
         }

@@ -4,12 +4,11 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     /// `unix:/path/to/socket`: the same over a Unix domain socket.
     case unix(path: String)
-    /// `ws://host[:port][/path][?query]`: frames relayed to a WebSocket server.
-    case webSocket(host: String, port: Int, path: String?, query: String?)
+    /// `ws://host[:port][/path][?query]` (or `wss://` with `tls`): frames relayed to a WebSocket server.
+    case webSocket(host: String, port: Int, path: String?, query: String?, tls: Bool = false)
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case unsupportedScheme(String)
-        case tlsNotYetSupported
         case missingHost
         case missingPort
         case invalidPort(String)
@@ -17,8 +16,7 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
 
         public var description: String {
             switch self {
-            case .unsupportedScheme(let s): return "unsupported backend scheme '\(s)' (use tcp://, unix:, ws://)"
-            case .tlsNotYetSupported: return "wss:// backends are not supported yet (use ws://)"
+            case .unsupportedScheme(let s): return "unsupported backend scheme '\(s)' (use tcp://, unix:, ws://, wss://)"
             case .missingHost: return "backend URL has no host"
             case .missingPort: return "tcp:// backend URL needs a port (tcp://host:port)"
             case .invalidPort(let p): return "invalid port '\(p)'"
@@ -42,9 +40,10 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         case "tcp":
             let (host, port) = try Self.hostPort(rest.prefix { $0 != "/" }, defaultPort: nil)
             self = .tcp(host: host, port: port)
-        case "ws":
+        case "ws", "wss":
+            let tls = scheme == "wss"
             let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-            let (host, port) = try Self.hostPort(rest[..<authorityEnd], defaultPort: 80)
+            let (host, port) = try Self.hostPort(rest[..<authorityEnd], defaultPort: tls ? 443 : 80)
             var path: String?
             var query: String?
             let target = rest[authorityEnd...]
@@ -54,9 +53,7 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
             } else if !target.isEmpty {
                 path = String(target)
             }
-            self = .webSocket(host: host, port: port, path: path, query: query)
-        case "wss":
-            throw .tlsNotYetSupported
+            self = .webSocket(host: host, port: port, path: path, query: query, tls: tls)
         default:
             throw .unsupportedScheme(String(scheme))
         }
@@ -94,7 +91,7 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .tcp: return "tcp"
         case .unix: return "unix"
-        case .webSocket: return "ws"
+        case .webSocket(_, _, _, _, let tls): return tls ? "wss" : "ws"
         }
     }
 
@@ -102,8 +99,8 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .tcp(let host, let port): return "tcp://\(Self.bracketed(host)):\(port)"
         case .unix(let path): return "unix:\(path)"
-        case .webSocket(let host, let port, let path, let query):
-            return "ws://\(Self.bracketed(host)):\(port)\(path ?? "")\(query.map { "?\($0)" } ?? "")"
+        case .webSocket(let host, let port, let path, let query, let tls):
+            return "\(tls ? "wss" : "ws")://\(Self.bracketed(host)):\(port)\(path ?? "")\(query.map { "?\($0)" } ?? "")"
         }
     }
 

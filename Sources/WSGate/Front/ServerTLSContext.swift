@@ -1,0 +1,32 @@
+import NIOConcurrencyHelpers
+import NIOSSL
+
+/// A TLS listener's context, swappable at runtime: SIGHUP re-reads the PEM files and new connections
+/// use the new certificate, while live ones keep the context they were accepted with.
+final class ServerTLSContext: Sendable {
+    let files: ListenerTLS
+    private let current: NIOLockedValueBox<NIOSSLContext>
+
+    init(files: ListenerTLS) throws {
+        self.files = files
+        self.current = NIOLockedValueBox(try Self.make(files))
+    }
+
+    var context: NIOSSLContext { self.current.withLockedValue { $0 } }
+
+    /// Loads the files again; on failure the old context stays and the error is thrown.
+    func reload() throws {
+        let context = try Self.make(self.files)
+        self.current.withLockedValue { $0 = context }
+    }
+
+    /// TLS 1.2 and later, ALPN `h2` then `http/1.1`.
+    static func make(_ files: ListenerTLS) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificateFile)
+        let key = try NIOSSLPrivateKey(file: files.keyFile, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
