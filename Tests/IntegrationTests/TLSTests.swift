@@ -1,0 +1,123 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// A throwaway CA and server certificate (Tests/peers/make-certs.sh, openssl).
+struct TestCertificates {
+    let directory: URL
+    var ca: String { self.directory.appendingPathComponent("ca.pem").path }
+    func certificate(_ name: String = "server") -> String { self.directory.appendingPathComponent("\(name).pem").path }
+    func key(_ name: String = "server") -> String { self.directory.appendingPathComponent("\(name).key").path }
+    func tls(_ name: String = "server") -> ListenerTLS { ListenerTLS(certificateFile: self.certificate(name), keyFile: self.key(name)) }
+
+    static func make() async throws -> TestCertificates {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-certs-\(UUID().uuidString.prefix(8))")
+        try await self.issue(in: directory, name: "server")
+        return TestCertificates(directory: directory)
+    }
+
+    static func issue(in directory: URL, name: String) async throws {
+        let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), directory.path, name])
+        guard run.status == 0 else { throw TestTimeout(what: "test certificates: \(run.output)") }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct TLSTests {
+    static func tlsFixture(_ certificates: TestCertificates) async throws -> GatewayFixture {
+        try await GatewayFixture.start(listeners: [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), tls: certificates.tls())]) { ws, tcp in
+            [
+                RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil)),
+                RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp)),
+            ]
+        }
+    }
+
+    @Test func wssClientOverHTTP1() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let fixture = try await Self.tlsFixture(certificates)
+        defer { Task { await fixture.stop() } }
+        let run = try await Peers.run(try Peers.python, [Peers.script("wss_client.py"), "wss://localhost:\(fixture.port)/ws", certificates.ca, "über", "second"])
+        #expect(run.output.contains("echo: über\necho: second\nclosed 1000"), "\(run.output)")
+    }
+
+    @Test func http2OverTLSWithALPN() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let fixture = try await Self.tlsFixture(certificates)
+        defer { Task { await fixture.stop() } }
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--tls", certificates.ca, "/ws", "/tcp", "/nothing"])
+        let results = streamResults(run.output)
+        #expect(results["/ws"] == StreamResult(path: "/ws", status: "200", echo: "hello /ws", close: 1000), "\(run.output)")
+        #expect(results["/tcp"] == StreamResult(path: "/tcp", status: "200", echo: "hello /tcp", close: 1000))
+        #expect(results["/nothing"]?.status == "404")
+        let nghttp = try Peers.which("nghttp")
+        let plain = try await Peers.run(nghttp, ["-nv", "--no-verify-peer", "https://127.0.0.1:\(fixture.port)/healthz"])
+        #expect(plain.output.contains(":status: 200") && plain.output.contains("h2"), "\(plain.output.suffix(300))")
+    }
+
+    @Test func wssBackendWithPrivateCA() async throws {
+        // The backend is a second gateway on TLS, in front of the echo: gateway → wss://localhost → gateway → ws echo.
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let backend = try await Self.tlsFixture(certificates)
+        defer { Task { await backend.stop() } }
+        let front = try await GatewayFixture.start { _, _ in
+            var trusted = RouteConfiguration(path: "/trusted", backend: .webSocket(host: "localhost", port: backend.port, path: "/ws", query: nil, tls: true))
+            trusted.backendTLS = BackendTLS(caFile: certificates.ca)
+            var byAddress = RouteConfiguration(path: "/by-address", backend: .webSocket(host: "127.0.0.1", port: backend.port, path: "/ws", query: nil, tls: true))
+            byAddress.backendTLS = BackendTLS(caFile: certificates.ca, serverName: "localhost")
+            let untrusted = RouteConfiguration(path: "/untrusted", backend: .webSocket(host: "localhost", port: backend.port, path: "/ws", query: nil, tls: true))
+            return [trusted, byAddress, untrusted]
+        }
+        defer { Task { await front.stop() } }
+        for path in ["/trusted", "/by-address"] {
+            let (client, _) = try await front.client(path)
+            try await client.sendFrame(1, Array("through TLS".utf8))
+            #expect(try await client.readMessage().text == "through TLS", "\(path)")
+            try await client.sendClose(1000)
+            #expect(try await client.readFrame().closeCode == 1000)
+        }
+        // Without the CA the backend's certificate is not trusted: 502, no session.
+        let client = try await front.raw()
+        try await client.send(TestClient.handshake(path: "/untrusted"))
+        #expect(try await client.readResponse().0 == 502)
+    }
+
+    @Test func certificateReloadKeepsLiveSessions() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let fixture = try await Self.tlsFixture(certificates)
+        defer { Task { await fixture.stop() } }
+        let serialBefore = try await Self.servedSerial(port: fixture.port)
+
+        // A live session over the old certificate.
+        let session = Task {
+            try await Peers.run(try Peers.python, [Peers.script("wss_slow_client.py"), "wss://localhost:\(fixture.port)/ws", certificates.ca, "3"])
+        }
+        try await eventually("the live session") { fixture.gateway.activeSessions == 1 }
+
+        try await TestCertificates.issue(in: certificates.directory, name: "server")  // new key and certificate, same files
+        fixture.gateway.reloadCertificates()
+        let serialAfter = try await Self.servedSerial(port: fixture.port)
+        #expect(serialBefore != serialAfter)
+
+        let run = try await session.value
+        #expect(run.output.contains("closed 1000"), "\(run.output)")
+        #expect(run.output.components(separatedBy: "echo: ").count == 4, "\(run.output)")
+    }
+
+    /// The serial number of the certificate the listener presents now.
+    static func servedSerial(port: Int) async throws -> String {
+        let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -serial"])
+        let serial = run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard serial.hasPrefix("serial=") else { throw TestTimeout(what: "a certificate from the listener: \(run.output)") }
+        return serial
+    }
+}
