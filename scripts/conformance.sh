@@ -2,15 +2,24 @@
 # Runs the Autobahn TestSuite (kosoku from PyPI) against wsgate routing / to a WebSocket echo
 # backend (Python websockets), and prints "N passed, M failed".
 #
-# usage: scripts/conformance.sh [--release] [kosoku args...]
+# usage: scripts/conformance.sh [--release] [--tls] [kosoku args...]
 #   default cases: everything but 12.* and 13.* (permessage-deflate is not negotiated yet)
+#   --tls: wsgate listens with TLS (a throwaway CA); kosoku, which speaks ws:// only, reaches it
+#          through scripts/tls_tunnel.py, a verifying TLS client
 #   e.g. scripts/conformance.sh -i '9.*'     scripts/conformance.sh -x '9.*' -x '12.*' -x '13.*'
 # Environment: CONFORMANCE_OUT (report dir, default .build/conformance), WSGATE_BIN (prebuilt binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 config=debug
-if [[ "${1:-}" == "--release" ]]; then config=release; shift; fi
+tls=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --release) config=release; shift ;;
+    --tls) tls=1; shift ;;
+    *) break ;;
+  esac
+done
 args=("$@")
 if [[ ${#args[@]} -eq 0 ]]; then args=(-x '12.*' -x '13.*'); fi
 
@@ -42,14 +51,27 @@ pids+=($!)
 wait_for "$out/backend.log" '^listening [0-9]+'
 backend_port=$(awk '/^listening/ {print $2; exit}' "$out/backend.log")
 
-"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" >"$out/wsgate.log" 2>&1 &
+tls_args=()
+if [[ $tls == 1 ]]; then
+  bash Tests/peers/make-certs.sh "$out/certs" server
+  tls_args=(--cert "$out/certs/server.pem" --key "$out/certs/server.key")
+fi
+"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" "${tls_args[@]}" >"$out/wsgate.log" 2>&1 &
 pids+=($!)
 wait_for "$out/wsgate.log" 'address=127\.0\.0\.1:[0-9]+ .*listening'
 gateway_port=$(grep -oE 'address=127\.0\.0\.1:[0-9]+' "$out/wsgate.log" | head -1 | cut -d: -f2)
+target_port=$gateway_port
+if [[ $tls == 1 ]]; then
+  "$venv/bin/python" scripts/tls_tunnel.py --connect "127.0.0.1:$gateway_port" --ca "$out/certs/ca.pem" >"$out/tunnel.log" 2>&1 &
+  pids+=($!)
+  wait_for "$out/tunnel.log" '^listening [0-9]+'
+  target_port=$(awk '/^listening/ {print $2; exit}' "$out/tunnel.log")
+  echo "TLS: kosoku -> tunnel 127.0.0.1:$target_port -> (TLS, verified) -> wsgate 127.0.0.1:$gateway_port"
+fi
 echo "wsgate on 127.0.0.1:$gateway_port -> ws://127.0.0.1:$backend_port (Python websockets echo)"
 
 set +e
-timeout --kill-after=10 1200 "$venv/bin/kosoku" -m fuzzingclient -o "$out" -p 1 "${args[@]}" "ws://127.0.0.1:$gateway_port/" >"$out/kosoku.log" 2>&1
+timeout --kill-after=10 1200 "$venv/bin/kosoku" -m fuzzingclient -o "$out" -p 1 "${args[@]}" "ws://127.0.0.1:$target_port/" >"$out/kosoku.log" 2>&1
 set -e
 [[ -f "$out/index.json" ]] || { echo "conformance: kosoku wrote no report" >&2; tail -20 "$out/kosoku.log" >&2; echo "0 passed, 1 failed"; exit 2; }
 "$venv/bin/python" scripts/summarize_autobahn.py "$out"

@@ -14,3 +14,5 @@ grep -q "Test run with [1-9][0-9]* tests.* passed" .build/test-output.txt || { e
 
 # Autobahn TestSuite, cases 1-10 (12/13 are permessage-deflate, not negotiated yet).
 scripts/conformance.sh -x '12.*' -x '13.*'
+# The same over TLS (HTTP/1.1 after ALPN), through a verifying TLS tunnel.
+scripts/conformance.sh --tls -x '12.*' -x '13.*'
