@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libnghttp2 is the HTTP/2 engine (a system library target); pkg-config finds it.
-scripts/install-packages.sh libnghttp2-dev pkg-config nghttp2-client
+scripts/install-packages.sh libnghttp2-dev pkg-config nghttp2-client chromium openssl
 
 scripts/setup-python.sh
 # The integration tests start the built `wsgate` executable, so build everything first.
