@@ -9,6 +9,7 @@ import Testing
               handshake_timeout: 3s
               max_request_head_bytes: 8KiB
               threads: 2
+              http2: {max_concurrent_streams: 64, initial_window_size: 256KiB}
             listeners:
               - address: "127.0.0.1:8080"
               - address: "[::1]:8081"
@@ -32,6 +33,8 @@ import Testing
         #expect(config.server.handshakeTimeout == .seconds(3))
         #expect(config.server.maxRequestHeadBytes == 8192)
         #expect(config.server.threads == 2)
+        #expect(config.server.http2.maxConcurrentStreams == 64)
+        #expect(config.server.http2.initialWindowSize == 256 * 1024)
         #expect(config.listeners.map(\.address) == [ListenAddress(host: "127.0.0.1", port: 8080), ListenAddress(host: "::1", port: 8081), ListenAddress(host: "0.0.0.0", port: 9000)])
         #expect(config.routes[0].backend == .tcp(host: "127.0.0.1", port: 5900))
         #expect(config.routes[0].subprotocols == ["binary"])

@@ -130,7 +130,7 @@ private struct NodeReader {
     }
 
     func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {
-        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads"])
+        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads", "http2"])
         var server = ServerSettings()
         if let n = entries["handshake_timeout"] {
             server.handshakeTimeout = try self.positiveDuration(n, "server.handshake_timeout")
@@ -145,11 +145,31 @@ private struct NodeReader {
                 throw self.fail(n, "server.max_request_head_bytes", "must be from 256 bytes to 64KiB")
             }
         }
+        if let n = entries["http2"] {
+            let http2 = try self.mapping(n, "server.http2", allowed: ["max_concurrent_streams", "initial_window_size", "max_header_list_size"])
+            if let m = http2["max_concurrent_streams"] {
+                server.http2.maxConcurrentStreams = try self.count(m, "server.http2.max_concurrent_streams", in: 1...10_000)
+            }
+            if let m = http2["initial_window_size"] {
+                // RFC 9113 §6.9.2: at most 2^31-1.
+                server.http2.initialWindowSize = try self.count(m, "server.http2.initial_window_size", in: 1024...Int(Int32.max))
+            }
+            if let m = http2["max_header_list_size"] {
+                server.http2.maxHeaderListSize = try self.count(m, "server.http2.max_header_list_size", in: 1024...(1 << 20))
+            }
+        }
         if let n = entries["threads"] {
             guard let threads = n.int, threads > 0, threads <= 1024 else { throw self.fail(n, "server.threads", "expected a thread count from 1 to 1024") }
             server.threads = threads
         }
         return server
+    }
+
+    /// A size-like number within `range` (plain bytes or with a KiB/MiB suffix).
+    func count(_ node: Node, _ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> UInt32 {
+        let value = try self.size(node, key)
+        guard range.contains(value) else { throw self.fail(node, key, "must be from \(range.lowerBound) to \(range.upperBound)") }
+        return UInt32(value)
     }
 
     /// A path to a file that exists and can be read now (it is read again on reload).
