@@ -75,6 +75,7 @@ let package = Package(
             name: "WSGateTests",
             dependencies: [
                 "WSGate",
+                "CNghttp2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

@@ -1,0 +1,213 @@
+import NIOCore
+import Testing
+@testable import WSGate
+
+/// Raw HTTP/2 frames for driving the server session without a network (RFC 9113 §4, RFC 7541 literals).
+enum H2 {
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    static func frame(type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, _ payload: [UInt8] = []) -> [UInt8] {
+        let length = payload.count
+        var bytes: [UInt8] = [UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length), type, flags]
+        bytes.append(UInt8(truncatingIfNeeded: stream >> 24) & 0x7F)
+        bytes.append(UInt8(truncatingIfNeeded: stream >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: stream >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: stream))
+        return bytes + payload
+    }
+
+    static func settings(_ entries: [(UInt16, UInt32)] = []) -> [UInt8] {
+        var payload: [UInt8] = []
+        for (id, value) in entries {
+            payload.append(UInt8(id >> 8))
+            payload.append(UInt8(id & 0xFF))
+            for shift in [24, 16, 8, 0] { payload.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+        }
+        return self.frame(type: 4, payload)
+    }
+
+    static let settingsAck = frame(type: 4, flags: 1)
+
+    /// HEADERS with END_HEADERS, every field a literal without indexing (no Huffman).
+    static func headers(stream: UInt32, _ fields: [(String, String)], endStream: Bool = false) -> [UInt8] {
+        var block: [UInt8] = []
+        for (name, value) in fields {
+            block.append(0x00)
+            block += self.string(name)
+            block += self.string(value)
+        }
+        return self.frame(type: 1, flags: 0x4 | (endStream ? 0x1 : 0), stream: stream, block)
+    }
+
+    static func string(_ text: String) -> [UInt8] {
+        let bytes = Array(text.utf8)
+        precondition(bytes.count < 127, "short strings only")
+        return [UInt8(bytes.count)] + bytes
+    }
+
+    static func data(stream: UInt32, _ payload: [UInt8], endStream: Bool = false) -> [UInt8] {
+        self.frame(type: 0, flags: endStream ? 1 : 0, stream: stream, payload)
+    }
+
+    struct Frame {
+        var type: UInt8
+        var flags: UInt8
+        var stream: UInt32
+        var payload: [UInt8]
+    }
+
+    static func parse(_ buffer: ByteBuffer) -> [Frame] {
+        var bytes = Array(buffer.readableBytesView)[...]
+        var frames: [Frame] = []
+        while bytes.count >= 9 {
+            let b = Array(bytes.prefix(9))
+            let length = b[0..<3].reduce(0) { $0 << 8 | Int($1) }
+            let stream = b[5..<9].reduce(UInt32(0)) { $0 << 8 | UInt32($1) } & 0x7FFF_FFFF
+            frames.append(Frame(type: b[3], flags: b[4], stream: stream, payload: Array(bytes.dropFirst(9).prefix(length))))
+            bytes = bytes.dropFirst(9 + length)
+        }
+        return frames
+    }
+}
+
+@Suite struct NGHTTP2SessionTests {
+    static let webSocketRequest: [(String, String)] = [
+        (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/chat?x=1"),
+        (":authority", "gw.example"), ("sec-websocket-version", "13"), ("origin", "https://app.example"),
+    ]
+
+    func output(_ session: NGHTTP2ServerSession) throws -> [H2.Frame] {
+        var buffer = ByteBuffer()
+        try session.send(into: &buffer)
+        return H2.parse(buffer)
+    }
+
+    func open() throws -> NGHTTP2ServerSession {
+        let session = try NGHTTP2ServerSession(settings: HTTP2Settings())
+        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        return session
+    }
+
+    @Test func serverSettingsEnableExtendedConnect() throws {
+        let session = try NGHTTP2ServerSession(settings: HTTP2Settings())
+        let frames = try self.output(session)
+        let settings = try #require(frames.first { $0.type == 4 && $0.flags == 0 })
+        var entries: [UInt16: UInt32] = [:]
+        for i in stride(from: 0, to: settings.payload.count, by: 6) {
+            let p = settings.payload
+            let id = p[i..<(i + 2)].reduce(UInt16(0)) { $0 << 8 | UInt16($1) }
+            entries[id] = p[(i + 2)..<(i + 6)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        }
+        #expect(entries[0x8] == 1)  // ENABLE_CONNECT_PROTOCOL
+        #expect(entries[0x3] == 128)  // MAX_CONCURRENT_STREAMS
+        #expect(entries[0x4] == 65535)  // INITIAL_WINDOW_SIZE
+        // And the connection window is opened beyond the default.
+        #expect(frames.contains { $0.type == 8 && $0.stream == 0 })
+    }
+
+    @Test func extendedConnectBecomesARequestEvent() throws {
+        let session = try self.open()
+        let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        guard case .request(let stream, let headers, let endStream) = try #require(events.first) else {
+            Issue.record("expected a request, got \(events)")
+            return
+        }
+        #expect(stream == 1)
+        #expect(!endStream)
+        #expect(headers.first { $0.name == ":protocol" }?.value == "websocket")
+        #expect(headers.first { $0.name == "origin" }?.value == "https://app.example")
+    }
+
+    @Test func protocolPseudoHeaderIsRefusedOnPlainRequests() throws {
+        // :protocol is only valid with CONNECT (RFC 8441 §4): nghttp2 resets the stream, not the connection.
+        let session = try self.open()
+        let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, [(":method", "GET"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/"), (":authority", "a")])))
+        #expect(!events.contains { if case .request = $0 { return true } else { return false } })
+        #expect(try self.output(session).contains { $0.type == 3 && $0.stream == 1 })  // RST_STREAM
+    }
+
+    @Test func streamWindowOpensOnlyWhenConsumed() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        _ = try self.output(session)
+        let chunk = [UInt8](repeating: 7, count: 13_000)  // under the 16 KiB default frame size
+        let events = try session.receive(ByteBuffer(bytes: H2.data(stream: 1, chunk) + H2.data(stream: 1, chunk) + H2.data(stream: 1, chunk)))
+        var received = 0
+        for case .data(1, let data) in events { received += data.readableBytes }
+        #expect(received == 39_000)
+        // Not consumed: the connection window may reopen, the stream's must not.
+        #expect(!(try self.output(session)).contains { $0.type == 8 && $0.stream == 1 })
+        session.consume(stream: 1, bytes: 39_000)
+        #expect(try self.output(session).contains { $0.type == 8 && $0.stream == 1 })
+    }
+
+    @Test func responseBodyComesFromTheDataSourceAndCanBeDeferred() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        var queued: [UInt8] = []
+        var end = false
+        session.readData = { _, buffer in
+            guard !queued.isEmpty || end else { return .deferred }
+            let count = min(buffer.count, queued.count)
+            buffer.copyBytes(from: queued.prefix(count))
+            queued.removeFirst(count)
+            return .bytes(count, endStream: end && queued.isEmpty)
+        }
+        try session.submitResponse(stream: 1, status: 200, headers: [("sec-websocket-protocol", "chat")], hasBody: true)
+        let first = try self.output(session)
+        #expect(first.contains { $0.type == 1 && $0.stream == 1 })  // HEADERS
+        #expect(!first.contains { $0.type == 0 })  // no DATA yet: deferred
+        queued = Array("frame bytes".utf8)
+        session.resumeData(stream: 1)
+        let second = try self.output(session)
+        #expect(second.first { $0.type == 0 }?.payload == Array("frame bytes".utf8))
+        end = true
+        session.resumeData(stream: 1)
+        #expect(try self.output(session).contains { $0.type == 0 && $0.flags & 1 == 1 })  // END_STREAM
+    }
+
+    @Test func garbageIsAConnectionError() throws {
+        let session = try NGHTTP2ServerSession(settings: HTTP2Settings())
+        #expect(throws: NGHTTP2ServerSession.Failure.self) {
+            _ = try session.receive(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+        }
+    }
+}
+
+@Suite struct HTTP2RequestValidatorTests {
+    let routes = RouteTable([
+        RouteConfiguration(path: "/chat", backend: .webSocket(host: "b", port: 1, path: nil, query: nil), subprotocols: ["v1"]),
+    ])
+
+    func decide(_ headers: [(String, String)]) -> HTTP2RequestDecision {
+        HTTP2RequestValidator.decide(headers.map { (name: $0.0, value: $0.1) }, routes: self.routes)
+    }
+
+    func status(_ headers: [(String, String)]) -> Int? {
+        if case .refuse(let status, _, _) = self.decide(headers) { return status }
+        return nil
+    }
+
+    static let base: [(String, String)] = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/chat"), (":authority", "gw"), ("sec-websocket-version", "13")]
+
+    @Test func validExtendedConnectIsAnUpgradeWithHost() {
+        guard case .webSocket(let request) = self.decide(Self.base + [("sec-websocket-protocol", "v2, v1")]) else {
+            Issue.record("expected a WebSocket")
+            return
+        }
+        #expect(request.subprotocols == ["v1"])
+        #expect(request.head.headers.first(name: "host") == "gw")
+        #expect(request.head.uri == "/chat")
+    }
+
+    @Test func refusals() {
+        #expect(self.status(Self.base.map { $0.0 == ":path" ? ($0.0, "/nope") : $0 }) == 404)
+        #expect(self.status(Self.base.map { $0.0 == "sec-websocket-version" ? ($0.0, "8") : $0 }) == 426)
+        #expect(self.status(Self.base + [("sec-websocket-protocol", "other")]) == 400)
+        #expect(self.status([(":method", "GET"), (":scheme", "https"), (":path", "/chat"), (":authority", "gw")]) == 426)
+        #expect(self.status(Self.base.map { $0.0 == ":protocol" ? ($0.0, "connect-udp") : $0 }) == 501)
+        if case .health = self.decide([(":method", "GET"), (":scheme", "https"), (":path", "/healthz"), (":authority", "gw")]) {} else {
+            Issue.record("expected health")
+        }
+    }
+}
