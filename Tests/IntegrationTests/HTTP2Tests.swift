@@ -77,6 +77,24 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         print("h2 flow control: \(flood.sent) of \(total) bytes accepted on the stalled stream; other streams completed")
     }
 
+    @Test func idleConnectionsAreClosedWithGoAway() async throws {
+        var server = ServerSettings()
+        server.handshakeTimeout = .milliseconds(300)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let started = NIODeadline.now()
+        let client = try await fixture.raw()
+        // The connection preface and an empty SETTINGS frame, then nothing.
+        try await client.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+        try await client.waitForEOF(timeout: .seconds(5))
+        #expect(NIODeadline.now() - started >= .milliseconds(300))
+        let received = client.inbox.state.withLockedValue { Array($0.buffer.readableBytesView) }
+        // Somewhere after our SETTINGS ACK: a GOAWAY frame (type 7) on stream 0.
+        #expect(received.indices.contains { i in i + 9 <= received.count && received[i + 3] == 7 && received[(i + 5)..<(i + 9)].allSatisfy { $0 == 0 } && received[i..<(i + 3)] == [0, 0, 8] })
+    }
+
     @Test func plainRequestsGetTheHTTP1Answers() async throws {
         let fixture = try await GatewayFixture.standard()
         defer { Task { await fixture.stop() } }

@@ -113,6 +113,20 @@ struct TestCertificates {
         #expect(run.output.components(separatedBy: "echo: ").count == 4, "\(run.output)")
     }
 
+    @Test func sighupReloadsTheRunningProcess() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:1", "--cert", certificates.certificate(), "--key", certificates.key()])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let before = try await Self.servedSerial(port: gateway.port)
+        try await TestCertificates.issue(in: certificates.directory, name: "server")
+        kill(gateway.process.processIdentifier, SIGHUP)
+        try await eventually("the reload log line") { gateway.log.contains("reloaded TLS certificate") }
+        #expect(try await Self.servedSerial(port: gateway.port) != before)
+        #expect(gateway.process.isRunning)
+    }
+
     /// The serial number of the certificate the listener presents now.
     static func servedSerial(port: Int) async throws -> String {
         let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -serial"])

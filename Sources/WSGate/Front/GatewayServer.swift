@@ -100,7 +100,7 @@ public final class GatewayServer: Sendable {
         for channel in channels { try? await channel.close() }
     }
 
-    /// Number of sessions currently relaying.
+    /// Sessions currently relaying, plus open HTTP/2 connections (each ends politely on shutdown).
     public var activeSessions: Int { self.gateway.sessions.count }
 
     /// Stops accepting, closes every session with 1001 Going Away and waits for their closing
@@ -116,7 +116,7 @@ public final class GatewayServer: Sendable {
             while sessions.count > 0 && NIODeadline.now() < deadline {
                 try? await Task.sleep(nanoseconds: 20_000_000)
             }
-            self.gateway.logger.info("shutdown: closed \(live - sessions.count) sessions with 1001, cut \(sessions.count)")
+            self.gateway.logger.info("shutdown: closed \(live - sessions.count) sessions (1001) and HTTP/2 connections (GOAWAY), cut \(sessions.count)")
         }
         if self.ownsGroup { try? await self.group.shutdownGracefully() }
     }

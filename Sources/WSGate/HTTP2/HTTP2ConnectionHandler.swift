@@ -8,7 +8,7 @@ import NIOHTTP1
 ///
 /// Output is produced in one `mem_send` pass per read batch (and whenever a stream has new bytes),
 /// and not at all while the connection's socket is not writable.
-final class HTTP2ConnectionHandler: ChannelInboundHandler {
+final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -20,6 +20,11 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
     private var becameWritable: [HTTP2Stream] = []
     private var flushing = false
     private var clientDescription = "?"
+    /// Armed while no stream is open: an idle connection is closed after the handshake timeout,
+    /// as an idle HTTP/1.1 keep-alive connection is.
+    private var idleTimer: Scheduled<Void>?
+    /// GOAWAY sent: close once the last stream is done.
+    private var draining = false
 
     /// Whether this connection came in over TLS.
     private let secure: Bool
@@ -43,6 +48,28 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
             return stream.readData(into: buffer)
         }
         self.flushOutput()  // our SETTINGS
+        self.gateway.sessions.add(self, on: context.eventLoop)
+        self.armIdleTimer()
+    }
+
+    private func armIdleTimer() {
+        guard let context, self.streams.isEmpty else { return }
+        self.idleTimer?.cancel()
+        let timeout = self.gateway.settings.handshakeTimeout
+        self.idleTimer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.streams.isEmpty else { return }
+            self.logger.debug("closing idle HTTP/2 connection", metadata: ["client": "\(self.clientDescription)"])
+            self.goAway(reason: "idle")
+        }
+    }
+
+    /// GOAWAY: no new streams; the connection closes when the open ones are done.
+    func goAway(reason: String) {
+        guard let context, !self.draining else { return }
+        self.draining = true
+        self.session.goAway()
+        self.flushOutput()
+        if self.streams.isEmpty { context.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -82,6 +109,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.gateway.sessions.remove(self)
         let streams = self.streams
         self.streams.removeAll()
         for stream in streams.values { stream.leg?.transportClosed() }
@@ -100,6 +129,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
         case .request(let id, let headers, _):
             let stream = HTTP2Stream(id: id, connection: self)
             self.streams[id] = stream
+            self.idleTimer?.cancel()
             self.handleRequest(stream, headers: headers, context: context)
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }
@@ -119,6 +149,14 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler {
                 self.connecting.remove(id)
                 stream.leg?.transportClosed()
                 stream.leg = nil
+            }
+            if self.streams.isEmpty {
+                if self.draining {
+                    self.flushOutput()
+                    context.close(promise: nil)
+                } else {
+                    self.armIdleTimer()
+                }
             }
         }
     }

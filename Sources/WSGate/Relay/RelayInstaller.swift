@@ -26,7 +26,7 @@ struct RelayInstaller {
             logger: gateway.logger, clientAddress: clientAddress, route: route,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol
         )
-        registry.add(session)
+        registry.add(session, on: eventLoop)
         session.onFinish = { [unowned session] in registry.remove(session) }
         let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
         session.clientLeg = clientLeg

@@ -3,7 +3,7 @@ import NIOCore
 
 /// One proxied WebSocket session: its two legs, its counters, its idle timer, and the one log line
 /// written when both legs are closed.
-final class RelaySession {
+final class RelaySession: GoingAway {
     enum Side: String {
         case client
         case backend
