@@ -65,10 +65,17 @@ async def main(origin: str, path: str, message: str) -> int:
 
             target = await call("Target.createTarget", {"url": origin + "/healthz"})
             session = (await call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}))["sessionId"]
-            for _ in range(100):
-                state = await call("Runtime.evaluate", {"expression": "document.readyState", "returnByValue": True}, session)
-                if state["result"].get("value") == "complete":
-                    break
+            # Wait until the tab shows the gateway's page (the navigation replaces the first context).
+            loaded = json.dumps(origin)
+            for _ in range(200):
+                try:
+                    state = await call("Runtime.evaluate", {
+                        "expression": f"document.readyState === 'complete' && location.href.startsWith({loaded})",
+                        "returnByValue": True}, session)
+                    if state["result"].get("value") is True:
+                        break
+                except RuntimeError:
+                    pass  # context destroyed mid-navigation: ask again
                 await asyncio.sleep(0.1)
             url = ("wss" if origin.startswith("https") else "ws") + origin[origin.index(":"):] + path
             result = await call("Runtime.evaluate", {

@@ -40,7 +40,7 @@ public struct BackendConnector: Sendable {
         switch route.backend {
         case .tcp(let host, let port):
             bootstrap = bootstrap.channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            Self.finishPlain(bootstrap.connect(host: host, port: port), request: request, promise: promise)
+            Self.finishPlain(Self.connect(bootstrap, host: host, port: port), request: request, promise: promise)
         case .unix(let path):
             Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, promise: promise)
         case .webSocket(let host, let port, let path, let query, let tls):
@@ -51,7 +51,7 @@ public struct BackendConnector: Sendable {
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
-            let connected = bootstrap
+            let configured = bootstrap
                 .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -67,7 +67,8 @@ public struct BackendConnector: Sendable {
                         try sync.addHandler(EarlyBytesHandler())
                     }
                 }
-                .connect(host: host, port: port)
+
+            let connected = Self.connect(configured, host: host, port: port)
             connected.whenFailure { handshake.fail($0) }
             Self.closeIfAbandoned(connected, promise: promise)
             connected.and(handshake.futureResult).map { channel, outcome in
@@ -106,6 +107,14 @@ public struct BackendConnector: Sendable {
             return request.subprotocols.contains("binary") ? "binary" : nil
         }
         return request.subprotocols.first
+    }
+
+    /// IP literals connect directly; only names go through the resolver (a thread hop per connection).
+    static func connect(_ bootstrap: ClientBootstrap, host: String, port: Int) -> EventLoopFuture<Channel> {
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            return bootstrap.connect(to: address)
+        }
+        return bootstrap.connect(host: host, port: port)
     }
 
     static func isIPAddress(_ host: String) -> Bool {

@@ -109,6 +109,12 @@ final class RelaySession: GoingAway {
         self.openLegs -= 1
         guard self.openLegs == 0 else { return }
         self.idleCheck?.cancel()
+        defer {
+            self.onFinish?()
+            self.onFinish = nil
+        }
+        // The line's metadata is built only when it will be written.
+        guard self.logger.logLevel <= .info else { return }
         let duration = Double((NIODeadline.now() - self.started).nanoseconds) / 1e9
         var metadata: Logger.Metadata = [
             "client": "\(self.clientAddress)",
@@ -125,7 +131,5 @@ final class RelaySession: GoingAway {
         ]
         if !self.closeReason.isEmpty { metadata["close_reason"] = "\(self.closeReason)" }
         self.logger.info("session ended", metadata: metadata)
-        self.onFinish?()
-        self.onFinish = nil
     }
 }

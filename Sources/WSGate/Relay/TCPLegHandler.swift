@@ -21,6 +21,8 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     private var lastError: Error?
     /// In text mode: the start of a UTF-8 character split across reads (at most 3 bytes).
     private var textCarry: ByteBuffer?
+    /// Small payloads gathered into one write per read batch (see ``WebSocketLeg``).
+    private var output: ByteBuffer?
 
     init(session: RelaySession, messageType: TCPMessageType) {
         self.session = session
@@ -146,17 +148,33 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     func relayPayload(_ payload: ByteBuffer) {
         guard let context, !self.closing else { return }
-        context.write(Self.wrapOutboundOut(payload), promise: nil)
+        if payload.readableBytes <= WebSocketLeg.copyLimit {
+            if self.output == nil { self.output = context.channel.allocator.buffer(capacity: max(payload.readableBytes, 256)) }
+            self.output!.writeImmutableBuffer(payload)
+        } else {
+            self.writeGathered(context)
+            context.write(Self.wrapOutboundOut(payload), promise: nil)
+        }
+    }
+
+    private func writeGathered(_ context: ChannelHandlerContext) {
+        if let output = self.output, output.readableBytes > 0 {
+            context.write(Self.wrapOutboundOut(output), promise: nil)
+        }
+        self.output = nil
     }
 
     func relayFlush() {
-        self.context?.flush()
+        guard let context else { return }
+        self.writeGathered(context)
+        context.flush()
     }
 
     func relayClose(code: WebSocketCloseCode?, reason: String) {
         guard let context, !self.closing else { return }
-        self.closing = true
         // Everything the client sent before its close still reaches the service.
+        self.writeGathered(context)
+        self.closing = true
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             context.close(promise: nil)
         }

@@ -28,7 +28,13 @@ final class WebSocketLeg: RelayPartner {
     private var outgoingMask: WebSocketMask?
     private var outgoingOffset = 0
     private var outgoingRemaining = 0
-    private var maskKeys = MaskKeySource()
+    /// Small frames (header, short payloads, control frames) gathered into one buffer per read
+    /// batch: one allocation and one write instead of two per frame. Dropped after each flush, so an
+    /// idle leg holds no buffer.
+    private var output: ByteBuffer?
+    /// Payloads up to this size are copied into ``output``; larger ones are written as the slices
+    /// they arrived in (after what is gathered, to keep the order).
+    static let copyLimit = 1024
     /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
     private var pendingPong: ByteBuffer?
 
@@ -81,9 +87,9 @@ final class WebSocketLeg: RelayPartner {
     func readComplete() {
         self.session.noteActivity()
         self.partner?.relayFlush()
-        if self.needsFlush {
+        if self.needsFlush, let transport = self.transport {
             self.needsFlush = false
-            self.transport?.flush()
+            self.flushOutput(transport)
         }
     }
 
@@ -117,6 +123,7 @@ final class WebSocketLeg: RelayPartner {
         self.closeReceived = true
         if self.closeSent {
             // The answer to our close: this hop's handshake is complete.
+            self.writeGathered(transport)
             transport.closeAfterFlush()
             return
         }
@@ -126,6 +133,7 @@ final class WebSocketLeg: RelayPartner {
         self.sendClose(code: code, reason: "", transport: transport)
         // Tell the other side before closing: closing may end this leg at once, letting go of the partner.
         self.partner?.relayClose(code: code, reason: reason)
+        self.writeGathered(transport)
         transport.closeAfterFlush()
     }
 
@@ -141,6 +149,7 @@ final class WebSocketLeg: RelayPartner {
         self.closeReceived = true
         self.partner?.relayClose(code: self.side == .client ? .goingAway : .internalError,
                                  reason: self.side == .client ? "client protocol error" : "backend protocol error")
+        self.writeGathered(transport)
         transport.closeAfterFlush()
     }
 
@@ -148,9 +157,9 @@ final class WebSocketLeg: RelayPartner {
         self.closeSent = true
         // Inside a half-written frame no close frame can be sent; the connection is dropped instead.
         guard self.outgoingRemaining == 0 else { return }
-        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
-        transport.write(FrameEncoder.closeFrame(code: code, reason: reason, mask: mask, allocator: transport.allocator))
-        transport.flush()
+        let mask = self.masksOutgoing ? MaskKeys.next() : nil
+        self.gather(FrameEncoder.closeFrame(code: code, reason: reason, mask: mask, allocator: transport.allocator), transport: transport)
+        self.flushOutput(transport)
     }
 
     private func writeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, transport: LegTransport) {
@@ -159,8 +168,8 @@ final class WebSocketLeg: RelayPartner {
             self.pendingPong = payload
             return
         }
-        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
-        transport.write(FrameEncoder.controlFrame(opcode: opcode, payload: payload, mask: mask, allocator: transport.allocator))
+        let mask = self.masksOutgoing ? MaskKeys.next() : nil
+        self.gather(FrameEncoder.controlFrame(opcode: opcode, payload: payload, mask: mask, allocator: transport.allocator), transport: transport)
         self.needsFlush = true
     }
 
@@ -168,25 +177,41 @@ final class WebSocketLeg: RelayPartner {
 
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
         guard let transport, !self.closeSent else { return }
-        let mask = self.masksOutgoing ? self.maskKeys.nextMask() : nil
-        var header = transport.allocator.buffer(capacity: FrameEncoder.headerSize(payloadLength: length, masked: mask != nil))
-        FrameEncoder.writeHeader(into: &header, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
+        let mask = self.masksOutgoing ? MaskKeys.next() : nil
+        let headerSize = FrameEncoder.headerSize(payloadLength: length, masked: mask != nil)
+        let inline = length <= Self.copyLimit ? length : 0
+        self.reserveOutput(headerSize + inline, transport: transport)
+        FrameEncoder.writeHeader(into: &self.output!, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
         self.outgoingMask = mask
         self.outgoingOffset = 0
         self.outgoingRemaining = length
-        transport.write(header)
     }
 
     func relayPayload(_ payload: ByteBuffer) {
         guard let transport, !self.closeSent else { return }
-        var payload = payload
-        if let mask = self.outgoingMask {
-            let offset = self.outgoingOffset
-            payload.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+        let count = payload.readableBytes
+        let offset = self.outgoingOffset
+        if count <= Self.copyLimit {
+            // Copied behind the header, then masked there: our own buffer, no copy-on-write.
+            self.reserveOutput(count, transport: transport)
+            let start = self.output!.writerIndex
+            self.output!.writeImmutableBuffer(payload)
+            if let mask = self.outgoingMask {
+                let from = start - self.output!.readerIndex
+                self.output!.withUnsafeMutableReadableBytes { bytes in
+                    mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[from..<(from + count)]), offset: offset)
+                }
+            }
+        } else {
+            var payload = payload
+            if let mask = self.outgoingMask {
+                payload.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+            }
+            self.writeGathered(transport)
+            transport.write(payload)
         }
-        self.outgoingOffset += payload.readableBytes
-        self.outgoingRemaining -= payload.readableBytes
-        transport.write(payload)
+        self.outgoingOffset += count
+        self.outgoingRemaining -= count
         if self.outgoingRemaining == 0, let pong = self.pendingPong {
             self.pendingPong = nil
             self.writeControl(.pong, payload: pong, transport: transport)
@@ -195,7 +220,34 @@ final class WebSocketLeg: RelayPartner {
 
     func relayFlush() {
         self.needsFlush = false
-        self.transport?.flush()
+        guard let transport else { return }
+        self.flushOutput(transport)
+    }
+
+    // MARK: Output gathering
+
+    private func reserveOutput(_ bytes: Int, transport: LegTransport) {
+        if self.output == nil {
+            self.output = transport.allocator.buffer(capacity: max(bytes, 256))
+        }
+    }
+
+    private func gather(_ frame: ByteBuffer, transport: LegTransport) {
+        self.reserveOutput(frame.readableBytes, transport: transport)
+        self.output!.writeImmutableBuffer(frame)
+    }
+
+    /// Hands what was gathered to the transport (without flushing).
+    private func writeGathered(_ transport: LegTransport) {
+        if let output = self.output, output.readableBytes > 0 {
+            transport.write(output)
+        }
+        self.output = nil
+    }
+
+    private func flushOutput(_ transport: LegTransport) {
+        self.writeGathered(transport)
+        transport.flush()
     }
 
     func relayClose(code: WebSocketCloseCode?, reason: String) {
@@ -211,6 +263,7 @@ final class WebSocketLeg: RelayPartner {
         }
         self.sendClose(code: code, reason: reason, transport: transport)
         if self.closeReceived {
+            self.writeGathered(transport)
             transport.closeAfterFlush()
         } else {
             self.closeTimer = transport.eventLoop.scheduleTask(in: self.session.closeTimeout) { [weak transport] in
