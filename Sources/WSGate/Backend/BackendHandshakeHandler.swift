@@ -41,6 +41,11 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .done = self.state {
+            // Bytes after the 101, handed over by the departing decoder: not HTTP, pass them on.
+            context.fireChannelRead(data)
+            return
+        }
         switch (Self.unwrapInboundIn(data), self.state) {
         case (.head(let head), .waitingForHead):
             switch self.validate(head) {
@@ -51,10 +56,18 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
             }
         case (.end, .waitingForEnd(let outcome)):
             self.state = .done
+            // NIO's decoder leaves in a task of its own, and until it has left it would intercept
+            // (and choke on) the relay's writes: succeed only once the whole codec is gone.
             let pipeline = context.pipeline.syncOperations
-            for handler in self.codec { pipeline.removeHandler(handler, promise: nil) }
-            pipeline.removeHandler(context: context, promise: nil)
-            self.promise.succeed(outcome)
+            let removed = self.codec.map { pipeline.removeHandler($0) }
+            EventLoopFuture.andAllComplete(removed, on: context.eventLoop).whenComplete { _ in
+                guard context.channel.isActive else {
+                    self.promise.fail(BackendError.closedDuringHandshake)
+                    return
+                }
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                self.promise.succeed(outcome)
+            }
         default:
             break
         }
@@ -67,6 +80,7 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
 
     func channelInactive(context: ChannelHandlerContext) {
         self.fail(context: context, .closedDuringHandshake)
+        self.promise.fail(BackendError.closedDuringHandshake)  // no-op unless the codec was still leaving
         context.fireChannelInactive()
     }
 

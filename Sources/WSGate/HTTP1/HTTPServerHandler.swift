@@ -27,7 +27,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var state = State.awaitingHead
     private var handshakeTimer: Scheduled<Void>?
     private var readPending = false
-    private var clientDescription = "?"
+    private var context: ChannelHandlerContext?
+    /// `ip:port` of the client, formatted only when something is logged.
+    private var clientDescription: String { self.context?.channel.remoteAddress?.loggable ?? "?" }
     /// A response to HEAD carries the headers of the GET answer and no body.
     private var answersHead = false
 
@@ -42,12 +44,15 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var logger: Logger { self.gateway.logger }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
+        self.context = context
         if context.channel.isActive { self.armHandshakeTimer(context: context) }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
-        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
         self.armHandshakeTimer(context: context)
         context.fireChannelActive()
     }
@@ -140,7 +145,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
-                clientAddress: self.clientDescription, eventLoop: context.eventLoop, gateway: self.gateway,
+                clientAddress: context.channel.remoteAddress, eventLoop: context.eventLoop, gateway: self.gateway,
                 clientProtocol: "http/1.1"
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last

@@ -113,7 +113,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         self.gateway.sessions.remove(self)
         let streams = self.streams
         self.streams.removeAll()
-        for stream in streams.values { stream.leg?.transportClosed() }
+        for stream in streams.values {
+            stream.leg?.transportClosed()
+            stream.leg?.transport = nil
+        }
         context.fireChannelInactive()
     }
 
@@ -148,6 +151,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             if let stream = self.streams.removeValue(forKey: id) {
                 self.connecting.remove(id)
                 stream.leg?.transportClosed()
+                stream.leg?.transport = nil
                 stream.leg = nil
             }
             if self.streams.isEmpty {
@@ -222,7 +226,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         if let subprotocol = backend.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
         do {
             let relay = try RelayInstaller.prepare(
-                backend: backend, route: request.route.configuration, clientAddress: self.clientDescription,
+                backend: backend, route: request.route.configuration, clientAddress: self.context?.channel.remoteAddress,
                 eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2"
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)

@@ -16,7 +16,7 @@ struct RelayInstaller {
     static func prepare(
         backend: BackendConnection,
         route: RouteConfiguration,
-        clientAddress: String,
+        clientAddress: SocketAddress?,
         eventLoop: EventLoop,
         gateway: GatewayContext,
         clientProtocol: String

@@ -15,7 +15,9 @@ final class RelaySession: GoingAway {
     }
 
     let logger: Logger
-    let clientAddress: String
+    private let clientSocketAddress: SocketAddress?
+    /// Formatted only when a line is logged.
+    var clientAddress: String { self.clientSocketAddress?.loggable ?? "?" }
     let route: String
     let backend: String
     let eventLoop: EventLoop
@@ -34,16 +36,17 @@ final class RelaySession: GoingAway {
     /// Called once, when both legs are closed.
     var onFinish: (() -> Void)?
 
-    weak var clientLeg: WebSocketLeg?
-    weak var backendLeg: RelayPartner?
+    /// Strong (weak references slow down every retain of their target); released when the session ends.
+    var clientLeg: WebSocketLeg?
+    var backendLeg: RelayPartner?
 
     /// `http/1.1` or `h2`: what carries the client leg.
     let clientProtocol: String
 
-    init(logger: Logger, clientAddress: String, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String) {
+    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String) {
         self.clientProtocol = clientProtocol
         self.logger = logger
-        self.clientAddress = clientAddress
+        self.clientSocketAddress = clientAddress
         self.route = route.path
         self.backend = route.backend.description
         self.eventLoop = eventLoop
@@ -79,8 +82,8 @@ final class RelaySession: GoingAway {
 
     func startIdleTimer() {
         guard let timeout = self.idleTimeout else { return }
-        self.idleCheck = self.eventLoop.scheduleTask(deadline: self.lastActivity + timeout) { [weak self] in
-            self?.checkIdle()
+        self.idleCheck = self.eventLoop.scheduleTask(deadline: self.lastActivity + timeout) {
+            self.checkIdle()
         }
     }
 
@@ -109,6 +112,9 @@ final class RelaySession: GoingAway {
         self.openLegs -= 1
         guard self.openLegs == 0 else { return }
         self.idleCheck?.cancel()
+        self.idleCheck = nil
+        self.clientLeg = nil
+        self.backendLeg = nil
         defer {
             self.onFinish?()
             self.onFinish = nil

@@ -16,7 +16,9 @@ final class WebSocketLeg: RelayPartner {
     private let session: RelaySession
     private var decoder: FrameDecoder
     var partner: RelayPartner?
-    weak var transport: LegTransport?
+    /// Not weak: a weak reference would push every retain and release of the transport onto the
+    /// slow side-table path. The transport owns this leg and clears the reference when it goes.
+    unowned(unsafe) var transport: LegTransport?
 
     private var closeSent = false
     private var closeReceived = false

@@ -22,6 +22,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.leg.transport = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,8 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOPosix
 
 /// Fresh, unpredictable masking keys (RFC 6455 §5.3 wants a strong entropy source) without a kernel
 /// call per frame and without memory per connection: each thread draws keys from its own batch of
-/// 256, refilled from the system generator (two keys per 64-bit draw).
+/// 256, refilled with one `arc4random_buf` call (the kernel-seeded ChaCha generator of glibc ≥ 2.36
+/// and Darwin).
 enum MaskKeys {
     private final class Batch {
         var keys = [UInt64](repeating: 0, count: 128)
@@ -10,8 +16,7 @@ enum MaskKeys {
 
         func nextMask() -> WebSocketMask {
             if self.next == 256 {
-                var generator = SystemRandomNumberGenerator()
-                for i in 0..<self.keys.count { self.keys[i] = generator.next() }
+                self.keys.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
                 self.next = 0
             }
             let word = self.keys[self.next >> 1]

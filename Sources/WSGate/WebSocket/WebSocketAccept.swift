@@ -17,10 +17,15 @@ public enum WebSocketAccept {
         return decoded.count == 16
     }
 
-    /// A fresh random key for the gateway's own handshake with a WebSocket backend.
+    /// A fresh random key for the gateway's own handshake with a WebSocket backend, drawn from the
+    /// same per-thread batch of system randomness as masking keys (not one kernel call per byte).
     public static func makeKey() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for _ in 0..<4 {
+            let mask = MaskKeys.next()
+            bytes += [mask.key.0, mask.key.1, mask.key.2, mask.key.3]
+        }
         return Data(bytes).base64EncodedString()
     }
 }
