@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Writes BENCHMARKS.md from the last scripts/bench.sh run (.build/bench/results.md), with the machine,
+# the versions and the date. Regenerate everything with: scripts/bench.sh && scripts/publish-bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results="${BENCH_OUT:-.build/bench}/results.md"
+[[ -f "$results" ]] || { echo "publish-bench: no $results (run scripts/bench.sh first)" >&2; exit 2; }
+bin="$(swift build -c release --show-bin-path)/wsgate"
+{
+  echo "# wsgate benchmarks"
+  echo
+  echo "Side by side with nginx, HAProxy and websockify in one run of the shared load harness"
+  echo "(\`../shared/bench\`, every echo verified), produced by \`scripts/bench.sh && scripts/publish-bench.sh\`."
+  echo "wsgate runs as a release build with one event-loop thread (\`--threads 1\`), like the peers' single worker."
+  echo
+  echo "- date: $(date -u +%Y-%m-%d) ($(stat -c %y "$results" | cut -d. -f1) UTC)"
+  echo "- machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "- wsgate $("$bin" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $(swift --version 2>/dev/null | head -1)"
+  echo
+  cat "$results"
+} > BENCHMARKS.md
+echo "wrote BENCHMARKS.md"
