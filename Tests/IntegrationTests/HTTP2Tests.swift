@@ -85,9 +85,8 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         }
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
-        let client = try await fixture.raw()
-        // The connection preface and an empty SETTINGS frame, then nothing.
-        try await client.send(Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+        // The connection preface and an empty SETTINGS frame as soon as connected, then nothing.
+        let client = try await TestClient.connect(port: fixture.port, group: fixture.group, sendingFirst: Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
         try await client.waitForEOF(timeout: .seconds(5))
         #expect(NIODeadline.now() - started >= .seconds(1))
         let received = client.inbox.state.withLockedValue { Array($0.buffer.readableBytesView) }

@@ -21,7 +21,17 @@ final class TestClient: @unchecked Sendable {
 
     final class Inbox: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
         let state = NIOLockedValueBox<(buffer: ByteBuffer, closed: Bool)>((ByteBuffer(), false))
+        /// Written the moment the connection is up, from the event loop (immune to test-task starvation).
+        var firstBytes: [UInt8] = []
+
+        func channelActive(context: ChannelHandlerContext) {
+            if !self.firstBytes.isEmpty {
+                context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(bytes: self.firstBytes)), promise: nil)
+            }
+            context.fireChannelActive()
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var incoming = Self.unwrapInboundIn(data)
@@ -45,8 +55,9 @@ final class TestClient: @unchecked Sendable {
         self.inbox = inbox
     }
 
-    static func connect(port: Int, host: String = "127.0.0.1", group: EventLoopGroup) async throws -> TestClient {
+    static func connect(port: Int, host: String = "127.0.0.1", group: EventLoopGroup, sendingFirst firstBytes: [UInt8] = []) async throws -> TestClient {
         let inbox = Inbox()
+        inbox.firstBytes = firstBytes
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbox) }
