@@ -32,7 +32,7 @@ final class RelaySession: GoingAway {
     private var openLegs = 2
     private var lastActivity = NIODeadline.now()
     private let idleTimeout: TimeAmount?
-    private var idleCheck: Scheduled<Void>?
+    private var sweeper: IdleSweeper?
     /// Called once, when both legs are closed.
     var onFinish: (() -> Void)?
 
@@ -82,22 +82,24 @@ final class RelaySession: GoingAway {
 
     func startIdleTimer() {
         guard let timeout = self.idleTimeout else { return }
-        self.idleCheck = self.eventLoop.scheduleTask(deadline: self.lastActivity + timeout) {
-            self.checkIdle()
-        }
+        let sweeper = IdleSweeper.current(on: self.eventLoop)
+        sweeper.add(self, timeout: timeout)
+        self.sweeper = sweeper
     }
 
-    /// One timer per session, moved only when it fires: activity just stamps a time.
-    private func checkIdle() {
-        guard let timeout = self.idleTimeout, self.openLegs == 2 else { return }
-        if NIODeadline.now() - self.lastActivity >= timeout {
-            self.logger.debug("closing idle session", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
-            self.recordClientClose(code: .goingAway, initiator: "gateway", reason: "idle timeout")
-            self.clientLeg?.relayClose(code: .goingAway, reason: "idle timeout")
-            self.backendLeg?.relayClose(code: .goingAway, reason: "idle timeout")
-        } else {
-            self.startIdleTimer()
-        }
+    func isIdle(at now: NIODeadline) -> Bool {
+        guard let timeout = self.idleTimeout, self.openLegs == 2 else { return false }
+        return now - self.lastActivity >= timeout
+    }
+
+    /// No frame either way for the route's idle timeout: both legs close, the client with 1001.
+    func closeForIdle() {
+        self.sweeper?.remove(self)
+        self.sweeper = nil
+        self.logger.debug("closing idle session", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
+        self.recordClientClose(code: .goingAway, initiator: "gateway", reason: "idle timeout")
+        self.clientLeg?.relayClose(code: .goingAway, reason: "idle timeout")
+        self.backendLeg?.relayClose(code: .goingAway, reason: "idle timeout")
     }
 
     /// The gateway is shutting down: close both legs, the client with 1001 Going Away.
@@ -111,8 +113,8 @@ final class RelaySession: GoingAway {
     func legFinished() {
         self.openLegs -= 1
         guard self.openLegs == 0 else { return }
-        self.idleCheck?.cancel()
-        self.idleCheck = nil
+        self.sweeper?.remove(self)
+        self.sweeper = nil
         self.clientLeg = nil
         self.backendLeg = nil
         defer {

@@ -1,0 +1,55 @@
+import NIOCore
+import NIOPosix
+
+/// Idle timeouts for every session of one event loop, checked by one repeating task on that loop
+/// instead of a scheduled task per session: an idle session costs a dictionary entry, not a timer.
+/// The task runs only while the loop has sessions with an idle timeout; a session is closed between
+/// its timeout and its timeout plus one sweep interval (a quarter of the shortest timeout, 50 ms–1 s).
+final class IdleSweeper {
+    private let eventLoop: EventLoop
+    private var sessions: [ObjectIdentifier: RelaySession] = [:]
+    private var task: RepeatedTask?
+    private var interval: TimeAmount = .seconds(1)
+
+    private static let perThread = ThreadSpecificVariable<IdleSweeper>()
+
+    /// The sweeper of the calling event loop's thread.
+    static func current(on eventLoop: EventLoop) -> IdleSweeper {
+        eventLoop.preconditionInEventLoop()
+        if let sweeper = self.perThread.currentValue { return sweeper }
+        let sweeper = IdleSweeper(eventLoop: eventLoop)
+        self.perThread.currentValue = sweeper
+        return sweeper
+    }
+
+    private init(eventLoop: EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func add(_ session: RelaySession, timeout: TimeAmount) {
+        self.sessions[ObjectIdentifier(session)] = session
+        let wanted: TimeAmount = max(TimeAmount.milliseconds(50), min(TimeAmount.seconds(1), TimeAmount.nanoseconds(timeout.nanoseconds / 4)))
+        if self.task == nil || wanted < self.interval {
+            self.interval = wanted
+            self.task?.cancel()
+            self.task = self.eventLoop.scheduleRepeatedTask(initialDelay: wanted, delay: wanted) { [unowned self] _ in
+                self.sweep()
+            }
+        }
+    }
+
+    func remove(_ session: RelaySession) {
+        self.sessions.removeValue(forKey: ObjectIdentifier(session))
+        if self.sessions.isEmpty {
+            self.task?.cancel()
+            self.task = nil
+        }
+    }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        for session in self.sessions.values where session.isIdle(at: now) {
+            session.closeForIdle()
+        }
+    }
+}
