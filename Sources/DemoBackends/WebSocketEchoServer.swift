@@ -72,6 +72,7 @@ final class EchoFrameHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        let payload = frame.unmaskedData  // unmasks a copy on every access: once per frame
         switch frame.opcode {
         case .connectionClose:
             if self.closing {
@@ -79,30 +80,29 @@ final class EchoFrameHandler: ChannelInboundHandler {
                 return
             }
             self.closing = true
-            var payload = frame.unmaskedData
-            let code = payload.readInteger(as: UInt16.self)
+            let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self)
             var reply = context.channel.allocator.buffer(capacity: 2)
             if let code { reply.writeInteger(code) }
             context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).whenComplete { _ in
                 context.close(promise: nil)
             }
         case .ping:
-            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         case .pong:
             break
         default:
             guard !self.closing else { return }
             // "close:CODE" asks the echo service to start the closing handshake itself.
-            if frame.opcode == .text, frame.fin, let text = frame.unmaskedData.getString(at: frame.unmaskedData.readerIndex, length: frame.unmaskedData.readableBytes),
+            if frame.opcode == .text, frame.fin, let text = payload.getString(at: payload.readerIndex, length: payload.readableBytes),
                text.hasPrefix("close:"), let code = UInt16(text.dropFirst(6)) {
                 self.closing = true
-                var payload = context.channel.allocator.buffer(capacity: 16)
-                payload.writeInteger(code)
-                payload.writeString("bye")
-                context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+                var close = context.channel.allocator.buffer(capacity: 16)
+                close.writeInteger(code)
+                close.writeString("bye")
+                context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: close)), promise: nil)
                 return
             }
-            context.write(Self.wrapOutboundOut(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData)), promise: nil)
+            context.write(Self.wrapOutboundOut(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: payload)), promise: nil)
         }
     }
 

@@ -85,13 +85,34 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         }
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
-        // The connection preface and an empty SETTINGS frame as soon as connected, then nothing.
-        let client = try await TestClient.connect(port: fixture.port, group: fixture.group, sendingFirst: Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+        let client = try await Self.h2Client(port: fixture.port, group: fixture.group)
         try await client.waitForEOF(timeout: .seconds(5))
         #expect(NIODeadline.now() - started >= .seconds(1))
+        #expect(Self.receivedGoAway(client))
+    }
+
+    @Test func shutdownSendsGoAway() async throws {
+        let fixture = try await GatewayFixture.standard()
+        defer { Task { await fixture.stop() } }
+        let client = try await Self.h2Client(port: fixture.port, group: fixture.group)
+        try await eventually("the HTTP/2 connection to be registered") { fixture.gateway.activeSessions == 1 }
+        await fixture.gateway.shutdown()
+        try await client.waitForEOF(timeout: .seconds(5))
+        #expect(Self.receivedGoAway(client))
+    }
+
+    /// Sends the connection preface and an empty SETTINGS frame as soon as connected (from the
+    /// event loop, so test-task scheduling cannot delay it), then nothing.
+    static func h2Client(port: Int, group: EventLoopGroup) async throws -> TestClient {
+        try await TestClient.connect(port: port, group: group, sendingFirst: Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0])
+    }
+
+    /// Whether the gateway sent a GOAWAY frame (length 8, type 7, stream 0).
+    static func receivedGoAway(_ client: TestClient) -> Bool {
         let received = client.inbox.state.withLockedValue { Array($0.buffer.readableBytesView) }
-        // Somewhere after our SETTINGS ACK: a GOAWAY frame (type 7) on stream 0.
-        #expect(received.indices.contains { i in i + 9 <= received.count && received[i + 3] == 7 && received[(i + 5)..<(i + 9)].allSatisfy { $0 == 0 } && received[i..<(i + 3)] == [0, 0, 8] })
+        return received.indices.contains { i in
+            i + 9 <= received.count && received[i..<(i + 3)] == [0, 0, 8] && received[i + 3] == 7 && received[(i + 5)..<(i + 9)].allSatisfy { $0 == 0 }
+        }
     }
 
     @Test func plainRequestsGetTheHTTP1Answers() async throws {

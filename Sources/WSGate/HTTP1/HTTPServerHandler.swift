@@ -30,8 +30,6 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     /// `ip:port` of the client, formatted only when something is logged.
     private var clientDescription: String { self.context?.channel.remoteAddress?.loggable ?? "?" }
-    /// A response to HEAD carries the headers of the GET answer and no body.
-    private var answersHead = false
 
     init(gateway: GatewayContext, secure: Bool, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
         self.gateway = gateway
@@ -83,21 +81,20 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break  // request bodies mean nothing here; they are read and dropped
         case (.end, .readingRequest(let decision, let keepAlive, let isHead)):
             self.headLimiter.requestEnded()
-            self.answersHead = isHead
-            self.handle(decision, keepAlive: keepAlive, context: context)
+            self.handle(decision, keepAlive: keepAlive, isHead: isHead, context: context)
         default:
             break
         }
     }
 
-    private func handle(_ decision: HandshakeDecision, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func handle(_ decision: HandshakeDecision, keepAlive: Bool, isHead: Bool, context: ChannelHandlerContext) {
         switch decision {
         case .health:
-            self.respond(.ok, body: "ok\n", keepAlive: keepAlive, context: context)
+            self.respond(.ok, body: "ok\n", keepAlive: keepAlive, isHead: isHead, context: context)
         case .refuse(let refusal):
             self.logger.info("refused request: \(refusal.reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"])
             self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
-                         keepAlive: keepAlive && !refusal.closesConnection, context: context)
+                         keepAlive: keepAlive && !refusal.closesConnection, isHead: isHead, context: context)
         case .upgrade(var request):
             request.clientUsesTLS = self.secure
             self.state = .connectingBackend
@@ -167,14 +164,15 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Plain responses
 
-    private func respond(_ status: HTTPResponseStatus, headers extra: HTTPHeaders = [:], body: String, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// A response to HEAD carries the headers of the GET answer and no body.
+    private func respond(_ status: HTTPResponseStatus, headers extra: HTTPHeaders = [:], body: String, keepAlive: Bool, isHead: Bool = false, context: ChannelHandlerContext) {
         var headers = extra
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Server", value: "wsgate")
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !self.answersHead {
+        if !isHead {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
@@ -208,7 +206,6 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if error is HTTPParserError {
                 self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
                 self.handshakeTimer?.cancel()
-                self.answersHead = false
                 self.respond(.badRequest, body: "Bad Request: malformed HTTP\n", keepAlive: false, context: context)
                 return
             }

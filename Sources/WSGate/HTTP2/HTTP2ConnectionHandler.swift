@@ -94,7 +94,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     func channelReadComplete(context: ChannelHandlerContext) {
         let touched = self.touched
         self.touched.removeAll(keepingCapacity: true)
-        for stream in touched { stream.leg?.readComplete() }
+        for stream in touched {
+            stream.inReadBatch = false
+            stream.leg?.readComplete()
+        }
         self.flushOutput()
     }
 
@@ -136,11 +139,14 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.handleRequest(stream, headers: headers, context: context)
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }
-            if stream.leg == nil && !self.isConnecting(stream) {
+            if stream.leg == nil && !stream.isConnecting {
                 stream.discard(data)
             } else {
                 stream.received(data)
-                if stream.leg != nil && !self.touched.contains(where: { $0 === stream }) { self.touched.append(stream) }
+                if stream.leg != nil && !stream.inReadBatch {
+                    stream.inReadBatch = true
+                    self.touched.append(stream)
+                }
             }
         case .endStream(let id):
             // The client finished its side: for a WebSocket stream that is the peer going away.
@@ -149,7 +155,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             }
         case .streamClosed(let id, _):
             if let stream = self.streams.removeValue(forKey: id) {
-                self.connecting.remove(id)
                 stream.leg?.transportClosed()
                 stream.leg?.transport = nil
                 stream.leg = nil
@@ -165,10 +170,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         }
     }
 
-    private var connecting: Set<Int32> = []
-
-    private func isConnecting(_ stream: HTTP2Stream) -> Bool { self.connecting.contains(stream.id) }
-
     private func handleRequest(_ stream: HTTP2Stream, headers: [(name: String, value: String)], context: ChannelHandlerContext) {
         switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes) {
         case .health:
@@ -178,7 +179,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.respond(stream, status: status, headers: extra, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
         case .webSocket(var request):
             request.clientUsesTLS = self.secure
-            self.connecting.insert(stream.id)
+            stream.isConnecting = true
             self.connectBackend(for: request, stream: stream, context: context)
         }
     }
@@ -201,7 +202,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let route = request.route.configuration
         let clientAddress = self.clientDescription
         self.gateway.connector.connect(request, clientAddress: context.channel.remoteAddress, on: context.eventLoop).whenComplete { result in
-            self.connecting.remove(stream.id)
+            stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
             switch result {
             case .failure(let error):
@@ -271,7 +272,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         }
     }
 
+    /// Each stream reports this once per crossing (see ``HTTP2Stream``), so no duplicate check.
     func streamBecameWritable(_ stream: HTTP2Stream) {
-        if !self.becameWritable.contains(where: { $0 === stream }) { self.becameWritable.append(stream) }
+        self.becameWritable.append(stream)
     }
 }

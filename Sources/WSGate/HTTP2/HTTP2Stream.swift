@@ -13,6 +13,10 @@ final class HTTP2Stream: LegTransport {
     let id: Int32
     unowned let connection: HTTP2ConnectionHandler
     var leg: WebSocketLeg?
+    /// The backend is being opened: DATA is held (in ``early``), not discarded.
+    var isConnecting = false
+    /// Got DATA in the current read batch: its leg is told when the batch ends.
+    var inReadBatch = false
     private var pending = CircularBuffer<ByteBuffer>()
     private(set) var pendingBytes = 0
     private var endAfterPending = false
@@ -20,7 +24,8 @@ final class HTTP2Stream: LegTransport {
     private var unconsumed = 0
     /// DATA that arrived before the leg existed (bounded by the stream window).
     private var early: [ByteBuffer] = []
-    private var wasWritable = true
+    /// The queue went past the high-water mark, so the partner stopped reading; set until it drains.
+    private var aboveHighWater = false
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
@@ -69,14 +74,16 @@ final class HTTP2Stream: LegTransport {
             }
         }
         self.pendingBytes -= written
-        if !self.wasWritable && self.pendingBytes <= Self.lowWaterMark { self.connection.streamBecameWritable(self) }
+        if self.aboveHighWater && self.pendingBytes <= Self.lowWaterMark {
+            self.aboveHighWater = false
+            self.connection.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
+        }
         if self.pending.isEmpty && self.endAfterPending { return .bytes(written, endStream: true) }
         return written == 0 ? .deferred : .bytes(written, endStream: false)
     }
 
     /// Called by the connection once nghttp2 is done: tell the partner it may read again.
     func notifyWritable() {
-        self.wasWritable = true
         self.leg?.partner?.resumeReading()
     }
 
@@ -93,15 +100,14 @@ final class HTTP2Stream: LegTransport {
     var eventLoop: EventLoop { self.connection.eventLoop }
 
     var isWritable: Bool {
-        let writable = self.connection.isChannelWritable && self.pendingBytes < Self.highWaterMark
-        if !writable { self.wasWritable = false }
-        return writable
+        self.connection.isChannelWritable && self.pendingBytes < Self.highWaterMark
     }
 
     func write(_ buffer: ByteBuffer) {
         guard !self.endAfterPending, buffer.readableBytes > 0 else { return }
         self.pending.append(buffer)
         self.pendingBytes += buffer.readableBytes
+        if self.pendingBytes >= Self.highWaterMark { self.aboveHighWater = true }
     }
 
     func flush() {

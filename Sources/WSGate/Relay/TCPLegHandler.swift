@@ -21,8 +21,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     private var lastError: Error?
     /// In text mode: the start of a UTF-8 character split across reads (at most 3 bytes).
     private var textCarry: ByteBuffer?
-    /// Small payloads gathered into one write per read batch (see ``WebSocketLeg``).
-    private var output: ByteBuffer?
+    private var output = GatheredOutput()
 
     init(session: RelaySession, messageType: TCPMessageType) {
         self.session = session
@@ -148,9 +147,8 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     func relayPayload(_ payload: ByteBuffer) {
         guard let context, !self.closing else { return }
-        if payload.readableBytes <= WebSocketLeg.copyLimit {
-            if self.output == nil { self.output = context.channel.allocator.buffer(capacity: max(payload.readableBytes, 256)) }
-            self.output!.writeImmutableBuffer(payload)
+        if payload.readableBytes <= GatheredOutput.copyLimit {
+            self.output.append(reserving: payload.readableBytes, allocator: context.channel.allocator) { $0.writeImmutableBuffer(payload) }
         } else {
             self.writeGathered(context)
             context.write(Self.wrapOutboundOut(payload), promise: nil)
@@ -158,10 +156,9 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     private func writeGathered(_ context: ChannelHandlerContext) {
-        if let output = self.output, output.readableBytes > 0 {
+        if let output = self.output.take() {
             context.write(Self.wrapOutboundOut(output), promise: nil)
         }
-        self.output = nil
     }
 
     func relayFlush() {

@@ -30,13 +30,7 @@ final class WebSocketLeg: RelayPartner {
     private var outgoingMask: WebSocketMask?
     private var outgoingOffset = 0
     private var outgoingRemaining = 0
-    /// Small frames (header, short payloads, control frames) gathered into one buffer per read
-    /// batch: one allocation and one write instead of two per frame. Dropped after each flush, so an
-    /// idle leg holds no buffer.
-    private var output: ByteBuffer?
-    /// Payloads up to this size are copied into ``output``; larger ones are written as the slices
-    /// they arrived in (after what is gathered, to keep the order).
-    static let copyLimit = 1024
+    private var output = GatheredOutput()
     /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
     private var pendingPong: ByteBuffer?
 
@@ -160,7 +154,7 @@ final class WebSocketLeg: RelayPartner {
         // Inside a half-written frame no close frame can be sent; the connection is dropped instead.
         guard self.outgoingRemaining == 0 else { return }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
-        self.gather(FrameEncoder.closeFrame(code: code, reason: reason, mask: mask, allocator: transport.allocator), transport: transport)
+        self.gatherControl(.close, payload: FrameEncoder.closePayload(code: code, reason: reason), mask: mask, transport: transport)
         self.flushOutput(transport)
     }
 
@@ -171,7 +165,7 @@ final class WebSocketLeg: RelayPartner {
             return
         }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
-        self.gather(FrameEncoder.controlFrame(opcode: opcode, payload: payload, mask: mask, allocator: transport.allocator), transport: transport)
+        self.gatherControl(opcode, payload: payload, mask: mask, transport: transport)
         self.needsFlush = true
     }
 
@@ -181,9 +175,10 @@ final class WebSocketLeg: RelayPartner {
         guard let transport, !self.closeSent else { return }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let headerSize = FrameEncoder.headerSize(payloadLength: length, masked: mask != nil)
-        let inline = length <= Self.copyLimit ? length : 0
-        self.reserveOutput(headerSize + inline, transport: transport)
-        FrameEncoder.writeHeader(into: &self.output!, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
+        let inline = length <= GatheredOutput.copyLimit ? length : 0
+        self.output.append(reserving: headerSize + inline, allocator: transport.allocator) {
+            FrameEncoder.writeHeader(into: &$0, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
+        }
         self.outgoingMask = mask
         self.outgoingOffset = 0
         self.outgoingRemaining = length
@@ -193,15 +188,16 @@ final class WebSocketLeg: RelayPartner {
         guard let transport, !self.closeSent else { return }
         let count = payload.readableBytes
         let offset = self.outgoingOffset
-        if count <= Self.copyLimit {
+        if count <= GatheredOutput.copyLimit {
             // Copied behind the header, then masked there: our own buffer, no copy-on-write.
-            self.reserveOutput(count, transport: transport)
-            let start = self.output!.writerIndex
-            self.output!.writeImmutableBuffer(payload)
-            if let mask = self.outgoingMask {
-                let from = start - self.output!.readerIndex
-                self.output!.withUnsafeMutableReadableBytes { bytes in
-                    mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[from..<(from + count)]), offset: offset)
+            let mask = self.outgoingMask
+            self.output.append(reserving: count, allocator: transport.allocator) { output in
+                let from = output.writerIndex - output.readerIndex
+                output.writeImmutableBuffer(payload)
+                if let mask {
+                    output.withUnsafeMutableReadableBytes { bytes in
+                        mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[from..<(from + count)]), offset: offset)
+                    }
                 }
             }
         } else {
@@ -228,23 +224,15 @@ final class WebSocketLeg: RelayPartner {
 
     // MARK: Output gathering
 
-    private func reserveOutput(_ bytes: Int, transport: LegTransport) {
-        if self.output == nil {
-            self.output = transport.allocator.buffer(capacity: max(bytes, 256))
+    private func gatherControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, mask: WebSocketMask?, transport: LegTransport) {
+        self.output.append(reserving: 14 + payload.readableBytes, allocator: transport.allocator) {
+            FrameEncoder.writeControlFrame(into: &$0, opcode: opcode, payload: payload, mask: mask)
         }
-    }
-
-    private func gather(_ frame: ByteBuffer, transport: LegTransport) {
-        self.reserveOutput(frame.readableBytes, transport: transport)
-        self.output!.writeImmutableBuffer(frame)
     }
 
     /// Hands what was gathered to the transport (without flushing).
     private func writeGathered(_ transport: LegTransport) {
-        if let output = self.output, output.readableBytes > 0 {
-            transport.write(output)
-        }
-        self.output = nil
+        if let output = self.output.take() { transport.write(output) }
     }
 
     private func flushOutput(_ transport: LegTransport) {

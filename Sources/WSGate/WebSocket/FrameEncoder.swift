@@ -51,33 +51,43 @@ public enum FrameEncoder {
         mask: WebSocketMask?,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        precondition(opcode.isControl && payload.readableBytes <= 125, "control frames carry at most 125 bytes")
         var buffer = allocator.buffer(capacity: 6 + payload.readableBytes)
-        self.writeHeader(into: &buffer, fin: true, opcode: opcode, payloadLength: payload.readableBytes, mask: mask)
-        var body = payload
-        if let mask {
-            var copy = allocator.buffer(buffer: body)
-            mask.apply(to: &copy, offset: 0)
-            body = copy
-        }
-        buffer.writeImmutableBuffer(body)
+        self.writeControlFrame(into: &buffer, opcode: opcode, payload: payload, mask: mask)
         return buffer
     }
 
+    /// Appends a control frame to `buffer`, masking the payload there (one copy, no extra buffer).
+    public static func writeControlFrame(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payload: ByteBuffer, mask: WebSocketMask?) {
+        precondition(opcode.isControl && payload.readableBytes <= 125, "control frames carry at most 125 bytes")
+        self.writeHeader(into: &buffer, fin: true, opcode: opcode, payloadLength: payload.readableBytes, mask: mask)
+        let start = buffer.writerIndex - buffer.readerIndex
+        buffer.writeImmutableBuffer(payload)
+        if let mask {
+            let count = payload.readableBytes
+            buffer.withUnsafeMutableReadableBytes { mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + count)]), offset: 0) }
+        }
+    }
+
     /// A close frame; `code == nil` sends an empty payload (the peer will see 1005, no status).
-    /// The reason is cut to fit the 123 bytes a close frame leaves for it, on a character boundary.
     public static func closeFrame(
         code: WebSocketCloseCode?,
         reason: String,
         mask: WebSocketMask?,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var payload = allocator.buffer(capacity: 125)
+        self.controlFrame(opcode: .close, payload: self.closePayload(code: code, reason: reason), mask: mask, allocator: allocator)
+    }
+
+    /// The payload of a close frame. The reason is cut to fit the 123 bytes a close frame leaves
+    /// for it, on a character boundary.
+    public static func closePayload(code: WebSocketCloseCode?, reason: String) -> ByteBuffer {
+        var payload = ByteBuffer()
         if let code, code.isValidOnTheWire {
+            payload.reserveCapacity(2 + min(reason.utf8.count, 123))
             payload.writeInteger(code.rawValue)
             payload.writeSubstring(Self.truncated(reason, toBytes: 123))
         }
-        return self.controlFrame(opcode: .close, payload: payload, mask: mask, allocator: allocator)
+        return payload
     }
 
     static func truncated(_ text: String, toBytes limit: Int) -> Substring {
