@@ -13,7 +13,7 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --product wsgate --static-swift-stdlib \
+RUN swift build -c release --product wsgate --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked \
     && install -D "$(swift build -c release --show-bin-path)/wsgate" /out/wsgate
 
 FROM debian:bookworm-slim

@@ -12,7 +12,7 @@ build:
 	swift build
 
 release:
-	swift build -c release
+	scripts/build-release.sh --product wsgate
 
 conformance:
 	scripts/conformance.sh

@@ -16,7 +16,7 @@ out="${BENCH_OUT:-$PWD/.build/bench}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
 scripts/install-packages.sh libnghttp2-dev pkg-config
-swift build -c release --product wsgate >&2
+scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
 (cd "$work" && ./setup.sh >&2)
 

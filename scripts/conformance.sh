@@ -31,7 +31,7 @@ rm -rf "$out"; mkdir -p "$out"
 
 bin="${WSGATE_BIN:-}"
 if [[ -z "$bin" ]]; then
-  swift build -c "$config" --product wsgate >&2
+  if [[ $config == release ]]; then scripts/build-release.sh --product wsgate >&2; else swift build --product wsgate >&2; fi
   bin="$(swift build -c "$config" --show-bin-path)/wsgate"
 fi
 

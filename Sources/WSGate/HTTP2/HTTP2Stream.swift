@@ -96,7 +96,6 @@ final class HTTP2Stream: LegTransport {
 
     // MARK: LegTransport
 
-    var allocator: ByteBufferAllocator { self.connection.allocator }
     var eventLoop: EventLoop { self.connection.eventLoop }
 
     var isWritable: Bool {

@@ -11,8 +11,11 @@ struct GatheredOutput {
     private var buffer: ByteBuffer?
 
     /// Appends through `body`, allocating room for at least `bytes` when nothing is gathered yet.
-    mutating func append<T>(reserving bytes: Int, allocator: ByteBufferAllocator, _ body: (inout ByteBuffer) -> T) -> T {
-        if self.buffer == nil { self.buffer = allocator.buffer(capacity: max(bytes, 256)) }
+    @discardableResult
+    mutating func append<T>(reserving bytes: Int, _ body: (inout ByteBuffer) -> T) -> T {
+        // Every channel here uses NIO's default (malloc) allocator; asking the channel for it costs
+        // a retain and a lock per frame.
+        if self.buffer == nil { self.buffer = ByteBufferAllocator().buffer(capacity: max(bytes, 256)) }
         return body(&self.buffer!)
     }
 

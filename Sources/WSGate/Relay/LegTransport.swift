@@ -3,7 +3,6 @@ import NIOCore
 /// What carries one WebSocket leg's bytes: a TCP channel (HTTP/1.1 client leg, backend leg) or an
 /// HTTP/2 stream. The leg's protocol logic (``WebSocketLeg``) only ever talks to this.
 protocol LegTransport: AnyObject {
-    var allocator: ByteBufferAllocator { get }
     var eventLoop: EventLoop { get }
     /// Whether more writes are welcome; the partner leg stops reading while this is false.
     var isWritable: Bool { get }

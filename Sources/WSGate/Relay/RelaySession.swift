@@ -54,17 +54,14 @@ final class RelaySession: GoingAway {
         self.closeTimeout = closeTimeout
     }
 
-    func count(from side: Side, bytes: Int) {
+    func count(from side: Side, messages: Int, bytes: Int) {
         switch side {
-        case .client: self.fromClient.bytes += bytes
-        case .backend: self.fromBackend.bytes += bytes
-        }
-    }
-
-    func countMessage(from side: Side) {
-        switch side {
-        case .client: self.fromClient.messages += 1
-        case .backend: self.fromBackend.messages += 1
+        case .client:
+            self.fromClient.messages += messages
+            self.fromClient.bytes += bytes
+        case .backend:
+            self.fromBackend.messages += messages
+            self.fromBackend.bytes += bytes
         }
     }
 

@@ -39,13 +39,13 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing, let partner = self.partner else { return }
         let buffer = Self.unwrapInboundIn(data)
-        self.session.count(from: .backend, bytes: buffer.readableBytes)
         switch self.messageType {
         case .binary:
-            self.session.countMessage(from: .backend)
+            self.session.count(from: .backend, messages: 1, bytes: buffer.readableBytes)
             partner.relayFrame(opcode: .binary, fin: true, length: buffer.readableBytes)
             partner.relayPayload(buffer)
         case .text:
+            self.session.count(from: .backend, messages: 0, bytes: buffer.readableBytes)
             self.relayText(buffer, to: partner)
         }
     }
@@ -85,7 +85,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         self.textCarry = nil
         let length = (carry?.readableBytes ?? 0) + send.readableBytes
         if length > 0 {
-            self.session.countMessage(from: .backend)
+            self.session.count(from: .backend, messages: 1, bytes: 0)
             partner.relayFrame(opcode: opcode, fin: true, length: length)
             if let carry { partner.relayPayload(carry) }
             if send.readableBytes > 0 { partner.relayPayload(send) }
@@ -148,7 +148,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     func relayPayload(_ payload: ByteBuffer) {
         guard let context, !self.closing else { return }
         if payload.readableBytes <= GatheredOutput.copyLimit {
-            self.output.append(reserving: payload.readableBytes, allocator: context.channel.allocator) { $0.writeImmutableBuffer(payload) }
+            self.output.append(reserving: payload.readableBytes) { $0.writeImmutableBuffer(payload) }
         } else {
             self.writeGathered(context)
             context.write(Self.wrapOutboundOut(payload), promise: nil)

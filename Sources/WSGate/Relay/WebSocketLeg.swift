@@ -56,14 +56,18 @@ final class WebSocketLeg: RelayPartner {
     func receive(_ data: ByteBuffer) {
         guard !self.closeReceived, let transport = self.transport else { return }
         var buffer = data
+        // Counted per read, not per frame: the session is another object to touch.
+        var messages = 0
+        var bytes = 0
+        defer { self.session.count(from: self.side, messages: messages, bytes: bytes) }
         do {
             while let event = try self.decoder.next(from: &buffer) {
                 switch event {
                 case .dataFrame(let opcode, let fin, let length):
-                    if fin { self.session.countMessage(from: self.side) }
+                    if fin { messages += 1 }
                     if !self.closeSent { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
                 case .payload(let payload):
-                    self.session.count(from: self.side, bytes: payload.readableBytes)
+                    bytes += payload.readableBytes
                     if !self.closeSent { self.partner?.relayPayload(payload) }
                 case .ping(let payload):
                     if !self.closeSent { self.writeControl(.pong, payload: payload, transport: transport) }
@@ -172,11 +176,11 @@ final class WebSocketLeg: RelayPartner {
     // MARK: RelayPartner (called by the other leg)
 
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
-        guard let transport, !self.closeSent else { return }
+        guard self.transport != nil, !self.closeSent else { return }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let headerSize = FrameEncoder.headerSize(payloadLength: length, masked: mask != nil)
         let inline = length <= GatheredOutput.copyLimit ? length : 0
-        self.output.append(reserving: headerSize + inline, allocator: transport.allocator) {
+        self.output.append(reserving: headerSize + inline) {
             FrameEncoder.writeHeader(into: &$0, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
         }
         self.outgoingMask = mask
@@ -191,7 +195,7 @@ final class WebSocketLeg: RelayPartner {
         if count <= GatheredOutput.copyLimit {
             // Copied behind the header, then masked there: our own buffer, no copy-on-write.
             let mask = self.outgoingMask
-            self.output.append(reserving: count, allocator: transport.allocator) { output in
+            self.output.append(reserving: count) { output in
                 let from = output.writerIndex - output.readerIndex
                 output.writeImmutableBuffer(payload)
                 if let mask {
@@ -225,7 +229,7 @@ final class WebSocketLeg: RelayPartner {
     // MARK: Output gathering
 
     private func gatherControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, mask: WebSocketMask?, transport: LegTransport) {
-        self.output.append(reserving: 14 + payload.readableBytes, allocator: transport.allocator) {
+        self.output.append(reserving: 14 + payload.readableBytes) {
             FrameEncoder.writeControlFrame(into: &$0, opcode: opcode, payload: payload, mask: mask)
         }
     }

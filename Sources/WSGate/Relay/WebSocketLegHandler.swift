@@ -62,7 +62,6 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
 
     // MARK: LegTransport
 
-    var allocator: ByteBufferAllocator { self.context?.channel.allocator ?? ByteBufferAllocator() }
     var eventLoop: EventLoop { self.context!.eventLoop }
     var isWritable: Bool { self.context?.channel.isWritable ?? true }
 

@@ -17,6 +17,8 @@ public enum FrameEncoder {
         return masked ? base + 4 : base
     }
 
+    /// Stored byte by byte through one pointer: `writeInteger` per field costs a bounds and
+    /// capacity check each, which shows at small-message rates.
     @inlinable
     public static func writeHeader(
         into buffer: inout ByteBuffer,
@@ -25,22 +27,32 @@ public enum FrameEncoder {
         payloadLength: Int,
         mask: WebSocketMask?
     ) {
-        buffer.writeInteger((fin ? 0x80 : 0) | opcode.rawValue)
-        let maskBit: UInt8 = mask == nil ? 0 : 0x80
-        if payloadLength < 126 {
-            buffer.writeInteger(maskBit | UInt8(payloadLength))
-        } else if payloadLength <= Int(UInt16.max) {
-            buffer.writeInteger(maskBit | 126)
-            buffer.writeInteger(UInt16(payloadLength))
-        } else {
-            buffer.writeInteger(maskBit | 127)
-            buffer.writeInteger(UInt64(payloadLength))
-        }
-        if let mask {
-            buffer.writeInteger(mask.key.0)
-            buffer.writeInteger(mask.key.1)
-            buffer.writeInteger(mask.key.2)
-            buffer.writeInteger(mask.key.3)
+        let size = self.headerSize(payloadLength: payloadLength, masked: mask != nil)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
+            let out = bytes.baseAddress!
+            out.storeBytes(of: (fin ? 0x80 : 0) | opcode.rawValue, as: UInt8.self)
+            let maskBit: UInt8 = mask == nil ? 0 : 0x80
+            var at: Int
+            if payloadLength < 126 {
+                out.storeBytes(of: maskBit | UInt8(payloadLength), toByteOffset: 1, as: UInt8.self)
+                at = 2
+            } else if payloadLength <= Int(UInt16.max) {
+                out.storeBytes(of: maskBit | 126, toByteOffset: 1, as: UInt8.self)
+                out.storeBytes(of: UInt16(payloadLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+                at = 4
+            } else {
+                out.storeBytes(of: maskBit | 127, toByteOffset: 1, as: UInt8.self)
+                out.storeBytes(of: UInt64(payloadLength).bigEndian, toByteOffset: 2, as: UInt64.self)
+                at = 10
+            }
+            if let mask {
+                out.storeBytes(of: mask.key.0, toByteOffset: at, as: UInt8.self)
+                out.storeBytes(of: mask.key.1, toByteOffset: at + 1, as: UInt8.self)
+                out.storeBytes(of: mask.key.2, toByteOffset: at + 2, as: UInt8.self)
+                out.storeBytes(of: mask.key.3, toByteOffset: at + 3, as: UInt8.self)
+                at += 4
+            }
+            return at
         }
     }
 
