@@ -90,6 +90,42 @@ func expectError(_ code: WebSocketCloseCode, _ bytes: [UInt8], role: FrameDecode
         #expect(part.readableBytesView.allSatisfy { $0 == 0xAB })
     }
 
+    /// With `keepsMasked`, binary payload arrives still masked, and XORing each slice with the
+    /// client's key combined with a new one gives exactly what masking the clear payload with the new
+    /// key gives: the one-pass remask of a WebSocket-to-WebSocket relay. Validated text stays clear.
+    @Test(arguments: [1, 7, 64, 100_000])
+    func keptMaskedPayloadRemasksInOnePass(chunk: Int) throws {
+        let clientKey: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        let relayKey = WebSocketMask(0x9A, 0xBC, 0xDE, 0xF0)
+        let payload = (0..<3000).map { UInt8(truncatingIfNeeded: $0 * 31 + 5) }
+        let text = Array("héllo".utf8)
+        let bytes = makeFrame(2, payload, fin: false, mask: clientKey) + makeFrame(0, Array(payload.prefix(77)), mask: clientKey)
+            + makeFrame(1, text, mask: clientKey)
+        var decoder = FrameDecoder(role: .server, configuration: .init(maxMessageBytes: 1 << 20, validatesUTF8: true, keepsMasked: true))
+        var remasked: [UInt8] = []
+        var clearText: [UInt8] = []
+        var start = 0
+        while start < bytes.count {
+            var buffer = ByteBuffer(bytes: bytes[start..<min(bytes.count, start + chunk)])
+            start += chunk
+            while let event = try decoder.next(from: &buffer) {
+                switch event {
+                case .maskedPayload(var slice, let mask, let offset):
+                    mask.combined(with: relayKey).apply(to: &slice, offset: offset)
+                    remasked += slice.readableBytesView
+                case .payload(let slice):
+                    clearText += slice.readableBytesView
+                default:
+                    break
+                }
+            }
+        }
+        let frames = [payload, Array(payload.prefix(77))]
+        let expected = frames.flatMap { frame in frame.enumerated().map { $0.element ^ relayKey[$0.offset] } }
+        #expect(remasked == expected)
+        #expect(clearText == text)
+    }
+
     @Test func fragmentedMessageKeepsFrames() throws {
         let bytes = makeFrame(1, Array("Hel".utf8), fin: false) + makeFrame(9, [1, 2]) + makeFrame(0, Array("lo".utf8))
         let decoded = try decode(bytes)
@@ -165,10 +201,10 @@ func expectError(_ code: WebSocketCloseCode, _ bytes: [UInt8], role: FrameDecode
 }
 
 @Suite struct MaskingAndUTF8Tests {
-    @Test(arguments: [0, 1, 2, 3, 5])
-    func wordMaskingMatchesBytewise(offset: Int) {
+    @Test(arguments: [0, 1, 2, 3, 5], [0, 3, 8, 31, 32, 67, 100])
+    func wordMaskingMatchesBytewise(offset: Int, length: Int) {
         let mask = WebSocketMask(0xA1, 0xB2, 0xC3, 0xD4)
-        let original = (0..<67).map { UInt8(truncatingIfNeeded: $0 * 13) }
+        let original = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 13) }
         var buffer = ByteBuffer(bytes: original)
         mask.apply(to: &buffer, offset: offset)
         let expected = original.enumerated().map { $0.element ^ [0xA1, 0xB2, 0xC3, 0xD4][($0.offset + offset) % 4] }

@@ -28,7 +28,12 @@ struct RelayInstaller {
         )
         registry.add(session, on: eventLoop)
         session.onFinish = { [unowned session] in registry.remove(session) }
-        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+        let toWebSocket: Bool
+        switch route.backend {
+        case .webSocket: toWebSocket = true
+        case .tcp, .unix: toWebSocket = false
+        }
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, keepsMasked: toWebSocket)
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler

@@ -7,6 +7,8 @@ protocol RelayPartner: AnyObject {
     /// A byte-stream leg ignores frame boundaries.
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int)
     func relayPayload(_ payload: ByteBuffer)
+    /// Payload still masked by the sender with `mask` (see ``FrameDecoder/Configuration/keepsMasked``).
+    func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int)
     /// End of the other side's read batch: one flush per batch.
     func relayFlush()
     /// The other side is gone or closing: close this leg's peer, telling it `code` where it can hear one.

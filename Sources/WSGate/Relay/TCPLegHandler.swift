@@ -145,6 +145,12 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {}
 
+    func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
+        var clear = payload
+        clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+        self.relayPayload(clear)
+    }
+
     func relayPayload(_ payload: ByteBuffer) {
         guard let context, !self.closing else { return }
         if payload.readableBytes <= GatheredOutput.copyLimit {

@@ -34,13 +34,15 @@ final class WebSocketLeg: RelayPartner {
     /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
     private var pendingPong: ByteBuffer?
 
-    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int) {
+    /// `keepsMasked`: the partner is a WebSocket leg that masks again, so payload may reach it still
+    /// masked (one XOR pass with both keys instead of two).
+    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, keepsMasked: Bool = false) {
         self.side = side
         self.session = session
         // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
         self.decoder = FrameDecoder(
             role: side == .client ? .server : .client,
-            configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client)
+            configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client, keepsMasked: keepsMasked)
         )
     }
 
@@ -69,6 +71,9 @@ final class WebSocketLeg: RelayPartner {
                 case .payload(let payload):
                     bytes += payload.readableBytes
                     if !self.closeSent { self.partner?.relayPayload(payload) }
+                case .maskedPayload(let payload, let mask, let offset):
+                    bytes += payload.readableBytes
+                    if !self.closeSent { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
                 case .ping(let payload):
                     if !self.closeSent { self.writeControl(.pong, payload: payload, transport: transport) }
                 case .pong:
@@ -189,12 +194,30 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func relayPayload(_ payload: ByteBuffer) {
+        self.relay(payload, xoring: self.outgoingMask)
+    }
+
+    func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
+        guard self.transport != nil, !self.closeSent else { return }
+        // Frames pass one to one, so the sender's payload offset is this frame's offset too.
+        assert(offset == self.outgoingOffset, "masked payload relayed out of step with its frame")
+        if let outgoing = self.outgoingMask {
+            self.relay(payload, xoring: mask.combined(with: outgoing))
+        } else {
+            var clear = payload
+            clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+            self.relay(clear, xoring: nil)
+        }
+    }
+
+    /// Writes payload of the current frame, XORed with `mask` on the way (our key, or the sender's
+    /// and ours combined).
+    private func relay(_ payload: ByteBuffer, xoring mask: WebSocketMask?) {
         guard let transport, !self.closeSent else { return }
         let count = payload.readableBytes
         let offset = self.outgoingOffset
         if count <= GatheredOutput.copyLimit {
             // Copied behind the header, then masked there: our own buffer, no copy-on-write.
-            let mask = self.outgoingMask
             self.output.append(reserving: count) { output in
                 let from = output.writerIndex - output.readerIndex
                 output.writeImmutableBuffer(payload)
@@ -206,7 +229,7 @@ final class WebSocketLeg: RelayPartner {
             }
         } else {
             var payload = payload
-            if let mask = self.outgoingMask {
+            if let mask {
                 payload.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
             }
             self.writeGathered(transport)

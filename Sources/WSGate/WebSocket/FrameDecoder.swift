@@ -24,10 +24,15 @@ public struct FrameDecoder {
         public var maxMessageBytes: Int
         /// Whether text messages are checked for valid UTF-8 (1007 on failure).
         public var validatesUTF8: Bool
+        /// Whether payload nobody here needs to read (binary, and text when not validated) is handed
+        /// out still masked, as `.maskedPayload`: a relay that masks it again for the next hop then
+        /// XORs once with both keys instead of unmasking and remasking.
+        public var keepsMasked: Bool
 
-        public init(maxMessageBytes: Int, validatesUTF8: Bool) {
+        public init(maxMessageBytes: Int, validatesUTF8: Bool, keepsMasked: Bool = false) {
             self.maxMessageBytes = maxMessageBytes
             self.validatesUTF8 = validatesUTF8
+            self.keepsMasked = keepsMasked
         }
     }
 
@@ -37,6 +42,9 @@ public struct FrameDecoder {
         case dataFrame(opcode: WebSocketOpcode, fin: Bool, length: Int)
         /// Unmasked payload bytes of the current data frame.
         case payload(ByteBuffer)
+        /// Payload bytes still masked with `mask`, starting `offset` bytes into the frame's payload
+        /// (only with ``Configuration/keepsMasked``).
+        case maskedPayload(ByteBuffer, mask: WebSocketMask, offset: Int)
         case ping(ByteBuffer)
         case pong(ByteBuffer)
         /// `code == nil` when the frame had no payload.
@@ -96,15 +104,21 @@ public struct FrameDecoder {
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
                 var slice = buffer.readSlice(length: count)!
-                if let mask {
-                    slice.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
-                }
                 let frameDone = count == remaining
-                do {
-                    try self.validatePayload(slice, endsMessage: frameDone && fin)
-                } catch {
-                    self.state = .failed
-                    throw error
+                let event: Event
+                if let mask, self.configuration.keepsMasked, !self.readsPayload {
+                    event = .maskedPayload(slice, mask: mask, offset: offset)
+                } else {
+                    if let mask {
+                        slice.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+                    }
+                    do {
+                        try self.validatePayload(slice, endsMessage: frameDone && fin)
+                    } catch {
+                        self.state = .failed
+                        throw error
+                    }
+                    event = .payload(slice)
                 }
                 if frameDone {
                     self.state = .header
@@ -112,7 +126,7 @@ public struct FrameDecoder {
                 } else {
                     self.state = .dataPayload(remaining: remaining - count, mask: mask, offset: offset + count, fin: fin)
                 }
-                return .payload(slice)
+                return event
             case .controlPayload(let opcode, let remaining, let mask):
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
@@ -261,6 +275,12 @@ public struct FrameDecoder {
             self.state = .dataPayload(remaining: length, mask: header.mask, offset: 0, fin: header.fin)
         }
         return .dataFrame(opcode: opcode, fin: header.fin, length: length)
+    }
+
+    /// Whether the current message's bytes must be seen in the clear here (UTF-8 validation).
+    private var readsPayload: Bool {
+        guard self.configuration.validatesUTF8, case .text = self.message else { return false }
+        return true
     }
 
     private mutating func validatePayload(_ payload: ByteBuffer, endsMessage: Bool) throws(WebSocketProtocolError) {

@@ -21,6 +21,13 @@ public struct WebSocketMask: Sendable, Equatable {
         lhs.key == rhs.key
     }
 
+    /// The key that turns bytes masked with `self` into bytes masked with `other` (at the same
+    /// payload offsets) in one pass.
+    @inlinable
+    public func combined(with other: WebSocketMask) -> WebSocketMask {
+        WebSocketMask(self.key.0 ^ other.key.0, self.key.1 ^ other.key.1, self.key.2 ^ other.key.2, self.key.3 ^ other.key.3)
+    }
+
     @inlinable
     subscript(index: Int) -> UInt8 {
         switch index & 3 {
@@ -44,10 +51,22 @@ public struct WebSocketMask: Sendable, Equatable {
         for i in 0..<4 {
             word32 |= UInt32(self[rotation + i]) << (8 * UInt32(i))
         }
-        let word64 = UInt64(word32) | (UInt64(word32) << 32)
+        let word64 = (UInt64(word32) | (UInt64(word32) << 32)).littleEndianBytesSwappedIfNeeded
+        // Four words per round: independent loads and stores the CPU can overlap.
+        while index + 32 <= count {
+            let a = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            let b = base.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self)
+            let c = base.loadUnaligned(fromByteOffset: index + 16, as: UInt64.self)
+            let d = base.loadUnaligned(fromByteOffset: index + 24, as: UInt64.self)
+            base.storeBytes(of: a ^ word64, toByteOffset: index, as: UInt64.self)
+            base.storeBytes(of: b ^ word64, toByteOffset: index + 8, as: UInt64.self)
+            base.storeBytes(of: c ^ word64, toByteOffset: index + 16, as: UInt64.self)
+            base.storeBytes(of: d ^ word64, toByteOffset: index + 24, as: UInt64.self)
+            index += 32
+        }
         while index + 8 <= count {
             let value = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            base.storeBytes(of: value ^ word64.littleEndianBytesSwappedIfNeeded, toByteOffset: index, as: UInt64.self)
+            base.storeBytes(of: value ^ word64, toByteOffset: index, as: UInt64.self)
             index += 8
         }
         while index < count {
