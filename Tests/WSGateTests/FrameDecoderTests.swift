@@ -231,3 +231,24 @@ func expectError(_ code: WebSocketCloseCode, _ bytes: [UInt8], role: FrameDecode
         #expect(UTF8Validator.isValid(reason))
     }
 }
+
+@Suite struct ReceiveBuffersTests {
+    @Test func startsSmallGrowsWhenFullAndShrinksAfterTwoSmallReads() {
+        var sizer = ReceiveBuffers()
+        #expect(sizer.nextBufferSize() == 512)
+        let grew = sizer.record(actualReadBytes: 512)  // full: double
+        #expect(grew)
+        #expect(sizer.nextBufferSize() == 1024)
+        for _ in 0..<10 { _ = sizer.record(actualReadBytes: 1 << 20) }
+        #expect(sizer.nextBufferSize() == 64 * 1024)  // capped
+        let grewPastCap = sizer.record(actualReadBytes: 64 * 1024)
+        #expect(!grewPastCap)
+        _ = sizer.record(actualReadBytes: 10)  // one small read: no change yet
+        #expect(sizer.nextBufferSize() == 64 * 1024)
+        _ = sizer.record(actualReadBytes: 10)
+        #expect(sizer.nextBufferSize() == 32 * 1024)
+        for _ in 0..<40 { _ = sizer.record(actualReadBytes: 0) }
+        #expect(sizer.nextBufferSize() == 64)  // floor
+        #expect(MemoryLayout<ReceiveBuffers>.size <= 3 * MemoryLayout<Int>.size)  // stored inline by the channel
+    }
+}

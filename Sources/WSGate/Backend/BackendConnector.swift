@@ -36,7 +36,7 @@ public struct BackendConnector: Sendable {
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
-            .channelOption(.recvAllocator, value: ReceiveBuffers.allocator)
+            .channelOption(.recvAllocator, value: ReceiveBuffers())
 
         switch route.backend {
         case .tcp(let host, let port):

@@ -62,7 +62,7 @@ public final class GatewayServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.recvAllocator, value: ReceiveBuffers.allocator)
+            .childChannelOption(.recvAllocator, value: ReceiveBuffers())
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {

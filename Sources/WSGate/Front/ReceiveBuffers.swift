@@ -1,8 +1,44 @@
 import NIOCore
 
-/// NIO keeps each channel's last receive buffer for reuse, so its starting size is memory every
-/// idle connection holds. Start small (a handshake fits in a few reads) and let busy connections
-/// grow their buffer to 64 KiB, as the adaptive allocator doubles after every full read.
-enum ReceiveBuffers {
-    static let allocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 64 * 1024)
+/// How big a buffer each socket read gets. NIO keeps each channel's last receive buffer for reuse,
+/// so the starting size is memory every idle connection holds: start at 512 bytes (a handshake fits
+/// in a read or two) and double after every read that fills the buffer, up to 64 KiB, halving again
+/// after two reads that used less than half of it — NIO's adaptive policy.
+///
+/// Two bytes of state, so the channel stores it inline: NIO's `AdaptiveRecvByteBufferAllocator` is
+/// too big for an existential's inline buffer and costs two boxed copies per channel.
+struct ReceiveBuffers: RecvByteBufferAllocator {
+    private static let smallestShift: UInt8 = 6  // 64 bytes
+    private static let initialShift: UInt8 = 9  // 512 bytes
+    private static let largestShift: UInt8 = 16  // 64 KiB
+
+    private var shift = Self.initialShift
+    private var shrinkAfterNextSmallRead = false
+
+    func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
+        allocator.buffer(capacity: 1 << Int(self.shift))
+    }
+
+    func nextBufferSize() -> Int? {
+        1 << Int(self.shift)
+    }
+
+    mutating func record(actualReadBytes: Int) -> Bool {
+        let size = 1 << Int(self.shift)
+        if actualReadBytes <= size / 2 && self.shift > Self.smallestShift {
+            if self.shrinkAfterNextSmallRead {
+                self.shift -= 1
+                self.shrinkAfterNextSmallRead = false
+            } else {
+                self.shrinkAfterNextSmallRead = true
+            }
+            return false
+        }
+        self.shrinkAfterNextSmallRead = false
+        if actualReadBytes >= size && self.shift < Self.largestShift {
+            self.shift += 1
+            return true
+        }
+        return false
+    }
 }

@@ -24,10 +24,9 @@ struct RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
             logger: gateway.logger, clientAddress: clientAddress, route: route,
-            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol
+            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)
-        session.onFinish = { [unowned session] in registry.remove(session) }
         let toWebSocket: Bool
         switch route.backend {
         case .webSocket: toWebSocket = true

@@ -19,7 +19,8 @@ final class RelaySession: GoingAway {
     /// Formatted only when a line is logged.
     var clientAddress: String { self.clientSocketAddress?.loggable ?? "?" }
     let route: String
-    let backend: String
+    /// Kept as parsed, formatted only when the session's line is logged.
+    private let backendURL: BackendURL
     let eventLoop: EventLoop
     let closeTimeout: TimeAmount
     private let started = NIODeadline.now()
@@ -33,8 +34,8 @@ final class RelaySession: GoingAway {
     private var lastActivity = NIODeadline.now()
     private let idleTimeout: TimeAmount?
     private var sweeper: IdleSweeper?
-    /// Called once, when both legs are closed.
-    var onFinish: (() -> Void)?
+    /// Where the session is listed for shutdown; it leaves when both legs are closed.
+    private let registry: SessionRegistry
 
     /// Strong (weak references slow down every retain of their target); released when the session ends.
     var clientLeg: WebSocketLeg?
@@ -43,12 +44,13 @@ final class RelaySession: GoingAway {
     /// `http/1.1` or `h2`: what carries the client leg.
     let clientProtocol: String
 
-    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String) {
+    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
+        self.registry = registry
         self.clientProtocol = clientProtocol
         self.logger = logger
         self.clientSocketAddress = clientAddress
         self.route = route.path
-        self.backend = route.backend.description
+        self.backendURL = route.backend
         self.eventLoop = eventLoop
         self.idleTimeout = route.limits.idleTimeout
         self.closeTimeout = closeTimeout
@@ -114,17 +116,14 @@ final class RelaySession: GoingAway {
         self.sweeper = nil
         self.clientLeg = nil
         self.backendLeg = nil
-        defer {
-            self.onFinish?()
-            self.onFinish = nil
-        }
+        defer { self.registry.remove(self) }  // after the line, which tests and operators wait for
         // The line's metadata is built only when it will be written.
         guard self.logger.logLevel <= .info else { return }
         let duration = Double((NIODeadline.now() - self.started).nanoseconds) / 1e9
         var metadata: Logger.Metadata = [
             "client": "\(self.clientAddress)",
             "route": "\(self.route)",
-            "backend": "\(self.backend)",
+            "backend": "\(self.backendURL)",
             "protocol": "\(self.clientProtocol)",
             "bytes_in": "\(self.fromClient.bytes)",
             "bytes_out": "\(self.fromBackend.bytes)",
