@@ -1,6 +1,6 @@
 # wsgate: `make demo` runs the gateway with its demo services, `make test` runs every test.
 # Both install what they need (a Python venv for the conformance suite) on a fresh machine.
-.PHONY: demo test build release conformance clean
+.PHONY: demo test build release bench bench-peers conformance clean
 
 demo:
 	scripts/demo.sh
@@ -13,6 +13,19 @@ build:
 
 release:
 	scripts/build-release.sh --product wsgate
+
+# wsgate's own load generator against a release wsgate pinned to the last core (see BENCHMARKS.md).
+bench:
+	scripts/build-release.sh --product wsgate
+	scripts/build-release.sh --product wsgate-bench
+	.build/release/wsgate-bench --pin-cpu $$(( $$(nproc) - 1 )) | tee .build/wsgate-bench.md
+
+# Side by side with nginx, HAProxy and websockify through the shared harness (../shared/bench or
+# BENCH_DIR), then BENCHMARKS.md.
+bench-peers:
+	scripts/bench.sh
+	scripts/bench-scaling.sh
+	scripts/publish-bench.sh
 
 conformance:
 	scripts/conformance.sh

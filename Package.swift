@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "WSGate", targets: ["WSGate"]),
         .executable(name: "wsgate", targets: ["wsgate"]),
         .executable(name: "wsgate-demo-backend", targets: ["wsgate-demo-backend"]),
+        .executable(name: "wsgate-bench", targets: ["wsgate-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -61,6 +62,18 @@ let package = Package(
             name: "wsgate-demo-backend",
             dependencies: [
                 "DemoBackends",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // The project's own load generator: the shared harness's workloads against a wsgate it starts.
+        .executableTarget(
+            name: "wsgate-bench",
+            dependencies: [
+                "WSGate",
+                "DemoBackends",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]

@@ -18,5 +18,28 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   echo "- wsgate $("$bin" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $(swift --version 2>/dev/null | head -1)"
   echo
   cat "$results"
+  scaling="${BENCH_SCALING_OUT:-.build/bench-scaling}/results.md"
+  if [[ -f "$scaling" ]]; then
+    echo
+    echo '## Multi-core: 1 and 2 event-loop threads (`scripts/bench-scaling.sh`)'
+    echo
+    echo "Unpinned: wsgate, the load generator and the backends share the $(nproc) cores, so on this machine a"
+    echo "second thread can only take what the load side leaves (core use above 100% = both threads busy)."
+    echo "What it shows: throughput rises with the second thread and the CPU per echo does not (no lock"
+    echo "or cache-line contention between the loops)."
+    echo
+    sed -n '/^### Throughput/,/^### Proxy CPU cost/p' "$scaling" | sed '$d'
+    sed -n '/^### Proxy CPU cost/,/^`@max`/p' "$scaling" | sed '$d'
+  fi
+  own=.build/wsgate-bench.md
+  if [[ -f "$own" ]]; then
+    echo
+    echo '## wsgate-bench (`make bench`: the project'"'"'s own load generator, no peers needed)'
+    echo
+    echo "A Swift/NIO load generator and in-process echo backends on one core, wsgate pinned to the other:"
+    echo "the load side is the limit (see core use), so compare the per-echo CPU, not the rates."
+    echo
+    cat "$own"
+  fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"

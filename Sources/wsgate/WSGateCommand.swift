@@ -80,6 +80,7 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "wsgate")
+        logger.debug("open-file limit: \(FileDescriptorLimit.raiseToHardLimit())")
         let server = GatewayServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: GatewayService(server: server))],

@@ -1,0 +1,136 @@
+import ArgumentParser
+import DemoBackends
+import Foundation
+import NIOCore
+import NIOPosix
+import WSGate
+
+/// `wsgate-bench`: drives the workloads of the shared harness (`../shared/bench`) against a wsgate
+/// it starts itself, in front of echo backends it runs in-process, and prints the figures. Every
+/// echoed byte is checked, so a broken relay fails instead of scoring.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wsgate-bench",
+        abstract: "Measure wsgate: throughput, latency, connection rate and idle memory, over loopback."
+    )
+
+    @Option(help: "The wsgate binary (default: the one next to this tool).")
+    var gateway: String?
+
+    @Option(help: "Event-loop threads for wsgate.")
+    var threads = 1
+
+    @Option(help: "Pin wsgate to this CPU (taskset), so the load side runs on the others.")
+    var pinCPU: Int?
+
+    @Option(help: "Backends to proxy to: ws (WS→WS), tcp (WS→TCP), comma-separated.")
+    var paths = "ws,tcp"
+
+    @Option(help: "Workloads: throughput, latency, connrate, idle, comma-separated.")
+    var modes = "throughput,latency,connrate,idle"
+
+    @Option(help: "Message sizes for throughput, in bytes, comma-separated.")
+    var sizes = "64,4096,65536"
+
+    @Option(help: "Seconds measured per run (after a warm-up of a quarter of it).")
+    var duration = 4.0
+
+    @Option(help: "Messages per second in the latency run (64-byte messages over 16 connections).")
+    var rate = 2000
+
+    @Option(help: "Connections held open in the idle run.")
+    var idleConnections = 2000
+
+    func run() async throws {
+        FileDescriptorLimit.raiseToHardLimit()
+        let binary = self.gateway ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("wsgate").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw ValidationError("no wsgate binary at \(binary) (use --gateway)") }
+        let backendGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loadGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let wsEcho = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: backendGroup)
+        let tcpEcho = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: backendGroup)
+        let measured = Duration.milliseconds(Int(self.duration * 1000))
+        let warmup = measured / 4
+        let modes = Set(self.modes.split(separator: ",").map(String.init))
+        let sizes = self.sizes.split(separator: ",").compactMap { Int($0) }
+
+        print("wsgate-bench · \(binary) --threads \(self.threads)\(self.pinCPU.map { " (pinned to CPU \($0))" } ?? "") · load: 1 thread · "
+            + "backends: in-process echo · \(ProcessInfo.processInfo.activeProcessorCount) cores · \(Int(self.duration)) s per run")
+        print("µs/echo and µs/conn are wsgate's CPU time (user + system, all threads) per echoed message or per connection cycle.\n")
+        for path in self.paths.split(separator: ",") {
+            let backend: String
+            switch path {
+            case "ws": backend = "ws://127.0.0.1:\(wsEcho.localAddress!.port!)"
+            case "tcp": backend = "tcp://127.0.0.1:\(tcpEcho.localAddress!.port!)"
+            default: throw ValidationError("unknown path '\(path)' (ws or tcp)")
+            }
+            let label = path == "ws" ? "WS→WS" : "WS→TCP"
+            print("## \(label)\n")
+            var rows: [(String, String)] = []
+            func report(_ name: String, _ body: () async throws -> String) async {
+                do {
+                    rows.append((name, try await body()))
+                } catch {
+                    rows.append((name, "FAILED: \(error)"))
+                }
+                print("| \(rows.last!.0) | \(rows.last!.1) |")
+            }
+            print("| workload | result |\n|---|---|")
+            // A fresh gateway per run, as the shared harness does: nothing carries over.
+            func withGateway<T>(_ body: (Workloads) async throws -> T) async throws -> T {
+                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU)
+                defer { gateway.stop() }
+                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path == "ws"))
+            }
+            if modes.contains("throughput") {
+                for size in sizes {
+                    let (connections, window) = size >= 65536 ? (16, 4) : (32, size >= 4096 ? 8 : 16)
+                    await report("throughput \(Self.bytes(size)) (\(connections) conns × \(window))") {
+                        let figures = try await withGateway { try await $0.throughput(size: size, connections: connections, window: window, warmup: warmup, duration: measured) }
+                        return "\(Self.rate(figures.echoesPerSecond)) echoes/s · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo · "
+                            + "gateway core use \(figures.gatewayCoreUse.map { String(format: "%.0f%%", $0 * 100) } ?? "?")"
+                    }
+                }
+            }
+            if modes.contains("latency") {
+                await report("latency, 64 B at \(self.rate)/s (16 conns)") {
+                    let figures = try await withGateway { try await $0.latency(size: 64, connections: 16, rate: self.rate, warmup: warmup, duration: measured) }
+                    let percentiles = figures.percentiles.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: " · ")
+                    return "\(percentiles) µs · late sends \(figures.late) · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo"
+                }
+            }
+            if modes.contains("connrate") {
+                await report("connection cycles (16 in parallel)") {
+                    let figures = try await withGateway { try await $0.connectionRate(concurrency: 16, warmup: warmup, duration: measured) }
+                    return "\(Self.rate(figures.perSecond)) conns/s · \(Self.micros(figures.gatewayMicrosPerConnection)) µs/conn"
+                }
+            }
+            if modes.contains("idle") {
+                await report("idle connections") {
+                    let figures = try await withGateway { try await $0.idle(connections: self.idleConnections, concurrency: 200) }
+                    return "\(figures.held) held · \(figures.kibPerConnection.map { String(format: "%.1f", $0) } ?? "?") KiB RSS per connection"
+                }
+            }
+            print("")
+            if rows.contains(where: { $0.1.hasPrefix("FAILED") }) { throw ExitCode(1) }
+        }
+        try await wsEcho.close()
+        try await tcpEcho.close()
+        try await loadGroup.shutdownGracefully()
+        try await backendGroup.shutdownGracefully()
+    }
+
+    static func bytes(_ size: Int) -> String {
+        size >= 1024 && size % 1024 == 0 ? "\(size / 1024) KiB" : "\(size) B"
+    }
+
+    static func rate(_ value: Double) -> String {
+        value >= 1e6 ? String(format: "%.2fM", value / 1e6) : value >= 1e4 ? String(format: "%.0fk", value / 1e3) : String(format: "%.0f", value)
+    }
+
+    static func micros(_ value: Double?) -> String {
+        guard let value else { return "?" }
+        return value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value)
+    }
+}

@@ -1,0 +1,237 @@
+import NIOCore
+import WSGate
+
+/// One load-generating WebSocket client connection: opens with a real RFC 6455 handshake (the
+/// `Sec-WebSocket-Accept` is checked), sends binary messages that carry their sequence number, and
+/// checks every echoed byte. Echoes are checked as a byte stream, because a TCP backend may re-chunk
+/// them; with `boundaries` each echoed message must also end exactly where a sent one did.
+/// Used only on its channel's event loop.
+final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// What the workload hears about.
+    struct Events {
+        var opened: (EchoConnection) -> Void = { _ in }
+        /// An echo completed; the argument is when the message was due to be sent.
+        var echoed: (EchoConnection, NIODeadline) -> Void = { _, _ in }
+        var failed: (EchoConnection, Failure) -> Void = { _, _ in }
+        /// The connection closed after a clean closing handshake (or a failure).
+        var closed: (EchoConnection) -> Void = { _ in }
+    }
+
+    private enum State {
+        case handshaking(key: String, response: ByteBuffer)
+        case open
+        case closing
+        case done
+    }
+
+    private struct Outstanding {
+        var sequence: UInt64
+        var size: Int
+        var due: NIODeadline
+    }
+
+    let size: Int
+    private let boundaries: Bool
+    private let host: String
+    private let events: Events
+    private var state: State
+    private var decoder = FrameDecoder(role: .client, configuration: .init(maxMessageBytes: 1 << 30, validatesUTF8: false))
+    private var outstanding = CircularBuffer<Outstanding>(initialCapacity: 16)
+    private var offset = 0  // into the first outstanding message
+    private var nextSequence: UInt64 = 0
+    private(set) var context: ChannelHandlerContext?
+
+    init(host: String, size: Int, boundaries: Bool, events: Events) {
+        self.host = host
+        self.size = size
+        self.boundaries = boundaries
+        self.events = events
+        self.state = .handshaking(key: WebSocketAccept.makeKey(), response: ByteBuffer())
+    }
+
+    var inFlight: Int { self.outstanding.count }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard case .handshaking(let key, _) = self.state else { return }
+        let request = "GET / HTTP/1.1\r\nHost: \(self.host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
+    }
+
+    /// Sends one message (without flushing: call ``flush()`` after a batch).
+    func send(due: NIODeadline = .now()) {
+        guard case .open = self.state, let context else { return }
+        let sequence = self.nextSequence
+        self.nextSequence += 1
+        let mask = self.masks.next()
+        var frame = context.channel.allocator.buffer(capacity: self.size + 14)
+        FrameEncoder.writeHeader(into: &frame, fin: true, opcode: .binary, payloadLength: self.size, mask: mask)
+        let start = frame.writerIndex - frame.readerIndex
+        frame.writeWithUnsafeMutableBytes(minimumWritableBytes: self.size) { bytes in
+            for index in 0..<self.size { bytes[index] = Self.expectedByte(sequence: sequence, at: index) }
+            return self.size
+        }
+        frame.withUnsafeMutableReadableBytes { bytes in
+            mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start...]), offset: 0)
+        }
+        self.outstanding.append(Outstanding(sequence: sequence, size: self.size, due: due))
+        context.write(Self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    /// Starts the closing handshake (1000); ``Events/closed`` follows once the server answered and hung up.
+    func close() {
+        guard case .open = self.state, let context else { return }
+        self.state = .closing
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt16(1000))
+        let frame = FrameEncoder.controlFrame(opcode: .close, payload: payload, mask: self.masks.next(), allocator: context.channel.allocator)
+        context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Message bytes: the sequence number (big-endian) first, then a pattern that moves with it.
+    static func expectedByte(sequence: UInt64, at index: Int) -> UInt8 {
+        if index < 8 { return UInt8(truncatingIfNeeded: sequence >> (56 - 8 * UInt64(index))) }
+        return UInt8(truncatingIfNeeded: sequence &+ UInt64(index))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = Self.unwrapInboundIn(data)
+        if case .handshaking(let key, var response) = self.state {
+            response.writeBuffer(&buffer)
+            guard let end = response.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else {
+                if response.readableBytes > 8192 { self.fail("handshake response longer than 8 KiB") }
+                self.state = .handshaking(key: key, response: response)
+                return
+            }
+            let headEnd = end.upperBound - response.readerIndex
+            let head = String(decoding: response.readableBytesView.prefix(headEnd), as: UTF8.self)
+            guard head.hasPrefix("HTTP/1.1 101"), head.lowercased().contains("sec-websocket-accept: \(WebSocketAccept.value(forKey: key).lowercased())") else {
+                self.fail("bad handshake response: \(head.split(separator: "\r\n").first ?? "")")
+                return
+            }
+            response.moveReaderIndex(forwardBy: headEnd)
+            buffer = response
+            self.state = .open
+            self.events.opened(self)
+        }
+        do {
+            while let event = try self.decoder.next(from: &buffer) {
+                switch event {
+                case .dataFrame(let opcode, let fin, let length):
+                    guard opcode == .binary || opcode == .continuation else { return self.fail("echo came back as \(opcode)") }
+                    // Every message here has the same size, so an echoed one must be exactly that long.
+                    self.echoedMessageBytes += length
+                    if self.boundaries && fin {
+                        guard self.echoedMessageBytes == self.size else {
+                            return self.fail("echoed message of \(self.echoedMessageBytes) bytes, sent \(self.size)")
+                        }
+                        self.echoedMessageBytes = 0
+                    }
+                case .payload(let payload):
+                    try self.verify(payload)
+                case .close:
+                    if case .closing = self.state {
+                        self.state = .done
+                    } else {
+                        return self.fail("the server closed the connection")
+                    }
+                case .maskedPayload, .ping, .pong:
+                    break
+                }
+            }
+        } catch let error as WebSocketProtocolError {
+            self.fail("protocol error in the echo stream: \(error.reason)")
+        } catch {
+            self.fail("\(error)")
+        }
+    }
+
+    /// Sends made while handling echoes go out once per read batch.
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    private var echoedMessageBytes = 0
+    private var masks = MaskSequence()
+
+    private func verify(_ payload: ByteBuffer) throws {
+        var index = payload.readerIndex
+        let end = payload.writerIndex
+        while index < end {
+            guard let head = self.outstanding.first else { throw Failure(description: "echo of a message that was never sent") }
+            let count = min(head.size - self.offset, end - index)
+            let ok = payload.withUnsafeReadableBytes { bytes in
+                let base = index - payload.readerIndex
+                for i in 0..<count where bytes[base + i] != Self.expectedByte(sequence: head.sequence, at: self.offset + i) {
+                    return false
+                }
+                return true
+            }
+            guard ok else { throw Failure(description: "echoed bytes differ from message \(head.sequence)") }
+            index += count
+            self.offset += count
+            if self.offset == head.size {
+                self.offset = 0
+                self.outstanding.removeFirst()
+                self.events.echoed(self, head.due)
+            }
+        }
+    }
+
+    private func fail(_ reason: String) {
+        guard let context else { return }
+        if case .done = self.state { return }
+        self.state = .done
+        self.events.failed(self, Failure(description: reason))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch self.state {
+        case .done:
+            break
+        case .closing:
+            self.state = .done
+            self.events.failed(self, Failure(description: "connection dropped before the close handshake finished"))
+        default:
+            self.state = .done
+            self.events.failed(self, Failure(description: "connection dropped"))
+        }
+        self.events.closed(self)
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.fail("\(error)")
+    }
+}
+
+/// Masking keys for load: they only need to vary (RFC 6455's unpredictability protects browsers from
+/// cache poisoning, not a benchmark), so a xorshift generator instead of a system call per message.
+struct MaskSequence {
+    private var state = UInt64.random(in: 1 ... .max)
+
+    mutating func next() -> WebSocketMask {
+        self.state ^= self.state << 13
+        self.state ^= self.state >> 7
+        self.state ^= self.state << 17
+        let bits = self.state
+        return WebSocketMask(UInt8(truncatingIfNeeded: bits), UInt8(truncatingIfNeeded: bits >> 8),
+                             UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 24))
+    }
+}

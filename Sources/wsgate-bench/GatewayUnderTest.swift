@@ -1,0 +1,92 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// The proxy being measured: a wsgate child process the bench starts (and stops), or any proxy
+/// already running, given by port and, for CPU and memory figures, by process id.
+final class GatewayUnderTest {
+    let port: Int
+    let pid: Int32?
+    private let process: Process?
+
+    private init(port: Int, pid: Int32?, process: Process?) {
+        self.port = port
+        self.pid = pid
+        self.process = process
+    }
+
+    static func attach(port: Int, pid: Int32?) -> GatewayUnderTest {
+        GatewayUnderTest(port: port, pid: pid, process: nil)
+    }
+
+    /// Starts `binary` with one route to `backend` and waits until it accepts connections.
+    static func launch(binary: String, backend: String, threads: Int, cpu: Int?) async throws -> GatewayUnderTest {
+        let port = try await Self.freePort()
+        let process = Process()
+        var arguments = ["--listen", "127.0.0.1:\(port)", "--route", "/=\(backend)", "--threads", "\(threads)", "--log-level", "warning"]
+        if let cpu {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            arguments = ["-c", "\(cpu)", binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+        }
+        process.arguments = arguments
+        try process.run()
+        let gateway = GatewayUnderTest(port: port, pid: process.processIdentifier, process: process)
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if try await Self.accepts(port: port) { return gateway }
+            guard process.isRunning else { throw BenchError("\(binary) exited with status \(process.terminationStatus)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        gateway.stop()
+        throw BenchError("\(binary) did not accept connections on port \(port) within 15 s")
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// CPU seconds the process has used so far (user + system, all threads).
+    func cpuSeconds() -> Double? {
+        guard let pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based, /proc/PID/stat).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Resident memory in KiB.
+    func residentKiB() -> Int? {
+        guard let pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
+    private static func freePort() async throws -> Int {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+
+    private static func accepts(port: Int) async throws -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
