@@ -10,7 +10,7 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   echo "# wsgate benchmarks"
   echo
   echo "Side by side with nginx, HAProxy and websockify in one run of the shared load harness"
-  echo "(\`../shared/bench\`, every echo verified), produced by \`scripts/bench.sh && scripts/publish-bench.sh\`."
+  echo "(\`../shared/bench\`, every echo verified), produced by \`make bench-peers\` (scripts/bench.sh, bench-scaling.sh, publish-bench.sh)."
   echo "wsgate runs as a release build with one event-loop thread (\`--threads 1\`), like the peers' single worker."
   echo
   echo "- date: $(date -u +%Y-%m-%d) ($(stat -c %y "$results" | cut -d. -f1) UTC)"
@@ -39,7 +39,7 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
     echo "A Swift/NIO load generator and in-process echo backends on one core, wsgate pinned to the other:"
     echo "the load side is the limit (see core use), so compare the per-echo CPU, not the rates."
     echo
-    cat "$own"
+    sed "s/^## /### /" "$own"
   fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
