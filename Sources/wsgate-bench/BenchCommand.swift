@@ -56,7 +56,7 @@ struct BenchCommand: AsyncParsableCommand {
         let sizes = self.sizes.split(separator: ",").compactMap { Int($0) }
 
         print("wsgate-bench · \(binary) --threads \(self.threads)\(self.pinCPU.map { " (pinned to CPU \($0))" } ?? "") · load: 1 thread · "
-            + "backends: in-process echo · \(ProcessInfo.processInfo.activeProcessorCount) cores · \(Int(self.duration)) s per run")
+            + "backends: in-process echo · \(ProcessInfo.processInfo.activeProcessorCount) cores · \(String(format: "%g", self.duration)) s per run")
         print("µs/echo and µs/conn are wsgate's CPU time (user + system, all threads) per echoed message or per connection cycle.\n")
         for path in self.paths.split(separator: ",") {
             let backend: String
