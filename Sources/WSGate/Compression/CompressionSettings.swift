@@ -1,0 +1,22 @@
+/// permessage-deflate (RFC 7692) with clients, per route.
+public struct CompressionSettings: Sendable, Equatable {
+    /// Whether the extension is negotiated at all; off, clients get plain frames.
+    public var enabled = false
+    /// zlib level for messages to the client: 1 (fastest) … 9 (smallest).
+    public var level = 6
+    /// Window of the gateway's compressor (9–15): 2^bits bytes of history. Smaller saves memory
+    /// (about 2^(bits+3) bytes per compressing session) at some cost in ratio.
+    public var windowBits = 15
+    /// zlib's memory level for the compressor (1–9): about 2^(level+9) bytes of hash and output state.
+    public var memoryLevel = 8
+    /// The window a client may compress with, asked for when the client allows it (8–15): the
+    /// gateway's decompressor then needs 2^bits bytes instead of 32 KiB.
+    public var clientWindowBits = 15
+    /// Reset the compressor after every message (and let it go between messages), trading ratio
+    /// for memory: an idle compressing session then holds no compressor at all.
+    public var serverNoContextTakeover = false
+    /// Messages smaller than this go uncompressed (compressing them costs more than it saves).
+    public var minimumMessageBytes = 64
+
+    public init() {}
+}
