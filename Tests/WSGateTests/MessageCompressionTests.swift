@@ -1,0 +1,70 @@
+import NIOCore
+import Testing
+@testable import WSGate
+
+@Suite struct MessageCompressionTests {
+    /// Inflates a whole message (payload then tail) in output chunks of at most `chunk` bytes.
+    func inflate(_ inflater: MessageInflater, _ compressed: ByteBuffer, chunk: Int = 1000) throws -> [UInt8] {
+        var result: [UInt8] = []
+        for var input in [compressed, inflater.messageTail()] {
+            while true {
+                var output = ByteBuffer()
+                output.reserveCapacity(chunk)
+                let room = output.capacity
+                let done = try inflater.inflate(&input, into: &output)
+                #expect(output.readableBytes <= room)
+                result += output.readableBytesView
+                if done { break }
+            }
+        }
+        inflater.messageFinished()
+        return result
+    }
+
+    @Test(arguments: [false, true])
+    func messagesRoundTripWithAndWithoutContextTakeover(noContextTakeover: Bool) throws {
+        let deflater = MessageDeflater(windowBits: 15, level: 6, memoryLevel: 8, resetsEachMessage: noContextTakeover)
+        let inflater = MessageInflater(windowBits: 15, resetsEachMessage: noContextTakeover)
+        let message = Array(String(repeating: "{\"temperature\":21.5,\"unit\":\"C\"} ", count: 300).utf8)
+        for _ in 0..<3 {
+            var compressed = ByteBuffer()
+            for start in stride(from: 0, to: message.count, by: 777) {  // fed in slices, as frames stream
+                var slice = ByteBuffer(bytes: message[start..<min(message.count, start + 777)])
+                try deflater.deflate(&slice, into: &compressed)
+            }
+            try deflater.finishMessage(into: &compressed)
+            #expect(compressed.readableBytes < message.count / 10)
+            #expect(try inflate(inflater, compressed) == message)
+        }
+    }
+
+    @Test func emptyMessageCompressesAndInflates() throws {
+        let deflater = MessageDeflater(windowBits: 15, level: 6, memoryLevel: 8, resetsEachMessage: false)
+        var compressed = ByteBuffer()
+        try deflater.finishMessage(into: &compressed)
+        #expect(try inflate(MessageInflater(windowBits: 15, resetsEachMessage: false), compressed).isEmpty)
+    }
+
+    /// 16 MiB of zeros compress to ~16 KiB; inflating hands it out in bounded chunks, so the caller
+    /// can stop at its message limit without the whole thing ever existing in memory.
+    @Test func inflateOutputIsBoundedByTheCaller() throws {
+        let deflater = MessageDeflater(windowBits: 15, level: 9, memoryLevel: 8, resetsEachMessage: false)
+        var compressed = ByteBuffer()
+        var zeros = ByteBuffer(repeating: 0, count: 1 << 20)
+        for _ in 0..<16 {
+            var chunk = zeros
+            try deflater.deflate(&chunk, into: &compressed)
+        }
+        zeros.clear()
+        try deflater.finishMessage(into: &compressed)
+        #expect(compressed.readableBytes < 64 * 1024)
+        let inflater = MessageInflater(windowBits: 15, resetsEachMessage: false)
+        var input = compressed
+        var output = ByteBuffer()
+        output.reserveCapacity(64 * 1024)
+        let done = try inflater.inflate(&input, into: &output)
+        #expect(!done)  // stopped with input left: the output chunk is full
+        #expect(output.readableBytes <= output.capacity)
+        #expect(input.readableBytes > 0)
+    }
+}
