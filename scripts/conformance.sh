@@ -56,7 +56,7 @@ if [[ $tls == 1 ]]; then
   bash Tests/peers/make-certs.sh "$out/certs" server
   tls_args=(--cert "$out/certs/server.pem" --key "$out/certs/server.key")
 fi
-"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" "${tls_args[@]}" >"$out/wsgate.log" 2>&1 &
+"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" --compression "${tls_args[@]}" >"$out/wsgate.log" 2>&1 &
 pids+=($!)
 wait_for "$out/wsgate.log" 'address=127\.0\.0\.1:[0-9]+ .*listening'
 gateway_port=$(grep -oE 'address=127\.0\.0\.1:[0-9]+' "$out/wsgate.log" | head -1 | cut -d: -f2)

@@ -31,11 +31,14 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .long, help: "PEM private key for --cert.")
     var key: String?
 
+    @Flag(name: .long, help: "Negotiate permessage-deflate with clients on every --route (default settings; per route in a file).")
+    var compression = false
+
     func load() throws -> GatewayConfiguration {
         do {
             if let config {
-                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil else {
-                    throw ValidationError("use either --config FILE or --listen/--route/--cert/--key, not both")
+                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil, !self.compression else {
+                    throw ValidationError("use either --config FILE or --listen/--route/--cert/--key/--compression, not both")
                 }
                 return try ConfigurationLoader.load(file: config)
             }
@@ -48,7 +51,9 @@ struct ConfigurationOptions: ParsableArguments {
             case (nil, nil): tls = nil
             default: throw ValidationError("--cert and --key go together")
             }
-            return try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls)
+            var configuration = try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls)
+            for index in configuration.routes.indices { configuration.routes[index].compression.enabled = self.compression }
+            return configuration
         } catch let error as ConfigurationError {
             printError("wsgate: invalid configuration: \(error)")
             throw ExitCode(2)

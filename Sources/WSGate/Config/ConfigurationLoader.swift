@@ -83,6 +83,23 @@ private struct NodeReader {
         return value
     }
 
+    func bool(_ node: Node, _ key: String) throws(ConfigurationError) -> Bool {
+        let text = try self.string(node, key)
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw self.fail(node, key, "expected true/false (or on/off), got '\(text)'")
+        }
+    }
+
+    func integer(_ node: Node, _ key: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try self.string(node, key)
+        guard let value = Int(text), range.contains(value) else {
+            throw self.fail(node, key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+        }
+        return value
+    }
+
     func size(_ node: Node, _ key: String) throws(ConfigurationError) -> Int {
         let text = try self.string(node, key)
         guard let value = ValueParsing.size(text), value > 0 else {
@@ -185,8 +202,30 @@ private struct NodeReader {
         return value
     }
 
+    /// `compression: off | on | {enabled, level, window_bits, memory_level, client_window_bits,
+    /// server_no_context_takeover, min_size}`.
+    func compression(_ node: Node, _ key: String) throws(ConfigurationError) -> CompressionSettings {
+        var settings = CompressionSettings()
+        if case .scalar = node {
+            settings.enabled = try self.bool(node, key)
+            return settings
+        }
+        let entries = try self.mapping(node, key, allowed: ["enabled", "level", "window_bits", "memory_level", "client_window_bits", "server_no_context_takeover", "min_size"])
+        settings.enabled = true
+        if let n = entries["enabled"] { settings.enabled = try self.bool(n, "\(key).enabled") }
+        if let n = entries["level"] { settings.level = try self.integer(n, "\(key).level", in: 1...9) }
+        if let n = entries["window_bits"] { settings.windowBits = try self.integer(n, "\(key).window_bits", in: 9...15) }
+        if let n = entries["memory_level"] { settings.memoryLevel = try self.integer(n, "\(key).memory_level", in: 1...9) }
+        if let n = entries["client_window_bits"] { settings.clientWindowBits = try self.integer(n, "\(key).client_window_bits", in: 8...15) }
+        if let n = entries["server_no_context_takeover"] { settings.serverNoContextTakeover = try self.bool(n, "\(key).server_no_context_takeover") }
+        if let n = entries["min_size"] {
+            settings.minimumMessageBytes = try self.string(n, "\(key).min_size") == "0" ? 0 : try self.size(n, "\(key).min_size")
+        }
+        return settings
+    }
+
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
-        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits"])
+        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -229,6 +268,9 @@ private struct NodeReader {
             let tls = try self.mapping(n, "\(key).backend_tls", allowed: ["ca", "server_name"])
             if let ca = tls["ca"] { route.backendTLS.caFile = try self.readableFile(ca, "\(key).backend_tls.ca") }
             if let name = tls["server_name"] { route.backendTLS.serverName = try self.string(name, "\(key).backend_tls.server_name") }
+        }
+        if let n = entries["compression"] {
+            route.compression = try self.compression(n, "\(key).compression")
         }
         if let n = entries["limits"] {
             let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "idle_timeout", "connect_timeout"])

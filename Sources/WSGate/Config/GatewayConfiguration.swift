@@ -73,6 +73,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var limits: RouteLimits
     /// For `wss://` backends.
     public var backendTLS: BackendTLS
+    /// permessage-deflate with clients.
+    public var compression = CompressionSettings()
 
     public init(
         path: String,

@@ -134,6 +134,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: request.key))
         if let subprotocol = backend.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        if let compression = request.compression { headers.add(name: "Sec-WebSocket-Extensions", value: compression.responseHeader) }
         headers.add(name: "Server", value: "wsgate")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
@@ -143,7 +144,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
                 clientAddress: context.channel.remoteAddress, eventLoop: context.eventLoop, gateway: self.gateway,
-                clientProtocol: "http/1.1"
+                clientProtocol: "http/1.1", compression: request.compression
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
             // and hands any bytes that followed the request (early frames) to the client leg.

@@ -27,6 +27,8 @@ public struct UpgradeRequest: Sendable {
     public var clientOfferedSubprotocols: Bool
     /// Whether the client's connection is TLS (for `X-Forwarded-Proto` and `Forwarded`).
     public var clientUsesTLS = false
+    /// permessage-deflate as agreed with the client (its offers against the route's settings).
+    public var compression: DeflateParameters?
 }
 
 /// What to do with a request head. Pure, so every rule of RFC 6455 §4.2.1 is unit-tested.
@@ -92,6 +94,8 @@ public enum HandshakeValidator {
                 return .refuse(HTTPRefusal(.badRequest, "none of the offered subprotocols (\(offered.joined(separator: ", "))) is allowed on route \(route.configuration.path)", closesConnection: true))
             }
         }
-        return .upgrade(UpgradeRequest(route: route, head: head, key: keys[0].trimmingWhitespace(), subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty))
+        var request = UpgradeRequest(route: route, head: head, key: keys[0].trimmingWhitespace(), subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty)
+        request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: route.configuration.compression)
+        return .upgrade(request)
     }
 }

@@ -225,10 +225,11 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func completeWebSocket(_ request: UpgradeRequest, backend: BackendConnection, stream: HTTP2Stream) {
         var headers: [(String, String)] = [("server", "wsgate")]
         if let subprotocol = backend.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
+        if let compression = request.compression { headers.append(("sec-websocket-extensions", compression.responseHeader)) }
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: self.context?.channel.remoteAddress,
-                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2"
+                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
             relay.clientLeg.transport = stream

@@ -55,6 +55,8 @@ enum HTTP2RequestValidator {
         // The backend leg is HTTP/1.1 whatever the client spoke: give it the request as HTTP/1.1 sees it.
         if let authority { regular.replaceOrAdd(name: "host", value: authority) }
         let head = HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: path, headers: regular)
-        return .webSocket(UpgradeRequest(route: route, head: head, key: "", subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty))
+        var request = UpgradeRequest(route: route, head: head, key: "", subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty)
+        request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: route.configuration.compression)
+        return .webSocket(request)
     }
 }

@@ -19,7 +19,8 @@ struct RelayInstaller {
         clientAddress: SocketAddress?,
         eventLoop: EventLoop,
         gateway: GatewayContext,
-        clientProtocol: String
+        clientProtocol: String,
+        compression: DeflateParameters? = nil
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
@@ -32,7 +33,8 @@ struct RelayInstaller {
         case .webSocket: toWebSocket = true
         case .tcp, .unix: toWebSocket = false
         }
-        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, keepsMasked: toWebSocket)
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, keepsMasked: toWebSocket,
+                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression) })
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler

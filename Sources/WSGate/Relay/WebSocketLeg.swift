@@ -33,16 +33,22 @@ final class WebSocketLeg: RelayPartner {
     private var output = GatheredOutput()
     /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
     private var pendingPong: ByteBuffer?
+    /// permessage-deflate with this leg's peer (client legs only).
+    private let compression: LegCompression?
+    private let maxMessageBytes: Int
 
     /// `keepsMasked`: the partner is a WebSocket leg that masks again, so payload may reach it still
     /// masked (one XOR pass with both keys instead of two).
-    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, keepsMasked: Bool = false) {
+    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, keepsMasked: Bool = false, compression: LegCompression? = nil) {
         self.side = side
         self.session = session
+        self.compression = compression
+        self.maxMessageBytes = maxMessageBytes
         // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
         self.decoder = FrameDecoder(
             role: side == .client ? .server : .client,
-            configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client, keepsMasked: keepsMasked)
+            configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client, keepsMasked: keepsMasked,
+                                 allowsCompression: compression != nil)
         )
     }
 
@@ -57,6 +63,14 @@ final class WebSocketLeg: RelayPartner {
 
     func receive(_ data: ByteBuffer) {
         guard !self.closeReceived, let transport = self.transport else { return }
+        if let compression = self.compression, compression.paused {
+            compression.heldReads.append(data)  // at most NIO's reads of one readable event
+            return
+        }
+        self.decode(data, transport: transport)
+    }
+
+    private func decode(_ data: ByteBuffer, transport: LegTransport) {
         var buffer = data
         // Counted per read, not per frame: the session is another object to touch.
         var messages = 0
@@ -67,9 +81,30 @@ final class WebSocketLeg: RelayPartner {
                 switch event {
                 case .dataFrame(let opcode, let fin, let length):
                     if fin { messages += 1 }
+                    if let compression = self.compression, self.decoder.messageIsCompressed {
+                        if opcode != .continuation { self.beginInflatedMessage(opcode, compression) }
+                        compression.inboundFrameRemaining = length
+                        compression.inboundFrameFin = fin
+                        if length == 0 && fin {
+                            guard try self.finishInflatedMessage(compression) else {
+                                compression.heldReads.insert(buffer, at: 0)
+                                return
+                            }
+                        }
+                        continue
+                    }
                     if !self.closeSent { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
                 case .payload(let payload):
                     bytes += payload.readableBytes
+                    if let compression = self.compression, self.decoder.messageIsCompressed {
+                        var input = payload
+                        compression.inboundFrameRemaining -= input.readableBytes
+                        guard try self.inflateFrameData(&input, compression) else {
+                            compression.heldReads.insert(buffer, at: 0)
+                            return
+                        }
+                        continue
+                    }
                     if !self.closeSent { self.partner?.relayPayload(payload) }
                 case .maskedPayload(let payload, let mask, let offset):
                     bytes += payload.readableBytes
@@ -83,9 +118,139 @@ final class WebSocketLeg: RelayPartner {
                     return
                 }
             }
-        } catch {
+        } catch let error as WebSocketProtocolError {
             self.fail(error, transport: transport)
+        } catch {
+            self.fail(WebSocketProtocolError(.internalError, "decompression failed: \(error)"), transport: transport)
         }
+    }
+
+    // MARK: permessage-deflate, client to gateway
+
+    private func beginInflatedMessage(_ opcode: WebSocketOpcode, _ compression: LegCompression) {
+        compression.inboundOpcode = opcode
+        compression.inboundStarted = false
+        compression.inflatedBytes = 0
+        compression.inboundUTF8.reset()
+    }
+
+    /// Inflates compressed payload of the current frame and relays it; ends the message after its
+    /// last frame. False: the other leg is full, inflating paused with `input` left (resumed from
+    /// ``resumeReading()``).
+    private func inflateFrameData(_ input: inout ByteBuffer, _ compression: LegCompression) throws -> Bool {
+        guard try self.inflateAndRelay(&input, compression) else {
+            self.pauseInflating(input, inTail: false, compression)
+            return false
+        }
+        if compression.inboundFrameRemaining == 0 && compression.inboundFrameFin {
+            return try self.finishInflatedMessage(compression)
+        }
+        return true
+    }
+
+    /// Feeds the message tail (RFC 7692 §7.2.2) through, then ends the message with an empty final frame.
+    private func finishInflatedMessage(_ compression: LegCompression) throws -> Bool {
+        var tail = compression.inflater.messageTail()
+        guard try self.inflateAndRelay(&tail, compression) else {
+            self.pauseInflating(tail, inTail: true, compression)
+            return false
+        }
+        try self.endInflatedMessage(compression)
+        return true
+    }
+
+    private func endInflatedMessage(_ compression: LegCompression) throws {
+        if compression.inboundOpcode == .text && !compression.inboundUTF8.isComplete {
+            throw WebSocketProtocolError(.invalidPayload, "text message ends inside a UTF-8 sequence")
+        }
+        compression.inflater.messageFinished()
+        if !self.closeSent {
+            self.partner?.relayFrame(opcode: compression.inboundStarted ? .continuation : compression.inboundOpcode, fin: true, length: 0)
+        }
+    }
+
+    private func pauseInflating(_ input: ByteBuffer, inTail: Bool, _ compression: LegCompression) {
+        compression.paused = true
+        compression.pausedInput = input
+        compression.pausedInTail = inTail
+    }
+
+    /// Inflates `input` in bounded chunks, each relayed as a frame of the message; stops early (false)
+    /// when the other leg cannot take more. Enforces the message size limit on the inflated bytes
+    /// (a zip bomb ends at the limit with 1009) and UTF-8 on inflated text.
+    private func inflateAndRelay(_ input: inout ByteBuffer, _ compression: LegCompression) throws -> Bool {
+        while true {
+            var output = ByteBufferAllocator().buffer(capacity: LegCompression.chunkSize)
+            let done = try compression.inflater.inflate(&input, into: &output)
+            if output.readableBytes > 0 {
+                compression.inflatedBytes += output.readableBytes
+                if compression.inflatedBytes > self.maxMessageBytes {
+                    throw WebSocketProtocolError(.messageTooBig, "decompressed message exceeds \(self.maxMessageBytes) bytes")
+                }
+                if compression.inboundOpcode == .text, self.side == .client,
+                   !output.withUnsafeReadableBytes({ compression.inboundUTF8.consume($0) }) {
+                    throw WebSocketProtocolError(.invalidPayload, "text message is not valid UTF-8")
+                }
+                if !self.closeSent, let partner = self.partner {
+                    partner.relayFrame(opcode: compression.inboundStarted ? .continuation : compression.inboundOpcode, fin: false, length: output.readableBytes)
+                    partner.relayPayload(output)
+                    compression.inboundStarted = true
+                }
+            }
+            if done { return true }
+            if !(self.partner?.isWritable ?? true) { return false }
+        }
+    }
+
+    /// The other leg drained: finish the paused inflation, then the reads held meanwhile.
+    private func resumeInflating(_ compression: LegCompression, transport: LegTransport) {
+        compression.paused = false
+        var input = compression.pausedInput
+        compression.pausedInput = ByteBuffer()
+        let held = compression.heldReads
+        compression.heldReads = []
+        do {
+            let finished = compression.pausedInTail
+                ? try self.resumeTail(&input, compression)
+                : try self.inflateFrameData(&input, compression)
+            guard finished else {
+                compression.heldReads.append(contentsOf: held)
+                self.flushPartnerSoon(transport)
+                return
+            }
+        } catch let error as WebSocketProtocolError {
+            self.fail(error, transport: transport)
+            return
+        } catch {
+            self.fail(WebSocketProtocolError(.internalError, "decompression failed: \(error)"), transport: transport)
+            return
+        }
+        for (index, read) in held.enumerated() {
+            self.decode(read, transport: transport)
+            if compression.paused {
+                compression.heldReads.append(contentsOf: held[(index + 1)...])
+                self.flushPartnerSoon(transport)
+                return
+            }
+        }
+        self.partner?.relayFlush()
+    }
+
+    /// Paused again while resuming, which runs inside the other leg's flush: flush what was relayed
+    /// from a fresh task, so the next drain resumes us again without the stack growing each round.
+    private func flushPartnerSoon(_ transport: LegTransport) {
+        transport.eventLoop.assumeIsolated().execute { [weak self] in
+            self?.partner?.relayFlush()
+        }
+    }
+
+    private func resumeTail(_ tail: inout ByteBuffer, _ compression: LegCompression) throws -> Bool {
+        guard try self.inflateAndRelay(&tail, compression) else {
+            self.pauseInflating(tail, inTail: true, compression)
+            return false
+        }
+        try self.endInflatedMessage(compression)
+        return true
     }
 
     /// End of a read batch: one flush for the partner, one for our own control frames.
@@ -181,7 +346,21 @@ final class WebSocketLeg: RelayPartner {
     // MARK: RelayPartner (called by the other leg)
 
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
-        guard self.transport != nil, !self.closeSent else { return }
+        guard let transport, !self.closeSent else { return }
+        if let compression = self.compression {
+            if opcode != .continuation {
+                // Size known only for single-frame messages; fragmented ones are compressed.
+                compression.outboundCompressing = !fin || length >= compression.settings.minimumMessageBytes
+                compression.outboundOpcode = opcode
+                compression.outboundStarted = false
+            }
+            if compression.outboundCompressing {
+                compression.outboundFrameRemaining = length
+                compression.outboundFrameFin = fin
+                if length == 0 && fin { self.finishCompressedMessage(compression, transport: transport) }
+                return
+            }
+        }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let headerSize = FrameEncoder.headerSize(payloadLength: length, masked: mask != nil)
         let inline = length <= GatheredOutput.copyLimit ? length : 0
@@ -194,7 +373,63 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func relayPayload(_ payload: ByteBuffer) {
+        if let compression = self.compression, compression.outboundCompressing {
+            guard let transport, !self.closeSent else { return }
+            var input = payload
+            var output = ByteBuffer()
+            do {
+                try compression.deflater.deflate(&input, into: &output)
+            } catch {
+                self.compressionFailed(error, transport: transport)
+                return
+            }
+            compression.outboundFrameRemaining -= payload.readableBytes
+            if output.readableBytes > 0 { self.writeCompressedFrame(output, fin: false, compression) }
+            if compression.outboundFrameRemaining == 0 && compression.outboundFrameFin {
+                self.finishCompressedMessage(compression, transport: transport)
+            }
+            return
+        }
         self.relay(payload, xoring: self.outgoingMask)
+    }
+
+    // MARK: permessage-deflate, gateway to client
+
+    private func finishCompressedMessage(_ compression: LegCompression, transport: LegTransport) {
+        var output = ByteBuffer()
+        do {
+            try compression.deflater.finishMessage(into: &output)
+        } catch {
+            self.compressionFailed(error, transport: transport)
+            return
+        }
+        self.writeCompressedFrame(output, fin: true, compression)
+        compression.outboundCompressing = false
+    }
+
+    /// A frame of the compressed message: RSV1 and the message's opcode on the first, continuation after.
+    private func writeCompressedFrame(_ payload: ByteBuffer, fin: Bool, _ compression: LegCompression) {
+        guard let transport else { return }
+        let first = !compression.outboundStarted
+        compression.outboundStarted = true
+        let count = payload.readableBytes
+        let inline = count <= GatheredOutput.copyLimit ? count : 0
+        self.output.append(reserving: 10 + inline) { output in
+            FrameEncoder.writeHeader(into: &output, fin: fin, opcode: first ? compression.outboundOpcode : .continuation,
+                                     payloadLength: count, mask: nil, compressed: first)
+            if inline > 0 { output.writeImmutableBuffer(payload) }
+        }
+        if inline == 0 && count > 0 {
+            self.writeGathered(transport)
+            transport.write(payload)
+        }
+    }
+
+    private func compressionFailed(_ error: Error, transport: LegTransport) {
+        self.session.logger.error("compression failed: \(error)", metadata: ["client": "\(self.session.clientAddress)"])
+        self.partner?.relayClose(code: .internalError, reason: "compression failed")
+        self.sendClose(code: .internalError, reason: "compression failed", transport: transport)
+        transport.closeAfterFlush()
     }
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
@@ -206,7 +441,7 @@ final class WebSocketLeg: RelayPartner {
         } else {
             var clear = payload
             clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
-            self.relay(clear, xoring: nil)
+            self.relayPayload(clear)
         }
     }
 
@@ -294,6 +529,10 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func resumeReading() {
+        if let compression = self.compression, compression.paused, let transport {
+            self.resumeInflating(compression, transport: transport)
+            if compression.paused { return }
+        }
         self.transport?.resumeReading()
     }
 }

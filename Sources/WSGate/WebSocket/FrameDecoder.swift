@@ -28,11 +28,16 @@ public struct FrameDecoder {
         /// out still masked, as `.maskedPayload`: a relay that masks it again for the next hop then
         /// XORs once with both keys instead of unmasking and remasking.
         public var keepsMasked: Bool
+        /// permessage-deflate was negotiated: RSV1 may mark a message (on its first frame) as
+        /// compressed. Such messages are handed out unmasked and unvalidated: whoever inflates them
+        /// checks the inflated text and size.
+        public var allowsCompression: Bool
 
-        public init(maxMessageBytes: Int, validatesUTF8: Bool, keepsMasked: Bool = false) {
+        public init(maxMessageBytes: Int, validatesUTF8: Bool, keepsMasked: Bool = false, allowsCompression: Bool = false) {
             self.maxMessageBytes = maxMessageBytes
             self.validatesUTF8 = validatesUTF8
             self.keepsMasked = keepsMasked
+            self.allowsCompression = allowsCompression
         }
     }
 
@@ -73,6 +78,8 @@ public struct FrameDecoder {
     private var message: MessageKind = .none
     private var messageBytes = 0
     private var utf8 = UTF8Validator()
+    /// Whether the current (or last) data message had RSV1 set on its first frame.
+    public private(set) var messageIsCompressed = false
 
     public init(role: Role, configuration: Configuration) {
         self.role = role
@@ -217,11 +224,15 @@ public struct FrameDecoder {
 
     /// Validates a frame header and moves to its payload. Returns the event to report, if any.
     private mutating func begin(_ header: Header) throws(WebSocketProtocolError) -> Event? {
-        if header.reserved != 0 {
+        let rsv1 = header.reserved & 0x4 != 0
+        if header.reserved & 0x3 != 0 || (rsv1 && !self.configuration.allowsCompression) {
             throw WebSocketProtocolError(.protocolError, "reserved bits set without a negotiated extension")
         }
         guard let opcode = WebSocketOpcode(rawValue: header.opcode) else {
             throw WebSocketProtocolError(.protocolError, "unknown opcode \(header.opcode)")
+        }
+        if rsv1 && (opcode.isControl || opcode == .continuation) {
+            throw WebSocketProtocolError(.protocolError, "RSV1 set on a \(opcode.isControl ? "control" : "continuation") frame")
         }
         switch (self.role, header.mask) {
         case (.server, nil): throw WebSocketProtocolError(.protocolError, "client frame is not masked")
@@ -254,9 +265,11 @@ public struct FrameDecoder {
             self.message = .text
             self.messageBytes = 0
             self.utf8.reset()
+            self.messageIsCompressed = rsv1
         case (.binary, .none):
             self.message = .binary
             self.messageBytes = 0
+            self.messageIsCompressed = rsv1
         default:
             break
         }
@@ -266,7 +279,7 @@ public struct FrameDecoder {
         self.messageBytes += length
 
         if length == 0 {
-            if header.fin {
+            if header.fin && !self.messageIsCompressed {
                 try self.validatePayload(ByteBuffer(), endsMessage: true)
                 self.message = .none
             }
@@ -279,12 +292,13 @@ public struct FrameDecoder {
 
     /// Whether the current message's bytes must be seen in the clear here (UTF-8 validation).
     private var readsPayload: Bool {
+        if self.messageIsCompressed { return true }
         guard self.configuration.validatesUTF8, case .text = self.message else { return false }
         return true
     }
 
     private mutating func validatePayload(_ payload: ByteBuffer, endsMessage: Bool) throws(WebSocketProtocolError) {
-        guard self.configuration.validatesUTF8, case .text = self.message else { return }
+        guard self.configuration.validatesUTF8, !self.messageIsCompressed, case .text = self.message else { return }
         let valid = payload.withUnsafeReadableBytes { self.utf8.consume($0) }
         if !valid {
             throw WebSocketProtocolError(.invalidPayload, "text message is not valid UTF-8")

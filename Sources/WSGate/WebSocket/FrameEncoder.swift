@@ -25,12 +25,13 @@ public enum FrameEncoder {
         fin: Bool,
         opcode: WebSocketOpcode,
         payloadLength: Int,
-        mask: WebSocketMask?
+        mask: WebSocketMask?,
+        compressed: Bool = false
     ) {
         let size = self.headerSize(payloadLength: payloadLength, masked: mask != nil)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
             let out = bytes.baseAddress!
-            out.storeBytes(of: (fin ? 0x80 : 0) | opcode.rawValue, as: UInt8.self)
+            out.storeBytes(of: (fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | opcode.rawValue, as: UInt8.self)
             let maskBit: UInt8 = mask == nil ? 0 : 0x80
             var at: Int
             if payloadLength < 126 {
