@@ -5,7 +5,7 @@ ARG SWIFT_VERSION=6.1
 
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libnghttp2-dev=1.52.* pkg-config=1.8.* \
+    && apt-get install -y --no-install-recommends libnghttp2-dev=1.52.* zlib1g-dev=1:1.2.13.* pkg-config=1.8.* \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not refetch them.

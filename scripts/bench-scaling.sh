@@ -13,7 +13,7 @@ work="${BENCH_WORK:-/tmp/wsgate-bench-harness}"
 out="${BENCH_OUT:-$PWD/.build/bench-scaling}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
-scripts/install-packages.sh libnghttp2-dev pkg-config
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config
 scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
 (cd "$work" && ./setup.sh >&2)

@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libnghttp2 is the HTTP/2 engine (a system library target); pkg-config finds it.
-scripts/install-packages.sh libnghttp2-dev pkg-config nghttp2-client chromium openssl
+# libnghttp2 is the HTTP/2 engine (a system library target; pkg-config finds it); zlib serves compress-nio.
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config nghttp2-client chromium openssl
 
 scripts/setup-python.sh
 # The integration tests start the built `wsgate` executable, so build everything first.
@@ -16,7 +16,8 @@ grep -q "Test run with [1-9][0-9]* tests.* passed" .build/test-output.txt || { e
 # a debug build mean nothing, a FAILED row fails the run).
 .build/debug/wsgate-bench --duration 0.5 --sizes 64,4096 --idle-connections 200 --rate 500
 
-# Autobahn TestSuite, cases 1-10 (12/13 are permessage-deflate, not negotiated yet).
-scripts/conformance.sh -x '12.*' -x '13.*'
-# The same over TLS (HTTP/1.1 after ALPN), through a verifying TLS tunnel.
-scripts/conformance.sh --tls -x '12.*' -x '13.*'
+# Autobahn TestSuite, every case 1–13 (12/13: permessage-deflate), ~10 minutes on 2 cores.
+scripts/conformance.sh
+# Over TLS (HTTP/1.1 after ALPN, through a verifying TLS tunnel): 1–10 and the first two groups of
+# 12 and 13 (the rest repeat them with larger messages and other deflate parameters).
+scripts/conformance.sh --tls -x '12.3.*' -x '12.4.*' -x '12.5.*' -x '13.3.*' -x '13.4.*' -x '13.5.*' -x '13.6.*' -x '13.7.*'

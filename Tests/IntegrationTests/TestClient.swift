@@ -15,6 +15,8 @@ final class TestClient: @unchecked Sendable {
         var fin: Bool
         var opcode: UInt8
         var payload: [UInt8]
+        /// RSV1: a permessage-deflate compressed message (first frame).
+        var compressed = false
         var closeCode: UInt16? { self.opcode == 8 && self.payload.count >= 2 ? UInt16(self.payload[0]) << 8 | UInt16(self.payload[1]) : nil }
         var text: String { String(decoding: self.payload, as: UTF8.self) }
     }
@@ -96,12 +98,12 @@ final class TestClient: @unchecked Sendable {
     }
 
     /// A masked client frame; the payload is masked with a fresh key.
-    static func frame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> ByteBuffer {
+    static func frame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv1: Bool = false) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: payload.count + 14)
         let mask = WebSocketMask.random()
         FrameEncoder.writeHeader(into: &buffer, fin: fin, opcode: WebSocketOpcode(rawValue: opcode) ?? .binary, payloadLength: payload.count, mask: mask)
         // Opcodes the gateway must reject still need to reach it: patch the raw opcode in.
-        buffer.setInteger((fin ? 0x80 : 0) | opcode, at: 0, as: UInt8.self)
+        buffer.setInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode, at: 0, as: UInt8.self)
         var body = ByteBuffer(bytes: payload)
         mask.apply(to: &body, offset: 0)
         buffer.writeBuffer(&body)
@@ -181,7 +183,7 @@ final class TestClient: @unchecked Sendable {
             guard view.count >= header + length else { return nil }
             buffer.moveReaderIndex(forwardBy: header)
             let payload = buffer.readBytes(length: length)!
-            return Frame(fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload: payload)
+            return Frame(fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload: payload, compressed: b0 & 0x40 != 0)
         }
     }
 

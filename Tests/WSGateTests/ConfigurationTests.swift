@@ -59,6 +59,33 @@ import Testing
 
     static let base = "listeners:\n  - address: \"127.0.0.1:1\"\nroutes:\n"
 
+    @Test func compressionSettings() throws {
+        let config = try ConfigurationLoader.parse(yaml: Self.base + """
+              - path: /on
+                backend: tcp://h:1
+                compression: on
+              - path: /tuned
+                backend: ws://h:2
+                compression: {level: 1, window_bits: 10, memory_level: 4, client_window_bits: 9, server_no_context_takeover: true, min_size: 256}
+              - path: /off
+                backend: ws://h:3
+                compression: {enabled: false, level: 9}
+              - path: /default
+                backend: ws://h:4
+            """, file: "gw.yaml")
+        #expect(config.routes[0].compression.enabled)
+        let tuned = config.routes[1].compression
+        #expect(tuned.enabled && tuned.level == 1 && tuned.windowBits == 10 && tuned.memoryLevel == 4)
+        #expect(tuned.clientWindowBits == 9 && tuned.serverNoContextTakeover && tuned.minimumMessageBytes == 256)
+        #expect(!config.routes[2].compression.enabled && config.routes[2].compression.level == 9)
+        #expect(!config.routes[3].compression.enabled)
+        for (bad, key) in [("compression: {window_bits: 8}", "window_bits"), ("compression: {level: 0}", "level"),
+                           ("compression: maybe", "compression"), ("compression: {ratio: 2}", "ratio")] {
+            let error = try #require(self.error(Self.base + "  - path: /a\n    backend: tcp://h:1\n    \(bad)\n"), "\(bad)")
+            #expect(error.key?.hasSuffix(key) == true, "\(error)")
+        }
+    }
+
     @Test func unknownKeyIsNamedWithItsLine() throws {
         let error = try #require(self.error(Self.base + "  - path: /a\n    backend: tcp://h:1\n    limts: {}\n"))
         #expect(error.line == 6)

@@ -15,8 +15,9 @@ public struct CompressionSettings: Sendable, Equatable {
     /// Reset the compressor after every message (and let it go between messages), trading ratio
     /// for memory: an idle compressing session then holds no compressor at all.
     public var serverNoContextTakeover = false
-    /// Messages smaller than this go uncompressed (compressing them costs more than it saves).
-    public var minimumMessageBytes = 64
+    /// Single-frame messages smaller than this go uncompressed. 0 by default: with context takeover
+    /// even short messages shrink (they repeat what came before), and browsers compress everything too.
+    public var minimumMessageBytes = 0
 
     public init() {}
 }
