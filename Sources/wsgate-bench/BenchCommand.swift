@@ -27,8 +27,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Backends to proxy to: ws (WS→WS), tcp (WS→TCP), comma-separated.")
     var paths = "ws,tcp"
 
-    @Option(help: "Workloads: throughput, latency, connrate, idle, comma-separated.")
-    var modes = "throughput,latency,connrate,idle"
+    @Option(help: "Workloads: throughput, latency, connrate, idle, compression (WS→WS only), comma-separated.")
+    var modes = "throughput,latency,connrate,idle,compression"
 
     @Option(help: "Message sizes for throughput, in bytes, comma-separated.")
     var sizes = "64,4096,65536"
@@ -78,10 +78,10 @@ struct BenchCommand: AsyncParsableCommand {
             }
             print("| workload | result |\n|---|---|")
             // A fresh gateway per run, as the shared harness does: nothing carries over.
-            func withGateway<T>(_ body: (Workloads) async throws -> T) async throws -> T {
-                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU)
+            func withGateway<T>(compression: String? = nil, json: Bool = false, _ body: (Workloads) async throws -> T) async throws -> T {
+                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, compression: compression)
                 defer { gateway.stop() }
-                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path == "ws"))
+                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path == "ws", json: json, compression: compression != nil))
             }
             if modes.contains("throughput") {
                 for size in sizes {
@@ -110,6 +110,29 @@ struct BenchCommand: AsyncParsableCommand {
                 await report("idle connections") {
                     let figures = try await withGateway { try await $0.idle(connections: self.idleConnections, concurrency: 200) }
                     return "\(figures.held) held · \(figures.kibPerConnection.map { String(format: "%.1f", $0) } ?? "?") KiB RSS per connection"
+                }
+            }
+            if modes.contains("compression") && path == "ws" {
+                // The same JSON feed without and with permessage-deflate (the client offers it both times).
+                for (label, setting) in [("off", "off"), ("on", "on")] {
+                    await report("JSON feed, compression \(label) (16 conns × 4)") {
+                        let figures = try await withGateway(compression: setting, json: true) {
+                            try await $0.jsonStream(connections: 16, window: 4, warmup: warmup, duration: measured)
+                        }
+                        return "\(Self.rate(figures.echoesPerSecond)) echoes/s · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo · "
+                            + String(format: "%.0f B on the client wire per echo (both ways)", figures.wireBytesPerEcho)
+                    }
+                }
+                // What a compressing session costs while idle, per setting (one compressed echo each).
+                for (label, setting) in [("context takeover (default)", "on"),
+                                         ("server_no_context_takeover", "{server_no_context_takeover: true}"),
+                                         ("window_bits 10, memory_level 4, client_window_bits 10", "{window_bits: 10, memory_level: 4, client_window_bits: 10}")] {
+                    await report("idle, compression: \(label)") {
+                        let figures = try await withGateway(compression: setting, json: true) {
+                            try await $0.idle(connections: min(self.idleConnections, 500), concurrency: 100)
+                        }
+                        return "\(figures.held) held · \(figures.kibPerConnection.map { String(format: "%.1f", $0) } ?? "?") KiB RSS per connection"
+                    }
                 }
             }
             print("")

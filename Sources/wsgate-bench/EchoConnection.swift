@@ -35,9 +35,22 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         var sequence: UInt64
         var size: Int
         var due: NIODeadline
+        /// The message itself when it is not the sequence pattern (JSON messages).
+        var bytes: [UInt8]?
     }
 
     let size: Int
+    /// Messages are JSON event objects (realistic for compression) instead of the byte pattern.
+    private let json: Bool
+    /// permessage-deflate offered and, when the server agrees, used for every message sent.
+    private let offersCompression: Bool
+    private var deflater: MessageDeflater?
+    private var inflater: MessageInflater?
+    private var inflating = false
+    private var frameRemaining = 0
+    private var frameFin = false
+    /// Bytes on this client's wire, both directions, after the handshake.
+    private(set) var wireBytes = 0
     private let boundaries: Bool
     private let host: String
     private let events: Events
@@ -48,9 +61,11 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
     private var nextSequence: UInt64 = 0
     private(set) var context: ChannelHandlerContext?
 
-    init(host: String, size: Int, boundaries: Bool, events: Events) {
+    init(host: String, size: Int, boundaries: Bool, json: Bool = false, compression: Bool = false, events: Events) {
         self.host = host
         self.size = size
+        self.json = json
+        self.offersCompression = compression
         self.boundaries = boundaries
         self.events = events
         self.state = .handshaking(key: WebSocketAccept.makeKey(), response: ByteBuffer())
@@ -65,7 +80,8 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
     func channelActive(context: ChannelHandlerContext) {
         guard case .handshaking(let key, _) = self.state else { return }
         let request = "GET / HTTP/1.1\r\nHost: \(self.host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
+            + (self.offersCompression ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") + "\r\n"
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(string: request)), promise: nil)
     }
 
@@ -74,6 +90,10 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         guard case .open = self.state, let context else { return }
         let sequence = self.nextSequence
         self.nextSequence += 1
+        if self.json {
+            self.sendJSON(sequence, due: due, context: context)
+            return
+        }
         let mask = self.masks.next()
         var frame = context.channel.allocator.buffer(capacity: self.size + 14)
         FrameEncoder.writeHeader(into: &frame, fin: true, opcode: .binary, payloadLength: self.size, mask: mask)
@@ -86,11 +106,46 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: bytes[start...]), offset: 0)
         }
         self.outstanding.append(Outstanding(sequence: sequence, size: self.size, due: due))
+        self.wireBytes += frame.readableBytes
         context.write(Self.wrapOutboundOut(frame), promise: nil)
     }
 
     func flush() {
         self.context?.flush()
+    }
+
+    /// A text message like a live feed's: the same keys every time, values that move.
+    static func jsonMessage(_ sequence: UInt64) -> [UInt8] {
+        let price = 100 + Double(sequence % 997) / 8
+        let text = #"{"seq":\#(sequence),"type":"trade","symbol":"\#(["ACME", "GLOBX", "INITECH", "UMBRELLA"][Int(sequence % 4)])","#
+            + #""price":\#(price),"size":\#(100 + sequence % 37 * 25),"side":"\#(sequence % 3 == 0 ? "sell" : "buy")","#
+            + #""venue":"XNAS","ts":"2026-11-21T10:\#(10 + sequence / 60 % 50):\#(10 + sequence % 50).\#(100 + sequence % 900)Z","flags":["regular","lit"]}"#
+        return Array(text.utf8)
+    }
+
+    private func sendJSON(_ sequence: UInt64, due: NIODeadline, context: ChannelHandlerContext) {
+        let message = Self.jsonMessage(sequence)
+        var payload = ByteBuffer(bytes: message)
+        var compressed = false
+        if let deflater = self.deflater {
+            var output = ByteBuffer()
+            do {
+                try deflater.deflate(&payload, into: &output)
+                try deflater.finishMessage(into: &output)
+            } catch {
+                return self.fail("client compression failed: \(error)")
+            }
+            payload = output
+            compressed = true
+        }
+        let mask = self.masks.next()
+        var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 14)
+        FrameEncoder.writeHeader(into: &frame, fin: true, opcode: .text, payloadLength: payload.readableBytes, mask: mask, compressed: compressed)
+        mask.apply(to: &payload, offset: 0)
+        frame.writeBuffer(&payload)
+        self.wireBytes += frame.readableBytes
+        self.outstanding.append(Outstanding(sequence: sequence, size: message.count, due: due, bytes: message))
+        context.write(Self.wrapOutboundOut(frame), promise: nil)
     }
 
     /// Starts the closing handshake (1000); ``Events/closed`` follows once the server answered and hung up.
@@ -126,14 +181,29 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             }
             response.moveReaderIndex(forwardBy: headEnd)
             buffer = response
+            if self.offersCompression && head.lowercased().contains("sec-websocket-extensions: permessage-deflate") {
+                self.deflater = MessageDeflater(windowBits: 15, level: 6, memoryLevel: 8, resetsEachMessage: false)
+                self.inflater = MessageInflater(windowBits: 15, resetsEachMessage: false)
+                self.decoder = FrameDecoder(role: .client, configuration: .init(maxMessageBytes: 1 << 30, validatesUTF8: false, allowsCompression: true))
+            }
             self.state = .open
             self.events.opened(self)
         }
+        self.wireBytes += buffer.readableBytes
         do {
             while let event = try self.decoder.next(from: &buffer) {
                 switch event {
                 case .dataFrame(let opcode, let fin, let length):
-                    guard opcode == .binary || opcode == .continuation else { return self.fail("echo came back as \(opcode)") }
+                    let expected: WebSocketOpcode = self.json ? .text : .binary
+                    guard opcode == expected || opcode == .continuation else { return self.fail("echo came back as \(opcode)") }
+                    if self.decoder.messageIsCompressed {
+                        self.inflating = true
+                        self.frameRemaining = length
+                        self.frameFin = fin
+                        if length == 0 && fin { try self.inflate(nil) }
+                        continue
+                    }
+                    if self.json { continue }  // sizes vary: the byte stream check covers boundaries
                     // Every message here has the same size, so an echoed one must be exactly that long.
                     self.echoedMessageBytes += length
                     if self.boundaries && fin {
@@ -143,6 +213,11 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
                         self.echoedMessageBytes = 0
                     }
                 case .payload(let payload):
+                    if self.inflating {
+                        self.frameRemaining -= payload.readableBytes
+                        try self.inflate(payload)
+                        continue
+                    }
                     try self.verify(payload)
                 case .close:
                     if case .closing = self.state {
@@ -166,6 +241,27 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
     }
 
+    /// Inflates compressed echo bytes (`nil`: no payload, only the end of a message) and checks them.
+    private func inflate(_ payload: ByteBuffer?) throws {
+        guard let inflater = self.inflater else { throw Failure(description: "a compressed echo on a connection without compression") }
+        var inputs = payload.map { [$0] } ?? []
+        let ends = self.frameRemaining == 0 && self.frameFin
+        if ends { inputs.append(inflater.messageTail()) }
+        for var input in inputs {
+            while true {
+                var output = ByteBuffer()
+                output.reserveCapacity(16 * 1024)
+                let done = try inflater.inflate(&input, into: &output)
+                if output.readableBytes > 0 { try self.verify(output) }
+                if done { break }
+            }
+        }
+        if ends {
+            inflater.messageFinished()
+            self.inflating = false
+        }
+    }
+
     private var echoedMessageBytes = 0
     private var masks = MaskSequence()
 
@@ -177,6 +273,10 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             let count = min(head.size - self.offset, end - index)
             let ok = payload.withUnsafeReadableBytes { bytes in
                 let base = index - payload.readerIndex
+                if let expected = head.bytes {
+                    for i in 0..<count where bytes[base + i] != expected[self.offset + i] { return false }
+                    return true
+                }
                 for i in 0..<count where bytes[base + i] != Self.expectedByte(sequence: head.sequence, at: self.offset + i) {
                     return false
                 }

@@ -20,10 +20,17 @@ final class GatewayUnderTest {
     }
 
     /// Starts `binary` with one route to `backend` and waits until it accepts connections.
-    static func launch(binary: String, backend: String, threads: Int, cpu: Int?) async throws -> GatewayUnderTest {
+    /// `compression`: the route's `compression:` value in YAML (`on`, `{server_no_context_takeover: true}`, …).
+    static func launch(binary: String, backend: String, threads: Int, cpu: Int?, compression: String? = nil) async throws -> GatewayUnderTest {
         let port = try await Self.freePort()
         let process = Process()
         var arguments = ["--listen", "127.0.0.1:\(port)", "--route", "/=\(backend)", "--threads", "\(threads)", "--log-level", "warning"]
+        if let compression {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).yaml")
+            let yaml = "listeners:\n  - address: \"127.0.0.1:\(port)\"\nroutes:\n  - path: /\n    backend: \(backend)\n    compression: \(compression)\n"
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            arguments = ["--config", file.path, "--threads", "\(threads)", "--log-level", "warning"]
+        }
         if let cpu {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
             arguments = ["-c", "\(cpu)", binary] + arguments

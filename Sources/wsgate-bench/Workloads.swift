@@ -30,6 +30,9 @@ final class Workloads: @unchecked Sendable {
     private let loop: EventLoop
     private let gateway: GatewayUnderTest
     private let boundaries: Bool
+    /// JSON text messages, permessage-deflate offered (see ``EchoConnection``).
+    private let json: Bool
+    private let compression: Bool
     private var connections: [ObjectIdentifier: EchoConnection] = [:]
     private var failure: String?
     private var counting = false
@@ -38,10 +41,37 @@ final class Workloads: @unchecked Sendable {
     private var count = 0
     private var latencies: [Int64] = []
 
-    init(loop: EventLoop, gateway: GatewayUnderTest, boundaries: Bool) {
+    init(loop: EventLoop, gateway: GatewayUnderTest, boundaries: Bool, json: Bool = false, compression: Bool = false) {
         self.loop = loop
         self.gateway = gateway
         self.boundaries = boundaries
+        self.json = json
+        self.compression = compression
+    }
+
+    struct Stream {
+        var echoesPerSecond: Double
+        var gatewayMicrosPerEcho: Double?
+        /// Bytes on the client's wire per echo, both directions (frame headers included).
+        var wireBytesPerEcho: Double
+    }
+
+    /// JSON messages, `window` in flight on each connection, with or without permessage-deflate:
+    /// what compression saves on the client's link and what it costs the gateway.
+    func jsonStream(connections: Int, window: Int, warmup: Duration, duration: Duration) async throws -> Stream {
+        try await self.open(connections, size: 0, concurrency: connections) { connection in
+            for _ in 0..<window { connection.send() }
+            connection.flush()
+        } echoed: { connection, _ in
+            connection.send()
+        }
+        try await Task.sleep(for: warmup)
+        let wireBefore = try await self.loop.submit { self.connections.values.reduce(0) { $0 + $1.wireBytes } }.get()
+        let (echoes, seconds, cpu) = try await self.measure(for: duration)
+        let wireAfter = try await self.loop.submit { self.connections.values.reduce(0) { $0 + $1.wireBytes } }.get()
+        try await self.closeAll()
+        return Stream(echoesPerSecond: Double(echoes) / seconds, gatewayMicrosPerEcho: cpu.map { $0 * 1e6 / Double(max(echoes, 1)) },
+                      wireBytesPerEcho: Double(wireAfter - wireBefore) / Double(max(echoes, 1)))
     }
 
     // MARK: Throughput
@@ -217,7 +247,8 @@ final class Workloads: @unchecked Sendable {
                 closed(connection, clean)
             }
         )
-        let connection = EchoConnection(host: "127.0.0.1:\(self.gateway.port)", size: size, boundaries: self.boundaries, events: events)
+        let connection = EchoConnection(host: "127.0.0.1:\(self.gateway.port)", size: size, boundaries: self.boundaries,
+                                        json: self.json, compression: self.compression, events: events)
         self.connections[ObjectIdentifier(connection)] = connection
         ClientBootstrap(group: self.loop)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)

@@ -4,7 +4,7 @@ import NIOCore
 /// Decompresses the client's permessage-deflate messages (RFC 7692 §7.2.2) a slice at a time into
 /// bounded output chunks, so a message is never held whole and a small compressed message cannot
 /// make the gateway produce more than the caller lets it.
-final class MessageInflater {
+public final class MessageInflater {
     /// The four bytes RFC 7692 has senders strip from the end of each message.
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
 
@@ -14,14 +14,14 @@ final class MessageInflater {
 
     /// `windowBits`: the client's negotiated window; `resetsEachMessage`: client_no_context_takeover,
     /// so no history is kept (and no memory held) between messages.
-    init(windowBits: Int, resetsEachMessage: Bool) {
+    public init(windowBits: Int, resetsEachMessage: Bool) {
         // zlib's raw inflate wants at least 9 bits; a bigger window than the sender's is always fine.
         self.windowBits = Int32(max(9, windowBits))
         self.resetsEachMessage = resetsEachMessage
     }
 
     /// Inflates from `input` into `output` until `input` is used up (true) or `output` is full (false).
-    func inflate(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws -> Bool {
+    public func inflate(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws -> Bool {
         let zlib = try self.stream()
         while input.readableBytes > 0 {
             guard output.writableBytes > 0 else { return false }
@@ -37,12 +37,12 @@ final class MessageInflater {
     }
 
     /// The end-of-message tail to feed through ``inflate(_:into:)`` after the last frame's payload.
-    func messageTail() -> ByteBuffer {
+    public func messageTail() -> ByteBuffer {
         ByteBuffer(bytes: Self.tail)
     }
 
     /// After the tail went through: forget the history when the client does not keep its own.
-    func messageFinished() {
+    public func messageFinished() {
         if self.resetsEachMessage { self.zlib = nil }
     }
 
@@ -56,19 +56,19 @@ final class MessageInflater {
 
 /// Compresses messages to the client a slice at a time (RFC 7692 §7.2.1): output comes out as it
 /// is produced, and a message ends with a sync flush whose `00 00 FF FF` tail is stripped.
-final class MessageDeflater {
+public final class MessageDeflater {
     private let configuration: ZlibConfiguration
     private let resetsEachMessage: Bool
     private var zlib: ZlibCompressor?
 
-    init(windowBits: Int, level: Int, memoryLevel: Int, resetsEachMessage: Bool) {
+    public init(windowBits: Int, level: Int, memoryLevel: Int, resetsEachMessage: Bool) {
         self.configuration = ZlibConfiguration(windowSize: Int32(windowBits), compressionLevel: Int32(level), memoryLevel: Int32(memoryLevel))
         self.resetsEachMessage = resetsEachMessage
     }
 
     /// Compresses all of `input`, appending to `output` (grown as needed; deflate keeps its own
     /// bounded internal buffer, so output stays near what it has produced so far).
-    func deflate(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws {
+    public func deflate(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws {
         let zlib = try self.stream()
         while input.readableBytes > 0 {
             output.reserveCapacity(minimumWritableBytes: max(256, input.readableBytes / 2))
@@ -81,7 +81,7 @@ final class MessageDeflater {
     }
 
     /// Ends a message: flushes everything pending into `output`, without the sync-flush tail.
-    func finishMessage(into output: inout ByteBuffer) throws {
+    public func finishMessage(into output: inout ByteBuffer) throws {
         let zlib = try self.stream()
         var empty = ByteBuffer()
         while true {
