@@ -5,7 +5,8 @@
 
 Opens ORIGIN + "/healthz" in a tab (so the browser holds a connection to the gateway, HTTP/2 when
 TLS ALPN offers it), then runs in that page: new WebSocket(ORIGIN with wss/ws + WS_PATH), sends
-MESSAGE, waits for the echo and closes with 1000. Prints "ECHO: <text>" or "ERROR: <why>".
+MESSAGE, waits for the echo and closes with 1000. Prints "ECHO: <text> EXTENSIONS: <negotiated>"
+or "ERROR: <why>".
 The test CA is not installed: certificate errors are ignored (--ignore-certificate-errors).
 """
 import asyncio
@@ -22,7 +23,7 @@ new Promise((resolve) => {
   const ws = new WebSocket(%s);
   const timer = setTimeout(() => resolve("ERROR: timeout"), 10000);
   ws.onopen = () => ws.send(%s);
-  ws.onmessage = (event) => { clearTimeout(timer); ws.close(1000); resolve("ECHO: " + event.data); };
+  ws.onmessage = (event) => { clearTimeout(timer); ws.close(1000); resolve("ECHO: " + event.data + " EXTENSIONS: " + ws.extensions); };
   ws.onerror = () => { clearTimeout(timer); resolve("ERROR: websocket error"); };
 })
 """
