@@ -4,6 +4,7 @@
 #
 # usage: scripts/conformance.sh [--release] [--tls] [kosoku args...]
 #   default cases: all of them, 1–13 (the route has compression on, so 12/13 negotiate permessage-deflate)
+#   --backend-compression: the echo backend and wsgate's backend leg negotiate permessage-deflate too
 #   --tls: wsgate listens with TLS (a throwaway CA); kosoku, which speaks ws:// only, reaches it
 #          through scripts/tls_tunnel.py, a verifying TLS client
 #   e.g. scripts/conformance.sh -i '9.*'     scripts/conformance.sh -x '9.*' -x '12.*' -x '13.*'
@@ -13,10 +14,12 @@ cd "$(dirname "$0")/.."
 
 config=debug
 tls=0
+backend_compression=none
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --release) config=release; shift ;;
     --tls) tls=1; shift ;;
+    --backend-compression) backend_compression=deflate; shift ;;
     *) break ;;
   esac
 done
@@ -47,7 +50,7 @@ wait_for() {  # wait_for FILE PATTERN: until FILE has a line matching PATTERN (1
 
 # websockets caps a message at 4096 fragments by default; wsgate relays fragmentation as it is, so
 # the 65,536-fragment cases (9.3.1, 9.4.1) need the backend to allow more.
-WEBSOCKETS_MAX_FRAGMENTS=1000000 "$venv/bin/python" scripts/echo_ws.py --port 0 >"$out/backend.log" 2>&1 &
+WEBSOCKETS_MAX_FRAGMENTS=1000000 "$venv/bin/python" scripts/echo_ws.py --port 0 --compression "$backend_compression" >"$out/backend.log" 2>&1 &
 pids+=($!)
 wait_for "$out/backend.log" '^listening [0-9]+'
 backend_port=$(awk '/^listening/ {print $2; exit}' "$out/backend.log")
@@ -57,7 +60,7 @@ if [[ $tls == 1 ]]; then
   bash Tests/peers/make-certs.sh "$out/certs" server
   tls_args=(--cert "$out/certs/server.pem" --key "$out/certs/server.key")
 fi
-"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" --compression "${tls_args[@]}" >"$out/wsgate.log" 2>&1 &
+"$bin" --listen 127.0.0.1:0 --route "/=ws://127.0.0.1:$backend_port" --compression "${tls_args[@]}" $([[ $backend_compression == deflate ]] && echo --backend-compression) >"$out/wsgate.log" 2>&1 &
 pids+=($!)
 wait_for "$out/wsgate.log" 'address=127\.0\.0\.1:[0-9]+ .*listening'
 gateway_port=$(grep -oE 'address=127\.0\.0\.1:[0-9]+' "$out/wsgate.log" | head -1 | cut -d: -f2)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """WebSocket echo backend for the conformance run (Python `websockets`, an independent peer).
 
-Prints "listening PORT" once ready; with --port 0 the OS picks the port.
+Prints "listening PORT" once ready; with --port 0 the OS picks the port. --compression deflate
+negotiates permessage-deflate when offered; --announce first sends each client the
+Sec-WebSocket-Extensions the server answered ("none" if none), as a text message.
 """
 import argparse
 import asyncio
@@ -9,13 +11,19 @@ import asyncio
 from websockets.asyncio.server import serve
 
 
+ANNOUNCE = False
+
+
 async def echo(ws):
+    if ANNOUNCE:
+        await ws.send(ws.response.headers.get("Sec-WebSocket-Extensions", "none"))
     async for message in ws:
         await ws.send(message)
 
 
-async def main(host: str, port: int) -> None:
-    async with serve(echo, host, port, max_size=None, compression=None, ping_interval=None) as server:
+async def main(host: str, port: int, compression: str) -> None:
+    async with serve(echo, host, port, max_size=None, compression=None if compression == "none" else "deflate",
+                     ping_interval=None) as server:
         bound = server.sockets[0].getsockname()[1]
         print(f"listening {bound}", flush=True)
         await server.serve_forever()
@@ -25,5 +33,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--compression", choices=["none", "deflate"], default="none")
+    ap.add_argument("--announce", action="store_true")
     args = ap.parse_args()
-    asyncio.run(main(args.host, args.port))
+    ANNOUNCE = args.announce
+    asyncio.run(main(args.host, args.port, args.compression))

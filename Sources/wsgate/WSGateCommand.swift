@@ -34,10 +34,13 @@ struct ConfigurationOptions: ParsableArguments {
     @Flag(name: .long, help: "Negotiate permessage-deflate with clients on every --route (default settings; per route in a file).")
     var compression = false
 
+    @Flag(name: .long, help: "Offer permessage-deflate to every ws:// and wss:// --route backend too.")
+    var backendCompression = false
+
     func load() throws -> GatewayConfiguration {
         do {
             if let config {
-                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil, !self.compression else {
+                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil, !self.compression, !self.backendCompression else {
                     throw ValidationError("use either --config FILE or --listen/--route/--cert/--key/--compression, not both")
                 }
                 return try ConfigurationLoader.load(file: config)
@@ -52,7 +55,10 @@ struct ConfigurationOptions: ParsableArguments {
             default: throw ValidationError("--cert and --key go together")
             }
             var configuration = try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls)
-            for index in configuration.routes.indices { configuration.routes[index].compression.enabled = self.compression }
+            for index in configuration.routes.indices {
+                configuration.routes[index].compression.enabled = self.compression
+                if case .webSocket = configuration.routes[index].backend { configuration.routes[index].backendCompression = self.backendCompression }
+            }
             return configuration
         } catch let error as ConfigurationError {
             printError("wsgate: invalid configuration: \(error)")

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Testing
 @testable import WSGate
@@ -109,5 +110,85 @@ import Testing
         try await client.sendFrame(1, Array("plain".utf8))
         #expect(try await client.readMessage().text == "plain")
         await client.close()
+    }
+}
+
+/// A Python `websockets` echo server (scripts/echo_ws.py) as a child process.
+final class PythonEchoServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+
+    init(_ arguments: [String]) async throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("echo-ws-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        self.process.executableURL = try Peers.python
+        self.process.arguments = [Peers.packageRoot.appendingPathComponent("scripts/echo_ws.py").path, "--port", "0"] + arguments
+        let log = try FileHandle(forWritingTo: output)
+        self.process.standardOutput = log
+        self.process.standardError = log
+        try self.process.run()
+        let deadline = NIODeadline.now() + .seconds(20)
+        while NIODeadline.now() < deadline {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }), let port = Int(line.dropFirst(10)) {
+                self.port = port
+                return
+            }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        self.process.terminate()
+        throw TestTimeout(what: "echo_ws.py to listen")
+    }
+
+    func stop() {
+        if self.process.isRunning { self.process.terminate() }
+    }
+}
+
+@Suite struct BackendCompressionTests {
+    /// The backend leg offers permessage-deflate on its own: a backend that agrees gets compressed
+    /// frames (and sends them), one that declines gets plain ones — whatever the client negotiated.
+    @Test(arguments: [false, true])
+    func backendLegNegotiatesIndependently(clientCompresses: Bool) async throws {
+        let deflating = try await PythonEchoServer(["--compression", "deflate", "--announce"])
+        let plain = try await PythonEchoServer(["--announce"])
+        defer { deflating.stop(); plain.stop() }
+        let fixture = try await GatewayFixture.start { _, _ in
+            [("/deflating", deflating.port), ("/plain", plain.port)].map { path, port in
+                var route = RouteConfiguration(path: path, backend: .webSocket(host: "127.0.0.1", port: port, path: nil, query: nil))
+                route.backendCompression = true
+                route.compression.enabled = clientCompresses
+                return route
+            }
+        }
+        defer { Task { await fixture.stop() } }
+        for (path, expected) in [("/deflating", "permessage-deflate"), ("/plain", "none")] {
+            let offer = clientCompresses ? ["Sec-WebSocket-Extensions: permessage-deflate"] : []
+            let (client, headers) = try await fixture.client(path, headers: offer)
+            #expect((headers["sec-websocket-extensions"] != nil) == clientCompresses)
+            let inflater = MessageInflater(windowBits: 15, resetsEachMessage: false)
+            func receive() async throws -> [UInt8] {
+                let frame = try await client.readMessage()
+                guard frame.compressed else { return frame.payload }
+                var result: [UInt8] = []
+                for var input in [ByteBuffer(bytes: frame.payload), inflater.messageTail()] {
+                    while true {
+                        var output = ByteBuffer()
+                        output.reserveCapacity(64 * 1024)
+                        let done = try inflater.inflate(&input, into: &output)
+                        result += output.readableBytesView
+                        if done { break }
+                    }
+                }
+                return result
+            }
+            #expect(String(decoding: try await receive(), as: UTF8.self).hasPrefix(expected), "\(path)")
+            let message = Array(String(repeating: "{\"backend\":\"compressed hop\",\"n\":12345} ", count: 2000).utf8)
+            try await client.send(TestClient.frame(1, clientCompresses ? try CompressionTests.compress(message) : message, rsv1: clientCompresses))
+            #expect(try await receive() == message, "\(path)")
+            try await client.sendClose(1000)
+            #expect(try await client.readMessage().closeCode == 1000)
+            await client.close()
+        }
     }
 }

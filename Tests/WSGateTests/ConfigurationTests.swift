@@ -72,7 +72,11 @@ import Testing
                 compression: {enabled: false, level: 9}
               - path: /default
                 backend: ws://h:4
+                backend_compression: on
             """, file: "gw.yaml")
+        #expect(config.routes[3].backendCompression && !config.routes[1].backendCompression)
+        let tcpError = try #require(self.error(Self.base + "  - path: /a\n    backend: tcp://h:1\n    backend_compression: on\n"))
+        #expect(tcpError.message.contains("only applies to ws://"))
         #expect(config.routes[0].compression.enabled)
         let tuned = config.routes[1].compression
         #expect(tuned.enabled && tuned.level == 1 && tuned.windowBits == 10 && tuned.memoryLevel == 4)

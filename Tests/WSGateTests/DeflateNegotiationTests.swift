@@ -90,4 +90,21 @@ import Testing
         off.enabled = false
         #expect(negotiate("permessage-deflate", settings: off) == nil)
     }
+
+    @Test func backendAnswers() throws {
+        #expect(try DeflateNegotiation.backendAccepted([]).get() == nil)
+        let plain = try #require(try DeflateNegotiation.backendAccepted(["permessage-deflate"]).get())
+        #expect(plain == BackendDeflate())
+        let full = try #require(try DeflateNegotiation.backendAccepted(["permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"]).get())
+        #expect(full.backendResetsEachMessage && full.gatewayResetsEachMessage && full.backendWindowBits == 10)
+        for bad in ["permessage-deflate; client_max_window_bits=10",  // not offered, so not allowed back
+                    "permessage-deflate; foo", "permessage-deflate; server_max_window_bits=20",
+                    "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+                    "x-webkit-deflate-frame", "permessage-deflate, permessage-deflate"] {
+            guard case .failure = DeflateNegotiation.backendAccepted([bad]) else {
+                Issue.record("accepted a bad answer: \(bad)")
+                continue
+            }
+        }
+    }
 }

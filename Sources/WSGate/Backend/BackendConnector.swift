@@ -8,6 +8,8 @@ public struct BackendConnection {
     public var channel: Channel
     /// The subprotocol to answer the client with.
     public var subprotocol: String?
+    /// permessage-deflate as agreed with a WebSocket backend that was offered it.
+    public var compression: BackendDeflate? = nil
 }
 
 /// Opens the backend leg of a session on the client's event loop (so the relay needs no locks),
@@ -49,7 +51,7 @@ public struct BackendConnector: Sendable {
             let tlsContext = tls ? self.tlsContexts.context(forRoute: request.route.index) : nil
             let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
-            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
             let configured = bootstrap
@@ -64,7 +66,8 @@ public struct BackendConnector: Sendable {
                         }
                         try sync.addHandler(encoder)
                         try sync.addHandler(decoder)
-                        try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: request.subprotocols, codec: [encoder, decoder], promise: handshake))
+                        try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: request.subprotocols, offeredCompression: route.backendCompression,
+                                                                    codec: [encoder, decoder], promise: handshake))
                         try sync.addHandler(EarlyBytesHandler())
                     }
                 }
@@ -73,7 +76,7 @@ public struct BackendConnector: Sendable {
             connected.whenFailure { handshake.fail($0) }
             Self.closeIfAbandoned(connected, promise: promise)
             connected.and(handshake.futureResult).map { channel, outcome in
-                BackendConnection(channel: channel, subprotocol: outcome.subprotocol)
+                BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression)
             }.flatMapErrorThrowing { error in
                 throw Self.describe(error, timeout: timeout)
             }.whenComplete { result in

@@ -10,6 +10,7 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
 
     struct Outcome {
         var subprotocol: String?
+        var compression: BackendDeflate?
     }
 
     private enum State {
@@ -21,12 +22,15 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     private let request: HTTPRequestHead
     private let expectedAccept: String
     private let offeredSubprotocols: [String]
+    private let offeredCompression: Bool
     private let codec: [RemovableChannelHandler]
     private let promise: EventLoopPromise<Outcome>
     private var state = State.waitingForHead
 
-    init(request: HTTPRequestHead, key: String, offeredSubprotocols: [String], codec: [RemovableChannelHandler], promise: EventLoopPromise<Outcome>) {
+    init(request: HTTPRequestHead, key: String, offeredSubprotocols: [String], offeredCompression: Bool = false,
+         codec: [RemovableChannelHandler], promise: EventLoopPromise<Outcome>) {
         self.request = request
+        self.offeredCompression = offeredCompression
         self.expectedAccept = WebSocketAccept.value(forKey: key)
         self.offeredSubprotocols = offeredSubprotocols
         self.codec = codec
@@ -106,15 +110,22 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
         guard head.headers["sec-websocket-accept"].map({ $0.trimmingWhitespace() }) == [self.expectedAccept] else {
             return .failure(.invalidHandshake("wrong Sec-WebSocket-Accept"))
         }
-        guard HTTPTokens.list(head.headers, "sec-websocket-extensions").isEmpty else {
+        var compression: BackendDeflate?
+        let extensions = head.headers["sec-websocket-extensions"]
+        if self.offeredCompression {
+            switch DeflateNegotiation.backendAccepted(extensions) {
+            case .success(let agreed): compression = agreed
+            case .failure(let error): return .failure(.invalidHandshake(error.reason))
+            }
+        } else if !HTTPTokens.list(head.headers, "sec-websocket-extensions").isEmpty {
             return .failure(.invalidHandshake("extension accepted that was not offered"))
         }
         let chosen = HTTPTokens.list(head.headers, "sec-websocket-protocol")
         switch chosen.count {
         case 0:
-            return .success(Outcome(subprotocol: nil))
+            return .success(Outcome(subprotocol: nil, compression: compression))
         case 1 where self.offeredSubprotocols.contains(String(chosen[0])):
-            return .success(Outcome(subprotocol: String(chosen[0])))
+            return .success(Outcome(subprotocol: String(chosen[0]), compression: compression))
         default:
             return .failure(.invalidHandshake("subprotocol '\(chosen.joined(separator: ", "))' was not offered"))
         }

@@ -19,7 +19,8 @@ enum BackendRequestHeaders {
         backendHost: String,
         backendPort: Int,
         key: String,
-        subprotocols: [String]
+        subprotocols: [String],
+        offersCompression: Bool = false
     ) -> HTTPHeaders {
         let connectionTokens = Set(HTTPTokens.list(client.headers, "connection").map { $0.lowercased() })
         var headers = HTTPHeaders()
@@ -33,6 +34,7 @@ enum BackendRequestHeaders {
         if !subprotocols.isEmpty {
             headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
         }
+        if offersCompression { headers.add(name: "Sec-WebSocket-Extensions", value: DeflateNegotiation.backendOffer) }
         for (name, value) in client.headers {
             let lower = name.lowercased()
             if Self.notForwarded.contains(lower) || connectionTokens.contains(lower) { continue }

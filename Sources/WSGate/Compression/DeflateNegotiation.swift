@@ -14,6 +14,21 @@ public struct DeflateParameters: Sendable, Equatable {
     public var responseHeader = "permessage-deflate"
 }
 
+/// permessage-deflate as agreed with a WebSocket backend, from the gateway's side of that hop.
+public struct BackendDeflate: Sendable, Equatable {
+    /// The backend compresses without history (its server_no_context_takeover): inflate afresh each message.
+    public var backendResetsEachMessage = false
+    /// The gateway must compress without history (client_no_context_takeover).
+    public var gatewayResetsEachMessage = false
+    /// The backend's window (server_max_window_bits): the gateway's inflater needs at least this.
+    public var backendWindowBits = 15
+}
+
+public struct DeflateAnswerError: Error, CustomStringConvertible, Sendable {
+    public var reason: String
+    public var description: String { self.reason }
+}
+
 /// Server-side negotiation of permessage-deflate: picks the first offer in the client's
 /// `Sec-WebSocket-Extensions` that is well-formed and acceptable under the route's settings, and
 /// declines (ignores) the rest — a malformed offer never fails the handshake.
@@ -123,6 +138,38 @@ public enum DeflateNegotiation {
         }
         accepted.responseHeader = response.joined(separator: "; ")
         return accepted
+    }
+
+    /// The offer the gateway makes to WebSocket backends: plain, so the backend may not restrict the
+    /// gateway's window (zlib could not honour 8 bits) and every other parameter is its choice.
+    public static let backendOffer = "permessage-deflate"
+
+    /// Checks a backend's answer to ``backendOffer`` (RFC 7692 §7.1 from the client's side). nil: not
+    /// accepted; an error: accepted in a way the gateway must fail the connection for.
+    public static func backendAccepted(_ headerValues: [String]) -> Result<BackendDeflate?, DeflateAnswerError> {
+        let answers = Self.offers(headerValues)
+        guard !answers.isEmpty else { return .success(nil) }
+        guard answers.count == 1, answers[0].name == "permessage-deflate" else {
+            return .failure(DeflateAnswerError(reason: "extension answered that was not offered: \(headerValues.joined(separator: ", "))"))
+        }
+        var agreed = BackendDeflate()
+        var seen = Set<String>()
+        for (name, value) in answers[0].parameters {
+            guard seen.insert(name).inserted else { return .failure(DeflateAnswerError(reason: "permessage-deflate parameter \(name) repeated")) }
+            switch (name, value) {
+            case ("server_no_context_takeover", nil):
+                agreed.backendResetsEachMessage = true
+            case ("client_no_context_takeover", nil):
+                agreed.gatewayResetsEachMessage = true
+            case ("server_max_window_bits", let value?):
+                guard let bits = Self.windowBits(value) else { return .failure(DeflateAnswerError(reason: "invalid server_max_window_bits=\(value)")) }
+                agreed.backendWindowBits = bits
+            default:
+                // client_max_window_bits was not offered, so it may not come back either.
+                return .failure(DeflateAnswerError(reason: "permessage-deflate answered with \(name)\(value.map { "=\($0)" } ?? "")"))
+            }
+        }
+        return .success(agreed)
     }
 
     /// 8…15 written as plain decimal (no sign, no leading zero).

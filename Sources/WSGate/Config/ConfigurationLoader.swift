@@ -225,7 +225,7 @@ private struct NodeReader {
     }
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
-        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression"])
+        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -271,6 +271,10 @@ private struct NodeReader {
         }
         if let n = entries["compression"] {
             route.compression = try self.compression(n, "\(key).compression")
+        }
+        if let n = entries["backend_compression"] {
+            guard case .webSocket = backend else { throw self.fail(n, "\(key).backend_compression", "only applies to ws:// and wss:// backends") }
+            route.backendCompression = try self.bool(n, "\(key).backend_compression")
         }
         if let n = entries["limits"] {
             let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "idle_timeout", "connect_timeout"])

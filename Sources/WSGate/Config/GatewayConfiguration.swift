@@ -75,6 +75,9 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var backendTLS: BackendTLS
     /// permessage-deflate with clients.
     public var compression = CompressionSettings()
+    /// Offer permessage-deflate to the WebSocket backend too (its own negotiation; the backend may
+    /// decline). Uses `compression`'s level, window and min_size for what the gateway sends it.
+    public var backendCompression = false
 
     public init(
         path: String,

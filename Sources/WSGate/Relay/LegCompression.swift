@@ -31,10 +31,19 @@ final class LegCompression {
     var outboundFrameRemaining = 0
     var outboundFrameFin = false
 
+    /// The client leg: the gateway is the server of this hop.
     init(parameters: DeflateParameters, settings: CompressionSettings) {
         self.settings = settings
         self.inflater = MessageInflater(windowBits: parameters.clientWindowBits, resetsEachMessage: parameters.clientNoContextTakeover)
         self.deflater = MessageDeflater(windowBits: parameters.serverWindowBits, level: settings.level, memoryLevel: settings.memoryLevel,
                                         resetsEachMessage: parameters.serverNoContextTakeover)
+    }
+
+    /// A WebSocket backend leg: the gateway is the client of this hop.
+    init(backend: BackendDeflate, settings: CompressionSettings) {
+        self.settings = settings
+        self.inflater = MessageInflater(windowBits: backend.backendWindowBits, resetsEachMessage: backend.backendResetsEachMessage)
+        self.deflater = MessageDeflater(windowBits: settings.windowBits, level: settings.level, memoryLevel: settings.memoryLevel,
+                                        resetsEachMessage: backend.gatewayResetsEachMessage)
     }
 }

@@ -28,9 +28,10 @@ struct RelayInstaller {
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)
+        // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.
         let toWebSocket: Bool
         switch route.backend {
-        case .webSocket: toWebSocket = true
+        case .webSocket: toWebSocket = backend.compression == nil
         case .tcp, .unix: toWebSocket = false
         }
         let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, keepsMasked: toWebSocket,
@@ -45,7 +46,8 @@ struct RelayInstaller {
             backendLeg = leg
             backendHandler = leg
         case .webSocket:
-            let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes)
+            let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes,
+                                   compression: backend.compression.map { LegCompression(backend: $0, settings: route.compression) })
             leg.partner = clientLeg
             backendLeg = leg
             backendHandler = WebSocketLegHandler(leg: leg)

@@ -407,19 +407,29 @@ final class WebSocketLeg: RelayPartner {
         compression.outboundCompressing = false
     }
 
-    /// A frame of the compressed message: RSV1 and the message's opcode on the first, continuation after.
+    /// A frame of the compressed message: RSV1 and the message's opcode on the first, continuation
+    /// after; masked toward a backend.
     private func writeCompressedFrame(_ payload: ByteBuffer, fin: Bool, _ compression: LegCompression) {
         guard let transport else { return }
         let first = !compression.outboundStarted
         compression.outboundStarted = true
         let count = payload.readableBytes
+        let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let inline = count <= GatheredOutput.copyLimit ? count : 0
-        self.output.append(reserving: 10 + inline) { output in
+        self.output.append(reserving: 14 + inline) { output in
             FrameEncoder.writeHeader(into: &output, fin: fin, opcode: first ? compression.outboundOpcode : .continuation,
-                                     payloadLength: count, mask: nil, compressed: first)
-            if inline > 0 { output.writeImmutableBuffer(payload) }
+                                     payloadLength: count, mask: mask, compressed: first)
+            if inline > 0 {
+                let from = output.writerIndex - output.readerIndex
+                output.writeImmutableBuffer(payload)
+                if let mask {
+                    output.withUnsafeMutableReadableBytes { mask.apply(to: UnsafeMutableRawBufferPointer(rebasing: $0[from..<(from + count)]), offset: 0) }
+                }
+            }
         }
         if inline == 0 && count > 0 {
+            var payload = payload
+            if let mask { payload.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: 0) } }
             self.writeGathered(transport)
             transport.write(payload)
         }
@@ -434,6 +444,12 @@ final class WebSocketLeg: RelayPartner {
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
         guard self.transport != nil, !self.closeSent else { return }
+        if let compression = self.compression, compression.outboundCompressing {
+            var clear = payload
+            clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
+            self.relayPayload(clear)
+            return
+        }
         // Frames pass one to one, so the sender's payload offset is this frame's offset too.
         assert(offset == self.outgoingOffset, "masked payload relayed out of step with its frame")
         if let outgoing = self.outgoingMask {
