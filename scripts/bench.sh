@@ -20,6 +20,7 @@ scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
 (cd "$work" && ./setup.sh >&2)
 
+git rev-parse --short HEAD > "$out.commit" 2>/dev/null || true
 common="--threads 1 --log-level warning"
 cd "$work"
 python3 run.py --out "$out" \

@@ -15,7 +15,8 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   echo
   echo "- date: $(date -u +%Y-%m-%d) ($(stat -c %y "$results" | cut -d. -f1) UTC)"
   echo "- machine: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "- wsgate $("$bin" --version 2>/dev/null) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $(swift --version 2>/dev/null | head -1)"
+  commit="$(cat "${results%/results.md}.commit" 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "- wsgate $("$bin" --version 2>/dev/null) (commit $commit for the side-by-side run; the wsgate-bench section is from $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), $(swift --version 2>/dev/null | head -1)"
   echo
   cat "$results"
   scaling="${BENCH_SCALING_OUT:-.build/bench-scaling}/results.md"
