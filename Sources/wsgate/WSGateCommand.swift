@@ -128,7 +128,12 @@ struct Check: ParsableCommand {
         for (index, route) in configuration.routes.enumerated() {
             let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
             let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
-            print("route \(index): \(route.match.rawValue) \(route.path) -> \(route.backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms")
+            let c = route.compression
+            let compression = c.enabled
+                ? " compression=level:\(c.level),window_bits:\(c.windowBits),memory_level:\(c.memoryLevel),client_window_bits:\(c.clientWindowBits),min_size:\(c.minimumMessageBytes)\(c.serverNoContextTakeover ? ",server_no_context_takeover" : "")"
+                : ""
+            let backendCompression = route.backendCompression ? " backend_compression=on" : ""
+            print("route \(index): \(route.match.rawValue) \(route.path) -> \(route.backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression)")
         }
     }
 }
