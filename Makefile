@@ -24,7 +24,7 @@ bench:
 # BENCH_DIR), then BENCHMARKS.md.
 bench-peers:
 	scripts/bench.sh
-	scripts/bench-scaling.sh
+	scripts/bench.sh --scaling
 	scripts/publish-bench.sh
 
 conformance:

@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
 # Runs the shared load harness (../shared/bench: throughput, latency, connection rate, idle memory)
-# with wsgate (release build, one event-loop thread) beside nginx, HAProxy and websockify, in one run.
-#
-# usage: scripts/bench.sh [run.py args...]     e.g. scripts/bench.sh --quick
-#        BENCH_DIR=/path/to/bench scripts/bench.sh --only haproxy,wsgate,wsgate-tcp
+# with wsgate (release build) in one run:
+#   scripts/bench.sh [run.py args...]            one event-loop thread, WS→WS and WS→TCP, beside nginx,
+#                                                HAProxy and websockify (results: .build/bench)
+#   scripts/bench.sh --scaling [run.py args...]  1 and 2 threads, throughput only, unpinned: the load
+#                                                side shares the machine (results: .build/bench-scaling)
+# e.g. scripts/bench.sh --quick;  BENCH_DIR=/path/to/bench scripts/bench.sh --only haproxy,wsgate
 # The harness directory is copied to a scratch dir (it builds its C tools in place); its setup.sh
-# installs nginx, haproxy and websockify through apt. Results: $BENCH_OUT (default .build/bench).
+# installs nginx, haproxy and websockify through apt. $BENCH_OUT overrides the results directory;
+# scripts/publish-bench.sh turns both into BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scaling=0
+if [[ ${1:-} == --scaling ]]; then scaling=1; shift; fi
 src="${BENCH_DIR:-../shared/bench}"
 [[ -f "$src/run.py" ]] || { echo "bench: no harness at $src (set BENCH_DIR)" >&2; exit 2; }
 work="${BENCH_WORK:-/tmp/wsgate-bench-harness}"
-out="${BENCH_OUT:-$PWD/.build/bench}"
+out="${BENCH_OUT:-$PWD/.build/bench$([[ $scaling == 1 ]] && echo -scaling)}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
 scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config
 scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
 (cd "$work" && ./setup.sh >&2)
-
 git rev-parse --short HEAD > "$out.commit" 2>/dev/null || true
-common="--threads 1 --log-level warning"
+
 cd "$work"
-python3 run.py --out "$out" \
+if [[ $scaling == 1 ]]; then
+  common="--route /=ws://127.0.0.1:@WS_PORT@ --log-level warning"
+  exec python3 run.py --out "$out" --no-pin --no-direct --modes throughput --only wsgate-1-thread,wsgate-2-threads \
+    --target "wsgate-1-thread=$bin --listen 127.0.0.1:@PORT@ $common --threads 1;18110;ws" \
+    --target "wsgate-2-threads=$bin --listen 127.0.0.1:@PORT@ $common --threads 2;18112;ws" \
+    "$@"
+fi
+common="--threads 1 --log-level warning"
+exec python3 run.py --out "$out" \
   --target "wsgate=$bin --listen 127.0.0.1:@PORT@ --route /=ws://127.0.0.1:@WS_PORT@ $common;18110;ws" \
   --target "wsgate-tcp=$bin --listen 127.0.0.1:@PORT@ --route /=tcp://127.0.0.1:@TCP_PORT@ $common;18111;tcp" \
   "$@"

@@ -10,7 +10,7 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   echo "# wsgate benchmarks"
   echo
   echo "Side by side with nginx, HAProxy and websockify in one run of the shared load harness"
-  echo "(\`../shared/bench\`, every echo verified), produced by \`make bench-peers\` (scripts/bench.sh, bench-scaling.sh, publish-bench.sh)."
+  echo "(\`../shared/bench\`, every echo verified), produced by \`make bench-peers\` (scripts/bench.sh, bench.sh --scaling, publish-bench.sh)."
   echo "wsgate runs as a release build with one event-loop thread (\`--threads 1\`), like the peers' single worker."
   echo
   echo "- date: $(date -u +%Y-%m-%d) ($(stat -c %y "$results" | cut -d. -f1) UTC)"
@@ -22,7 +22,7 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   scaling="${BENCH_SCALING_OUT:-.build/bench-scaling}/results.md"
   if [[ -f "$scaling" ]]; then
     echo
-    echo '## Multi-core: 1 and 2 event-loop threads (`scripts/bench-scaling.sh`)'
+    echo '## Multi-core: 1 and 2 event-loop threads (`scripts/bench.sh --scaling`)'
     echo
     echo "Unpinned: wsgate, the load generator and the backends share the $(nproc) cores, so on this machine a"
     echo "second thread can only take what the load side leaves (core use above 100% = both threads busy)."

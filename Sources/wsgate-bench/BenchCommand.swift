@@ -117,7 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
                 for (label, setting) in [("off", "off"), ("on", "on")] {
                     await report("JSON feed, compression \(label) (16 conns × 4)") {
                         let figures = try await withGateway(compression: setting, json: true) {
-                            try await $0.jsonStream(connections: 16, window: 4, warmup: warmup, duration: measured)
+                            try await $0.throughput(size: 0 /* JSON messages size themselves */, connections: 16, window: 4, warmup: warmup, duration: measured)
                         }
                         return "\(Self.rate(figures.echoesPerSecond)) echoes/s · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo · "
                             + String(format: "%.0f B on the client wire per echo (both ways)", figures.wireBytesPerEcho)

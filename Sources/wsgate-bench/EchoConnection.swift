@@ -200,7 +200,7 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
                         self.inflating = true
                         self.frameRemaining = length
                         self.frameFin = fin
-                        if length == 0 && fin { try self.inflate(nil) }
+                        if length == 0 && fin { try self.inflate(ByteBuffer()) }
                         continue
                     }
                     if self.json { continue }  // sizes vary: the byte stream check covers boundaries
@@ -241,25 +241,12 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
     }
 
-    /// Inflates compressed echo bytes (`nil`: no payload, only the end of a message) and checks them.
-    private func inflate(_ payload: ByteBuffer?) throws {
+    /// Inflates compressed echo bytes (empty: only the end of a message) and checks them.
+    private func inflate(_ payload: ByteBuffer) throws {
         guard let inflater = self.inflater else { throw Failure(description: "a compressed echo on a connection without compression") }
-        var inputs = payload.map { [$0] } ?? []
         let ends = self.frameRemaining == 0 && self.frameFin
-        if ends { inputs.append(inflater.messageTail()) }
-        for var input in inputs {
-            while true {
-                var output = ByteBuffer()
-                output.reserveCapacity(16 * 1024)
-                let done = try inflater.inflate(&input, into: &output)
-                if output.readableBytes > 0 { try self.verify(output) }
-                if done { break }
-            }
-        }
-        if ends {
-            inflater.messageFinished()
-            self.inflating = false
-        }
+        try inflater.inflate(payload, endsMessage: ends, chunkSize: 16 * 1024) { try self.verify($0) }
+        if ends { self.inflating = false }
     }
 
     private var echoedMessageBytes = 0

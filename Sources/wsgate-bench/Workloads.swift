@@ -9,6 +9,8 @@ final class Workloads: @unchecked Sendable {
         var echoesPerSecond: Double
         var gatewayMicrosPerEcho: Double?
         var gatewayCoreUse: Double?
+        /// Bytes on the client's wire per echo, both directions (frame headers included).
+        var wireBytesPerEcho: Double
     }
 
     struct Latency {
@@ -49,34 +51,9 @@ final class Workloads: @unchecked Sendable {
         self.compression = compression
     }
 
-    struct Stream {
-        var echoesPerSecond: Double
-        var gatewayMicrosPerEcho: Double?
-        /// Bytes on the client's wire per echo, both directions (frame headers included).
-        var wireBytesPerEcho: Double
-    }
-
-    /// JSON messages, `window` in flight on each connection, with or without permessage-deflate:
-    /// what compression saves on the client's link and what it costs the gateway.
-    func jsonStream(connections: Int, window: Int, warmup: Duration, duration: Duration) async throws -> Stream {
-        try await self.open(connections, size: 0, concurrency: connections) { connection in
-            for _ in 0..<window { connection.send() }
-            connection.flush()
-        } echoed: { connection, _ in
-            connection.send()
-        }
-        try await Task.sleep(for: warmup)
-        let wireBefore = try await self.loop.submit { self.connections.values.reduce(0) { $0 + $1.wireBytes } }.get()
-        let (echoes, seconds, cpu) = try await self.measure(for: duration)
-        let wireAfter = try await self.loop.submit { self.connections.values.reduce(0) { $0 + $1.wireBytes } }.get()
-        try await self.closeAll()
-        return Stream(echoesPerSecond: Double(echoes) / seconds, gatewayMicrosPerEcho: cpu.map { $0 * 1e6 / Double(max(echoes, 1)) },
-                      wireBytesPerEcho: Double(wireAfter - wireBefore) / Double(max(echoes, 1)))
-    }
-
     // MARK: Throughput
 
-    /// `connections` connections, each keeping `window` messages of `size` bytes in flight.
+    /// `connections` connections, each keeping `window` messages of `size` bytes (or JSON ones) in flight.
     func throughput(size: Int, connections: Int, window: Int, warmup: Duration, duration: Duration) async throws -> Throughput {
         try await self.open(connections, size: size, concurrency: connections) { connection in
             for _ in 0..<window { connection.send() }
@@ -85,11 +62,18 @@ final class Workloads: @unchecked Sendable {
             connection.send()
         }
         try await Task.sleep(for: warmup)
+        let wireBefore = try await self.wireBytes()
         let (echoes, seconds, cpu) = try await self.measure(for: duration)
+        let wireAfter = try await self.wireBytes()
         try await self.closeAll()
         return Throughput(echoesPerSecond: Double(echoes) / seconds,
                           gatewayMicrosPerEcho: cpu.map { $0 * 1e6 / Double(max(echoes, 1)) },
-                          gatewayCoreUse: cpu.map { $0 / seconds })
+                          gatewayCoreUse: cpu.map { $0 / seconds },
+                          wireBytesPerEcho: Double(wireAfter - wireBefore) / Double(max(echoes, 1)))
+    }
+
+    private func wireBytes() async throws -> Int {
+        try await self.loop.submit { self.connections.values.reduce(0) { $0 + $1.wireBytes } }.get()
     }
 
     // MARK: Latency

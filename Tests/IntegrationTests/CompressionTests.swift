@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import Testing
 @testable import WSGate
 
@@ -48,15 +49,7 @@ import Testing
                 let reply = try await client.readMessage()
                 #expect(reply.compressed, "a \(reply.payload.count)-byte message came back uncompressed")
                 compressedOnTheWire += reply.payload.count
-                for var input in [ByteBuffer(bytes: reply.payload), inflater.messageTail()] {
-                    while true {
-                        var output = ByteBuffer()
-                        output.reserveCapacity(64 * 1024)
-                        let done = try inflater.inflate(&input, into: &output)
-                        received += output.readableBytesView
-                        if done { break }
-                    }
-                }
+                try inflater.inflate(ByteBuffer(bytes: reply.payload), endsMessage: true, chunkSize: 64 * 1024) { received += $0.readableBytesView }
             }
             #expect(received == message, "\(path)")
             #expect(compressedOnTheWire < message.count / 10)
@@ -171,15 +164,7 @@ final class PythonEchoServer: @unchecked Sendable {
                 let frame = try await client.readMessage()
                 guard frame.compressed else { return frame.payload }
                 var result: [UInt8] = []
-                for var input in [ByteBuffer(bytes: frame.payload), inflater.messageTail()] {
-                    while true {
-                        var output = ByteBuffer()
-                        output.reserveCapacity(64 * 1024)
-                        let done = try inflater.inflate(&input, into: &output)
-                        result += output.readableBytesView
-                        if done { break }
-                    }
-                }
+                try inflater.inflate(ByteBuffer(bytes: frame.payload), endsMessage: true, chunkSize: 64 * 1024) { result += $0.readableBytesView }
                 return result
             }
             #expect(String(decoding: try await receive(), as: UTF8.self).hasPrefix(expected), "\(path)")
@@ -190,5 +175,47 @@ final class PythonEchoServer: @unchecked Sendable {
             #expect(try await client.readMessage().closeCode == 1000)
             await client.close()
         }
+    }
+}
+
+/// Answers any WebSocket handshake with a valid 101 plus the given `Sec-WebSocket-Extensions`.
+final class ExtensionAnsweringHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let extensions: String
+    private var request = ""
+
+    init(extensions: String) {
+        self.extensions = extensions
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.request += String(buffer: Self.unwrapInboundIn(data))
+        guard self.request.contains("\r\n\r\n"),
+              let keyLine = self.request.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("sec-websocket-key:") }) else { return }
+        let key = keyLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
+        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\nSec-WebSocket-Extensions: \(self.extensions)\r\n\r\n"
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
+    }
+}
+
+@Suite struct BackendCompressionAnswerTests {
+    /// An extension the gateway did not offer, or permessage-deflate answered with a parameter it did
+    /// not offer, fails the backend handshake: the client gets 502.
+    @Test(arguments: [(false, "permessage-deflate"), (true, "permessage-deflate; client_max_window_bits=10"), (true, "x-unknown")])
+    func answersOutsideTheOfferAre502(offered: Bool, answer: String) async throws {
+        let backend = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { ExtensionAnsweringHandler(extensions: answer) }
+        defer { Task { try? await backend.close() } }
+        let gateway = try await GatewayFixture.start { _, _ in
+            var route = RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: backend.localAddress!.port!, path: nil, query: nil))
+            route.backendCompression = offered
+            return [route]
+        }
+        defer { Task { await gateway.stop() } }
+        let client = try await gateway.raw()
+        try await client.send(TestClient.handshake(path: "/"))
+        let (status, _, body) = try await client.readResponse()
+        #expect(status == 502, "\(body)")
+        await client.close()
     }
 }

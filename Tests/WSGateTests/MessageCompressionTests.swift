@@ -4,20 +4,12 @@ import Testing
 
 @Suite struct MessageCompressionTests {
     /// Inflates a whole message (payload then tail) in output chunks of at most `chunk` bytes.
-    func inflate(_ inflater: MessageInflater, _ compressed: ByteBuffer, chunk: Int = 1000) throws -> [UInt8] {
+    func inflate(_ inflater: MessageInflater, _ compressed: ByteBuffer, chunk: Int = 1024) throws -> [UInt8] {
         var result: [UInt8] = []
-        for var input in [compressed, inflater.messageTail()] {
-            while true {
-                var output = ByteBuffer()
-                output.reserveCapacity(chunk)
-                let room = output.capacity
-                let done = try inflater.inflate(&input, into: &output)
-                #expect(output.readableBytes <= room)
-                result += output.readableBytesView
-                if done { break }
-            }
+        try inflater.inflate(compressed, endsMessage: true, chunkSize: chunk) { output in
+            #expect(output.readableBytes <= chunk)
+            result += output.readableBytesView
         }
-        inflater.messageFinished()
         return result
     }
 
@@ -62,9 +54,42 @@ import Testing
         var input = compressed
         var output = ByteBuffer()
         output.reserveCapacity(64 * 1024)
+        let room = output.writableBytes
         let done = try inflater.inflate(&input, into: &output)
         #expect(!done)  // stopped with input left: the output chunk is full
-        #expect(output.readableBytes <= output.capacity)
+        #expect(output.readableBytes == room)
         #expect(input.readableBytes > 0)
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct MessageInflaterEdgeTests {
+    /// Output chunks far smaller than the back-references in the data: zlib stops in the middle of a
+    /// copy whenever a chunk fills, also right as the input runs out; nothing may be lost or moved
+    /// into the next message.
+    @Test(arguments: [1, 7, 16, 64])
+    func tinyOutputChunksLoseNothing(chunk: Int) throws {
+        let deflater = MessageDeflater(windowBits: 15, level: 9, memoryLevel: 8, resetsEachMessage: false)
+        let inflater = MessageInflater(windowBits: 15, resetsEachMessage: false)
+        for round in 0..<3 {
+            let message = Array(String(repeating: "abcdefgh-\(round)-", count: 500).utf8)
+            var input = ByteBuffer(bytes: message)
+            var compressed = ByteBuffer()
+            try deflater.deflate(&input, into: &compressed)
+            try deflater.finishMessage(into: &compressed)
+            var received: [UInt8] = []
+            try inflater.inflate(compressed, endsMessage: true, chunkSize: chunk) { received += $0.readableBytesView }
+            #expect(received == message, "round \(round)")
+        }
+    }
+
+    /// A sender that ends a message with a final (BFINAL) block leaves zlib's stream finished; what
+    /// follows must fail rather than spin forever on input zlib will not take.
+    @Test func inputAfterTheEndOfTheDeflateStreamFailsInsteadOfSpinning() throws {
+        // One stored block with BFINAL set: "hello", then the stream is over.
+        let finished = ByteBuffer(bytes: [0x01, 0x05, 0x00, 0xFA, 0xFF] + Array("hello".utf8))
+        let inflater = MessageInflater(windowBits: 15, resetsEachMessage: false)
+        #expect(throws: (any Error).self) {
+            try inflater.inflate(finished, endsMessage: true, chunkSize: 1024) { _ in }
+        }
     }
 }

@@ -17,6 +17,8 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
         case waitingForHead
         case waitingForEnd(Outcome)
         case done
+        /// Refused: whatever the decoder still produces (the response's end, a body) is dropped.
+        case failed
     }
 
     private let request: HTTPRequestHead
@@ -45,6 +47,7 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .failed = self.state { return }
         if case .done = self.state {
             // Bytes after the 101, handed over by the departing decoder: not HTTP, pass them on.
             context.fireChannelRead(data)
@@ -78,7 +81,10 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .done = self.state { return }
+        switch self.state {
+        case .done, .failed: return
+        default: break
+        }
         context.read()
     }
 
@@ -93,8 +99,11 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func fail(context: ChannelHandlerContext, _ error: BackendError) {
-        if case .done = self.state { return }
-        self.state = .done
+        switch self.state {
+        case .done, .failed: return
+        default: break
+        }
+        self.state = .failed
         self.promise.fail(error)
         context.close(promise: nil)
     }
@@ -110,15 +119,12 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
         guard head.headers["sec-websocket-accept"].map({ $0.trimmingWhitespace() }) == [self.expectedAccept] else {
             return .failure(.invalidHandshake("wrong Sec-WebSocket-Accept"))
         }
-        var compression: BackendDeflate?
-        let extensions = head.headers["sec-websocket-extensions"]
-        if self.offeredCompression {
-            switch DeflateNegotiation.backendAccepted(extensions) {
-            case .success(let agreed): compression = agreed
-            case .failure(let error): return .failure(.invalidHandshake(error.reason))
-            }
-        } else if !HTTPTokens.list(head.headers, "sec-websocket-extensions").isEmpty {
-            return .failure(.invalidHandshake("extension accepted that was not offered"))
+        // Only what was offered may come back: permessage-deflate when offered, nothing otherwise.
+        let compression: BackendDeflate?
+        switch DeflateNegotiation.backendAccepted(head.headers["sec-websocket-extensions"]) {
+        case .success(let agreed) where agreed == nil || self.offeredCompression: compression = agreed
+        case .success: return .failure(.invalidHandshake("extension accepted that was not offered"))
+        case .failure(let error): return .failure(.invalidHandshake(error.reason))
         }
         let chosen = HTTPTokens.list(head.headers, "sec-websocket-protocol")
         switch chosen.count {

@@ -20,20 +20,41 @@ public final class MessageInflater {
         self.resetsEachMessage = resetsEachMessage
     }
 
-    /// Inflates from `input` into `output` until `input` is used up (true) or `output` is full (false).
+    /// Inflates from `input` into `output`. True: `input` is used up and zlib has nothing more to give
+    /// for it. False: `output` filled up — call again with room, even with `input` empty, since zlib
+    /// may be in the middle of a back-reference. Throws on corrupt data, including input zlib will
+    /// not take (anything after a final deflate block).
     public func inflate(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws -> Bool {
         let zlib = try self.stream()
-        while input.readableBytes > 0 {
+        while true {
             guard output.writableBytes > 0 else { return false }
+            let (inputBefore, outputBefore) = (input.readableBytes, output.readableBytes)
             do {
                 try zlib.inflate(from: &input, to: &output)
             } catch let error as CompressNIOError where error == .bufferOverflow {
-                return input.readableBytes == 0 ? true : false
+                return false
             } catch let error as CompressNIOError where error == .inputBufferOverflow {
                 return true
             }
+            if input.readableBytes == 0 { return true }
+            if input.readableBytes == inputBefore && output.readableBytes == outputBefore { throw CompressNIOError.corruptData }
         }
-        return true
+    }
+
+    /// Inflates all of `input` — and, with `endsMessage`, the message tail — handing the output to
+    /// `body` in chunks of at most `chunkSize` bytes (rounded up to a power of two, as ByteBuffer
+    /// allocates). Only for callers that take everything at once;
+    /// the relay uses ``inflate(_:into:)`` so it can stop while the other side is full.
+    public func inflate(_ input: ByteBuffer, endsMessage: Bool, chunkSize: Int, _ body: (ByteBuffer) throws -> Void) throws {
+        for var part in endsMessage ? [input, self.messageTail()] : [input] {
+            while true {
+                var output = ByteBufferAllocator().buffer(capacity: chunkSize)
+                let done = try self.inflate(&part, into: &output)
+                if output.readableBytes > 0 { try body(output) }
+                if done { break }
+            }
+        }
+        if endsMessage { self.messageFinished() }
     }
 
     /// The end-of-message tail to feed through ``inflate(_:into:)`` after the last frame's payload.

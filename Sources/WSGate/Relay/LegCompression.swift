@@ -13,6 +13,8 @@ final class LegCompression {
     // From the client: the compressed message being inflated.
     var inboundOpcode = WebSocketOpcode.binary
     var inboundStarted = false
+    /// The opcode of the next frame relayed for the inflated message.
+    var inboundFrameOpcode: WebSocketOpcode { self.inboundStarted ? .continuation : self.inboundOpcode }
     var inboundFrameRemaining = 0
     var inboundFrameFin = false
     var inflatedBytes = 0

@@ -118,11 +118,15 @@ final class WebSocketLeg: RelayPartner {
                     return
                 }
             }
-        } catch let error as WebSocketProtocolError {
-            self.fail(error, transport: transport)
         } catch {
-            self.fail(WebSocketProtocolError(.internalError, "decompression failed: \(error)"), transport: transport)
+            self.failReceiving(error, transport: transport)
         }
+    }
+
+    /// Protocol errors close with their own code; anything else can only come from zlib (1011).
+    private func failReceiving(_ error: Error, transport: LegTransport) {
+        let protocolError = error as? WebSocketProtocolError ?? WebSocketProtocolError(.internalError, "decompression failed: \(error)")
+        self.fail(protocolError, transport: transport)
     }
 
     // MARK: permessage-deflate, client to gateway
@@ -148,25 +152,22 @@ final class WebSocketLeg: RelayPartner {
         return true
     }
 
-    /// Feeds the message tail (RFC 7692 §7.2.2) through, then ends the message with an empty final frame.
-    private func finishInflatedMessage(_ compression: LegCompression) throws -> Bool {
-        var tail = compression.inflater.messageTail()
+    /// Feeds the message tail (RFC 7692 §7.2.2), or what is left of it after a pause, through, then
+    /// ends the message with an empty final frame.
+    private func finishInflatedMessage(_ compression: LegCompression, tail: ByteBuffer? = nil) throws -> Bool {
+        var tail = tail ?? compression.inflater.messageTail()
         guard try self.inflateAndRelay(&tail, compression) else {
             self.pauseInflating(tail, inTail: true, compression)
             return false
         }
-        try self.endInflatedMessage(compression)
-        return true
-    }
-
-    private func endInflatedMessage(_ compression: LegCompression) throws {
         if compression.inboundOpcode == .text && !compression.inboundUTF8.isComplete {
             throw WebSocketProtocolError(.invalidPayload, "text message ends inside a UTF-8 sequence")
         }
         compression.inflater.messageFinished()
         if !self.closeSent {
-            self.partner?.relayFrame(opcode: compression.inboundStarted ? .continuation : compression.inboundOpcode, fin: true, length: 0)
+            self.partner?.relayFrame(opcode: compression.inboundFrameOpcode, fin: true, length: 0)
         }
+        return true
     }
 
     private func pauseInflating(_ input: ByteBuffer, inTail: Bool, _ compression: LegCompression) {
@@ -192,7 +193,7 @@ final class WebSocketLeg: RelayPartner {
                     throw WebSocketProtocolError(.invalidPayload, "text message is not valid UTF-8")
                 }
                 if !self.closeSent, let partner = self.partner {
-                    partner.relayFrame(opcode: compression.inboundStarted ? .continuation : compression.inboundOpcode, fin: false, length: output.readableBytes)
+                    partner.relayFrame(opcode: compression.inboundFrameOpcode, fin: false, length: output.readableBytes)
                     partner.relayPayload(output)
                     compression.inboundStarted = true
                 }
@@ -211,18 +212,15 @@ final class WebSocketLeg: RelayPartner {
         compression.heldReads = []
         do {
             let finished = compression.pausedInTail
-                ? try self.resumeTail(&input, compression)
+                ? try self.finishInflatedMessage(compression, tail: input)
                 : try self.inflateFrameData(&input, compression)
             guard finished else {
                 compression.heldReads.append(contentsOf: held)
                 self.flushPartnerSoon(transport)
                 return
             }
-        } catch let error as WebSocketProtocolError {
-            self.fail(error, transport: transport)
-            return
         } catch {
-            self.fail(WebSocketProtocolError(.internalError, "decompression failed: \(error)"), transport: transport)
+            self.failReceiving(error, transport: transport)
             return
         }
         for (index, read) in held.enumerated() {
@@ -242,15 +240,6 @@ final class WebSocketLeg: RelayPartner {
         transport.eventLoop.assumeIsolated().execute { [weak self] in
             self?.partner?.relayFlush()
         }
-    }
-
-    private func resumeTail(_ tail: inout ByteBuffer, _ compression: LegCompression) throws -> Bool {
-        guard try self.inflateAndRelay(&tail, compression) else {
-            self.pauseInflating(tail, inTail: true, compression)
-            return false
-        }
-        try self.endInflatedMessage(compression)
-        return true
     }
 
     /// End of a read batch: one flush for the partner, one for our own control frames.
