@@ -26,7 +26,7 @@ final class GatewayFixture: @unchecked Sendable {
         server: ServerSettings = ServerSettings(),
         listeners: [ListenerConfiguration] = [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))],
         extraBackends: [Channel] = [],
-        routes: (_ wsEcho: Int, _ tcpEcho: Int) -> [RouteConfiguration]
+        routes: (_ wsEcho: Int, _ tcpEcho: Int) throws -> [RouteConfiguration]
     ) async throws -> GatewayFixture {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
@@ -35,7 +35,7 @@ final class GatewayFixture: @unchecked Sendable {
         let tcpPort = tcp.localAddress!.port!
         let configuration = GatewayConfiguration(
             listeners: listeners,
-            routes: routes(wsPort, tcpPort),
+            routes: try routes(wsPort, tcpPort),
             server: server
         )
         let gateway = GatewayServer(configuration: configuration, logger: Self.logger, group: group)

@@ -57,10 +57,13 @@ final class TestClient: @unchecked Sendable {
         self.inbox = inbox
     }
 
-    static func connect(port: Int, host: String = "127.0.0.1", group: EventLoopGroup, sendingFirst firstBytes: [UInt8] = []) async throws -> TestClient {
+    /// `from`: the local address to connect from (another loopback address plays another client IP).
+    static func connect(port: Int, host: String = "127.0.0.1", from source: String? = nil, group: EventLoopGroup, sendingFirst firstBytes: [UInt8] = []) async throws -> TestClient {
         let inbox = Inbox()
         inbox.firstBytes = firstBytes
-        let channel = try await ClientBootstrap(group: group)
+        var bootstrap = ClientBootstrap(group: group)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbox) }
             }

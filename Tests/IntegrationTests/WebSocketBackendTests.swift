@@ -73,7 +73,9 @@ import Testing
 
     @Test func subprotocolAndForwardingHeadersReachTheBackend() async throws {
         let fixture = try await GatewayFixture.start { ws, _ in
-            [RouteConfiguration(path: "/app", backend: .webSocket(host: "127.0.0.1", port: ws, path: "/v1", query: "k=1"))]
+            var route = RouteConfiguration(path: "/app", backend: .webSocket(host: "127.0.0.1", port: ws, path: "/v1", query: "k=1"))
+            route.origins = .allowList(["https://app.example"])
+            return [route]
         }
         defer { Task { await fixture.stop() } }
         let (client, headers) = try await fixture.client("/app/inspect?room=7", headers: [

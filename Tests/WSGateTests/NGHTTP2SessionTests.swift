@@ -184,7 +184,7 @@ enum H2 {
     }
 
     func status(_ headers: [(String, String)]) -> Int? {
-        if case .refuse(let status, _, _) = self.decide(headers) { return status }
+        if case .refuse(let status, _, _, _) = self.decide(headers) { return status }
         return nil
     }
 

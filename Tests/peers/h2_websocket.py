@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """RFC 8441 client for the integration tests: WebSockets over one HTTP/2 connection (Python `h2`).
 
-    h2_websocket.py HOST PORT [--tls CAFILE] [--flood PATH BYTES] PATH...
+    h2_websocket.py HOST PORT [--tls CAFILE] [--header NAME:VALUE]... [--flood PATH BYTES] PATH...
 
 Opens one connection (h2c prior knowledge, or TLS with ALPN h2), waits for the server's
 SETTINGS_ENABLE_CONNECT_PROTOCOL, then one extended CONNECT stream per PATH, all at once. On each
@@ -64,6 +64,11 @@ def main() -> int:
     rest = args[2:]
     if rest[0] == "--tls":
         cafile, rest = rest[1], rest[2:]
+    extra = []
+    while rest[0] == "--header":
+        name, _, value = rest[1].partition(":")
+        extra.append((name.strip().lower(), value.strip()))
+        rest = rest[2:]
     if rest[0] == "--flood":
         flood, rest = (rest[1], int(rest[2])), rest[3:]
     paths = rest
@@ -98,7 +103,7 @@ def main() -> int:
     for path in paths:
         sid = conn.get_next_available_stream_id()
         conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https" if cafile else "http"),
-                                (":path", path), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")])
+                                (":path", path), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")] + extra)
         streams[sid] = {"path": path, "status": None, "buf": bytearray(), "echo": None, "close": None, "ended": False}
     flood_state = None
     if flood:

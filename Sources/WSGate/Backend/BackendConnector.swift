@@ -10,6 +10,8 @@ public struct BackendConnection {
     public var subprotocol: String?
     /// permessage-deflate as agreed with a WebSocket backend that was offered it.
     public var compression: BackendDeflate? = nil
+    /// Where it goes (the route's backend, or the dynamic target chosen for the session).
+    public var url: BackendURL
 }
 
 /// Opens the backend leg of a session on the client's event loop (so the relay needs no locks),
@@ -40,7 +42,7 @@ public struct BackendConnector: Sendable {
             .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
             .channelOption(.recvAllocator, value: ReceiveBuffers())
 
-        switch route.backend {
+        switch request.backend {
         case .tcp(let host, let port):
             bootstrap = bootstrap.channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             Self.finishPlain(Self.connect(bootstrap, host: host, port: port), request: request, promise: promise)
@@ -76,7 +78,7 @@ public struct BackendConnector: Sendable {
             connected.whenFailure { handshake.fail($0) }
             Self.closeIfAbandoned(connected, promise: promise)
             connected.and(handshake.futureResult).map { channel, outcome in
-                BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression)
+                BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression, url: request.backend)
             }.flatMapErrorThrowing { error in
                 throw Self.describe(error, timeout: timeout)
             }.whenComplete { result in
@@ -90,7 +92,7 @@ public struct BackendConnector: Sendable {
         let subprotocol = Self.subprotocolForByteStream(request)
         Self.closeIfAbandoned(connected, promise: promise)
         connected.map { channel in
-            BackendConnection(channel: channel, subprotocol: subprotocol)
+            BackendConnection(channel: channel, subprotocol: subprotocol, url: request.backend)
         }.flatMapErrorThrowing { error in
             throw Self.describe(error, timeout: request.route.configuration.limits.connectTimeout)
         }.whenComplete { result in

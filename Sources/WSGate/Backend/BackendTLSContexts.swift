@@ -9,7 +9,10 @@ final class BackendTLSContexts: Sendable {
     func prepare(_ routes: RouteTable) throws {
         var made: [Int: NIOSSLContext] = [:]
         for route in routes.routes {
-            guard case .webSocket(_, _, _, _, true) = route.configuration.backend else { continue }
+            // Dynamic targets may be wss:// URLs too.
+            if route.configuration.targets == nil {
+                guard case .webSocket(_, _, _, _, true) = route.configuration.backend else { continue }
+            }
             do {
                 made[route.index] = try Self.make(route.configuration.backendTLS)
             } catch {

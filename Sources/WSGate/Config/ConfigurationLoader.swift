@@ -109,9 +109,10 @@ private struct NodeReader {
     }
 
     func configuration(_ root: Node) throws(ConfigurationError) -> GatewayConfiguration {
-        let top = try self.mapping(root, nil, allowed: ["listeners", "routes", "server"])
+        let top = try self.mapping(root, nil, allowed: ["listeners", "routes", "server", "limits"])
         var server = ServerSettings()
         if let node = top["server"] { server = try self.server(node) }
+        if let node = top["limits"] { server.limits = try self.connectionLimits(node) }
 
         guard let listenersNode = top["listeners"] else { throw self.fail(root, "listeners", "missing: at least one listener is needed") }
         var listeners: [ListenerConfiguration] = []
@@ -225,22 +226,37 @@ private struct NodeReader {
     }
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
-        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression"])
+        let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
+                                                             "origins", "auth", "targets"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
         guard !path.contains("?"), !path.contains("#") else { throw self.fail(pathNode, "\(key).path", "must not contain a query or fragment") }
 
-        guard let backendNode = entries["backend"] else { throw self.fail(node, "\(key).backend", "missing") }
-        let backendText = try self.string(backendNode, "\(key).backend")
+        var targets: DynamicTargets?
+        if let n = entries["targets"] { targets = try self.targets(n, "\(key).targets") }
         let backend: BackendURL
-        do {
-            backend = try BackendURL(parsing: backendText)
-        } catch {
-            throw self.fail(backendNode, "\(key).backend", error.description)
+        if let backendNode = entries["backend"] {
+            guard targets == nil else { throw self.fail(backendNode, "\(key).backend", "a route with targets takes its backend from the request: remove backend") }
+            let backendText = try self.string(backendNode, "\(key).backend")
+            do {
+                backend = try BackendURL(parsing: backendText)
+            } catch {
+                throw self.fail(backendNode, "\(key).backend", error.description)
+            }
+        } else if targets != nil {
+            backend = .dynamic
+        } else {
+            throw self.fail(node, "\(key).backend", "missing (or give targets for a backend chosen per request)")
         }
 
         var route = RouteConfiguration(path: path, backend: backend)
+        route.targets = targets
+        if let n = entries["origins"] { route.origins = try self.origins(n, "\(key).origins") }
+        if let n = entries["auth"] { route.auth = try self.auth(n, "\(key).auth") }
+        if targets?.fromJWT == true {
+            guard case .jwt = route.auth?.method else { throw self.fail(entries["targets"], "\(key).targets.from_jwt", "needs auth.jwt on the same route") }
+        }
         if let n = entries["match"] {
             let text = try self.string(n, "\(key).match")
             guard let match = PathMatch(rawValue: text) else { throw self.fail(n, "\(key).match", "expected 'prefix' or 'exact', got '\(text)'") }
@@ -277,7 +293,10 @@ private struct NodeReader {
             route.backendCompression = try self.bool(n, "\(key).backend_compression")
         }
         if let n = entries["limits"] {
-            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "idle_timeout", "connect_timeout"])
+            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "max_frame_bytes", "idle_timeout", "connect_timeout"])
+            if let m = limits["max_frame_bytes"] {
+                route.limits.maxFrameBytes = try self.size(m, "\(key).limits.max_frame_bytes")
+            }
             if let m = limits["max_message_bytes"] {
                 route.limits.maxMessageBytes = try self.size(m, "\(key).limits.max_message_bytes")
             }
@@ -290,5 +309,166 @@ private struct NodeReader {
             }
         }
         return route
+    }
+}
+
+// MARK: Security settings
+
+extension NodeReader {
+    /// `limits: {max_connections, max_connections_per_ip, handshake_rate_per_ip, max_header_count}`.
+    func connectionLimits(_ node: Node) throws(ConfigurationError) -> ConnectionLimits {
+        let entries = try self.mapping(node, "limits", allowed: ["max_connections", "max_connections_per_ip", "handshake_rate_per_ip", "max_header_count"])
+        var limits = ConnectionLimits()
+        if let n = entries["max_connections"] { limits.maxConnections = try self.integer(n, "limits.max_connections", in: 1...10_000_000) }
+        if let n = entries["max_connections_per_ip"] { limits.maxConnectionsPerIP = try self.integer(n, "limits.max_connections_per_ip", in: 1...10_000_000) }
+        if let n = entries["handshake_rate_per_ip"] {
+            let text = try self.string(n, "limits.handshake_rate_per_ip")
+            let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+            guard let rate = Double(number.trimmingWhitespace()), rate > 0, rate.isFinite else {
+                throw self.fail(n, "limits.handshake_rate_per_ip", "expected handshakes per second, e.g. 20 or 0.5/s, got '\(text)'")
+            }
+            limits.handshakeRatePerIP = rate
+        }
+        if let n = entries["max_header_count"] { limits.maxHeaderCount = try self.integer(n, "limits.max_header_count", in: 8...1000) }
+        return limits
+    }
+
+    /// `any`, `same-origin`, or a list of origins and `*.domain` patterns.
+    func origins(_ node: Node, _ key: String) throws(ConfigurationError) -> OriginPolicy {
+        if case .scalar = node {
+            let text = try self.string(node, key)
+            switch text {
+            case "any", "*": return .any
+            case "same-origin": return .sameOrigin
+            default: throw self.fail(node, key, "expected any, same-origin or a list of origins, got '\(text)'")
+            }
+        }
+        var patterns: [String] = []
+        for (index, item) in try self.sequence(node, key).enumerated() {
+            let text = try self.string(item, "\(key)[\(index)]")
+            let valid = text == "null" || ParsedOrigin(text) != nil || (text.contains("*.") && TargetPattern.isHostName(text[text.range(of: "*.")!.upperBound...]))
+            guard valid else { throw self.fail(item, "\(key)[\(index)]", "'\(text)' is not an origin (https://host[:port]) or a *.domain pattern") }
+            patterns.append(text)
+        }
+        guard !patterns.isEmpty else { throw self.fail(node, key, "an empty list would refuse every browser; use same-origin") }
+        return .allowList(patterns)
+    }
+
+    /// One of `bearer_tokens_file`, `bearer_tokens_env`, `basic_htpasswd`, `jwt`, plus where tokens are looked for.
+    func auth(_ node: Node, _ key: String) throws(ConfigurationError) -> AuthSettings {
+        let entries = try self.mapping(node, key, allowed: ["bearer_tokens_file", "bearer_tokens_env", "basic_htpasswd", "jwt", "token_sources", "cookie", "query_parameter", "subprotocol_prefix"])
+        let methods = ["bearer_tokens_file", "bearer_tokens_env", "basic_htpasswd", "jwt"].filter { entries[$0] != nil }
+        guard methods.count == 1 else {
+            throw self.fail(node, key, methods.isEmpty ? "needs one of bearer_tokens_file, bearer_tokens_env, basic_htpasswd, jwt" : "give only one of \(methods.joined(separator: ", "))")
+        }
+        var settings: AuthSettings
+        if let n = entries["bearer_tokens_file"] {
+            settings = AuthSettings(method: .bearerTokens(file: try self.readableFile(n, "\(key).bearer_tokens_file")))
+        } else if let n = entries["bearer_tokens_env"] {
+            settings = AuthSettings(method: .bearerTokensFromEnvironment(variable: try self.string(n, "\(key).bearer_tokens_env")))
+        } else if let n = entries["basic_htpasswd"] {
+            let file = try self.readableFile(n, "\(key).basic_htpasswd")
+            do {
+                _ = try Htpasswd(file: try String(contentsOfFile: file, encoding: .utf8))
+            } catch {
+                throw self.fail(n, "\(key).basic_htpasswd", "\(file): \(error)")
+            }
+            settings = AuthSettings(method: .basic(htpasswdFile: file))
+            settings.sources.cookie = nil
+            settings.sources.queryParameter = nil
+            settings.sources.subprotocolPrefix = nil
+        } else {
+            settings = AuthSettings(method: .jwt(try self.jwt(entries["jwt"]!, "\(key).jwt")))
+        }
+        if let n = entries["token_sources"] {
+            var sources = TokenSources()
+            sources.header = false
+            sources.cookie = nil
+            sources.queryParameter = nil
+            sources.subprotocolPrefix = nil
+            for (index, item) in try self.sequence(n, "\(key).token_sources").enumerated() {
+                switch try self.string(item, "\(key).token_sources[\(index)]") {
+                case "header": sources.header = true
+                case "cookie": sources.cookie = TokenSources().cookie
+                case "query": sources.queryParameter = TokenSources().queryParameter
+                case "subprotocol": sources.subprotocolPrefix = TokenSources().subprotocolPrefix
+                case let other: throw self.fail(item, "\(key).token_sources[\(index)]", "expected header, cookie, query or subprotocol, got '\(other)'")
+                }
+            }
+            settings.sources = sources
+        }
+        if let n = entries["cookie"] { settings.sources.cookie = try self.string(n, "\(key).cookie") }
+        if let n = entries["query_parameter"] { settings.sources.queryParameter = try self.string(n, "\(key).query_parameter") }
+        if let n = entries["subprotocol_prefix"] {
+            let prefix = try self.string(n, "\(key).subprotocol_prefix")
+            guard !prefix.isEmpty, HTTPTokens.isToken(prefix) else { throw self.fail(n, "\(key).subprotocol_prefix", "must be a non-empty token, e.g. bearer.") }
+            settings.sources.subprotocolPrefix = prefix
+        }
+        return settings
+    }
+
+    func jwt(_ node: Node, _ key: String) throws(ConfigurationError) -> JWTSettings {
+        let entries = try self.mapping(node, key, allowed: ["hs256_secret_file", "public_keys", "jwks_file", "audience", "issuer", "leeway", "routes_claim", "target_claim", "require_exp"])
+        var settings = JWTSettings()
+        if let n = entries["hs256_secret_file"] { settings.hmacSecretFile = try self.readableFile(n, "\(key).hs256_secret_file") }
+        if let n = entries["public_keys"] {
+            for (index, item) in try self.sequence(n, "\(key).public_keys").enumerated() {
+                settings.publicKeyFiles.append(try self.readableFile(item, "\(key).public_keys[\(index)]"))
+            }
+        }
+        if let n = entries["jwks_file"] { settings.jwksFile = try self.readableFile(n, "\(key).jwks_file") }
+        guard settings.hmacSecretFile != nil || !settings.publicKeyFiles.isEmpty || settings.jwksFile != nil else {
+            throw self.fail(node, key, "needs keys: hs256_secret_file, public_keys or jwks_file")
+        }
+        if let n = entries["audience"] {
+            if case .sequence = n {
+                settings.audiences = try self.sequence(n, "\(key).audience").enumerated().map { (index, item) throws(ConfigurationError) in try self.string(item, "\(key).audience[\(index)]") }
+            } else {
+                settings.audiences = [try self.string(n, "\(key).audience")]
+            }
+        }
+        if let n = entries["issuer"] { settings.issuer = try self.string(n, "\(key).issuer") }
+        if let n = entries["leeway"] { settings.leeway = try self.duration(n, "\(key).leeway") }
+        if let n = entries["routes_claim"] { settings.routesClaim = try self.string(n, "\(key).routes_claim") }
+        if let n = entries["target_claim"] { settings.targetClaim = try self.string(n, "\(key).target_claim") }
+        if let n = entries["require_exp"] { settings.requireExpiry = try self.bool(n, "\(key).require_exp") }
+        return settings
+    }
+
+    /// `targets: {token_file | from_jwt, token_from, query_parameter, allowed}`.
+    func targets(_ node: Node, _ key: String) throws(ConfigurationError) -> DynamicTargets {
+        let entries = try self.mapping(node, key, allowed: ["token_file", "from_jwt", "token_from", "query_parameter", "allowed"])
+        var targets = DynamicTargets()
+        if let n = entries["token_file"] {
+            let file = try self.readableFile(n, "\(key).token_file")
+            do {
+                _ = try TargetTokenFile.parse(try String(contentsOfFile: file, encoding: .utf8))
+            } catch {
+                throw self.fail(n, "\(key).token_file", "\(file): \(error)")
+            }
+            targets.tokenFile = file
+        }
+        if let n = entries["from_jwt"] { targets.fromJWT = try self.bool(n, "\(key).from_jwt") }
+        guard (targets.tokenFile != nil) != targets.fromJWT else {
+            throw self.fail(node, key, "needs exactly one of token_file or from_jwt: true")
+        }
+        if let n = entries["token_from"] {
+            let text = try self.string(n, "\(key).token_from")
+            guard let location = DynamicTargets.TokenLocation(rawValue: text) else { throw self.fail(n, "\(key).token_from", "expected query or host, got '\(text)'") }
+            targets.tokenLocation = location
+        }
+        if let n = entries["query_parameter"] { targets.queryParameter = try self.string(n, "\(key).query_parameter") }
+        guard let allowedNode = entries["allowed"] else {
+            throw self.fail(node, "\(key).allowed", "missing: list the host:port patterns dynamic targets may reach (e.g. 127.0.0.1:5900-5999, 10.0.0.0/8:22)")
+        }
+        for (index, item) in try self.sequence(allowedNode, "\(key).allowed").enumerated() {
+            let text = try self.string(item, "\(key).allowed[\(index)]")
+            guard let pattern = TargetPattern(parsing: text) else {
+                throw self.fail(item, "\(key).allowed[\(index)]", "'\(text)' is not HOST:PORTS (HOST: IP, CIDR, name or *.domain; PORTS: 22, 5900-5999 or *)")
+            }
+            targets.allowed.append(pattern)
+        }
+        guard !targets.allowed.isEmpty else { throw self.fail(allowedNode, "\(key).allowed", "an empty list would refuse every target") }
+        return targets
     }
 }

@@ -29,6 +29,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var threads: Int?
     /// What the gateway's HTTP/2 SETTINGS advertise (ENABLE_CONNECT_PROTOCOL is always on).
     public var http2 = HTTP2Settings()
+    /// Connection counts and handshake rates (YAML: top-level `limits`).
+    public var limits = ConnectionLimits()
 
     public init() {}
 }
@@ -78,6 +80,12 @@ public struct RouteConfiguration: Sendable, Equatable {
     /// Offer permessage-deflate to the WebSocket backend too (its own negotiation; the backend may
     /// decline). Uses `compression`'s level, window and min_size for what the gateway sends it.
     public var backendCompression = false
+    /// Which pages may open the route (checked on `Origin`).
+    public var origins = OriginPolicy.sameOrigin
+    /// Credentials required before the backend is contacted; nil = none.
+    public var auth: AuthSettings?
+    /// The backend comes from the request, within `allowed`; `backend` is then only a placeholder.
+    public var targets: DynamicTargets?
 
     public init(
         path: String,
@@ -106,6 +114,9 @@ public struct RouteLimits: Sendable, Equatable {
     public var idleTimeout: TimeAmount? = .hours(1)
     /// Time to connect to the backend (and finish its WebSocket handshake) before answering 504.
     public var connectTimeout: TimeAmount = .seconds(5)
+    /// Largest single frame accepted from either peer (1009 beyond it), checked on the frame header
+    /// before any payload is read. nil: only `maxMessageBytes` applies.
+    public var maxFrameBytes: Int?
 
     public init() {}
 }

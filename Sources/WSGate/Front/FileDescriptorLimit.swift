@@ -20,6 +20,13 @@ public enum FileDescriptorLimit {
         return Int(clamping: limit.rlim_cur)
     }
 
+    /// The current soft limit, nil if unknown or unlimited.
+    public static var current: Int? {
+        var limit = rlimit()
+        guard getrlimit(Self.resource, &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     #if canImport(Glibc)
     private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
     #else

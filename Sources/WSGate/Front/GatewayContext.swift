@@ -10,11 +10,14 @@ public struct GatewayContext: Sendable {
     public var logger: Logger
     let sessions = SessionRegistry()
     let backendTLS = BackendTLSContexts()
+    let guards = RouteGuards()
+    let clients: ClientLimiter
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.routes = RouteTable(configuration.routes)
         self.settings = configuration.server
         self.connector = BackendConnector(tlsContexts: self.backendTLS)
         self.logger = logger
+        self.clients = ClientLimiter(limits: configuration.server.limits, fileDescriptorLimit: FileDescriptorLimit.current)
     }
 }

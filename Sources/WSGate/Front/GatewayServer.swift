@@ -33,6 +33,7 @@ public final class GatewayServer: Sendable {
     public func start() async throws -> [SocketAddress] {
         let gateway = self.gateway
         try gateway.backendTLS.prepare(gateway.routes)
+        try await gateway.guards.prepare(gateway.routes, logger: gateway.logger)
         var bound: [Channel] = []
         var tlsContexts: [ServerTLSContext] = []
         do {
@@ -65,6 +66,19 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: ReceiveBuffers())
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let client = channel.remoteAddress
+                    if let refusal = gateway.clients.open(client) {
+                        gateway.logger.info("refused connection: \(refusal.reason)", metadata: ["client": "\(client?.loggable ?? "?")", "status": "\(refusal.status)"])
+                        RefusalMetrics.count(refusal.label, status: refusal.status)
+                        // A TLS client could not read a plain answer: it is just closed.
+                        if tls != nil {
+                            channel.close(promise: nil)
+                        } else {
+                            try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status: refusal.status, reason: refusal.reason, retryAfter: 1))
+                        }
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in gateway.clients.close(client) }
                     if let tls {
                         try TLSPipeline.configure(channel, context: tls.context, gateway: gateway)
                     } else {

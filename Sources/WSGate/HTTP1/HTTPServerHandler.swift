@@ -75,7 +75,10 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (Self.unwrapInboundIn(data), self.state) {
         case (.head(let head), .awaitingHead):
             self.handshakeTimer?.cancel()
-            let decision = HandshakeValidator.decide(head, routes: self.gateway.routes)
+            let limit = self.gateway.settings.limits.maxHeaderCount
+            let decision = head.headers.count > limit
+                ? .refuse(HTTPRefusal(.requestHeaderFieldsTooLarge, "\(head.headers.count) request headers (limit \(limit))", closesConnection: true, label: "header_count"))
+                : HandshakeValidator.decide(head, routes: self.gateway.routes, secure: self.secure)
             self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
@@ -92,14 +95,30 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .health:
             self.respond(.ok, body: "ok\n", keepAlive: keepAlive, isHead: isHead, context: context)
         case .refuse(let refusal):
-            self.logger.info("refused request: \(refusal.reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"])
-            self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
-                         keepAlive: keepAlive && !refusal.closesConnection, isHead: isHead, context: context)
+            self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
         case .upgrade(var request):
             request.clientUsesTLS = self.secure
             self.state = .connectingBackend
-            self.connectBackend(for: request, context: context)
+            Admission.admit(request, clientAddress: context.channel.remoteAddress, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+                switch result {
+                case .success(let admitted):
+                    self.connectBackend(for: admitted, context: context)
+                case .failure(let error):
+                    guard context.channel.isActive else { return }
+                    let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
+                    self.refuse(refusal, route: request.route.configuration.path, keepAlive: false, isHead: false, context: context)
+                }
+            }
         }
+    }
+
+    private func refuse(_ refusal: HTTPRefusal, route: String? = nil, keepAlive: Bool, isHead: Bool, context: ChannelHandlerContext) {
+        var metadata: Logger.Metadata = ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"]
+        if let route { metadata["route"] = "\(route)" }
+        self.logger.info("refused request: \(refusal.reason)", metadata: metadata)
+        RefusalMetrics.count(refusal.label, status: Int(refusal.status.code))
+        self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
+                     keepAlive: keepAlive && !refusal.closesConnection, isHead: isHead, context: context)
     }
 
     // MARK: Upgrade
@@ -112,8 +131,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")
                 self.logger.warning("refused handshake: \(failure)", metadata: [
-                    "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(route.backend)", "status": "\(failure.status.code)",
+                    "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)",
                 ])
+                RefusalMetrics.count("backend", status: Int(failure.status.code))
                 guard context.channel.isActive else { return }
                 self.respond(failure.status, body: "\(failure.status.reasonPhrase): \(failure)\n", keepAlive: false, context: context)
             case .success(let backend):
@@ -144,7 +164,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
                 clientAddress: context.channel.remoteAddress, eventLoop: context.eventLoop, gateway: self.gateway,
-                clientProtocol: "http/1.1", compression: request.compression
+                clientProtocol: "http/1.1", compression: request.compression, identity: request.identity
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
             // and hands any bytes that followed the request (early frames) to the client leg.

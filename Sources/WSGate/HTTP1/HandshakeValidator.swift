@@ -1,18 +1,21 @@
 import NIOHTTP1
 
 /// A request the gateway will not upgrade: the status the client gets and the reason the log gets.
-public struct HTTPRefusal: Equatable, Sendable {
+public struct HTTPRefusal: Error, Equatable, Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var reason: String
     /// Whether the connection must close after the answer (failed handshakes do; plain requests needn't).
     public var closesConnection: Bool
+    /// The `reason` label of the refusal metric: a fixed word, unlike the log's `reason`.
+    public var label: String
 
-    public init(_ status: HTTPResponseStatus, _ reason: String, headers: HTTPHeaders = [:], closesConnection: Bool) {
+    public init(_ status: HTTPResponseStatus, _ reason: String, headers: HTTPHeaders = [:], closesConnection: Bool, label: String = "bad_request") {
         self.status = status
         self.reason = reason
         self.headers = headers
         self.closesConnection = closesConnection
+        self.label = label
     }
 }
 
@@ -29,6 +32,23 @@ public struct UpgradeRequest: Sendable {
     public var clientUsesTLS = false
     /// permessage-deflate as agreed with the client (its offers against the route's settings).
     public var compression: DeflateParameters?
+    /// The credential the route's `auth` looks for, already removed from `head`.
+    public var credential: Credential?
+    /// The token naming a dynamic target (`targets`), already removed from `head`.
+    public var targetToken: String?
+    /// Who the credential belongs to, once checked (for the session's log line).
+    public var identity: String?
+    /// Where the session goes: the route's backend, or the dynamic target chosen for it.
+    public var backend: BackendURL
+
+    init(route: RouteTable.Route, head: HTTPRequestHead, key: String, subprotocols: [String], clientOfferedSubprotocols: Bool) {
+        self.route = route
+        self.head = head
+        self.key = key
+        self.subprotocols = subprotocols
+        self.clientOfferedSubprotocols = clientOfferedSubprotocols
+        self.backend = route.configuration.backend
+    }
 }
 
 /// What to do with a request head. Pure, so every rule of RFC 6455 §4.2.1 is unit-tested.
@@ -42,7 +62,7 @@ public enum HandshakeDecision: Sendable {
 public enum HandshakeValidator {
     public static let healthPath = "/healthz"
 
-    public static func decide(_ head: HTTPRequestHead, routes: RouteTable) -> HandshakeDecision {
+    public static func decide(_ head: HTTPRequestHead, routes: RouteTable, secure: Bool = false) -> HandshakeDecision {
         let headers = head.headers
         let path = RouteTable.path(ofTarget: head.uri)
         let asksForWebSocket = HTTPTokens.contains(headers, "upgrade", token: "websocket")
@@ -51,7 +71,7 @@ public enum HandshakeValidator {
             return .health
         }
         guard let route = routes.route(forTarget: head.uri) else {
-            return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket))
+            return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket, label: "no_route"))
         }
         guard asksForWebSocket else {
             var extra = HTTPHeaders()
@@ -83,19 +103,36 @@ public enum HandshakeValidator {
             let why = keys.isEmpty ? "missing Sec-WebSocket-Key" : keys.count > 1 ? "several Sec-WebSocket-Key headers" : "Sec-WebSocket-Key is not 16 bytes in base64"
             return .refuse(HTTPRefusal(.badRequest, why, closesConnection: true))
         }
-        let offered = HTTPTokens.list(headers, "sec-websocket-protocol")
+        switch self.upgrade(route: route, head: head, key: keys[0].trimmingWhitespace(), secure: secure) {
+        case .success(let request): return .upgrade(request)
+        case .failure(let refusal): return .refuse(refusal)
+        }
+    }
+
+    /// The checks HTTP/1.1 and HTTP/2 handshakes share once the request is a well-formed WebSocket
+    /// handshake for `route`: origin, credentials (taken out of the request), subprotocols, compression.
+    static func upgrade(route: RouteTable.Route, head: HTTPRequestHead, key: String, secure: Bool) -> Result<UpgradeRequest, HTTPRefusal> {
+        let config = route.configuration
+        if let why = OriginCheck.refusal(policy: config.origins, origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"), clientUsesTLS: secure) {
+            return .failure(HTTPRefusal(.forbidden, why, closesConnection: true, label: "origin"))
+        }
+        var head = head
+        let extracted = CredentialExtractor.extract(from: &head, auth: config.auth, targets: config.targets)
+        let offered = HTTPTokens.list(head.headers, "sec-websocket-protocol")
         if let bad = offered.first(where: { !HTTPTokens.isToken($0) }) {
-            return .refuse(HTTPRefusal(.badRequest, "invalid subprotocol name '\(bad)'", closesConnection: true))
+            return .failure(HTTPRefusal(.badRequest, "invalid subprotocol name '\(bad)'", closesConnection: true))
         }
         var subprotocols = offered.map(String.init)
-        if let allowed = route.configuration.subprotocols {
+        if let allowed = config.subprotocols {
             subprotocols = subprotocols.filter { allowed.contains($0) }
             if !offered.isEmpty && subprotocols.isEmpty {
-                return .refuse(HTTPRefusal(.badRequest, "none of the offered subprotocols (\(offered.joined(separator: ", "))) is allowed on route \(route.configuration.path)", closesConnection: true))
+                return .failure(HTTPRefusal(.badRequest, "none of the offered subprotocols (\(offered.joined(separator: ", "))) is allowed on route \(config.path)", closesConnection: true))
             }
         }
-        var request = UpgradeRequest(route: route, head: head, key: keys[0].trimmingWhitespace(), subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty)
-        request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: route.configuration.compression)
-        return .upgrade(request)
+        var request = UpgradeRequest(route: route, head: head, key: key, subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty)
+        request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: config.compression)
+        request.credential = extracted.credential
+        request.targetToken = extracted.targetToken
+        return .success(request)
     }
 }

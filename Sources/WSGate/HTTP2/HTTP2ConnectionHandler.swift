@@ -171,17 +171,40 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     private func handleRequest(_ stream: HTTP2Stream, headers: [(name: String, value: String)], context: ChannelHandlerContext) {
-        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes) {
+        let limit = self.gateway.settings.limits.maxHeaderCount
+        guard headers.count <= limit + 5 else {  // + the pseudo-headers
+            self.refuse(stream, status: 431, headers: [], reason: "\(headers.count) request headers (limit \(limit))", label: "header_count")
+            return
+        }
+        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.secure) {
         case .health:
             self.respond(stream, status: 200, body: "ok\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
-        case .refuse(let status, let extra, let reason):
-            self.logger.info("refused request: \(reason)", metadata: ["client": "\(self.clientDescription)", "status": "\(status)", "protocol": "h2"])
-            self.respond(stream, status: status, headers: extra, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
+        case .refuse(let status, let extra, let reason, let label):
+            self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
             request.clientUsesTLS = self.secure
             stream.isConnecting = true
-            self.connectBackend(for: request, stream: stream, context: context)
+            Admission.admit(request, clientAddress: context.channel.remoteAddress, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+                switch result {
+                case .success(let admitted):
+                    self.connectBackend(for: admitted, stream: stream, context: context)
+                case .failure(let error):
+                    stream.isConnecting = false
+                    guard self.streams[stream.id] === stream, context.channel.isActive else { return }
+                    let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
+                    self.refuse(stream, status: Int(refusal.status.code), headers: refusal.headers.map { ($0.name.lowercased(), $0.value) },
+                                reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
+                }
+            }
         }
+    }
+
+    private func refuse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], reason: String, label: String, route: String? = nil) {
+        var metadata: Logger.Metadata = ["client": "\(self.clientDescription)", "status": "\(status)", "protocol": "h2"]
+        if let route { metadata["route"] = "\(route)" }
+        self.logger.info("refused request: \(reason)", metadata: metadata)
+        RefusalMetrics.count(label, status: status)
+        self.respond(stream, status: status, headers: headers, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
     }
 
     private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], body: String, isHead: Bool = false) {
@@ -208,8 +231,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")
                 self.logger.warning("refused handshake: \(failure)", metadata: [
-                    "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(route.backend)", "status": "\(failure.status.code)", "protocol": "h2",
+                    "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)", "protocol": "h2",
                 ])
+                RefusalMetrics.count("backend", status: Int(failure.status.code))
                 if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
             case .success(let backend):
                 guard open else {
@@ -229,7 +253,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: self.context?.channel.remoteAddress,
-                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression
+                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression, identity: request.identity
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
             relay.clientLeg.transport = stream

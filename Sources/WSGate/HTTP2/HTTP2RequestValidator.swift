@@ -4,12 +4,12 @@ import NIOHTTP1
 /// nghttp2 has already checked the pseudo-headers' presence and form (RFC 9113 §8.3, RFC 8441 §4).
 enum HTTP2RequestDecision {
     case health
-    case refuse(status: Int, headers: [(String, String)], reason: String)
+    case refuse(status: Int, headers: [(String, String)], reason: String, label: String = "bad_request")
     case webSocket(UpgradeRequest)
 }
 
 enum HTTP2RequestValidator {
-    static func decide(_ headers: [(name: String, value: String)], routes: RouteTable) -> HTTP2RequestDecision {
+    static func decide(_ headers: [(name: String, value: String)], routes: RouteTable, secure: Bool = false) -> HTTP2RequestDecision {
         var method = "", path = "/", authority: String?, protocolName: String?
         var regular = HTTPHeaders()
         for (name, value) in headers {
@@ -27,7 +27,7 @@ enum HTTP2RequestValidator {
             return .health
         }
         guard let route = routes.route(forTarget: path) else {
-            return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))")
+            return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))", label: "no_route")
         }
         guard isWebSocket else {
             if method == "CONNECT" {
@@ -41,22 +41,14 @@ enum HTTP2RequestValidator {
             let shown = versions.isEmpty ? "missing" : versions.joined(separator: ", ")
             return .refuse(status: 426, headers: [("sec-websocket-version", "13")], reason: "unsupported sec-websocket-version (\(shown))")
         }
-        let offered = HTTPTokens.list(regular, "sec-websocket-protocol")
-        if let bad = offered.first(where: { !HTTPTokens.isToken($0) }) {
-            return .refuse(status: 400, headers: [], reason: "invalid subprotocol name '\(bad)'")
-        }
-        var subprotocols = offered.map(String.init)
-        if let allowed = route.configuration.subprotocols {
-            subprotocols = subprotocols.filter { allowed.contains($0) }
-            if !offered.isEmpty && subprotocols.isEmpty {
-                return .refuse(status: 400, headers: [], reason: "none of the offered subprotocols (\(offered.joined(separator: ", "))) is allowed on route \(route.configuration.path)")
-            }
-        }
         // The backend leg is HTTP/1.1 whatever the client spoke: give it the request as HTTP/1.1 sees it.
         if let authority { regular.replaceOrAdd(name: "host", value: authority) }
         let head = HTTPRequestHead(version: HTTPVersion(major: 2, minor: 0), method: .GET, uri: path, headers: regular)
-        var request = UpgradeRequest(route: route, head: head, key: "", subprotocols: subprotocols, clientOfferedSubprotocols: !offered.isEmpty)
-        request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: route.configuration.compression)
-        return .webSocket(request)
+        switch HandshakeValidator.upgrade(route: route, head: head, key: "", secure: secure) {
+        case .success(let request):
+            return .webSocket(request)
+        case .failure(let refusal):
+            return .refuse(status: Int(refusal.status.code), headers: refusal.headers.map { ($0.name.lowercased(), $0.value) }, reason: refusal.reason, label: refusal.label)
+        }
     }
 }

@@ -20,33 +20,34 @@ struct RelayInstaller {
         eventLoop: EventLoop,
         gateway: GatewayContext,
         clientProtocol: String,
-        compression: DeflateParameters? = nil
+        compression: DeflateParameters? = nil,
+        identity: String? = nil
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
-            logger: gateway.logger, clientAddress: clientAddress, route: route,
+            logger: gateway.logger, clientAddress: clientAddress, route: route, backend: backend.url, identity: identity,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.
         let toWebSocket: Bool
-        switch route.backend {
+        switch backend.url {
         case .webSocket: toWebSocket = backend.compression == nil
         case .tcp, .unix: toWebSocket = false
         }
-        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, keepsMasked: toWebSocket,
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: toWebSocket,
                                      compression: compression.map { LegCompression(parameters: $0, settings: route.compression) })
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler
-        switch route.backend {
+        switch backend.url {
         case .tcp, .unix:
             let leg = TCPLegHandler(session: session, messageType: route.messageType)
             leg.partner = clientLeg
             backendLeg = leg
             backendHandler = leg
         case .webSocket:
-            let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes,
+            let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes,
                                    compression: backend.compression.map { LegCompression(backend: $0, settings: route.compression) })
             leg.partner = clientLeg
             backendLeg = leg

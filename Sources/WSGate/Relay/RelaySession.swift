@@ -44,13 +44,17 @@ final class RelaySession: GoingAway {
     /// `http/1.1` or `h2`: what carries the client leg.
     let clientProtocol: String
 
-    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
+    /// Who the client authenticated as, when the route has `auth`.
+    private let identity: String?
+
+    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
         self.clientProtocol = clientProtocol
         self.logger = logger
         self.clientSocketAddress = clientAddress
         self.route = route.path
-        self.backendURL = route.backend
+        self.backendURL = backend
+        self.identity = identity
         self.eventLoop = eventLoop
         self.idleTimeout = route.limits.idleTimeout
         self.closeTimeout = closeTimeout
@@ -134,6 +138,7 @@ final class RelaySession: GoingAway {
             "closed_by": "\(self.closeInitiator ?? "network")",
         ]
         if !self.closeReason.isEmpty { metadata["close_reason"] = "\(self.closeReason)" }
+        if let identity = self.identity { metadata["user"] = "\(identity)" }
         self.logger.info("session ended", metadata: metadata)
     }
 }

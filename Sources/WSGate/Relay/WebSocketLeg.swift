@@ -39,7 +39,7 @@ final class WebSocketLeg: RelayPartner {
 
     /// `keepsMasked`: the partner is a WebSocket leg that masks again, so payload may reach it still
     /// masked (one XOR pass with both keys instead of two).
-    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, keepsMasked: Bool = false, compression: LegCompression? = nil) {
+    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, maxFrameBytes: Int? = nil, keepsMasked: Bool = false, compression: LegCompression? = nil) {
         self.side = side
         self.session = session
         self.compression = compression
@@ -48,7 +48,7 @@ final class WebSocketLeg: RelayPartner {
         self.decoder = FrameDecoder(
             role: side == .client ? .server : .client,
             configuration: .init(maxMessageBytes: maxMessageBytes, validatesUTF8: side == .client, keepsMasked: keepsMasked,
-                                 allowsCompression: compression != nil)
+                                 allowsCompression: compression != nil, maxFrameBytes: maxFrameBytes)
         )
     }
 

@@ -25,6 +25,10 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The placeholder backend of a route with `targets`: never connected to, since every session
+    /// gets its own target (or is refused).
+    public static let dynamic = BackendURL.tcp(host: "dynamic.invalid", port: 1)
+
     public init(parsing text: String) throws(ParseError) {
         if text.hasPrefix("unix:") {
             var path = String(text.dropFirst("unix:".count))

@@ -32,9 +32,12 @@ public struct FrameDecoder {
         /// compressed. Such messages are handed out unmasked and unvalidated: whoever inflates them
         /// checks the inflated text and size.
         public var allowsCompression: Bool
+        /// Largest single data frame accepted (1009 beyond it).
+        public var maxFrameBytes: Int
 
-        public init(maxMessageBytes: Int, validatesUTF8: Bool, keepsMasked: Bool = false, allowsCompression: Bool = false) {
+        public init(maxMessageBytes: Int, validatesUTF8: Bool, keepsMasked: Bool = false, allowsCompression: Bool = false, maxFrameBytes: Int? = nil) {
             self.maxMessageBytes = maxMessageBytes
+            self.maxFrameBytes = maxFrameBytes ?? Int.max
             self.validatesUTF8 = validatesUTF8
             self.keepsMasked = keepsMasked
             self.allowsCompression = allowsCompression
@@ -272,6 +275,9 @@ public struct FrameDecoder {
             self.messageIsCompressed = rsv1
         default:
             break
+        }
+        if length > self.configuration.maxFrameBytes {
+            throw WebSocketProtocolError(.messageTooBig, "frame of \(length) bytes exceeds \(self.configuration.maxFrameBytes)")
         }
         if length > self.configuration.maxMessageBytes - self.messageBytes {
             throw WebSocketProtocolError(.messageTooBig, "message exceeds \(self.configuration.maxMessageBytes) bytes")

@@ -1,0 +1,186 @@
+import Foundation
+import NIOHTTP1
+
+/// What a client presented to prove who it is.
+public enum Credential: Sendable, Equatable {
+    case token(String)
+    case basic(user: String, password: String)
+}
+
+/// Finds a route's credential (and a dynamic-target token) in a handshake and removes every trace
+/// of them, so neither reaches the backend nor a log line. Pure.
+enum CredentialExtractor {
+    struct Extracted: Equatable {
+        var credential: Credential?
+        /// The `?token=` (or Host label) naming a dynamic target.
+        var targetToken: String?
+    }
+
+    static func extract(from head: inout HTTPRequestHead, auth: AuthSettings?, targets: DynamicTargets?) -> Extracted {
+        var found = Extracted()
+        var query = QueryParameters(target: head.uri)
+        if let auth {
+            let sources = auth.sources
+            var fromHeader: Credential?
+            if sources.header, let value = head.headers.first(name: "authorization") {
+                fromHeader = Self.parseAuthorization(value)
+                head.headers.remove(name: "authorization")
+            }
+            var fromSubprotocol: String?
+            if let prefix = sources.subprotocolPrefix {
+                fromSubprotocol = Self.removeSubprotocolEntries(prefix: prefix, from: &head.headers)
+            }
+            var fromCookie: String?
+            if let name = sources.cookie {
+                fromCookie = Self.removeCookie(named: name, from: &head.headers)
+            }
+            var fromQuery: String?
+            if let name = sources.queryParameter, !(targets?.tokenLocation == .query && targets?.queryParameter == name && targets?.tokenFile != nil) {
+                fromQuery = query.remove(name)
+            }
+            found.credential = fromHeader ?? (fromSubprotocol ?? fromCookie ?? fromQuery).map { .token($0) }
+        }
+        if let targets, targets.tokenFile != nil {
+            switch targets.tokenLocation {
+            case .query:
+                found.targetToken = query.remove(targets.queryParameter)
+            case .host:
+                if let host = head.headers.first(name: "host"), let label = host.split(separator: ".").first, host.contains(".") {
+                    found.targetToken = String(label)
+                }
+            }
+        }
+        head.uri = query.target
+        return found
+    }
+
+    /// `Bearer <token>` or `Basic <base64(user:password)>`; anything else counts as no credential.
+    static func parseAuthorization(_ value: String) -> Credential? {
+        let trimmed = value.trimmingWhitespace()
+        guard let space = trimmed.firstIndex(of: " ") else { return nil }
+        let scheme = trimmed[..<space].lowercased()
+        let rest = trimmed[trimmed.index(after: space)...].trimmingWhitespace()
+        switch scheme {
+        case "bearer":
+            return rest.isEmpty ? nil : .token(rest)
+        case "basic":
+            guard let decoded = Data(base64Encoded: rest), let text = String(validatingUTF8Bytes: decoded),
+                  let colon = text.firstIndex(of: ":") else { return nil }
+            return .basic(user: String(text[..<colon]), password: String(text[text.index(after: colon)...]))
+        default:
+            return nil
+        }
+    }
+
+    /// Takes `<prefix><token>` entries out of `Sec-WebSocket-Protocol`; returns the first token.
+    static func removeSubprotocolEntries(prefix: String, from headers: inout HTTPHeaders) -> String? {
+        let values = headers["sec-websocket-protocol"]
+        guard !values.isEmpty else { return nil }
+        var token: String?
+        var kept: [String] = []
+        for value in values {
+            for entry in value.split(separator: ",") {
+                let name = entry.trimmingWhitespace()
+                if name.hasPrefix(prefix) {
+                    if token == nil && name.count > prefix.count { token = String(name.dropFirst(prefix.count)) }
+                } else if !name.isEmpty {
+                    kept.append(name)
+                }
+            }
+        }
+        headers.remove(name: "sec-websocket-protocol")
+        if !kept.isEmpty { headers.add(name: "Sec-WebSocket-Protocol", value: kept.joined(separator: ", ")) }
+        return token
+    }
+
+    /// Takes the named cookie out of every `Cookie` header; returns its (first) value.
+    static func removeCookie(named name: String, from headers: inout HTTPHeaders) -> String? {
+        let values = headers["cookie"]
+        guard !values.isEmpty else { return nil }
+        var found: String?
+        var kept: [String] = []
+        for value in values {
+            for pair in value.split(separator: ";") {
+                let trimmed = pair.trimmingWhitespace()
+                if let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name {
+                    if found == nil { found = String(trimmed[trimmed.index(after: equals)...]) }
+                } else if !trimmed.isEmpty {
+                    kept.append(trimmed)
+                }
+            }
+        }
+        headers.remove(name: "cookie")
+        if !kept.isEmpty { headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
+        return found
+    }
+}
+
+/// A request target's query, with parameters removable without disturbing the others' spelling.
+struct QueryParameters {
+    private let path: Substring
+    private var pairs: [Substring]
+    private let fragment: Substring
+
+    init(target: String) {
+        let fragmentStart = target.firstIndex(of: "#") ?? target.endIndex
+        self.fragment = target[fragmentStart...]
+        let beforeFragment = target[..<fragmentStart]
+        if let questionMark = beforeFragment.firstIndex(of: "?") {
+            self.path = beforeFragment[..<questionMark]
+            self.pairs = beforeFragment[beforeFragment.index(after: questionMark)...].split(separator: "&")
+        } else {
+            self.path = beforeFragment
+            self.pairs = []
+        }
+    }
+
+    /// Removes every `name=` parameter; returns the first one's value, percent-decoded.
+    mutating func remove(_ name: String) -> String? {
+        var value: String?
+        self.pairs.removeAll { pair in
+            let key = pair.prefix { $0 != "=" }
+            guard key == name else { return false }
+            if value == nil { value = Self.percentDecoded(pair.dropFirst(key.count + 1)) }
+            return true
+        }
+        return value
+    }
+
+    var target: String {
+        (self.pairs.isEmpty ? String(self.path) : self.path + "?" + self.pairs.joined(separator: "&")) + self.fragment
+    }
+
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+"):
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validatingUTF8Bytes: bytes)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
+extension String {
+    init?<Bytes: Collection>(validatingUTF8Bytes bytes: Bytes) where Bytes.Element == UInt8 {
+        var validator = UTF8Validator()
+        guard validator.consume(bytes), validator.isComplete else { return nil }
+        self.init(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import JWTKit
+
+/// Checks JSON Web Tokens with jwt-kit: the signature with the configured keys (HS256, RS256,
+/// ES256, EdDSA, or a JWKS), then the registered claims wsgate relies on.
+struct JWTVerifier: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The claims of a verified token; what the route and target checks need.
+    struct Claims: Sendable {
+        var subject: String?
+        var routes: [String]?
+        var target: String?
+    }
+
+    private let keys: JWTKeyCollection
+    private let settings: JWTSettings
+
+    private init(keys: JWTKeyCollection, settings: JWTSettings) {
+        self.keys = keys
+        self.settings = settings
+    }
+
+    /// Loads every key named by the settings.
+    static func make(_ settings: JWTSettings) async throws -> JWTVerifier {
+        let keys = JWTKeyCollection()
+        if let file = settings.hmacSecretFile {
+            var secret = try String(contentsOfFile: file, encoding: .utf8)
+            while secret.last?.isNewline == true { secret.removeLast() }
+            guard secret.utf8.count >= 32 else { throw Failure(description: "\(file): an HS256 secret needs at least 32 bytes") }
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: settings.publicKeyFiles.isEmpty && settings.jwksFile == nil ? nil : "hs256")
+        }
+        for (index, file) in settings.publicKeyFiles.enumerated() {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            let kid = JWKIdentifier(string: "key\(index)")
+            if let rsa = try? Insecure.RSA.PublicKey(pem: text) {
+                await keys.add(rsa: rsa, digestAlgorithm: .sha256, kid: kid)
+            } else if let ec = try? ES256PublicKey(pem: text) {
+                await keys.add(ecdsa: ec, kid: kid)
+            } else if let ed = try? EdDSA.PublicKey(pem: text) {
+                await keys.add(eddsa: ed, kid: kid)
+            } else {
+                throw Failure(description: "\(file): not a PEM RSA, P-256 or Ed25519 public key")
+            }
+        }
+        if let file = settings.jwksFile {
+            try await keys.add(jwksJSON: try String(contentsOfFile: file, encoding: .utf8))
+        }
+        return JWTVerifier(keys: keys, settings: settings)
+    }
+
+    func verify(_ token: String, now: Date = Date()) async throws -> Claims {
+        let payload: GenericClaims
+        do {
+            payload = try await self.keys.verify(token, as: GenericClaims.self, iteratingKeys: true)
+        } catch {
+            throw Failure(description: "JWT rejected: \(Self.describe(error))")
+        }
+        let leeway = Double(self.settings.leeway.nanoseconds) / 1e9
+        let epoch = now.timeIntervalSince1970
+        switch payload.claims["exp"] {
+        case .number(let exp):
+            guard epoch < exp + leeway else { throw Failure(description: "JWT expired") }
+        case nil:
+            if self.settings.requireExpiry { throw Failure(description: "JWT has no exp claim") }
+        default:
+            throw Failure(description: "JWT exp is not a number")
+        }
+        if let nbf = payload.claims["nbf"] {
+            guard case .number(let value) = nbf else { throw Failure(description: "JWT nbf is not a number") }
+            guard epoch + leeway >= value else { throw Failure(description: "JWT not valid yet (nbf)") }
+        }
+        if let audiences = self.settings.audiences {
+            let presented = payload.claims["aud"]?.strings ?? []
+            guard presented.contains(where: audiences.contains) else { throw Failure(description: "JWT aud \(presented) is not accepted") }
+        }
+        if let issuer = self.settings.issuer {
+            guard case .string(issuer) = payload.claims["iss"] else { throw Failure(description: "JWT iss is not \(issuer)") }
+        }
+        var claims = Claims()
+        if case .string(let subject) = payload.claims["sub"] { claims.subject = subject }
+        if let routes = payload.claims[self.settings.routesClaim] {
+            guard let list = routes.strings else { throw Failure(description: "JWT claim \(self.settings.routesClaim) is not a string or a list of strings") }
+            claims.routes = list
+        }
+        if let target = payload.claims[self.settings.targetClaim] {
+            guard case .string(let value) = target else { throw Failure(description: "JWT claim \(self.settings.targetClaim) is not a string") }
+            claims.target = value
+        }
+        return claims
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let error = error as? JWTError { return error.reason ?? "\(error.errorType)" }
+        return "\(error)"
+    }
+}
+
+/// Every claim of a token, whatever its names: which ones matter is configuration.
+struct GenericClaims: JWTPayload {
+    var claims: [String: ClaimValue]
+
+    init(from decoder: Decoder) throws {
+        self.claims = try decoder.singleValueContainer().decode([String: ClaimValue].self)
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.claims)
+    }
+
+    /// Claims are checked by ``JWTVerifier`` after the signature, with its leeway and settings.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+enum ClaimValue: Codable, Sendable, Equatable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case array([ClaimValue])
+    case object([String: ClaimValue])
+    case null
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([ClaimValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: ClaimValue].self)) }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        case .null: try container.encodeNil()
+        }
+    }
+
+    /// A string, or a list of strings (as `aud` may be).
+    var strings: [String]? {
+        switch self {
+        case .string(let value): return [value]
+        case .array(let values):
+            var strings: [String] = []
+            for case .string(let value) in values { strings.append(value) }
+            return strings.count == values.count ? strings : nil
+        default: return nil
+        }
+    }
+}

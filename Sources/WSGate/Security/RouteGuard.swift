@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A route's checks that need state or I/O: its credentials store and its dynamic targets.
+/// Built when the gateway starts (files read, keys parsed) and used for every handshake on the route.
+final class RouteGuard: Sendable {
+    /// Who the client proved to be, for the session's log line, and a target its token names.
+    struct Identity: Sendable {
+        var name: String?
+        var jwtTarget: String?
+    }
+
+    private enum Checker: Sendable {
+        case tokens(WatchedFile<BearerTokens>)
+        case fixedTokens(BearerTokens)
+        case htpasswd(WatchedFile<Htpasswd>)
+        case jwt(JWTVerifier)
+    }
+
+    let routePath: String
+    private let auth: AuthSettings?
+    private let checker: Checker?
+    private let targets: DynamicTargets?
+    private let targetMap: WatchedFile<[String: String]>?
+    private let passwordChecks: PasswordChecks
+
+    private init(route: RouteConfiguration, checker: Checker?, targetMap: WatchedFile<[String: String]>?, passwordChecks: PasswordChecks) {
+        self.routePath = route.path
+        self.auth = route.auth
+        self.checker = checker
+        self.targets = route.targets
+        self.targetMap = targetMap
+        self.passwordChecks = passwordChecks
+    }
+
+    static func make(_ route: RouteConfiguration, logger: Logger, passwordChecks: PasswordChecks) async throws -> RouteGuard {
+        let reloadFailed: @Sendable (String, Error) -> Void = { path, error in
+            logger.error("could not re-read \(path), keeping its previous contents: \(error)", metadata: ["route": "\(route.path)"])
+        }
+        var checker: Checker?
+        switch route.auth?.method {
+        case nil:
+            break
+        case .bearerTokens(let file):
+            checker = .tokens(try WatchedFile(path: file, parse: { BearerTokens(file: $0) }, onReloadError: reloadFailed))
+        case .bearerTokensFromEnvironment(let variable):
+            let tokens = BearerTokens(list: ProcessInfo.processInfo.environment[variable] ?? "")
+            guard tokens.count > 0 else { throw ConfigurationError(key: "route \(route.path) auth.bearer_tokens_env", message: "environment variable \(variable) holds no token") }
+            checker = .fixedTokens(tokens)
+        case .basic(let file):
+            checker = .htpasswd(try WatchedFile(path: file, parse: { try Htpasswd(file: $0) }, onReloadError: reloadFailed))
+        case .jwt(let settings):
+            checker = .jwt(try await JWTVerifier.make(settings))
+        }
+        var targetMap: WatchedFile<[String: String]>?
+        if let file = route.targets?.tokenFile {
+            targetMap = try WatchedFile(path: file, parse: { try TargetTokenFile.parse($0) }, onReloadError: reloadFailed)
+        }
+        return RouteGuard(route: route, checker: checker, targetMap: targetMap, passwordChecks: passwordChecks)
+    }
+
+    // MARK: Authentication
+
+    /// Checks the credential; fails with a 401 (none or wrong) or 403 (valid, but not for this route).
+    func authenticate(_ credential: Credential?, on eventLoop: EventLoop) -> EventLoopFuture<Identity> {
+        guard let checker = self.checker else { return eventLoop.makeSucceededFuture(Identity()) }
+        guard let credential else { return eventLoop.makeFailedFuture(self.unauthorized("no credentials")) }
+        switch (checker, credential) {
+        case (.tokens(let file), .token(let token)):
+            return file.value.contains(token) ? eventLoop.makeSucceededFuture(Identity(name: "token")) : eventLoop.makeFailedFuture(self.unauthorized("unknown bearer token"))
+        case (.fixedTokens(let tokens), .token(let token)):
+            return tokens.contains(token) ? eventLoop.makeSucceededFuture(Identity(name: "token")) : eventLoop.makeFailedFuture(self.unauthorized("unknown bearer token"))
+        case (.htpasswd(let file), .basic(let user, let password)):
+            return self.passwordChecks.check(user: user, password: password, against: file.value, on: eventLoop).flatMapThrowing { valid in
+                guard valid else { throw self.unauthorized("wrong user name or password") }
+                return Identity(name: user)
+            }
+        case (.jwt(let verifier), .token(let token)):
+            let route = self.routePath
+            return eventLoop.makeFutureWithTask {
+                try await verifier.verify(token)
+            }.flatMapErrorThrowing { error in
+                throw self.unauthorized("\(error)")
+            }.flatMapThrowing { claims in
+                if let routes = claims.routes, !routes.contains(route) {
+                    throw HTTPRefusal(.forbidden, "JWT does not grant route \(route) (it grants \(routes.joined(separator: ", ")))", closesConnection: true, label: "auth_route")
+                }
+                return Identity(name: claims.subject ?? "jwt", jwtTarget: claims.target)
+            }
+        case (.htpasswd, .token):
+            return eventLoop.makeFailedFuture(self.unauthorized("a token was presented where Basic credentials are needed"))
+        case (_, .basic):
+            return eventLoop.makeFailedFuture(self.unauthorized("Basic credentials were presented where a token is needed"))
+        }
+    }
+
+    private func unauthorized(_ reason: String) -> HTTPRefusal {
+        var headers = HTTPHeaders()
+        if case .htpasswd = self.checker {
+            headers.add(name: "WWW-Authenticate", value: "Basic realm=\"wsgate\", charset=\"UTF-8\"")
+        } else {
+            headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"wsgate\"")
+        }
+        return HTTPRefusal(.unauthorized, reason, headers: headers, closesConnection: true, label: "auth")
+    }
+
+    // MARK: Dynamic targets
+
+    /// The backend for a route with `targets`, from the token map or the JWT's target claim, only
+    /// if an `allowed` pattern covers it.
+    func resolveTarget(token: String?, identity: Identity) throws(HTTPRefusal) -> BackendURL? {
+        guard let targets = self.targets else { return nil }
+        let text: String
+        if targets.fromJWT {
+            guard let claimed = identity.jwtTarget else { throw HTTPRefusal(.forbidden, "the JWT names no target", closesConnection: true, label: "target") }
+            text = claimed
+        } else {
+            guard let token, !token.isEmpty else { throw HTTPRefusal(.forbidden, "no target token", closesConnection: true, label: "target") }
+            guard let mapped = self.targetMap?.value[token] else { throw HTTPRefusal(.forbidden, "unknown target token", closesConnection: true, label: "target") }
+            text = mapped
+        }
+        guard let backend = TargetTokenFile.backend(text) else {
+            throw HTTPRefusal(.forbidden, "target '\(text)' is not host:port or a ws://, wss:// or tcp:// URL", closesConnection: true, label: "target")
+        }
+        let hostPort: (String, Int)
+        switch backend {
+        case .tcp(let host, let port): hostPort = (host, port)
+        case .webSocket(let host, let port, _, _, _): hostPort = (host, port)
+        case .unix: throw HTTPRefusal(.forbidden, "unix: targets cannot be dynamic", closesConnection: true, label: "target")
+        }
+        guard targets.allowed.contains(where: { $0.matches(host: hostPort.0, port: hostPort.1) }) else {
+            throw HTTPRefusal(.forbidden, "target \(backend) is not in the route's allowed targets", closesConnection: true, label: "target")
+        }
+        return backend
+    }
+}
+
+/// websockify's token file: `token: host:port` per line (`#` comments, blank lines ignored).
+enum TargetTokenFile {
+    struct ParseError: Error, CustomStringConvertible {
+        var line: Int
+        var description: String { "line \(self.line): expected 'token: host:port'" }
+    }
+
+    static func parse(_ text: String) throws -> [String: String] {
+        var map: [String: String] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let colon = line.firstIndex(of: ":") else { throw ParseError(line: index + 1) }
+            let token = line[..<colon].trimmingWhitespace()
+            let target = line[line.index(after: colon)...].trimmingWhitespace()
+            guard !token.isEmpty, !target.isEmpty else { throw ParseError(line: index + 1) }
+            map[token] = target
+        }
+        return map
+    }
+
+    /// `host:port` (a TCP service) or a `tcp://`, `ws://`, `wss://` URL.
+    static func backend(_ text: String) -> BackendURL? {
+        if text.contains("://") {
+            return try? BackendURL(parsing: text)
+        }
+        return try? BackendURL(parsing: "tcp://" + text)
+    }
+}
+
+/// Password hashing runs on NIO's blocking pool, a bounded number at a time, and remembers recent
+/// successes, so a browser reconnecting does not pay bcrypt again and a flood of guesses cannot
+/// queue unbounded work.
+final class PasswordChecks: Sendable {
+    static let maxInFlight = 32
+    static let rememberedSuccesses = 1024
+
+    private let pool: NIOThreadPool
+    private let inFlight = NIOLockedValueBox(0)
+    /// SHA-256 of user, password and stored hash → success (a changed file changes the key).
+    private let remembered = NIOLockedValueBox(Set<[UInt8]>())
+
+    init(pool: NIOThreadPool = .singleton) {
+        self.pool = pool
+    }
+
+    func check(user: String, password: String, against file: Htpasswd, on eventLoop: EventLoop) -> EventLoopFuture<Bool> {
+        let key = file.cacheKey(user: user, password: password)
+        if let key, self.remembered.withLockedValue({ $0.contains(key) }) { return eventLoop.makeSucceededFuture(true) }
+        let admitted = self.inFlight.withLockedValue { count -> Bool in
+            guard count < Self.maxInFlight else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else {
+            return eventLoop.makeFailedFuture(HTTPRefusal(.serviceUnavailable, "too many password checks in progress", headers: ["Retry-After": "1"], closesConnection: true, label: "auth_busy"))
+        }
+        return self.pool.runIfActive(eventLoop: eventLoop) {
+            file.verify(user: user, password: password)
+        }.always { _ in
+            self.inFlight.withLockedValue { $0 -= 1 }
+        }.map { valid in
+            if valid, let key {
+                self.remembered.withLockedValue { set in
+                    if set.count >= Self.rememberedSuccesses { set.removeAll() }
+                    set.insert(key)
+                }
+            }
+            return valid
+        }
+    }
+}

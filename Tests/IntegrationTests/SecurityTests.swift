@@ -1,0 +1,324 @@
+import Foundation
+import JWTKit
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// Every refusal path of the security layer, over real sockets: the client gets the documented
+/// status, and nothing is forwarded (or leaks) to the backend.
+@Suite(.timeLimit(.minutes(2))) struct SecurityTests {
+    static func file(_ contents: String) throws -> String {
+        let path = NSTemporaryDirectory() + "wsgate-test-\(UUID().uuidString)"
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Sends a handshake and returns the status (101 for success) and the response headers.
+    static func handshake(_ fixture: GatewayFixture, _ path: String, from source: String? = nil, headers: [String] = []) async throws -> (Int, [String: String], TestClient) {
+        let client = try await TestClient.connect(port: fixture.port, from: source, group: fixture.group)
+        // A connection over a limit is answered (and half-closed) before the request is even sent.
+        try? await client.send(TestClient.handshake(path: path, extra: headers))
+        let (status, responseHeaders) = try await client.readHead()
+        return (status, responseHeaders, client)
+    }
+
+    static func status(_ fixture: GatewayFixture, _ path: String, headers: [String] = []) async throws -> Int {
+        let (status, _, client) = try await self.handshake(fixture, path, headers: headers)
+        await client.close()
+        return status
+    }
+
+    static func wsRoute(_ path: String, _ port: Int) -> RouteConfiguration {
+        RouteConfiguration(path: path, backend: .webSocket(host: "127.0.0.1", port: port, path: nil, query: nil))
+    }
+
+    // MARK: Origin
+
+    @Test func sameOriginIsTheDefault() async throws {
+        let fixture = try await GatewayFixture.start { ws, _ in [Self.wsRoute("/ws", ws)] }
+        defer { Task { await fixture.stop() } }
+        let (status, _, client) = try await Self.handshake(fixture, "/ws", headers: ["Origin: https://evil.example"])
+        #expect(status == 403)
+        try await client.waitForEOF()
+        #expect(try await Self.status(fixture, "/ws", headers: ["Origin: http://gateway.test"]) == 101)
+        #expect(try await Self.status(fixture, "/ws") == 101)  // no Origin: not a browser
+    }
+
+    @Test func allowListAdmitsListedOriginsOnly() async throws {
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var route = Self.wsRoute("/ws", ws)
+            route.origins = .allowList(["https://app.example.com", "*.corp.example"])
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        #expect(try await Self.status(fixture, "/ws", headers: ["Origin: https://app.example.com"]) == 101)
+        #expect(try await Self.status(fixture, "/ws", headers: ["Origin: https://x.corp.example:8443"]) == 101)
+        #expect(try await Self.status(fixture, "/ws", headers: ["Origin: https://app.example.com.evil.net"]) == 403)
+        #expect(try await Self.status(fixture, "/ws", headers: ["Origin: http://gateway.test"]) == 403)
+    }
+
+    // MARK: Bearer tokens
+
+    @Test func bearerTokensAreAcceptedFromEverySourceAndNeverForwarded() async throws {
+        let tokens = try Self.file("# team\ns3cret-token\n")
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (missing, challenge, client) = try await Self.handshake(fixture, "/ws/inspect")
+        #expect(missing == 401)
+        #expect(challenge["www-authenticate"] == "Bearer realm=\"wsgate\"")
+        await client.close()
+        #expect(try await Self.status(fixture, "/ws/inspect", headers: ["Authorization: Bearer wrong"]) == 401)
+        #expect(try await Self.status(fixture, "/ws/inspect?token=s3cret-toke") == 401)
+
+        let ways: [(String, [String])] = [
+            ("/ws/inspect", ["Authorization: Bearer s3cret-token"]),
+            ("/ws/inspect", ["Cookie: theme=dark; wsgate_token=s3cret-token"]),
+            ("/ws/inspect?room=1&token=s3cret-token", []),
+            ("/ws/inspect", ["Sec-WebSocket-Protocol: bearer.s3cret-token, chat"]),
+        ]
+        for (path, headers) in ways {
+            let (status, responseHeaders, client) = try await Self.handshake(fixture, path, headers: headers)
+            #expect(status == 101, "\(headers)")
+            let greeting = try await client.readMessage().text
+            #expect(!greeting.contains("s3cret"), "token forwarded: \(greeting)")
+            #expect(!greeting.lowercased().contains("authorization"))
+            if headers.first?.hasPrefix("Cookie") == true { #expect(greeting.contains("Cookie: theme=dark\n")) }
+            if path.contains("room") { #expect(greeting.hasPrefix("GET /ws/inspect?room=1\n")) }
+            if headers.first?.hasPrefix("Sec-WebSocket-Protocol") == true {
+                #expect(responseHeaders["sec-websocket-protocol"] == "chat")
+                #expect(greeting.contains("Sec-WebSocket-Protocol: chat\n"))
+            }
+            await client.close()
+        }
+    }
+
+    @Test func tokensFileIsReReadWhenItChanges() async throws {
+        let tokens = try Self.file("old\n")
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        #expect(try await Self.status(fixture, "/ws?token=old") == 101)
+        try "new\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        try await Task.sleep(nanoseconds: 1_200_000_000)  // files are checked at most once a second
+        #expect(try await Self.status(fixture, "/ws?token=new") == 101)
+        #expect(try await Self.status(fixture, "/ws?token=old") == 401)
+    }
+
+    // MARK: Basic
+
+    @Test func basicAuthAgainstHtpasswd() async throws {
+        let htpasswd = try Self.file("ann:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n")
+        let fixture = try await GatewayFixture.start { _, tcp in
+            var route = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp))
+            route.auth = AuthSettings(method: .basic(htpasswdFile: htpasswd))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        func basic(_ user: String, _ password: String) -> String { "Authorization: Basic " + Data("\(user):\(password)".utf8).base64EncodedString() }
+        let (status, headers, client) = try await Self.handshake(fixture, "/tcp", headers: [basic("ann", "wrong")])
+        #expect(status == 401)
+        #expect(headers["www-authenticate"]?.hasPrefix("Basic realm=\"wsgate\"") == true)
+        await client.close()
+        #expect(try await Self.status(fixture, "/tcp", headers: [basic("bob", "secret")]) == 401)
+        #expect(try await Self.status(fixture, "/tcp", headers: ["Authorization: Bearer secret"]) == 401)
+        let (ok, _, session) = try await Self.handshake(fixture, "/tcp", headers: [basic("ann", "secret")])
+        #expect(ok == 101)
+        try await session.sendFrame(2, [1, 2, 3])
+        #expect(try await session.readMessage().payload == [1, 2, 3])
+        await session.close()
+    }
+
+    // MARK: JWT
+
+    struct TestClaims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim?
+        var aud: AudienceClaim?
+        var routes: [String]?
+        var target: String?
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    static func claims(exp: TimeInterval? = 300, aud: String? = "wsgate", routes: [String]? = nil, target: String? = nil) -> TestClaims {
+        TestClaims(sub: "ann", exp: exp.map { ExpirationClaim(value: Date().addingTimeInterval($0)) }, aud: aud.map { AudienceClaim(value: [$0]) }, routes: routes, target: target)
+    }
+
+    @Test func jwtSignatureExpiryAudienceAndRouteClaim() async throws {
+        let secret = String(repeating: "k", count: 40)
+        let secretFile = try Self.file(secret + "\n")
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let impostor = JWTKeyCollection()
+        await impostor.add(hmac: HMACKey(from: String(repeating: "x", count: 40)), digestAlgorithm: .sha256)
+
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.hmacSecretFile = secretFile
+            settings.audiences = ["wsgate"]
+            settings.leeway = .zero
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .jwt(settings))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let good = try await signer.sign(Self.claims())
+        #expect(try await Self.status(fixture, "/ws", headers: ["Sec-WebSocket-Protocol: bearer.\(good)"]) == 101)
+        #expect(try await Self.status(fixture, "/ws?token=\(good)") == 101)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await impostor.sign(Self.claims()))") == 401)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await signer.sign(Self.claims(exp: -5)))") == 401)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await signer.sign(Self.claims(exp: nil)))") == 401)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await signer.sign(Self.claims(aud: "other")))") == 401)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await signer.sign(Self.claims(routes: ["/admin"])))") == 403)
+        #expect(try await Self.status(fixture, "/ws?token=\(try await signer.sign(Self.claims(routes: ["/ws"])))") == 101)
+        // alg "none" with a valid-looking payload is refused.
+        let unsigned = good.split(separator: ".").prefix(2).joined(separator: ".").replacingOccurrences(of: good.split(separator: ".")[0], with: "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0") + "."
+        #expect(try await Self.status(fixture, "/ws?token=\(unsigned)") == 401)
+    }
+
+    @Test func jwtWithPublicKeyOverHTTP2() async throws {
+        let key = ES256PrivateKey()
+        let publicKey = try Self.file(key.publicKey.pemRepresentation)
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: key)
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.publicKeyFiles = [publicKey]
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .jwt(settings))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let token = try await signer.sign(Self.claims())
+        #expect(try await Self.status(fixture, "/ws", headers: ["Authorization: Bearer \(token)"]) == 101)
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--header", "authorization:Bearer \(token)", "/ws"])
+        #expect(streamResults(run.output)["/ws"]?.echo == "hello /ws", "\(run.output)")
+        let refused = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "/ws"])
+        #expect(streamResults(refused.output)["/ws"]?.status == "401", "\(refused.output)")
+    }
+
+    // MARK: Dynamic targets
+
+    @Test func tokenTargetsStayInsideTheAllowList() async throws {
+        let fixture = try await GatewayFixture.start { _, tcp in
+            let map = try Self.file("""
+                vnc1: 127.0.0.1:\(tcp)
+                outside: 127.0.0.2:\(tcp)
+                wrongport: 127.0.0.1:1
+                byname: localhost:\(tcp)
+                numeric: 127.1:\(tcp)
+                """)
+            var targets = DynamicTargets()
+            targets.tokenFile = map
+            targets.allowed = [TargetPattern(parsing: "127.0.0.1:\(tcp)")!]
+            var route = RouteConfiguration(path: "/vnc", backend: .dynamic)
+            route.targets = targets
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (ok, _, client) = try await Self.handshake(fixture, "/vnc?token=vnc1")
+        #expect(ok == 101)
+        try await client.sendFrame(2, [9, 8, 7])
+        #expect(try await client.readMessage().payload == [9, 8, 7])
+        await client.close()
+        for token in ["outside", "wrongport", "byname", "numeric", "unknown", ""] {
+            #expect(try await Self.status(fixture, "/vnc?token=\(token)") == 403, "\(token)")
+        }
+        #expect(try await Self.status(fixture, "/vnc") == 403)
+    }
+
+    @Test func jwtTargetClaimIsCheckedToo() async throws {
+        let secret = String(repeating: "s", count: 32)
+        let secretFile = try Self.file(secret)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.hmacSecretFile = secretFile
+            var targets = DynamicTargets()
+            targets.fromJWT = true
+            targets.allowed = [TargetPattern(parsing: "127.0.0.1:\(ws)")!]
+            var route = RouteConfiguration(path: "/app", backend: .dynamic)
+            route.auth = AuthSettings(method: .jwt(settings))
+            route.targets = targets
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let good = try await signer.sign(Self.claims(aud: nil, target: "ws://127.0.0.1:\(fixture.wsEchoPort)/"))
+        #expect(try await Self.status(fixture, "/app?token=\(good)") == 101)
+        let elsewhere = try await signer.sign(Self.claims(aud: nil, target: "ws://10.0.0.1:\(fixture.wsEchoPort)/"))
+        #expect(try await Self.status(fixture, "/app?token=\(elsewhere)") == 403)
+        let none = try await signer.sign(Self.claims(aud: nil))
+        #expect(try await Self.status(fixture, "/app?token=\(none)") == 403)
+    }
+
+    // MARK: Limits
+
+    @Test func connectionLimitsPerIPAndTotal() async throws {
+        var server = ServerSettings()
+        server.limits.maxConnectionsPerIP = 2
+        server.limits.maxConnections = 3
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in [Self.wsRoute("/ws", ws)] }
+        defer { Task { await fixture.stop() } }
+        let (_, _, first) = try await Self.handshake(fixture, "/ws")
+        let (_, _, second) = try await Self.handshake(fixture, "/ws")
+        let (perIP, headers, third) = try await Self.handshake(fixture, "/ws")
+        #expect(perIP == 429)
+        #expect(headers["retry-after"] == "1")
+        try await third.waitForEOF()
+        // Another client address still gets in, up to the total.
+        let (other, _, fourth) = try await Self.handshake(fixture, "/ws", from: "127.0.0.2")
+        #expect(other == 101)
+        let (total, _, fifth) = try await Self.handshake(fixture, "/ws", from: "127.0.0.3")
+        #expect(total == 503)
+        await fifth.close()
+        // Closing frees the slot.
+        await first.close()
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let (again, _, sixth) = try await Self.handshake(fixture, "/ws", from: "127.0.0.3")
+        #expect(again == 101)
+        for client in [second, fourth, sixth] { await client.close() }
+    }
+
+    @Test func handshakeRatePerIP() async throws {
+        var server = ServerSettings()
+        server.limits.handshakeRatePerIP = 0.05  // a burst of 1, then one every 20 s (slow enough for a loaded machine)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in [Self.wsRoute("/ws", ws)] }
+        defer { Task { await fixture.stop() } }
+        #expect(try await Self.status(fixture, "/ws") == 101)
+        let (limited, headers, client) = try await Self.handshake(fixture, "/ws")
+        #expect(limited == 429)
+        #expect(Int(headers["retry-after"] ?? "") ?? 0 >= 15)
+        await client.close()
+        let (other, _, otherClient) = try await Self.handshake(fixture, "/ws", from: "127.0.0.2")
+        #expect(other == 101)
+        await otherClient.close()
+    }
+
+    @Test func oversizedFramesCloseWith1009AndTooManyHeadersGet431() async throws {
+        var server = ServerSettings()
+        server.limits.maxHeaderCount = 20
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            var route = Self.wsRoute("/ws", ws)
+            route.limits.maxFrameBytes = 1024
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/ws")
+        try await client.sendFrame(2, pattern(1024))
+        #expect(try await client.readMessage().payload == pattern(1024))
+        try await client.sendFrame(2, pattern(1025))
+        #expect(try await client.readFrame().closeCode == 1009)
+        await client.close()
+        let headers = (0..<20).map { "X-Filler-\($0): 1" }
+        #expect(try await Self.status(fixture, "/ws", headers: headers) == 431)
+    }
+}
