@@ -7,6 +7,7 @@ Sec-WebSocket-Extensions the server answered ("none" if none), as a text message
 """
 import argparse
 import asyncio
+import signal
 
 from websockets.asyncio.server import serve
 
@@ -22,6 +23,9 @@ async def echo(ws):
 
 
 async def main(host: str, port: int, compression: str) -> None:
+    # A parent may have blocked these (a test process running the gateway's signal handling does):
+    # without this, SIGTERM from whoever started us would be ignored and we would outlive them.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
     async with serve(echo, host, port, max_size=None, compression=None if compression == "none" else "deflate",
                      ping_interval=None) as server:
         bound = server.sockets[0].getsockname()[1]

@@ -37,11 +37,14 @@ struct ConfigurationOptions: ParsableArguments {
     @Flag(name: .long, help: "Offer permessage-deflate to every ws:// and wss:// --route backend too.")
     var backendCompression = false
 
+    @Option(name: .long, help: "Origins (browser pages) allowed on every --route: an origin such as https://app.example.com, a *.example.com pattern, 'any', or 'same-origin' (the default). Repeatable.")
+    var allowOrigin: [String] = []
+
     func load() throws -> GatewayConfiguration {
         do {
             if let config {
-                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil, !self.compression, !self.backendCompression else {
-                    throw ValidationError("use either --config FILE or --listen/--route/--cert/--key/--compression, not both")
+                guard self.listen.isEmpty, self.route.isEmpty, self.cert == nil, self.key == nil, !self.compression, !self.backendCompression, self.allowOrigin.isEmpty else {
+                    throw ValidationError("use either --config FILE or --listen/--route/--cert/--key/--compression/--allow-origin, not both")
                 }
                 return try ConfigurationLoader.load(file: config)
             }
@@ -54,7 +57,7 @@ struct ConfigurationOptions: ParsableArguments {
             case (nil, nil): tls = nil
             default: throw ValidationError("--cert and --key go together")
             }
-            var configuration = try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls)
+            var configuration = try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: tls, origins: self.allowOrigin)
             for index in configuration.routes.indices {
                 configuration.routes[index].compression.enabled = self.compression
                 if case .webSocket = configuration.routes[index].backend { configuration.routes[index].backendCompression = self.backendCompression }
@@ -133,7 +136,28 @@ struct Check: ParsableCommand {
                 ? " compression=level:\(c.level),window_bits:\(c.windowBits),memory_level:\(c.memoryLevel),client_window_bits:\(c.clientWindowBits),min_size:\(c.minimumMessageBytes)\(c.serverNoContextTakeover ? ",server_no_context_takeover" : "")"
                 : ""
             let backendCompression = route.backendCompression ? " backend_compression=on" : ""
-            print("route \(index): \(route.match.rawValue) \(route.path) -> \(route.backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression)")
+            let backend = route.targets.map { "dynamic(\($0.fromJWT ? "jwt claim" : "token file \($0.tokenFile ?? "")"), allowed: \($0.allowed.map(\.description).joined(separator: ",")))" } ?? "\(route.backend)"
+            let maxFrame = route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? ""
+            print("route \(index): \(route.match.rawValue) \(route.path) -> \(backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))")
+            for warning in SecurityWarnings.warnings(for: route) {
+                print("  warning: \(warning)")
+            }
+        }
+        let limits = configuration.server.limits
+        print("limits: max_connections=\(limits.maxConnections.map(String.init) ?? "auto (open-file limit / 2)") max_connections_per_ip=\(limits.maxConnectionsPerIP.map(String.init) ?? "off") handshake_rate_per_ip=\(limits.handshakeRatePerIP.map { "\($0)/s" } ?? "off") max_header_count=\(limits.maxHeaderCount)")
+    }
+
+    static func describe(_ auth: AuthSettings?) -> String {
+        guard let auth else { return "none" }
+        let sources = [auth.sources.header ? "header" : nil, auth.sources.cookie.map { "cookie \($0)" }, auth.sources.queryParameter.map { "query \($0)" },
+                       auth.sources.subprotocolPrefix.map { "subprotocol \($0)*" }].compactMap { $0 }.joined(separator: ",")
+        switch auth.method {
+        case .bearerTokens(let file): return "bearer(file \(file); from \(sources))"
+        case .bearerTokensFromEnvironment(let variable): return "bearer(env \(variable); from \(sources))"
+        case .basic(let file): return "basic(htpasswd \(file))"
+        case .jwt(let jwt):
+            let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }].compactMap { $0 }.joined(separator: "+")
+            return "jwt(\(keys); aud \(jwt.audiences?.joined(separator: ",") ?? "any"); iss \(jwt.issuer ?? "any"); from \(sources))"
         }
     }
 }

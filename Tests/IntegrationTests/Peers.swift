@@ -36,7 +36,7 @@ enum Peers {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
-                process.terminate()
+                kill(process.processIdentifier, SIGKILL)  // SIGTERM may be blocked (inherited mask)
                 throw TestTimeout(what: "\(executable.lastPathComponent) \(arguments.joined(separator: " ")):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
             try await Task.sleep(nanoseconds: 20_000_000)

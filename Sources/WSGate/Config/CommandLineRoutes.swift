@@ -1,7 +1,16 @@
 /// websockify-style configuration from flags: `--listen ADDR` and `--route /path=URL`.
 public enum CommandLineConfiguration {
     /// With `tls`, every `--listen` address is a TLS listener using those files (websockify's --cert/--key).
-    public static func make(listen: [String], routes: [String], tls: ListenerTLS? = nil) throws(ConfigurationError) -> GatewayConfiguration {
+    public static func make(listen: [String], routes: [String], tls: ListenerTLS? = nil, origins: [String] = []) throws(ConfigurationError) -> GatewayConfiguration {
+        var policy = OriginPolicy.sameOrigin
+        if origins == ["any"] {
+            policy = .any
+        } else if !origins.isEmpty && origins != ["same-origin"] {
+            for origin in origins where !(origin == "null" || ParsedOrigin(origin) != nil || origin.contains("*.")) {
+                throw ConfigurationError(key: "--allow-origin", message: "'\(origin)' is not an origin (https://host[:port]), a *.domain pattern, any or same-origin")
+            }
+            policy = .allowList(origins)
+        }
         var listeners: [ListenerConfiguration] = []
         for text in listen {
             guard let address = ListenAddress(parsing: text) else {
@@ -18,7 +27,9 @@ public enum CommandLineConfiguration {
             let path = String(text[..<equals])
             do {
                 let backend = try BackendURL(parsing: String(text[text.index(after: equals)...]))
-                table.append(RouteConfiguration(path: path, backend: backend))
+                var route = RouteConfiguration(path: path, backend: backend)
+                route.origins = policy
+                table.append(route)
             } catch {
                 throw ConfigurationError(key: "--route \(text)", message: error.description)
             }

@@ -52,7 +52,11 @@ public final class GatewayServer: Sendable {
         self.tlsContexts.withLockedValue { $0 = tlsContexts }
         for route in gateway.routes.routes {
             let config = route.configuration
-            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backend)"])
+            let backend = config.targets.map { "dynamic, allowed: \($0.allowed.map(\.description).joined(separator: ", "))" } ?? "\(config.backend)"
+            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(backend)", "origins": "\(config.origins)"])
+            for warning in SecurityWarnings.warnings(for: config) {
+                gateway.logger.warning("route \(config.path): \(warning)")
+            }
         }
         return bound.compactMap(\.localAddress)
     }
