@@ -322,3 +322,52 @@ import Testing
         #expect(try await Self.status(fixture, "/ws", headers: headers) == 431)
     }
 }
+
+/// Liveness: a client that stops answering is found by pings and closed; pongs alone do not keep
+/// an idle session open.
+@Suite(.timeLimit(.minutes(1))) struct LivenessTests {
+    static func fixture(ping: TimeAmount, idle: TimeAmount?) async throws -> GatewayFixture {
+        try await GatewayFixture.start { ws, _ in
+            var route = RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))
+            route.limits.pingInterval = ping
+            route.limits.idleTimeout = idle
+            return [route]
+        }
+    }
+
+    @Test func silentClientIsPingedThenClosed() async throws {
+        let fixture = try await Self.fixture(ping: .milliseconds(300), idle: nil)
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/ws")
+        let started = NIODeadline.now()
+        let ping = try await client.readFrame(timeout: .seconds(5))
+        #expect(ping.opcode == 9)
+        #expect(NIODeadline.now() - started >= .milliseconds(250))
+        let close = try await client.readFrame(timeout: .seconds(5))  // never answered
+        #expect(close.closeCode == 1001)
+        #expect(fixture.gateway.activeSessions <= 1)
+        await client.close()
+    }
+
+    @Test func answeringClientStaysUntilTheIdleTimeout() async throws {
+        let fixture = try await Self.fixture(ping: .milliseconds(200), idle: .milliseconds(1500))
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/ws")
+        let started = NIODeadline.now()
+        var pings = 0
+        while true {
+            let frame = try await client.readFrame(timeout: .seconds(5))
+            if frame.opcode == 9 {
+                pings += 1
+                try await client.sendFrame(10, frame.payload)
+                continue
+            }
+            #expect(frame.closeCode == 1001)
+            break
+        }
+        let lasted = NIODeadline.now() - started
+        #expect(pings >= 3, "pinged \(pings) times")
+        #expect(lasted >= .milliseconds(1400), "closed after \(lasted.nanoseconds / 1_000_000) ms")
+        await client.close()
+    }
+}

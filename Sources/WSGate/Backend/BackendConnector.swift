@@ -144,7 +144,7 @@ public struct BackendConnector: Sendable {
 }
 
 extension TimeAmount {
-    var prettyDescription: String {
+    public var prettyDescription: String {
         let ms = self.nanoseconds / 1_000_000
         if ms % 1000 == 0 { return "\(ms / 1000)s" }
         return "\(ms)ms"

@@ -293,7 +293,11 @@ private struct NodeReader {
             route.backendCompression = try self.bool(n, "\(key).backend_compression")
         }
         if let n = entries["limits"] {
-            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "max_frame_bytes", "idle_timeout", "connect_timeout"])
+            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "max_frame_bytes", "idle_timeout", "connect_timeout", "ping_interval"])
+            if let m = limits["ping_interval"] {
+                let value = try self.duration(m, "\(key).limits.ping_interval")
+                route.limits.pingInterval = value == .zero ? nil : value
+            }
             if let m = limits["max_frame_bytes"] {
                 route.limits.maxFrameBytes = try self.size(m, "\(key).limits.max_frame_bytes")
             }

@@ -114,6 +114,10 @@ public struct RouteLimits: Sendable, Equatable {
     public var idleTimeout: TimeAmount? = .hours(1)
     /// Time to connect to the backend (and finish its WebSocket handshake) before answering 504.
     public var connectTimeout: TimeAmount = .seconds(5)
+    /// A client not heard from for this long is pinged; one that stays silent for as long again is
+    /// closed (1001) with its backend. Detects clients that vanished without a FIN (NAT timeouts,
+    /// sleeping laptops) in about twice this, instead of after the idle timeout. nil disables it.
+    public var pingInterval: TimeAmount? = .seconds(30)
     /// Largest single frame accepted from either peer (1009 beyond it), checked on the frame header
     /// before any payload is read. nil: only `maxMessageBytes` applies.
     public var maxFrameBytes: Int?

@@ -1,10 +1,10 @@
 import NIOCore
 import NIOPosix
 
-/// Idle timeouts for every session of one event loop, checked by one repeating task on that loop
-/// instead of a scheduled task per session: an idle session costs a dictionary entry, not a timer.
-/// The task runs only while the loop has sessions with an idle timeout; a session is closed between
-/// its timeout and its timeout plus one sweep interval (a quarter of the shortest timeout, 50 ms–1 s).
+/// Idle timeouts and client liveness pings for every session of one event loop, checked by one
+/// repeating task on that loop instead of timers per session: an idle session costs a dictionary
+/// entry. The task runs only while the loop has such sessions; each deadline is met within one
+/// sweep interval (a quarter of the shortest timeout, 50 ms–1 s).
 final class IdleSweeper {
     private let eventLoop: EventLoop
     private var sessions: [ObjectIdentifier: RelaySession] = [:]
@@ -48,8 +48,8 @@ final class IdleSweeper {
 
     private func sweep() {
         let now = NIODeadline.now()
-        for session in self.sessions.values where session.isIdle(at: now) {
-            session.closeForIdle()
+        for session in self.sessions.values {
+            session.sweep(at: now)
         }
     }
 }

@@ -33,6 +33,11 @@ final class RelaySession: GoingAway {
     private var openLegs = 2
     private var lastActivity = NIODeadline.now()
     private let idleTimeout: TimeAmount?
+    /// Liveness: when the client was last heard from (any frame, pongs included), and when the
+    /// outstanding ping went out.
+    private let pingInterval: TimeAmount?
+    private var lastHeardFromClient = NIODeadline.now()
+    private var pingSent: NIODeadline?
     private var sweeper: IdleSweeper?
     /// Where the session is listed for shutdown; it leaves when both legs are closed.
     private let registry: SessionRegistry
@@ -57,6 +62,7 @@ final class RelaySession: GoingAway {
         self.identity = identity
         self.eventLoop = eventLoop
         self.idleTimeout = route.limits.idleTimeout
+        self.pingInterval = route.limits.pingInterval
         self.closeTimeout = closeTimeout
     }
 
@@ -83,26 +89,46 @@ final class RelaySession: GoingAway {
         self.lastActivity = .now()
     }
 
+    /// Any frame from the client, pongs included: it is alive.
+    func heardFromClient() {
+        self.lastHeardFromClient = .now()
+        self.pingSent = nil
+    }
+
     func startIdleTimer() {
-        guard let timeout = self.idleTimeout else { return }
+        let timeouts = [self.idleTimeout, self.pingInterval].compactMap { $0 }
+        guard let shortest = timeouts.min() else { return }
         let sweeper = IdleSweeper.current(on: self.eventLoop)
-        sweeper.add(self, timeout: timeout)
+        sweeper.add(self, timeout: shortest)
         self.sweeper = sweeper
     }
 
-    func isIdle(at now: NIODeadline) -> Bool {
-        guard let timeout = self.idleTimeout, self.openLegs == 2 else { return false }
-        return now - self.lastActivity >= timeout
+    /// Called by the sweeper: close an idle session, ping a quiet client, drop a silent one.
+    func sweep(at now: NIODeadline) {
+        guard self.openLegs == 2 else { return }
+        if let timeout = self.idleTimeout, now - self.lastActivity >= timeout {
+            self.closeByGateway(reason: "idle timeout")
+            return
+        }
+        guard let interval = self.pingInterval else { return }
+        if let sent = self.pingSent {
+            if now - sent >= interval {
+                self.logger.info("client missed its pong, closing", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
+                self.closeByGateway(reason: "no pong within \(interval.prettyDescription)")
+            }
+        } else if now - self.lastHeardFromClient >= interval, self.clientLeg?.sendLivenessPing() == true {
+            self.pingSent = now
+        }
     }
 
-    /// No frame either way for the route's idle timeout: both legs close, the client with 1001.
-    func closeForIdle() {
+    /// Both legs close, the client with 1001.
+    private func closeByGateway(reason: String) {
         self.sweeper?.remove(self)
         self.sweeper = nil
-        self.logger.debug("closing idle session", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
-        self.recordClientClose(code: .goingAway, initiator: "gateway", reason: "idle timeout")
-        self.clientLeg?.relayClose(code: .goingAway, reason: "idle timeout")
-        self.backendLeg?.relayClose(code: .goingAway, reason: "idle timeout")
+        self.logger.debug("closing session: \(reason)", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
+        self.recordClientClose(code: .goingAway, initiator: "gateway", reason: reason)
+        self.clientLeg?.relayClose(code: .goingAway, reason: reason)
+        self.backendLeg?.relayClose(code: .goingAway, reason: reason)
     }
 
     /// The gateway is shutting down: close both legs, the client with 1001 Going Away.

@@ -25,6 +25,8 @@ final class WebSocketLeg: RelayPartner {
     private var finished = false
     private var closeTimer: Scheduled<Void>?
     private var needsFlush = false
+    /// Frames other than pongs arrived in this read batch (they count as activity).
+    private var sawTraffic = false
 
     /// The frame being relayed to this leg's peer: masks are per frame, payload comes in slices.
     private var outgoingMask: WebSocketMask?
@@ -75,9 +77,15 @@ final class WebSocketLeg: RelayPartner {
         // Counted per read, not per frame: the session is another object to touch.
         var messages = 0
         var bytes = 0
-        defer { self.session.count(from: self.side, messages: messages, bytes: bytes) }
+        /// Pongs answer our liveness pings; they do not keep an idle session open.
+        var pongsOnly = true
+        defer {
+            self.session.count(from: self.side, messages: messages, bytes: bytes)
+            if !pongsOnly { self.sawTraffic = true }
+        }
         do {
             while let event = try self.decoder.next(from: &buffer) {
+                if case .pong = event {} else { pongsOnly = false }
                 switch event {
                 case .dataFrame(let opcode, let fin, let length):
                     if fin { messages += 1 }
@@ -244,7 +252,11 @@ final class WebSocketLeg: RelayPartner {
 
     /// End of a read batch: one flush for the partner, one for our own control frames.
     func readComplete() {
-        self.session.noteActivity()
+        if self.side == .client { self.session.heardFromClient() }
+        if self.sawTraffic {
+            self.sawTraffic = false
+            self.session.noteActivity()
+        }
         self.partner?.relayFlush()
         if self.needsFlush, let transport = self.transport {
             self.needsFlush = false
@@ -319,6 +331,15 @@ final class WebSocketLeg: RelayPartner {
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         self.gatherControl(.close, payload: FrameEncoder.closePayload(code: code, reason: reason), mask: mask, transport: transport)
         self.flushOutput(transport)
+    }
+
+    /// A ping to a quiet client (see ``RelaySession/sweep(at:)``); false when a frame to it is half
+    /// written, so the ping waits for the next sweep.
+    func sendLivenessPing() -> Bool {
+        guard let transport, !self.closeSent, self.outgoingRemaining == 0 else { return false }
+        self.gatherControl(.ping, payload: ByteBuffer(), mask: nil, transport: transport)
+        self.flushOutput(transport)
+        return true
     }
 
     private func writeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, transport: LegTransport) {
