@@ -349,25 +349,103 @@ import Testing
         await client.close()
     }
 
+    /// The client is Python `websockets`, which answers pings from its own process: pongs keep it
+    /// alive past many ping intervals, but only the idle timeout's worth (a test task answering by
+    /// hand could be starved by parallel tests and miss a pong).
     @Test func answeringClientStaysUntilTheIdleTimeout() async throws {
-        let fixture = try await Self.fixture(ping: .milliseconds(200), idle: .milliseconds(1500))
+        let fixture = try await Self.fixture(ping: .milliseconds(500), idle: .seconds(3))
         defer { Task { await fixture.stop() } }
-        let (client, _) = try await fixture.client("/ws")
-        let started = NIODeadline.now()
-        var pings = 0
-        while true {
-            let frame = try await client.readFrame(timeout: .seconds(5))
-            if frame.opcode == 9 {
-                pings += 1
-                try await client.sendFrame(10, frame.payload)
-                continue
-            }
-            #expect(frame.closeCode == 1001)
-            break
+        let run = try await Peers.run(try Peers.python, [Peers.script("ws_wait_close.py"), "ws://127.0.0.1:\(fixture.port)/ws", "20"])
+        struct Result: Decodable { var code: Int?; var reason: String; var seconds: Double }
+        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
+        let result = try JSONDecoder().decode(Result.self, from: Data(line.utf8))
+        #expect(result.code == 1001, "\(run.output)")
+        #expect(result.reason == "idle timeout", "\(run.output)")
+        #expect(result.seconds >= 2.9, "\(run.output)")
+    }
+}
+
+/// The client's real address through a load balancer: PROXY protocol in and out, X-Forwarded-For
+/// only from trusted proxies.
+@Suite(.timeLimit(.minutes(1))) struct ClientIdentityTests {
+    static func proxiedFixture(perIP: Int? = nil) async throws -> GatewayFixture {
+        var server = ServerSettings()
+        server.limits.maxConnectionsPerIP = perIP
+        var listener = ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))
+        listener.proxyProtocolFrom = [IPNetwork(parsing: "127.0.0.1")!]
+        return try await GatewayFixture.start(server: server, listeners: [listener]) { ws, _ in
+            [RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
         }
-        let lasted = NIODeadline.now() - started
-        #expect(pings >= 3, "pinged \(pings) times")
-        #expect(lasted >= .milliseconds(1400), "closed after \(lasted.nanoseconds / 1_000_000) ms")
+    }
+
+    static func open(_ fixture: GatewayFixture, from source: String = "127.0.0.1", header: String, path: String = "/ws/inspect", extra: [String] = []) async throws -> (Int, TestClient) {
+        try await self.open(fixture, from: source, header: Array(header.utf8), path: path, extra: extra)
+    }
+
+    static func open(_ fixture: GatewayFixture, from source: String = "127.0.0.1", header: [UInt8], path: String = "/ws/inspect", extra: [String] = []) async throws -> (Int, TestClient) {
+        let client = try await TestClient.connect(port: fixture.port, from: source, group: fixture.group)
+        try? await client.send(header + Array(TestClient.handshake(path: path, extra: extra).utf8))
+        let (status, _) = try await client.readHead()
+        return (status, client)
+    }
+
+    @Test func proxyHeaderNamesTheClientForBackendsAndLimits() async throws {
+        let fixture = try await Self.proxiedFixture(perIP: 1)
+        defer { Task { await fixture.stop() } }
+        let (status, client) = try await Self.open(fixture, header: "PROXY TCP4 203.0.113.7 127.0.0.1 40000 8080\r\n", extra: ["X-Forwarded-For: 6.6.6.6"])
+        #expect(status == 101)
+        let greeting = try await client.readMessage().text
+        #expect(greeting.contains("X-Forwarded-For: 203.0.113.7\n"), "\(greeting)")  // the spoofed entry is dropped
+        #expect(greeting.contains("Forwarded: for=203.0.113.7;"))
+        // The per-IP limit counts the proxied client, not the proxy.
+        let (sameClient, second) = try await Self.open(fixture, header: "PROXY TCP4 203.0.113.7 127.0.0.1 40001 8080\r\n")
+        #expect(sameClient == 429)
+        await second.close()
+        var v2 = ByteBuffer()
+        ProxyProtocol.encode(.v2, source: try SocketAddress(ipAddress: "198.51.100.4", port: 1234), destination: try SocketAddress(ipAddress: "127.0.0.1", port: 8080), into: &v2)
+        let (otherClient, third) = try await Self.open(fixture, header: Array(v2.readableBytesView))
+        #expect(otherClient == 101)
+        #expect(try await third.readMessage().text.contains("X-Forwarded-For: 198.51.100.4\n"))
+        for c in [client, third] { await c.close() }
+    }
+
+    @Test func proxyHeaderIsRequiredFromTrustedPeersAndIgnoredFromOthers() async throws {
+        let fixture = try await Self.proxiedFixture()
+        defer { Task { await fixture.stop() } }
+        // A trusted peer without a header is dropped.
+        let bare = try await TestClient.connect(port: fixture.port, group: fixture.group)
+        try await bare.send(TestClient.handshake(path: "/ws"))
+        try await bare.waitForEOF()
+        // An untrusted peer cannot name a client: its PROXY line is just a bad request.
+        let (status, client) = try await Self.open(fixture, from: "127.0.0.2", header: "PROXY TCP4 203.0.113.7 127.0.0.1 40000 8080\r\n")
+        #expect(status == 400)
+        await client.close()
+        // ...and a plain request from it works as usual.
+        let (plain, direct) = try await Self.open(fixture, from: "127.0.0.2", header: "")
+        #expect(plain == 101)
+        #expect(try await direct.readMessage().text.contains("X-Forwarded-For: 127.0.0.2\n"))
+        await direct.close()
+    }
+
+    @Test func tcpBackendsCanBeToldTheClientWithProxyProtocolV2() async throws {
+        let recorder = RecordingHandler()
+        let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { recorder }
+        let port = service.localAddress!.port!
+        let fixture = try await GatewayFixture.start { _, _ in
+            var route = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: port))
+            route.backendProxyProtocol = .v2
+            return [route]
+        }
+        defer { Task { await fixture.stop(); try? await service.close() } }
+        let (client, _) = try await fixture.client("/tcp")
+        try await client.sendFrame(2, [1, 2, 3])
+        try await eventually("the service to get the header and the message") { recorder.received.withLockedValue { $0.bytes.count >= 28 + 3 } }
+        var received = ByteBuffer(bytes: recorder.received.withLockedValue { $0.bytes })
+        let header = try ProxyProtocol.parse(&received)
+        guard case .proxied(let source, let destination) = header else { Issue.record("no PROXY header: \(String(describing: header))"); return }
+        #expect(source.ipAddress == "127.0.0.1")
+        #expect(destination.port == fixture.port)
+        #expect(Array(received.readableBytesView) == [1, 2, 3])
         await client.close()
     }
 }

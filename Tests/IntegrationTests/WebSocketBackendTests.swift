@@ -72,7 +72,9 @@ import Testing
     }
 
     @Test func subprotocolAndForwardingHeadersReachTheBackend() async throws {
-        let fixture = try await GatewayFixture.start { ws, _ in
+        var server = ServerSettings()
+        server.trustedProxies = [IPNetwork(parsing: "127.0.0.0/8")!]  // so the client's own X-Forwarded-For is kept
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
             var route = RouteConfiguration(path: "/app", backend: .webSocket(host: "127.0.0.1", port: ws, path: "/v1", query: "k=1"))
             route.origins = .allowList(["https://app.example"])
             return [route]

@@ -21,12 +21,15 @@ public struct BackendConnector: Sendable {
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
     let tlsContexts: BackendTLSContexts
+    /// Proxies whose forwarding headers are passed on (see ``ForwardedFor``).
+    let trustedProxies: [IPNetwork]
 
-    init(tlsContexts: BackendTLSContexts) {
+    init(tlsContexts: BackendTLSContexts, trustedProxies: [IPNetwork] = []) {
         self.tlsContexts = tlsContexts
+        self.trustedProxies = trustedProxies
     }
 
-    public func connect(_ request: UpgradeRequest, clientAddress: SocketAddress?, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
+    public func connect(_ request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
         let timeout = route.limits.connectTimeout
         let promise = eventLoop.makePromise(of: BackendConnection.self)
@@ -53,7 +56,8 @@ public struct BackendConnector: Sendable {
             let tlsContext = tls ? self.tlsContexts.context(forRoute: request.route.index) : nil
             let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
-            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: clientAddress, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
+            let forwardsChain = self.trustedProxies.contains(ip: request.peerAddress?.ipAddress)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: forwardsChain, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
             let configured = bootstrap
@@ -92,7 +96,13 @@ public struct BackendConnector: Sendable {
         let subprotocol = Self.subprotocolForByteStream(request)
         Self.closeIfAbandoned(connected, promise: promise)
         connected.map { channel in
-            BackendConnection(channel: channel, subprotocol: subprotocol, url: request.backend)
+            if let version = request.route.configuration.backendProxyProtocol {
+                // Before any client byte: the service learns who the client is, then the stream starts.
+                var header = channel.allocator.buffer(capacity: 64)
+                ProxyProtocol.encode(version, source: request.clientAddress, destination: request.localAddress, into: &header)
+                channel.writeAndFlush(header, promise: nil)
+            }
+            return BackendConnection(channel: channel, subprotocol: subprotocol, url: request.backend)
         }.flatMapErrorThrowing { error in
             throw Self.describe(error, timeout: request.route.configuration.limits.connectTimeout)
         }.whenComplete { result in

@@ -15,6 +15,7 @@ enum BackendRequestHeaders {
     static func make(
         client: HTTPRequestHead,
         clientAddress: SocketAddress?,
+        keepsForwardingHeaders: Bool = false,
         clientUsesTLS: Bool,
         backendHost: String,
         backendPort: Int,
@@ -42,8 +43,9 @@ enum BackendRequestHeaders {
             headers.add(name: name, value: value)
         }
 
+        // A client's own forwarding headers would let it pose as anyone: only a trusted proxy's are kept.
         let clientIP = clientAddress?.ipAddress
-        var forwardedFor = client.headers["x-forwarded-for"].joined(separator: ", ")
+        var forwardedFor = keepsForwardingHeaders ? client.headers["x-forwarded-for"].joined(separator: ", ") : ""
         if let clientIP {
             forwardedFor = forwardedFor.isEmpty ? clientIP : forwardedFor + ", " + clientIP
         }
@@ -51,7 +53,7 @@ enum BackendRequestHeaders {
         headers.add(name: "X-Forwarded-Proto", value: proto)
         if let host = client.headers.first(name: "host") { headers.add(name: "X-Forwarded-Host", value: host) }
 
-        var forwarded = client.headers["forwarded"].joined(separator: ", ")
+        var forwarded = keepsForwardingHeaders ? client.headers["forwarded"].joined(separator: ", ") : ""
         var element: [String] = []
         if let clientIP { element.append("for=" + (clientIP.contains(":") ? "\"[\(clientIP)]\"" : clientIP)) }
         if let host = client.headers.first(name: "host"), !host.contains("\""), !host.contains("\\") {

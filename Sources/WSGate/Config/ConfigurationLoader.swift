@@ -118,13 +118,18 @@ private struct NodeReader {
         var listeners: [ListenerConfiguration] = []
         for (index, node) in try self.sequence(listenersNode, "listeners").enumerated() {
             let key = "listeners[\(index)]"
-            let entries = try self.mapping(node, key, allowed: ["address", "tls"])
+            let entries = try self.mapping(node, key, allowed: ["address", "tls", "proxy_protocol"])
             guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
             let text = try self.string(addressNode, "\(key).address")
             guard let address = ListenAddress(parsing: text) else {
                 throw self.fail(addressNode, "\(key).address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
             }
             var listener = ListenerConfiguration(address: address)
+            if let n = entries["proxy_protocol"] {
+                let proxy = try self.mapping(n, "\(key).proxy_protocol", allowed: ["trusted"])
+                guard let trusted = proxy["trusted"] else { throw self.fail(n, "\(key).proxy_protocol.trusted", "missing: the proxies (CIDRs) allowed to send PROXY headers") }
+                listener.proxyProtocolFrom = try self.networks(trusted, "\(key).proxy_protocol.trusted")
+            }
             if let tlsNode = entries["tls"] {
                 let tls = try self.mapping(tlsNode, "\(key).tls", allowed: ["certificate", "key"])
                 guard let certificate = tls["certificate"] else { throw self.fail(tlsNode, "\(key).tls.certificate", "missing") }
@@ -148,8 +153,9 @@ private struct NodeReader {
     }
 
     func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {
-        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads", "http2"])
+        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads", "http2", "trusted_proxies"])
         var server = ServerSettings()
+        if let n = entries["trusted_proxies"] { server.trustedProxies = try self.networks(n, "server.trusted_proxies") }
         if let n = entries["handshake_timeout"] {
             server.handshakeTimeout = try self.positiveDuration(n, "server.handshake_timeout")
         }
@@ -227,7 +233,7 @@ private struct NodeReader {
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
-                                                             "origins", "auth", "targets"])
+                                                             "origins", "auth", "targets", "backend_proxy_protocol"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -253,6 +259,12 @@ private struct NodeReader {
         var route = RouteConfiguration(path: path, backend: backend)
         route.targets = targets
         if let n = entries["origins"] { route.origins = try self.origins(n, "\(key).origins") }
+        if let n = entries["backend_proxy_protocol"] {
+            if case .webSocket = backend { throw self.fail(n, "\(key).backend_proxy_protocol", "only applies to tcp:// and unix: backends (WebSocket backends get X-Forwarded-For and Forwarded)") }
+            let text = try self.string(n, "\(key).backend_proxy_protocol")
+            guard let version = ProxyProtocol.Version(rawValue: text) else { throw self.fail(n, "\(key).backend_proxy_protocol", "expected v1 or v2, got '\(text)'") }
+            route.backendProxyProtocol = version
+        }
         if let n = entries["auth"] { route.auth = try self.auth(n, "\(key).auth") }
         if targets?.fromJWT == true {
             guard case .jwt = route.auth?.method else { throw self.fail(entries["targets"], "\(key).targets.from_jwt", "needs auth.jwt on the same route") }
@@ -335,6 +347,17 @@ extension NodeReader {
         }
         if let n = entries["max_header_count"] { limits.maxHeaderCount = try self.integer(n, "limits.max_header_count", in: 8...1000) }
         return limits
+    }
+
+    /// A list of CIDRs or addresses.
+    func networks(_ node: Node, _ key: String) throws(ConfigurationError) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        for (index, item) in try self.sequence(node, key).enumerated() {
+            let text = try self.string(item, "\(key)[\(index)]")
+            guard let network = IPNetwork(parsing: text) else { throw self.fail(item, "\(key)[\(index)]", "'\(text)' is not an IP address or CIDR (10.0.0.0/8, fd00::/8)") }
+            networks.append(network)
+        }
+        return networks
     }
 
     /// `any`, `same-origin`, or a list of origins and `*.domain` patterns.

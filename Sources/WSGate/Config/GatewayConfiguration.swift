@@ -31,6 +31,9 @@ public struct ServerSettings: Sendable, Equatable {
     public var http2 = HTTP2Settings()
     /// Connection counts and handshake rates (YAML: top-level `limits`).
     public var limits = ConnectionLimits()
+    /// Proxies whose `X-Forwarded-For` is believed (and passed on); from anyone else the
+    /// `X-Forwarded-*` and `Forwarded` headers are dropped and the TCP peer is the client.
+    public var trustedProxies: [IPNetwork] = []
 
     public init() {}
 }
@@ -77,6 +80,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var backendTLS: BackendTLS
     /// permessage-deflate with clients.
     public var compression = CompressionSettings()
+    /// Send a PROXY protocol header to a TCP backend first, so the service sees the real client.
+    public var backendProxyProtocol: ProxyProtocol.Version?
     /// Offer permessage-deflate to the WebSocket backend too (its own negotiation; the backend may
     /// decline). Uses `compression`'s level, window and min_size for what the gateway sends it.
     public var backendCompression = false
@@ -129,6 +134,9 @@ public struct RouteLimits: Sendable, Equatable {
 public struct ListenerConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var address: ListenAddress
     public var tls: ListenerTLS?
+    /// Accept a PROXY protocol header (v1 or v2) from these peers, which must send one; other
+    /// peers are plain clients. nil: PROXY protocol off.
+    public var proxyProtocolFrom: [IPNetwork]?
 
     public init(address: ListenAddress, tls: ListenerTLS? = nil) {
         self.address = address

@@ -21,12 +21,22 @@ final class ConnectionRefuser: ChannelInboundHandler {
         self.response = head + "\r\n" + body
     }
 
+    /// Added at accept (before activation) or after a PROXY header (when already active).
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.answer(context: context) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        self.answer(context: context)
+        context.fireChannelActive()
+    }
+
+    private func answer(context: ChannelHandlerContext) {
+        guard self.timer == nil else { return }
         context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(string: self.response))).whenComplete { _ in
             context.close(mode: .output, promise: nil)
         }
         self.timer = context.eventLoop.scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

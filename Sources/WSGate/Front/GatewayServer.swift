@@ -40,7 +40,7 @@ public final class GatewayServer: Sendable {
             for listener in self.configuration.listeners {
                 let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
                 if let tls { tlsContexts.append(tls) }
-                let channel = try await self.bootstrap(tls: tls).bind(host: listener.address.host, port: listener.address.port).get()
+                let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom).bind(host: listener.address.host, port: listener.address.port).get()
                 bound.append(channel)
                 gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? listener.address.description)", "tls": "\(tls != nil)"])
             }
@@ -61,7 +61,7 @@ public final class GatewayServer: Sendable {
         return bound.compactMap(\.localAddress)
     }
 
-    private func bootstrap(tls: ServerTLSContext?) -> ServerBootstrap {
+    private func bootstrap(tls: ServerTLSContext?, proxyProtocolFrom trusted: [IPNetwork]?) -> ServerBootstrap {
         let gateway = self.gateway
         return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
@@ -70,26 +70,39 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: ReceiveBuffers())
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let client = channel.remoteAddress
-                    if let refusal = gateway.clients.open(client) {
-                        gateway.logger.info("refused connection: \(refusal.reason)", metadata: ["client": "\(client?.loggable ?? "?")", "status": "\(refusal.status)"])
-                        RefusalMetrics.count(refusal.label, status: refusal.status)
-                        // A TLS client could not read a plain answer: it is just closed.
-                        if tls != nil {
-                            channel.close(promise: nil)
-                        } else {
-                            try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status: refusal.status, reason: refusal.reason, retryAfter: 1))
-                        }
-                        return
-                    }
-                    channel.closeFuture.whenComplete { _ in gateway.clients.close(client) }
-                    if let tls {
-                        try TLSPipeline.configure(channel, context: tls.context, gateway: gateway)
+                    let client = ClientConnection(address: channel.remoteAddress, localAddress: channel.localAddress, secure: tls != nil)
+                    if let trusted, trusted.contains(ip: channel.remoteAddress?.ipAddress) {
+                        // The connection is only counted and set up once the proxy has named the client.
+                        try channel.pipeline.syncOperations.addHandler(ProxyProtocolHandler(gateway: gateway, client: client) { channel in
+                            try Self.setUp(channel, client: client, tls: tls, gateway: gateway)
+                        })
                     } else {
-                        try channel.pipeline.syncOperations.addHandler(ProtocolDetector(gateway: gateway, secure: false))
+                        try Self.setUp(channel, client: client, tls: tls, gateway: gateway)
                     }
                 }
             }
+    }
+
+    /// Counts the connection against the limits (or answers it with 429/503), then builds its pipeline.
+    private static func setUp(_ channel: Channel, client: ClientConnection, tls: ServerTLSContext?, gateway: GatewayContext) throws {
+        let address = client.address
+        if let refusal = gateway.clients.open(address) {
+            gateway.logger.info("refused connection: \(refusal.reason)", metadata: ["client": "\(client.loggable)", "status": "\(refusal.status)"])
+            RefusalMetrics.count(refusal.label, status: refusal.status)
+            // A TLS client could not read a plain answer: it is just closed.
+            if tls != nil {
+                channel.close(promise: nil)
+            } else {
+                try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status: refusal.status, reason: refusal.reason, retryAfter: 1))
+            }
+            return
+        }
+        channel.closeFuture.whenComplete { _ in gateway.clients.close(address) }
+        if let tls {
+            try TLSPipeline.configure(channel, context: tls.context, gateway: gateway, client: client)
+        } else {
+            try channel.pipeline.syncOperations.addHandler(ProtocolDetector(gateway: gateway, client: client))
+        }
     }
 
     /// Re-reads every TLS listener's certificate and key (SIGHUP). A file that fails to load leaves

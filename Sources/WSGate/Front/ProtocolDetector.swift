@@ -11,21 +11,21 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     private let gateway: GatewayContext
-    private let secure: Bool
+    private let client: ClientConnection
     private var buffered: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var decided = false
 
-    init(gateway: GatewayContext, secure: Bool) {
+    init(gateway: GatewayContext, client: ClientConnection) {
         self.gateway = gateway
-        self.secure = secure
+        self.client = client
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let timeout = self.gateway.settings.handshakeTimeout
         self.timer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
             guard let self, !self.decided else { return }
-            self.gateway.logger.info("dropped client: no request within \(timeout.prettyDescription)", metadata: ["client": "\(context.channel.remoteAddress?.loggable ?? "?")"])
+            self.gateway.logger.info("dropped client: no request within \(timeout.prettyDescription)", metadata: ["client": "\(self.client.loggable)"])
             context.close(promise: nil)
         }
     }
@@ -58,9 +58,9 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         self.timer?.cancel()
         do {
             if http2 {
-                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway, secure: self.secure))
+                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway, client: self.client))
             } else {
-                try HTTP1Pipeline.configure(context.channel, gateway: self.gateway, secure: self.secure)
+                try HTTP1Pipeline.configure(context.channel, gateway: self.gateway, client: self.client)
             }
         } catch {
             self.gateway.logger.error("cannot set up the connection: \(error)")

@@ -19,8 +19,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let gateway: GatewayContext
-    /// Whether this connection came in over TLS.
-    private let secure: Bool
+    private let client: ClientConnection
+    private var secure: Bool { self.client.secure }
     private let headLimiter: RequestHeadLimitHandler
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private let encoder: HTTPResponseEncoder
@@ -29,11 +29,11 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     private var context: ChannelHandlerContext?
     /// `ip:port` of the client, formatted only when something is logged.
-    private var clientDescription: String { self.context?.channel.remoteAddress?.loggable ?? "?" }
+    private var clientDescription: String { self.client.loggable }
 
-    init(gateway: GatewayContext, secure: Bool, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+    init(gateway: GatewayContext, client: ClientConnection, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
         self.gateway = gateway
-        self.secure = secure
+        self.client = client
         self.headLimiter = headLimiter
         self.decoder = decoder
         self.encoder = encoder
@@ -98,8 +98,11 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
         case .upgrade(var request):
             request.clientUsesTLS = self.secure
+            request.peerAddress = self.client.address
+            request.localAddress = self.client.localAddress
+            request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
             self.state = .connectingBackend
-            Admission.admit(request, clientAddress: context.channel.remoteAddress, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
                 switch result {
                 case .success(let admitted):
                     self.connectBackend(for: admitted, context: context)
@@ -126,7 +129,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func connectBackend(for request: UpgradeRequest, context: ChannelHandlerContext) {
         let route = request.route.configuration
         let started = NIODeadline.now()
-        self.gateway.connector.connect(request, clientAddress: context.channel.remoteAddress, on: context.eventLoop).whenComplete { result in
+        self.gateway.connector.connect(request, on: context.eventLoop).whenComplete { result in
             switch result {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")
@@ -163,7 +166,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
-                clientAddress: context.channel.remoteAddress, eventLoop: context.eventLoop, gateway: self.gateway,
+                clientAddress: request.clientAddress, eventLoop: context.eventLoop, gateway: self.gateway,
                 clientProtocol: "http/1.1", compression: request.compression, identity: request.identity
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// A request the gateway will not upgrade: the status the client gets and the reason the log gets.
@@ -40,6 +41,12 @@ public struct UpgradeRequest: Sendable {
     public var identity: String?
     /// Where the session goes: the route's backend, or the dynamic target chosen for it.
     public var backend: BackendURL
+    /// The TCP peer (or the client a trusted PROXY header named).
+    public var peerAddress: SocketAddress?
+    /// The client: `peerAddress`, or the client a trusted proxy's `X-Forwarded-For` names.
+    public var clientAddress: SocketAddress?
+    /// The gateway address the client connected to (a PROXY header's destination for TCP backends).
+    public var localAddress: SocketAddress?
 
     init(route: RouteTable.Route, head: HTTPRequestHead, key: String, subprotocols: [String], clientOfferedSubprotocols: Bool) {
         self.route = route

@@ -26,12 +26,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     /// GOAWAY sent: close once the last stream is done.
     private var draining = false
 
-    /// Whether this connection came in over TLS.
-    private let secure: Bool
+    private let client: ClientConnection
+    private var secure: Bool { self.client.secure }
 
-    init(gateway: GatewayContext, secure: Bool) throws {
+    init(gateway: GatewayContext, client: ClientConnection) throws {
         self.gateway = gateway
-        self.secure = secure
+        self.client = client
         self.session = try NGHTTP2ServerSession(settings: gateway.settings.http2)
     }
 
@@ -42,7 +42,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.clientDescription = context.channel.remoteAddress?.loggable ?? "?"
+        self.clientDescription = self.client.loggable
         self.session.readData = { [unowned self] id, buffer in
             guard let stream = self.streams[id] else { return .bytes(0, endStream: true) }
             return stream.readData(into: buffer)
@@ -183,8 +183,11 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
             request.clientUsesTLS = self.secure
+            request.peerAddress = self.client.address
+            request.localAddress = self.client.localAddress
+            request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
             stream.isConnecting = true
-            Admission.admit(request, clientAddress: context.channel.remoteAddress, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
                 switch result {
                 case .success(let admitted):
                     self.connectBackend(for: admitted, stream: stream, context: context)
@@ -224,7 +227,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func connectBackend(for request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
         let route = request.route.configuration
         let clientAddress = self.clientDescription
-        self.gateway.connector.connect(request, clientAddress: context.channel.remoteAddress, on: context.eventLoop).whenComplete { result in
+        self.gateway.connector.connect(request, on: context.eventLoop).whenComplete { result in
             stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
             switch result {
@@ -252,7 +255,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         if let compression = request.compression { headers.append(("sec-websocket-extensions", compression.responseHeader)) }
         do {
             let relay = try RelayInstaller.prepare(
-                backend: backend, route: request.route.configuration, clientAddress: self.context?.channel.remoteAddress,
+                backend: backend, route: request.route.configuration, clientAddress: request.clientAddress,
                 eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression, identity: request.identity
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)

@@ -31,8 +31,8 @@ final class RouteGuards: Sendable {
 /// handshake rate (429), its credentials (401/403), and a dynamic target (403). Nothing is sent to
 /// any backend before all pass.
 enum Admission {
-    static func admit(_ request: UpgradeRequest, clientAddress: SocketAddress?, gateway: GatewayContext, on eventLoop: EventLoop) -> EventLoopFuture<UpgradeRequest> {
-        if let refusal = gateway.clients.takeHandshake(clientAddress) {
+    static func admit(_ request: UpgradeRequest, gateway: GatewayContext, on eventLoop: EventLoop) -> EventLoopFuture<UpgradeRequest> {
+        if let refusal = gateway.clients.takeHandshake(request.clientAddress) {
             var headers = HTTPHeaders()
             if case .handshakeRate(let seconds) = refusal { headers.add(name: "Retry-After", value: String(seconds)) }
             return eventLoop.makeFailedFuture(HTTPRefusal(HTTPResponseStatus(statusCode: refusal.status), refusal.reason, headers: headers, closesConnection: true, label: refusal.label))

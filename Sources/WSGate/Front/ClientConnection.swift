@@ -1,0 +1,22 @@
+import NIOCore
+
+/// Who is at the other end of an accepted connection. Made when the connection is accepted;
+/// the address changes once, if a trusted proxy names the real client in a PROXY header.
+final class ClientConnection {
+    /// The client as far as this connection can tell: the TCP peer, or the source a trusted
+    /// PROXY protocol header named. (`X-Forwarded-For` is per request: see ``ForwardedFor``.)
+    var address: SocketAddress?
+    /// The gateway address the client connected to (the PROXY header's destination, if any).
+    var localAddress: SocketAddress?
+    /// Whether the connection is TLS.
+    let secure: Bool
+
+    init(address: SocketAddress?, localAddress: SocketAddress?, secure: Bool) {
+        self.address = address
+        self.localAddress = localAddress
+        self.secure = secure
+    }
+
+    /// `ip:port`, for logs.
+    var loggable: String { self.address?.loggable ?? "?" }
+}
