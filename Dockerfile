@@ -5,7 +5,7 @@ ARG SWIFT_VERSION=6.1
 
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libnghttp2-dev=1.52.* zlib1g-dev=1:1.2.13.* pkg-config=1.8.* \
+    && apt-get install -y --no-install-recommends libnghttp2-dev=1.52.* zlib1g-dev=1:1.2.13.* libcrypt-dev=1:4.4.33* pkg-config=1.8.* \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not refetch them.
@@ -18,7 +18,7 @@ RUN swift build -c release --product wsgate --static-swift-stdlib -Xswiftc -enfo
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates=20230311* libnghttp2-14=1.52.* \
+    && apt-get install -y --no-install-recommends ca-certificates=20230311* libnghttp2-14=1.52.* libcrypt1=1:4.4.33* \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wsgate
 COPY --from=build /out/wsgate /usr/local/bin/wsgate

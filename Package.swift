@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "wsgate", targets: ["wsgate"]),
         .executable(name: "wsgate-demo-backend", targets: ["wsgate-demo-backend"]),
         .executable(name: "wsgate-bench", targets: ["wsgate-bench"]),
+        .executable(name: "wsgate-fuzz", targets: ["wsgate-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -39,6 +40,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -85,6 +87,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // libFuzzer entry (scripts/fuzz.sh builds it instrumented; plain builds replay a corpus).
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "wsgate-fuzz",
+            dependencies: ["WSGate", "CFuzzerDriver"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Small reference services (NIO's own WebSocket stack, not wsgate's) used by the demo and the tests.

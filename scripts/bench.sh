@@ -20,7 +20,7 @@ work="${BENCH_WORK:-/tmp/wsgate-bench-harness}"
 out="${BENCH_OUT:-$PWD/.build/bench$([[ $scaling == 1 ]] && echo -scaling)}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
-scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config
 scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
 (cd "$work" && ./setup.sh >&2)

@@ -27,7 +27,7 @@ args=("$@")
 # Default (no kosoku args): every case, 1–13; 12/13 are permessage-deflate, which wsgate negotiates
 # here (--compression below).
 
-scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config
 scripts/setup-python.sh >&2
 venv=.venv-conformance
 out="${CONFORMANCE_OUT:-.build/conformance}"

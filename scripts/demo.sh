@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libnghttp2 is the HTTP/2 engine (a system library target); pkg-config finds it.
-scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config
 
 swift build --product wsgate
 swift build --product wsgate-demo-backend

@@ -4,13 +4,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libnghttp2 is the HTTP/2 engine (a system library target; pkg-config finds it); zlib serves compress-nio.
-scripts/install-packages.sh libnghttp2-dev zlib1g-dev pkg-config nghttp2-client chromium openssl
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config nghttp2-client chromium openssl
 
 scripts/setup-python.sh
 # The integration tests start the built `wsgate` executable, so build everything first.
 swift build
 swift test 2>&1 | tee .build/test-output.txt
 grep -q "Test run with [1-9][0-9]* tests.* passed" .build/test-output.txt || { echo "test.sh: swift test did not report a passing run" >&2; exit 1; }
+
+# Every seed and every past crash of the fuzz targets still parses without crashing (plain build:
+# replay only; scripts/fuzz.sh TARGET SECONDS fuzzes for real).
+for target in handshake frames config proxy-protocol; do
+    .build/debug/wsgate-fuzz "$target" "Tests/fuzz-corpus/$target"
+done
 
 # The load generator still works (a short run of every workload on the debug build; figures from
 # a debug build mean nothing, a FAILED row fails the run).

@@ -1,0 +1,111 @@
+import DemoBackends
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// Slowloris and a handshake flood against a real wsgate process, while legitimate clients on
+/// other addresses keep working. Prints what it saw: statuses, drop times and the gateway's memory.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct HostileClientTests {
+    static let slowConnections = 2000
+    static let floodHandshakes = 300
+
+    @Test func slowHeadersAndAHandshakeFloodDoNotLockOutOthers() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        defer { try? echo.close().wait() }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-hostile-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+            server: {handshake_timeout: 5s}
+            limits: {handshake_rate_per_ip: 20, max_connections_per_ip: 2500}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--threads", "1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let port = gateway.port
+        let baseline = gateway.residentBytes
+
+        // Slowloris: 2,000 connections from 127.0.0.2, each trickling a request head a byte a second.
+        let started = NIODeadline.now()
+        var slow: [TestClient] = []
+        for batch in stride(from: 0, to: Self.slowConnections, by: 250) {
+            slow += try await withThrowingTaskGroup(of: TestClient.self) { tasks in
+                for _ in batch..<min(batch + 250, Self.slowConnections) {
+                    tasks.addTask { try await TestClient.connect(port: port, from: "127.0.0.2", group: group) }
+                }
+                return try await tasks.reduce(into: []) { $0.append($1) }
+            }
+        }
+        let head = Array("GET /tcp HTTP/1.1\r\nHost: x\r\n".utf8)
+        let position = NIOLockedValueBox(0)
+        let trickle = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
+            let index = position.withLockedValue { value -> Int in
+                defer { value = (value + 1) % head.count }
+                return value
+            }
+            for client in slow where client.channel.isActive {
+                client.channel.writeAndFlush(client.channel.allocator.buffer(bytes: [head[index]]), promise: nil)
+            }
+        }
+        defer { trickle.cancel() }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let held = gateway.residentBytes
+
+        // A flood of handshakes from 127.0.0.3: beyond the first 40 (a burst of 2 s × 20/s), 429s.
+        var floodStatuses: [Int: Int] = [:]
+        let floodStarted = NIODeadline.now()
+        for batch in stride(from: 0, to: Self.floodHandshakes, by: 50) {
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { tasks in
+                for _ in batch..<(batch + 50) {
+                    tasks.addTask {
+                        let client = try await TestClient.connect(port: port, from: "127.0.0.3", group: group)
+                        defer { Task { await client.close() } }
+                        try await client.send(TestClient.handshake(path: "/tcp"))
+                        return try await client.readHead().0
+                    }
+                }
+                return try await tasks.reduce(into: []) { $0.append($1) }
+            }
+            for status in statuses { floodStatuses[status, default: 0] += 1 }
+        }
+        let floodSeconds = Double((NIODeadline.now() - floodStarted).nanoseconds) / 1e9
+        // The bucket: a burst of 40, then 20 a second.
+        let allowed = 40 + Int((floodSeconds * 20).rounded(.up)) + 2
+
+        // Meanwhile, legitimate clients on other addresses get through and echo.
+        let legitStarted = NIODeadline.now()
+        for index in 0..<20 {
+            let client = try await TestClient.connect(port: port, from: "127.0.1.\(index + 1)", group: group)
+            try await client.send(TestClient.handshake(path: "/tcp"))
+            let (status, _) = try await client.readHead()
+            #expect(status == 101, "legitimate client \(index) got \(status)")
+            try await client.sendFrame(2, [UInt8(index)])
+            #expect(try await client.readMessage().payload == [UInt8(index)])
+            await client.close()
+        }
+        let legitMillis = (NIODeadline.now() - legitStarted).nanoseconds / 1_000_000
+        let stillOpen = slow.filter { $0.channel.isActive }.count
+
+        // The handshake timeout drops every slow connection, however it trickles.
+        for client in slow { try await client.waitForEOF(timeout: .seconds(15)) }
+        let droppedAfter = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+
+        let perSlowKiB = Double(held - baseline) / 1024 / Double(Self.slowConnections)
+        print("""
+            hostile clients: \(Self.slowConnections) slow-header connections held \(stillOpen) open while 20 legitimate clients \
+            completed in \(legitMillis) ms; all dropped by the 5 s handshake timeout after \(String(format: "%.1f", droppedAfter)) s; \
+            flood of \(Self.floodHandshakes) handshakes from one IP in \(String(format: "%.1f", floodSeconds)) s: \(floodStatuses.sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }.joined(separator: ", ")); \
+            gateway RSS \(baseline / 1024) KiB idle → \(held / 1024) KiB with the slow connections (\(String(format: "%.1f", perSlowKiB)) KiB each)
+            """)
+        #expect(stillOpen == Self.slowConnections, "slow connections should be held until their handshake timeout; log: \(gateway.log.suffix(3000))")
+        #expect((floodStatuses[101] ?? 0) <= allowed, "\(floodStatuses), at most \(allowed) allowed")
+        #expect((floodStatuses[429] ?? 0) == Self.floodHandshakes - (floodStatuses[101] ?? 0), "\(floodStatuses)")
+        #expect(droppedAfter < 12)
+        #expect(perSlowKiB < 32, "each slow connection costs \(perSlowKiB) KiB")
+    }
+}
