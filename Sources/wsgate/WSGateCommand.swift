@@ -138,7 +138,7 @@ struct Check: ParsableCommand {
             let backendCompression = route.backendCompression ? " backend_compression=on" : ""
             let backend = route.targets.map { "dynamic(\($0.fromJWT ? "jwt claim" : "token file \($0.tokenFile ?? "")"), allowed: \($0.allowed.map(\.description).joined(separator: ",")))" } ?? "\(route.backend)"
             let maxFrame = (route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? "") + " ping_interval=" + (route.limits.pingInterval.map { $0.prettyDescription } ?? "off")
-            print("route \(index): \(route.match.rawValue) \(route.path) -> \(backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))")
+            print("route \(index): \(route.match.rawValue) \(route.path) -> \(backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")")
             for warning in SecurityWarnings.warnings(for: route) {
                 print("  warning: \(warning)")
             }

@@ -136,3 +136,43 @@ struct TestCertificates {
         return serial
     }
 }
+
+/// mTLS: client certificates verified against a CA on the listener, routes restricted by subject.
+@Suite(.timeLimit(.minutes(2))) struct MutualTLSTests {
+    @Test func clientCertificatesAreVerifiedAndRoutedOnSubject() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        for (name, commonName) in [("alice", "alice"), ("bob", "bob")] {
+            let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), certificates.directory.path, name, commonName])
+            #expect(run.status == 0, "\(run.output)")
+        }
+        // A certificate from another CA, which the listener must not accept.
+        let strangers = try await TestCertificates.make()
+        defer { strangers.remove() }
+        _ = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), strangers.directory.path, "mallory", "alice"])
+
+        var tls = certificates.tls()
+        tls.clientCAFile = certificates.ca
+        tls.clientCertificateRequired = false
+        let fixture = try await GatewayFixture.start(listeners: [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), tls: tls)]) { ws, _ in
+            var admin = RouteConfiguration(path: "/admin", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))
+            admin.clientSubjects = ["CN=alice"]
+            return [admin, RouteConfiguration(path: "/open", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        func connect(_ path: String, as name: String?, from authority: TestCertificates? = nil) async throws -> String {
+            var arguments = [Peers.script("wss_client.py"), "wss://localhost:\(fixture.port)\(path)", certificates.ca]
+            if let name {
+                let issuer = authority ?? certificates
+                arguments += ["--client", issuer.certificate(name), issuer.key(name)]
+            }
+            return try await Peers.run(try Peers.python, arguments + ["hi"]).output
+        }
+        #expect(try await connect("/admin", as: "alice").contains("echo: hi\nclosed 1000"))
+        #expect(try await connect("/admin", as: "bob").contains("status 403"))
+        #expect(try await connect("/admin", as: nil).contains("status 403"))
+        #expect(try await connect("/open", as: nil).contains("echo: hi"))  // optional: routes decide
+        let stranger = try await connect("/open", as: "mallory", from: strangers)
+        #expect(!stranger.contains("echo: hi"), "a certificate from another CA was accepted: \(stranger)")
+    }
+}

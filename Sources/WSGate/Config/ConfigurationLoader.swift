@@ -131,13 +131,22 @@ private struct NodeReader {
                 listener.proxyProtocolFrom = try self.networks(trusted, "\(key).proxy_protocol.trusted")
             }
             if let tlsNode = entries["tls"] {
-                let tls = try self.mapping(tlsNode, "\(key).tls", allowed: ["certificate", "key"])
+                let tls = try self.mapping(tlsNode, "\(key).tls", allowed: ["certificate", "key", "client_ca", "client_certificate"])
                 guard let certificate = tls["certificate"] else { throw self.fail(tlsNode, "\(key).tls.certificate", "missing") }
                 guard let keyFile = tls["key"] else { throw self.fail(tlsNode, "\(key).tls.key", "missing") }
                 listener.tls = ListenerTLS(
                     certificateFile: try self.readableFile(certificate, "\(key).tls.certificate"),
                     keyFile: try self.readableFile(keyFile, "\(key).tls.key")
                 )
+                if let ca = tls["client_ca"] { listener.tls?.clientCAFile = try self.readableFile(ca, "\(key).tls.client_ca") }
+                if let n = tls["client_certificate"] {
+                    guard listener.tls?.clientCAFile != nil else { throw self.fail(n, "\(key).tls.client_certificate", "needs client_ca") }
+                    switch try self.string(n, "\(key).tls.client_certificate") {
+                    case "required": listener.tls?.clientCertificateRequired = true
+                    case "optional": listener.tls?.clientCertificateRequired = false
+                    case let other: throw self.fail(n, "\(key).tls.client_certificate", "expected required or optional, got '\(other)'")
+                    }
+                }
             }
             listeners.append(listener)
         }
@@ -233,7 +242,7 @@ private struct NodeReader {
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
-                                                             "origins", "auth", "targets", "backend_proxy_protocol"])
+                                                             "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -259,6 +268,15 @@ private struct NodeReader {
         var route = RouteConfiguration(path: path, backend: backend)
         route.targets = targets
         if let n = entries["origins"] { route.origins = try self.origins(n, "\(key).origins") }
+        if let n = entries["client_subjects"] {
+            var subjects: [String] = []
+            for (index, item) in try self.sequence(n, "\(key).client_subjects").enumerated() {
+                let text = try self.string(item, "\(key).client_subjects[\(index)]")
+                guard text.contains("=") else { throw self.fail(item, "\(key).client_subjects[\(index)]", "expected an attribute such as CN=alice or O=Ops (or a whole subject), got '\(text)'") }
+                subjects.append(text)
+            }
+            route.clientSubjects = subjects
+        }
         if let n = entries["backend_proxy_protocol"] {
             if case .webSocket = backend { throw self.fail(n, "\(key).backend_proxy_protocol", "only applies to tcp:// and unix: backends (WebSocket backends get X-Forwarded-For and Forwarded)") }
             let text = try self.string(n, "\(key).backend_proxy_protocol")

@@ -91,6 +91,9 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var auth: AuthSettings?
     /// The backend comes from the request, within `allowed`; `backend` is then only a placeholder.
     public var targets: DynamicTargets?
+    /// mTLS: only clients whose verified certificate subject matches one of these (`CN=alice`,
+    /// `O=Ops`, `CN=ops-*`, or a whole subject `CN=alice,O=Ops`) may open the route. nil: no check.
+    public var clientSubjects: [String]?
 
     public init(
         path: String,
@@ -151,6 +154,10 @@ public struct ListenerTLS: Sendable, Equatable {
     /// The certificate chain, leaf first.
     public var certificateFile: String
     public var keyFile: String
+    /// mTLS: client certificates are verified against these CAs (PEM).
+    public var clientCAFile: String?
+    /// With a client CA: whether a certificate is required (else optional, and routes decide).
+    public var clientCertificateRequired = true
 
     public init(certificateFile: String, keyFile: String) {
         self.certificateFile = certificateFile

@@ -10,6 +10,8 @@ final class ClientConnection {
     var localAddress: SocketAddress?
     /// Whether the connection is TLS.
     let secure: Bool
+    /// The subject of the client's verified TLS certificate (mTLS listeners), e.g. `CN=alice,O=Ops`.
+    var certificateSubject: String?
 
     init(address: SocketAddress?, localAddress: SocketAddress?, secure: Bool) {
         self.address = address

@@ -27,6 +27,10 @@ final class ServerTLSContext: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["h2", "http/1.1"]
+        if let clientCA = files.clientCAFile {
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
+            configuration.certificateVerification = files.clientCertificateRequired ? .noHostnameVerification : .optionalVerification
+        }
         return try NIOSSLContext(configuration: configuration)
     }
 }

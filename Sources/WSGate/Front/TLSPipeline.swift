@@ -16,6 +16,10 @@ enum TLSPipeline {
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
         try sync.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
             deadline.cancel()
+            // Verified by NIOSSL against the listener's client CA, if it has one.
+            if let certificate = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate {
+                client.certificateSubject = ClientSubject.describe(certificate)
+            }
             return channel.eventLoop.makeCompletedFuture {
                 switch result {
                 case .negotiated("h2"):

@@ -100,6 +100,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             request.clientUsesTLS = self.secure
             request.peerAddress = self.client.address
             request.localAddress = self.client.localAddress
+            request.clientCertificateSubject = self.client.certificateSubject
             request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
             self.state = .connectingBackend
             Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in

@@ -47,6 +47,8 @@ public struct UpgradeRequest: Sendable {
     public var clientAddress: SocketAddress?
     /// The gateway address the client connected to (a PROXY header's destination for TCP backends).
     public var localAddress: SocketAddress?
+    /// The subject of the client's verified TLS certificate, on mTLS listeners.
+    public var clientCertificateSubject: String?
 
     init(route: RouteTable.Route, head: HTTPRequestHead, key: String, subprotocols: [String], clientOfferedSubprotocols: Bool) {
         self.route = route

@@ -185,6 +185,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             request.clientUsesTLS = self.secure
             request.peerAddress = self.client.address
             request.localAddress = self.client.localAddress
+            request.clientCertificateSubject = self.client.certificateSubject
             request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
             stream.isConnecting = true
             Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in

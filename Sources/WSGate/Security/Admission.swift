@@ -37,13 +37,23 @@ enum Admission {
             if case .handshakeRate(let seconds) = refusal { headers.add(name: "Retry-After", value: String(seconds)) }
             return eventLoop.makeFailedFuture(HTTPRefusal(HTTPResponseStatus(statusCode: refusal.status), refusal.reason, headers: headers, closesConnection: true, label: refusal.label))
         }
+        var request = request
+        if let subjects = request.route.configuration.clientSubjects {
+            guard let subject = request.clientCertificateSubject else {
+                return eventLoop.makeFailedFuture(HTTPRefusal(.forbidden, "a client certificate is required", closesConnection: true, label: "client_certificate"))
+            }
+            guard ClientSubject.matches(subject, patterns: subjects) else {
+                return eventLoop.makeFailedFuture(HTTPRefusal(.forbidden, "client certificate \(subject) is not allowed on this route", closesConnection: true, label: "client_certificate"))
+            }
+            request.identity = ClientSubject.commonName(subject) ?? subject
+        }
         guard let routeGuard = gateway.guards.forRoute(request.route.index) else {
             return eventLoop.makeSucceededFuture(request)
         }
         return routeGuard.authenticate(request.credential, on: eventLoop).flatMapThrowing { identity in
             var admitted = request
             admitted.credential = nil
-            admitted.identity = identity.name
+            admitted.identity = identity.name ?? request.identity
             if let target = try routeGuard.resolveTarget(token: request.targetToken, identity: identity) {
                 admitted.backend = target
             }
