@@ -338,8 +338,8 @@ import Testing
     @Test func silentClientIsPingedThenClosed() async throws {
         let fixture = try await Self.fixture(ping: .milliseconds(300), idle: nil)
         defer { Task { await fixture.stop() } }
-        let (client, _) = try await fixture.client("/ws")
         let started = NIODeadline.now()
+        let (client, _) = try await fixture.client("/ws")
         let ping = try await client.readFrame(timeout: .seconds(5))
         #expect(ping.opcode == 9)
         #expect(NIODeadline.now() - started >= .milliseconds(250))
