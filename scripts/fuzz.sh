@@ -29,8 +29,10 @@ fuzzer_lib="$(ls "$swiftc_dir"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_ma
 echo "== building wsgate-fuzz with libFuzzer + ASan (first build takes a few minutes)"
 swift build --scratch-path .build/fuzz --product wsgate-fuzz \
     -Xswiftc -sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
-    -Xswiftc -use-ld=lld -Xlinker "$fuzzer_lib" -Xlinker -lstdc++ 2>&1 | grep -E "error|warning: unre|Compiling wsgate|Build" || true
+    -Xswiftc -use-ld=lld -Xlinker --undefined=LLVMFuzzerRunDriver -Xlinker "$fuzzer_lib" -Xlinker -lstdc++ 2>&1 | grep -E "error|warning: unre|Compiling wsgate|Build" || true
 binary=.build/fuzz/debug/wsgate-fuzz
+# Swift's backtracer reads memory ASan then reports instead of the real trap.
+export SWIFT_BACKTRACE=enable=no
 [[ -x "$binary" ]] || { echo "build failed" >&2; exit 1; }
 
 corpus=".build/fuzz-corpus/$target"
@@ -41,7 +43,7 @@ echo "== fuzzing $target for ${seconds}s"
 set +e
 "$binary" "$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
     -artifact_prefix=".build/fuzz-crashes/$target-" "${dict[@]}" "$corpus" "Tests/fuzz-corpus/$target" 2>&1 | tee ".build/fuzz-$target.log" \
-    | grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|stat::number_of_executed_units|stat::average_exec_per_sec|Test unit written|cov:" | tail -6
+    | grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|Fatal error|Precondition failed|stat::number_of_executed_units|stat::average_exec_per_sec|Test unit written" | tail -8
 status=${PIPESTATUS[0]}
 set -e
 if [[ $status -ne 0 ]]; then

@@ -31,6 +31,7 @@ import Testing
         "PROXY TCP4 203.0.113.7 192.0.2.1 70000 443\r\n",
         "PROXY UDP4 1.1.1.1 1.1.1.1 1 1\r\n",
         "PROXY TCP4 1.1.1.1 1.1.1.1 1 1\n",  // LF only
+        "PROXY TCP6 2001:db8::%1 1:db8::2 1 65530\r\n",  // zone index (found by fuzzing)
         "GET / HTTP/1.1\r\n",
     ])
     func invalidV1(_ text: String) {

@@ -285,3 +285,30 @@ import Testing
         #expect(error.message.contains("htpasswd -B"))
     }
 }
+
+@Suite struct SecurityExampleTests {
+    /// examples/security.yaml stays valid: its /etc/wsgate files are stood in for by temporary ones.
+    @Test func securityExampleParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("examples/security.yaml"), encoding: .utf8)
+        let directory = NSTemporaryDirectory() + "wsgate-example-\(UUID().uuidString)/"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let contents = [
+            "admin.htpasswd": "ops:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n",
+            "vnc.targets": "desk1: 10.1.0.5:5901\n",
+            "vnc-users.tokens": "t1\n",
+        ]
+        for name in ["cert.pem", "key.pem", "clients-ca.pem", "jwt-es256.pem", "admin.htpasswd", "vnc.targets", "vnc-users.tokens"] {
+            try (contents[name] ?? "x").write(toFile: directory + name, atomically: true, encoding: .utf8)
+        }
+        let config = try ConfigurationLoader.parse(yaml: text.replacingOccurrences(of: "/etc/wsgate/", with: directory))
+        #expect(config.routes.map(\.path) == ["/term", "/vnc", "/admin"])
+        #expect(config.listeners[0].tls?.clientCertificateRequired == false)
+        #expect(config.listeners[1].proxyProtocolFrom?.map(\.description) == ["10.0.0.0/8"])
+        #expect(config.routes[0].backendProxyProtocol == .v2)
+        #expect(config.routes[1].targets?.queryParameter == "target")
+        #expect(config.routes[2].clientSubjects == ["CN=ops-*"])
+        #expect(config.routes.flatMap(SecurityWarnings.warnings).isEmpty)
+    }
+}

@@ -70,8 +70,12 @@ public enum ProxyProtocol {
 
     private static func address(_ ip: String, port: Substring, v6: Bool) -> SocketAddress? {
         // Ports are decimal without leading zeros or signs (the spec's grammar).
+        // Only the literal forms: no zone index (`fe80::1%eth0`), which the resolver behind
+        // SocketAddress would take and which the spec does not allow.
+        let literal = v6 ? "0123456789abcdefABCDEF:." : "0123456789."
         guard let number = Int(port), (0...65535).contains(number), String(number) == port,
-              (ip.contains(":")) == v6, let address = try? SocketAddress(ipAddress: ip, port: number) else { return nil }
+              ip.allSatisfy(literal.contains), ip.contains(":") == v6,
+              let address = try? SocketAddress(ipAddress: ip, port: number) else { return nil }
         return address
     }
 
