@@ -43,7 +43,7 @@ echo "== fuzzing $target for ${seconds}s"
 set +e
 "$binary" "$target" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
     -artifact_prefix=".build/fuzz-crashes/$target-" "${dict[@]}" "$corpus" "Tests/fuzz-corpus/$target" 2>&1 | tee ".build/fuzz-$target.log" \
-    | grep -E "^#[0-9]+ +(INITED|DONE)|ERROR|SUMMARY|Fatal error|Precondition failed|stat::number_of_executed_units|stat::average_exec_per_sec|Test unit written" | tail -8
+    | grep -E "^#[0-9]+[[:space:]]+(INITED|DONE)|ERROR|SUMMARY|Fatal error|Precondition failed|stat::number_of_executed_units|stat::average_exec_per_sec|Test unit written" | tail -8
 status=${PIPESTATUS[0]}
 set -e
 if [[ $status -ne 0 ]]; then

@@ -22,3 +22,15 @@ final class ClientConnection {
     /// `ip:port`, for logs.
     var loggable: String { self.address?.loggable ?? "?" }
 }
+
+extension UpgradeRequest {
+    /// Records what the connection knows about the client: TLS, addresses (the real client behind a
+    /// trusted proxy's `X-Forwarded-For`), the verified certificate.
+    mutating func arrived(over client: ClientConnection, trustedProxies: [IPNetwork]) {
+        self.clientUsesTLS = client.secure
+        self.peerAddress = client.address
+        self.localAddress = client.localAddress
+        self.clientCertificateSubject = client.certificateSubject
+        self.clientAddress = ForwardedFor.client(peer: client.address, headers: self.head.headers, trusted: trustedProxies)
+    }
+}

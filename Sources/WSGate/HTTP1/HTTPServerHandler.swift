@@ -20,7 +20,6 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let gateway: GatewayContext
     private let client: ClientConnection
-    private var secure: Bool { self.client.secure }
     private let headLimiter: RequestHeadLimitHandler
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private let encoder: HTTPResponseEncoder
@@ -78,7 +77,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let limit = self.gateway.settings.limits.maxHeaderCount
             let decision = head.headers.count > limit
                 ? .refuse(HTTPRefusal(.requestHeaderFieldsTooLarge, "\(head.headers.count) request headers (limit \(limit))", closesConnection: true, label: "header_count"))
-                : HandshakeValidator.decide(head, routes: self.gateway.routes, secure: self.secure)
+                : HandshakeValidator.decide(head, routes: self.gateway.routes, secure: self.client.secure)
             self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
@@ -97,11 +96,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .refuse(let refusal):
             self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
         case .upgrade(var request):
-            request.clientUsesTLS = self.secure
-            request.peerAddress = self.client.address
-            request.localAddress = self.client.localAddress
-            request.clientCertificateSubject = self.client.certificateSubject
-            request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
+            request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             self.state = .connectingBackend
             Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
                 switch result {

@@ -27,7 +27,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private var draining = false
 
     private let client: ClientConnection
-    private var secure: Bool { self.client.secure }
 
     init(gateway: GatewayContext, client: ClientConnection) throws {
         self.gateway = gateway
@@ -176,17 +175,13 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.refuse(stream, status: 431, headers: [], reason: "\(headers.count) request headers (limit \(limit))", label: "header_count")
             return
         }
-        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.secure) {
+        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.client.secure) {
         case .health:
             self.respond(stream, status: 200, body: "ok\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
         case .refuse(let status, let extra, let reason, let label):
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
-            request.clientUsesTLS = self.secure
-            request.peerAddress = self.client.address
-            request.localAddress = self.client.localAddress
-            request.clientCertificateSubject = self.client.certificateSubject
-            request.clientAddress = ForwardedFor.client(peer: self.client.address, headers: request.head.headers, trusted: self.gateway.settings.trustedProxies)
+            request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             stream.isConnecting = true
             Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
                 switch result {
