@@ -312,3 +312,16 @@ import Testing
         #expect(config.routes.flatMap(SecurityWarnings.warnings).isEmpty)
     }
 }
+
+@Suite struct CommandLineOriginTests {
+    @Test func allowOriginFlagSetsEveryRoutesPolicy() throws {
+        func policy(_ origins: [String]) throws -> OriginPolicy {
+            try CommandLineConfiguration.make(listen: [":0"], routes: ["/a=tcp://h:1", "/b=ws://h:2/"], origins: origins).routes[1].origins
+        }
+        #expect(try policy([]) == .sameOrigin)
+        #expect(try policy(["same-origin"]) == .sameOrigin)
+        #expect(try policy(["any"]) == .any)
+        #expect(try policy(["https://app.example.com", "*.example.org"]) == .allowList(["https://app.example.com", "*.example.org"]))
+        #expect(throws: ConfigurationError.self) { try policy(["app.example.com"]) }
+    }
+}

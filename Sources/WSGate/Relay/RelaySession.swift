@@ -85,13 +85,13 @@ final class RelaySession: GoingAway {
         self.closeReason = reason
     }
 
-    func noteActivity() {
-        self.lastActivity = .now()
+    func noteActivity(at now: NIODeadline = .now()) {
+        self.lastActivity = now
     }
 
     /// Any frame from the client, pongs included: it is alive.
-    func heardFromClient() {
-        self.lastHeardFromClient = .now()
+    func heardFromClient(at now: NIODeadline) {
+        self.lastHeardFromClient = now
         self.pingSent = nil
     }
 

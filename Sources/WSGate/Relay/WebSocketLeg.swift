@@ -252,10 +252,12 @@ final class WebSocketLeg: RelayPartner {
 
     /// End of a read batch: one flush for the partner, one for our own control frames.
     func readComplete() {
-        if self.side == .client { self.session.heardFromClient() }
+        // One clock read per batch serves both the liveness and the idle bookkeeping.
+        let now = NIODeadline.now()
+        if self.side == .client { self.session.heardFromClient(at: now) }
         if self.sawTraffic {
             self.sawTraffic = false
-            self.session.noteActivity()
+            self.session.noteActivity(at: now)
         }
         self.partner?.relayFlush()
         if self.needsFlush, let transport = self.transport {
