@@ -190,26 +190,26 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init?(parsing text: String) {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portPart = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-            if hostPart.contains(":") { return nil }  // bare IPv6 needs brackets
-        }
-        guard let port = Int(portPart), (0...65535).contains(port) else { return nil }
+        guard let (hostPart, portPart) = Self.split(text), let port = Int(portPart), (0...65535).contains(port) else { return nil }
         self.host = hostPart.isEmpty ? "0.0.0.0" : String(hostPart)
         self.port = port
     }
 
     public var description: String {
         self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+
+    /// `HOST:PORT` or `[IPV6]:PORT` into its two parts (unchecked); nil for a bare IPv6 address.
+    static func split(_ text: String) -> (host: Substring, port: Substring)? {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            return (text[text.index(after: text.startIndex)..<close], rest.dropFirst())
+        }
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = text[..<colon]
+        if host.contains(":") { return nil }  // bare IPv6 needs brackets
+        return (host, text[text.index(after: colon)...])
     }
 }

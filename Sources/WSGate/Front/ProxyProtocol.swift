@@ -162,26 +162,25 @@ public enum ProxyProtocol {
             buffer.writeBytes(self.v2Signature)
             switch (source, destination) {
             case (.v4(let s)?, .v4(let d)?):
-                buffer.writeInteger(UInt8(0x21))
-                buffer.writeInteger(UInt8(0x11))
-                buffer.writeInteger(UInt16(12), endianness: .big)
-                withUnsafeBytes(of: s.address.sin_addr) { buffer.writeBytes($0) }
-                withUnsafeBytes(of: d.address.sin_addr) { buffer.writeBytes($0) }
-                buffer.writeInteger(UInt16(source!.port!), endianness: .big)
-                buffer.writeInteger(UInt16(destination!.port!), endianness: .big)
+                self.writeV2Addresses(family: 0x11, s.address.sin_addr, d.address.sin_addr, ports: (source!.port!, destination!.port!), into: &buffer)
             case (.v6(let s)?, .v6(let d)?):
-                buffer.writeInteger(UInt8(0x21))
-                buffer.writeInteger(UInt8(0x21))
-                buffer.writeInteger(UInt16(36), endianness: .big)
-                withUnsafeBytes(of: s.address.sin6_addr) { buffer.writeBytes($0) }
-                withUnsafeBytes(of: d.address.sin6_addr) { buffer.writeBytes($0) }
-                buffer.writeInteger(UInt16(source!.port!), endianness: .big)
-                buffer.writeInteger(UInt16(destination!.port!), endianness: .big)
+                self.writeV2Addresses(family: 0x21, s.address.sin6_addr, d.address.sin6_addr, ports: (source!.port!, destination!.port!), into: &buffer)
             default:
                 buffer.writeInteger(UInt8(0x20))  // LOCAL
                 buffer.writeInteger(UInt8(0x00))
                 buffer.writeInteger(UInt16(0), endianness: .big)
             }
         }
+    }
+
+    /// PROXY command, `family`, then both addresses (raw, network order) and both ports.
+    private static func writeV2Addresses<Address>(family: UInt8, _ source: Address, _ destination: Address, ports: (Int, Int), into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(0x21))
+        buffer.writeInteger(family)
+        buffer.writeInteger(UInt16(2 * MemoryLayout<Address>.size + 4), endianness: .big)
+        withUnsafeBytes(of: source) { buffer.writeBytes($0) }
+        withUnsafeBytes(of: destination) { buffer.writeBytes($0) }
+        buffer.writeInteger(UInt16(ports.0), endianness: .big)
+        buffer.writeInteger(UInt16(ports.1), endianness: .big)
     }
 }

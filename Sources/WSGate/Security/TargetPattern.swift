@@ -5,7 +5,7 @@
 /// patterns, so a name cannot slip past a CIDR and an address cannot pose as a name.
 public struct TargetPattern: Sendable, Equatable, CustomStringConvertible {
     enum Host: Equatable {
-        case network(IPAddressBytes, prefixLength: Int)
+        case network(IPNetwork)
         case name(String)
         /// `*.domain`: any name ending in `.domain` (not `domain` itself).
         case suffix(String)
@@ -16,28 +16,11 @@ public struct TargetPattern: Sendable, Equatable, CustomStringConvertible {
     public let description: String
 
     public init?(parsing text: String) {
-        let hostText: Substring
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            hostText = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            hostText = text[..<colon]
-            portText = text[text.index(after: colon)...]
-            if hostText.contains(":") { return nil }  // IPv6 needs brackets
-        }
-        guard let ports = Self.ports(portText) else { return nil }
-        if let slash = hostText.firstIndex(of: "/") {
-            guard let address = IPAddressBytes(String(hostText[..<slash])),
-                  let length = Int(hostText[hostText.index(after: slash)...]),
-                  (0...(address.bytes.count * 8)).contains(length) else { return nil }
-            self.host = .network(address, prefixLength: length)
-        } else if let address = IPAddressBytes(String(hostText)) {
-            self.host = .network(address, prefixLength: address.bytes.count * 8)
+        guard let (hostText, portText) = ListenAddress.split(text), let ports = Self.ports(portText) else { return nil }
+        if let network = IPNetwork(parsing: String(hostText)) {
+            self.host = .network(network)
+        } else if hostText.contains("/") || IPAddressBytes(String(hostText.prefix { $0 != "/" })) != nil {
+            return nil  // an address block that does not parse
         } else if hostText.hasPrefix("*.") {
             let domain = hostText.dropFirst(2).lowercased()
             guard Self.isHostName(domain) else { return nil }
@@ -79,8 +62,8 @@ public struct TargetPattern: Sendable, Equatable, CustomStringConvertible {
     public func matches(host: String, port: Int) -> Bool {
         guard self.ports.contains(port) else { return false }
         if let address = IPAddressBytes(host) {
-            guard case .network(let network, let length) = self.host else { return false }
-            return address.isIn(network, prefixLength: length)
+            guard case .network(let network) = self.host else { return false }
+            return network.contains(address)
         }
         guard Self.isHostName(host) else { return false }
         let name = host.lowercased()
