@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import WSGate
 
@@ -95,7 +97,10 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "wsgate")
         logger.debug("open-file limit: \(FileDescriptorLimit.raiseToHardLimit())")
-        let server = GatewayServer(configuration: configuration, logger: logger)
+        // swift-metrics into one Prometheus registry, rendered on the admin listener's /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let server = GatewayServer(configuration: configuration, logger: logger, metricsText: { registry.emitToString() })
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: GatewayService(server: server))],
             gracefulShutdownSignals: [.sigterm, .sigint],

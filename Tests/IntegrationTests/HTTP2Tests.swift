@@ -86,7 +86,7 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
         let client = try await Self.h2Client(port: fixture.port, group: fixture.group)
-        try await client.waitForEOF(timeout: .seconds(5))
+        try await client.waitForEOF(timeout: .seconds(20))
         #expect(NIODeadline.now() - started >= .seconds(1))
         #expect(Self.receivedGoAway(client))
     }
@@ -97,7 +97,7 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         let client = try await Self.h2Client(port: fixture.port, group: fixture.group)
         try await eventually("the HTTP/2 connection to be registered") { fixture.gateway.activeSessions == 1 }
         await fixture.gateway.shutdown()
-        try await client.waitForEOF(timeout: .seconds(5))
+        try await client.waitForEOF(timeout: .seconds(20))
         #expect(Self.receivedGoAway(client))
     }
 

@@ -340,10 +340,10 @@ import Testing
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
         let (client, _) = try await fixture.client("/ws")
-        let ping = try await client.readFrame(timeout: .seconds(5))
+        let ping = try await client.readFrame(timeout: .seconds(20))
         #expect(ping.opcode == 9)
         #expect(NIODeadline.now() - started >= .milliseconds(250))
-        let close = try await client.readFrame(timeout: .seconds(5))  // never answered
+        let close = try await client.readFrame(timeout: .seconds(20))  // never answered
         #expect(close.closeCode == 1001)
         #expect(fixture.gateway.activeSessions <= 1)
         await client.close()

@@ -109,7 +109,7 @@ private struct NodeReader {
     }
 
     func configuration(_ root: Node) throws(ConfigurationError) -> GatewayConfiguration {
-        let top = try self.mapping(root, nil, allowed: ["listeners", "routes", "server", "limits"])
+        let top = try self.mapping(root, nil, allowed: ["listeners", "routes", "server", "limits", "admin"])
         var server = ServerSettings()
         if let node = top["server"] { server = try self.server(node) }
         if let node = top["limits"] { server.limits = try self.connectionLimits(node) }
@@ -158,7 +158,17 @@ private struct NodeReader {
             routes.append(try self.route(node, "routes[\(index)]"))
         }
         if routes.isEmpty { throw self.fail(routesNode, "routes", "at least one route is needed") }
-        return GatewayConfiguration(listeners: listeners, routes: routes, server: server)
+        var configuration = GatewayConfiguration(listeners: listeners, routes: routes, server: server)
+        if let node = top["admin"] {
+            let admin = try self.mapping(node, "admin", allowed: ["address"])
+            guard let addressNode = admin["address"] else { throw self.fail(node, "admin.address", "missing") }
+            let text = try self.string(addressNode, "admin.address")
+            guard let address = ListenAddress(parsing: text) else {
+                throw self.fail(addressNode, "admin.address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
+            }
+            configuration.admin = AdminConfiguration(address: address)
+        }
+        return configuration
     }
 
     func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {

@@ -6,11 +6,22 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var listeners: [ListenerConfiguration]
     public var routes: [RouteConfiguration]
     public var server: ServerSettings
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); nil: none.
+    public var admin: AdminConfiguration?
 
     public init(listeners: [ListenerConfiguration], routes: [RouteConfiguration], server: ServerSettings = ServerSettings()) {
         self.listeners = listeners
         self.routes = routes
         self.server = server
+    }
+}
+
+/// A separate plain-HTTP listener for operators and probes; keep it on a private address.
+public struct AdminConfiguration: Sendable, Equatable {
+    public var address: ListenAddress
+
+    public init(address: ListenAddress) {
+        self.address = address
     }
 }
 

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Logging
 import NIOCore
 
@@ -11,6 +12,8 @@ public struct GatewayContext: Sendable {
     let sessions = SessionRegistry()
     let backendTLS = BackendTLSContexts()
     let guards = RouteGuards()
+    /// Listening and not draining: what `/readyz` reports.
+    let readiness = NIOLockedValueBox(false)
     let clients: ClientLimiter
 
     public init(configuration: GatewayConfiguration, logger: Logger) {

@@ -13,11 +13,17 @@ public final class GatewayServer: Sendable {
     private let ownsGroup: Bool
     private let listeners = NIOLockedValueBox<[Channel]>([])
     private let tlsContexts = NIOLockedValueBox<[ServerTLSContext]>([])
+    private let admin = NIOLockedValueBox<AdminServer?>(nil)
+    private let metricsText: (@Sendable () -> String)?
 
-    /// - Parameter group: event loops to run on; by default the gateway makes its own with
-    ///   `server.threads` threads (one per core when unset).
-    public init(configuration: GatewayConfiguration, logger: Logger, group: EventLoopGroup? = nil) {
+    /// - Parameters:
+    ///   - group: event loops to run on; by default the gateway makes its own with
+    ///     `server.threads` threads (one per core when unset).
+    ///   - metricsText: renders the metrics for the admin listener's `/metrics` (the `wsgate`
+    ///     command passes its Prometheus registry); nil answers 404 there.
+    public init(configuration: GatewayConfiguration, logger: Logger, group: EventLoopGroup? = nil, metricsText: (@Sendable () -> String)? = nil) {
         self.configuration = configuration
+        self.metricsText = metricsText
         self.gateway = GatewayContext(configuration: configuration, logger: logger)
         if let group {
             self.group = group
@@ -50,6 +56,19 @@ public final class GatewayServer: Sendable {
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
         self.tlsContexts.withLockedValue { $0 = tlsContexts }
+        if let admin = self.configuration.admin {
+            let readiness = gateway.readiness
+            do {
+                let server = try await AdminServer.start(address: admin.address, group: self.group, logger: gateway.logger,
+                                                         ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText)
+                self.admin.withLockedValue { $0 = server }
+            } catch {
+                for channel in bound { try? await channel.close() }
+                throw ListenError(address: admin.address, underlying: error)
+            }
+        }
+        gateway.readiness.withLockedValue { $0 = true }
+        GatewayMetrics.draining(false)
         for route in gateway.routes.routes {
             let config = route.configuration
             let backend = config.targets.map { "dynamic, allowed: \($0.allowed.map(\.description).joined(separator: ", "))" } ?? "\(config.backend)"
@@ -122,6 +141,11 @@ public final class GatewayServer: Sendable {
         self.listeners.withLockedValue { $0.compactMap(\.localAddress) }
     }
 
+    /// Where the admin listener is bound, if there is one.
+    public var adminAddress: SocketAddress? {
+        self.admin.withLockedValue { $0?.localAddress }
+    }
+
     /// Stops accepting; live sessions are not touched.
     public func stopListening() async {
         let channels = self.listeners.withLockedValue { channels in
@@ -138,6 +162,8 @@ public final class GatewayServer: Sendable {
     /// handshakes (up to `close_timeout` and a second); then, if the gateway made its event loops,
     /// shuts them down, cutting whatever is left.
     public func shutdown() async {
+        self.gateway.readiness.withLockedValue { $0 = false }
+        GatewayMetrics.draining(true)
         await self.stopListening()
         let sessions = self.gateway.sessions
         let live = sessions.count
@@ -149,6 +175,7 @@ public final class GatewayServer: Sendable {
             }
             self.gateway.logger.info("shutdown: closed \(live - sessions.count) sessions (1001) and HTTP/2 connections (GOAWAY), cut \(sessions.count)")
         }
+        if let admin = self.admin.withLockedValue({ $0 }) { await admin.stop() }
         if self.ownsGroup { try? await self.group.shutdownGracefully() }
     }
 }

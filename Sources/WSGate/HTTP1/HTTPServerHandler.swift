@@ -93,6 +93,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch decision {
         case .health:
             self.respond(.ok, body: "ok\n", keepAlive: keepAlive, isHead: isHead, context: context)
+        case .readiness:
+            let ready = self.gateway.readiness.withLockedValue { $0 }
+            self.respond(ready ? .ok : .serviceUnavailable, body: ready ? "ready\n" : "not ready\n", keepAlive: keepAlive, isHead: isHead, context: context)
         case .refuse(let refusal):
             self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
         case .upgrade(var request):
@@ -133,6 +136,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)",
                 ])
                 RefusalMetrics.count("backend", status: Int(failure.status.code))
+                GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
                 guard context.channel.isActive else { return }
                 self.respond(failure.status, body: "\(failure.status.reasonPhrase): \(failure)\n", keepAlive: false, context: context)
             case .success(let backend):
@@ -141,7 +145,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     backend.channel.close(promise: nil)
                     return
                 }
-                self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)"])
+                let elapsed = NIODeadline.now() - started
+                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, after: elapsed)
+                self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\(elapsed.nanoseconds / 1_000_000)"])
                 self.completeUpgrade(request, backend: backend, context: context)
             }
         }

@@ -64,12 +64,15 @@ public struct UpgradeRequest: Sendable {
 public enum HandshakeDecision: Sendable {
     /// `GET /healthz`: the process is alive.
     case health
+    /// `GET /readyz`: listening and not draining (the handler knows).
+    case readiness
     case refuse(HTTPRefusal)
     case upgrade(UpgradeRequest)
 }
 
 public enum HandshakeValidator {
     public static let healthPath = "/healthz"
+    public static let readinessPath = "/readyz"
 
     public static func decide(_ head: HTTPRequestHead, routes: RouteTable, secure: Bool = false) -> HandshakeDecision {
         let headers = head.headers
@@ -78,6 +81,9 @@ public enum HandshakeValidator {
 
         if path == Self.healthPath && !asksForWebSocket && (head.method == .GET || head.method == .HEAD) {
             return .health
+        }
+        if path == Self.readinessPath && !asksForWebSocket && (head.method == .GET || head.method == .HEAD) {
+            return .readiness
         }
         guard let route = routes.route(forTarget: head.uri) else {
             return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket, label: "no_route"))

@@ -178,6 +178,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.client.secure) {
         case .health:
             self.respond(stream, status: 200, body: "ok\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
+        case .readiness:
+            let ready = self.gateway.readiness.withLockedValue { $0 }
+            self.respond(stream, status: ready ? 200 : 503, body: ready ? "ready\n" : "not ready\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
         case .refuse(let status, let extra, let reason, let label):
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
@@ -223,6 +226,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func connectBackend(for request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
         let route = request.route.configuration
         let clientAddress = self.clientDescription
+        let started = NIODeadline.now()
         self.gateway.connector.connect(request, on: context.eventLoop).whenComplete { result in
             stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
@@ -233,8 +237,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                     "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)", "protocol": "h2",
                 ])
                 RefusalMetrics.count("backend", status: Int(failure.status.code))
+                GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
                 if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
             case .success(let backend):
+                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, after: NIODeadline.now() - started)
                 guard open else {
                     self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(clientAddress)", "route": "\(route.path)", "protocol": "h2"])
                     backend.channel.close(promise: nil)

@@ -29,6 +29,7 @@ struct RelayInstaller {
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)
+        GatewayMetrics.sessionStarted(route: route.path, backend: backend.url, protocol: clientProtocol)
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.
         let toWebSocket: Bool
         switch backend.url {

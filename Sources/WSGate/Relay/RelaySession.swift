@@ -147,9 +147,14 @@ final class RelaySession: GoingAway {
         self.clientLeg = nil
         self.backendLeg = nil
         defer { self.registry.remove(self) }  // after the line, which tests and operators wait for
+        let elapsed = NIODeadline.now() - self.started
+        let closeCode = self.clientCloseCode?.rawValue ?? 1006
+        GatewayMetrics.sessionEnded(route: self.route, backend: self.backendURL, protocol: self.clientProtocol, closeCode: closeCode,
+                                    closedBy: self.closeInitiator ?? "network", bytesIn: self.fromClient.bytes, bytesOut: self.fromBackend.bytes,
+                                    messagesIn: self.fromClient.messages, messagesOut: self.fromBackend.messages, duration: elapsed)
         // The line's metadata is built only when it will be written.
         guard self.logger.logLevel <= .info else { return }
-        let duration = Double((NIODeadline.now() - self.started).nanoseconds) / 1e9
+        let duration = Double(elapsed.nanoseconds) / 1e9
         var metadata: Logger.Metadata = [
             "client": "\(self.clientAddress)",
             "route": "\(self.route)",

@@ -1,0 +1,95 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The admin listener: `GET /metrics` (whatever `metrics` renders: Prometheus text from the
+/// `wsgate` command), `/healthz` (the process answers) and `/readyz` (listening and not draining).
+/// Plain HTTP/1.1 through NIO's server pipeline; keep it on a private address.
+final class AdminServer: Sendable {
+    typealias Readiness = @Sendable () -> Bool
+    typealias MetricsText = @Sendable () -> String
+
+    private let channel: Channel
+
+    private init(channel: Channel) {
+        self.channel = channel
+    }
+
+    var localAddress: SocketAddress? { self.channel.localAddress }
+
+    static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?) async throws -> AdminServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics))
+                }
+            }
+            .bind(host: address.host, port: address.port).get()
+        logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.loggable ?? address.description)"])
+        return AdminServer(channel: channel)
+    }
+
+    func stop() async {
+        try? await self.channel.close()
+    }
+}
+
+private final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let ready: AdminServer.Readiness
+    private let metrics: AdminServer.MetricsText?
+    private var head: HTTPRequestHead?
+
+    init(ready: @escaping AdminServer.Readiness, metrics: AdminServer.MetricsText?) {
+        self.ready = ready
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+        case .body:
+            break
+        case .end:
+            guard let head = self.head else { return }
+            self.head = nil
+            self.answer(head, context: context)
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = RouteTable.path(ofTarget: head.uri)
+        let (status, contentType, body): (HTTPResponseStatus, String, String)
+        switch (head.method, path) {
+        case (.GET, "/healthz"), (.HEAD, "/healthz"):
+            (status, contentType, body) = (.ok, "text/plain; charset=utf-8", "ok\n")
+        case (.GET, "/readyz"), (.HEAD, "/readyz"):
+            (status, contentType, body) = self.ready() ? (.ok, "text/plain; charset=utf-8", "ready\n") : (.serviceUnavailable, "text/plain; charset=utf-8", "not ready\n")
+        case (.GET, "/metrics"):
+            if let metrics = self.metrics {
+                (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics())
+            } else {
+                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", "metrics are not collected in this process\n")
+            }
+        case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"):
+            (status, contentType, body) = (.methodNotAllowed, "text/plain; charset=utf-8", "use GET\n")
+        default:
+            (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", "not found (try /metrics, /healthz, /readyz)\n")
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Server", value: "wsgate")
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}

@@ -1,0 +1,85 @@
+import DemoBackends
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// The admin listener of a real `wsgate` process, scraped as Prometheus would.
+@Suite(.timeLimit(.minutes(1))) struct AdminTests {
+    /// `name{labels}` → value, from Prometheus text exposition.
+    static func samples(_ text: String) -> [String: Double] {
+        var samples: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            samples[String(line[..<space])] = value
+        }
+        return samples
+    }
+
+    static func get(_ port: Int, _ path: String, group: EventLoopGroup) async throws -> (Int, String) {
+        let client = try await TestClient.connect(port: port, group: group)
+        defer { Task { await client.close() } }
+        try await client.send("GET \(path) HTTP/1.1\r\nHost: admin\r\n\r\n")
+        let (status, _, body) = try await client.readResponse()
+        return (status, body)
+    }
+
+    @Test func metricsMoveAsSessionsRunAndProbesAnswer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        defer { try? echo.close().wait() }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-admin-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+            admin: {address: "127.0.0.1:0"}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--log-level", "info"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        try await eventually("the admin listener") { gateway.log.contains("admin listening") }
+        let adminLine = gateway.log.split(separator: "\n").first { $0.contains("admin listening") } ?? ""
+        let adminPort = Int(adminLine.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+
+        #expect(try await Self.get(adminPort, "/healthz", group: group).0 == 200)
+        #expect(try await Self.get(adminPort, "/readyz", group: group) == (200, "ready\n"))
+        #expect(try await Self.get(gateway.port, "/readyz", group: group).0 == 200)
+        #expect(try await Self.get(adminPort, "/nothing", group: group).0 == 404)
+
+        for _ in 0..<3 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group)
+            try await client.sendFrame(2, [1, 2, 3, 4])
+            #expect(try await client.readMessage().payload == [1, 2, 3, 4])
+            try await client.sendClose(1000)
+            _ = try await client.readFrame()
+            await client.close()
+        }
+        let refused = try await TestClient.connect(port: gateway.port, group: group)
+        try await refused.send(TestClient.handshake(path: "/tcp", extra: ["Origin: https://evil.example"]))
+        #expect(try await refused.readHead().0 == 403)
+        await refused.close()
+
+        // Sessions are counted when both legs have closed: scrape until all three are in.
+        var samples: [String: Double] = [:]
+        let deadline = NIODeadline.now() + .seconds(10)
+        repeat {
+            let (status, text) = try await Self.get(adminPort, "/metrics", group: group)
+            #expect(status == 200)
+            samples = Self.samples(text)
+            if samples["wsgate_session_closes_total{route=\"/tcp\",code=\"1000\",closed_by=\"client\"}"] == 3 { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        } while NIODeadline.now() < deadline
+        let session = "route=\"/tcp\",backend=\"tcp\",protocol=\"http/1.1\""
+        #expect(samples["wsgate_sessions_total{\(session)}"] == 3, "\(samples)")
+        #expect(samples["wsgate_sessions_active{\(session)}"] == 0)
+        #expect(samples["wsgate_session_closes_total{route=\"/tcp\",code=\"1000\",closed_by=\"client\"}"] == 3)
+        #expect(samples["wsgate_client_bytes_total{route=\"/tcp\",direction=\"in\"}"] == 12)
+        #expect(samples["wsgate_client_bytes_total{route=\"/tcp\",direction=\"out\"}"] == 12)
+        #expect(samples["wsgate_messages_total{route=\"/tcp\",direction=\"in\"}"] == 3)
+        #expect(samples["wsgate_refused_total{reason=\"origin\",status=\"403\"}"] == 1)
+        #expect(samples["wsgate_backend_connect_seconds_count{route=\"/tcp\",backend=\"tcp\"}"] == 3)
+        #expect(samples["wsgate_draining"] == 0)
+    }
+}
