@@ -146,7 +146,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
                 let elapsed = NIODeadline.now() - started
-                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, after: elapsed)
+                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "http/1.1", after: elapsed)
                 self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\(elapsed.nanoseconds / 1_000_000)"])
                 self.completeUpgrade(request, backend: backend, context: context)
             }

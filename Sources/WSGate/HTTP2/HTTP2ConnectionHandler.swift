@@ -240,7 +240,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
                 if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
             case .success(let backend):
-                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, after: NIODeadline.now() - started)
+                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "h2", after: NIODeadline.now() - started)
                 guard open else {
                     self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(clientAddress)", "route": "\(route.path)", "protocol": "h2"])
                     backend.channel.close(promise: nil)

@@ -29,7 +29,8 @@ struct RelayInstaller {
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)
-        GatewayMetrics.sessionStarted(route: route.path, backend: backend.url, protocol: clientProtocol)
+        session.metrics.started.increment()
+        session.metrics.active.increment()
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.
         let toWebSocket: Bool
         switch backend.url {

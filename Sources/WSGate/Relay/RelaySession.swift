@@ -51,6 +51,8 @@ final class RelaySession: GoingAway {
 
     /// Who the client authenticated as, when the route has `auth`.
     private let identity: String?
+    /// This route's metric handles (shared by its sessions).
+    let metrics: SessionMetrics
 
     init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
@@ -60,6 +62,7 @@ final class RelaySession: GoingAway {
         self.route = route.path
         self.backendURL = backend
         self.identity = identity
+        self.metrics = SessionMetrics.forSession(route: route.path, backend: backend, protocol: clientProtocol)
         self.eventLoop = eventLoop
         self.idleTimeout = route.limits.idleTimeout
         self.pingInterval = route.limits.pingInterval
@@ -149,9 +152,13 @@ final class RelaySession: GoingAway {
         defer { self.registry.remove(self) }  // after the line, which tests and operators wait for
         let elapsed = NIODeadline.now() - self.started
         let closeCode = self.clientCloseCode?.rawValue ?? 1006
-        GatewayMetrics.sessionEnded(route: self.route, backend: self.backendURL, protocol: self.clientProtocol, closeCode: closeCode,
-                                    closedBy: self.closeInitiator ?? "network", bytesIn: self.fromClient.bytes, bytesOut: self.fromBackend.bytes,
-                                    messagesIn: self.fromClient.messages, messagesOut: self.fromBackend.messages, duration: elapsed)
+        self.metrics.active.decrement()
+        self.metrics.bytesIn.increment(by: self.fromClient.bytes)
+        self.metrics.bytesOut.increment(by: self.fromBackend.bytes)
+        self.metrics.messagesIn.increment(by: self.fromClient.messages)
+        self.metrics.messagesOut.increment(by: self.fromBackend.messages)
+        self.metrics.duration.recordNanoseconds(elapsed.nanoseconds)
+        self.metrics.closed(code: closeCode, by: self.closeInitiator ?? "network")
         // The line's metadata is built only when it will be written.
         guard self.logger.logLevel <= .info else { return }
         let duration = Double(elapsed.nanoseconds) / 1e9
