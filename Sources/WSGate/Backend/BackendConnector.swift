@@ -21,12 +21,9 @@ public struct BackendConnector: Sendable {
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
     let tlsContexts: BackendTLSContexts
-    /// Proxies whose forwarding headers are passed on (see ``ForwardedFor``).
-    let trustedProxies: [IPNetwork]
 
-    init(tlsContexts: BackendTLSContexts, trustedProxies: [IPNetwork] = []) {
+    init(tlsContexts: BackendTLSContexts) {
         self.tlsContexts = tlsContexts
-        self.trustedProxies = trustedProxies
     }
 
     public func connect(_ request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
@@ -56,8 +53,7 @@ public struct BackendConnector: Sendable {
             let tlsContext = tls ? self.tlsContexts.context(forRoute: request.route.index) : nil
             let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
-            let forwardsChain = self.trustedProxies.contains(ip: request.peerAddress?.ipAddress)
-            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: forwardsChain, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
             let configured = bootstrap

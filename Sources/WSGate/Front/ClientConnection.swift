@@ -31,6 +31,7 @@ extension UpgradeRequest {
         self.peerAddress = client.address
         self.localAddress = client.localAddress
         self.clientCertificateSubject = client.certificateSubject
-        self.clientAddress = ForwardedFor.client(peer: client.address, headers: self.head.headers, trusted: trustedProxies)
+        self.peerIsTrustedProxy = trustedProxies.contains(ip: client.address?.ipAddress)
+        self.clientAddress = self.peerIsTrustedProxy ? ForwardedFor.client(behind: client.address, headers: self.head.headers, trusted: trustedProxies) : client.address
     }
 }

@@ -19,7 +19,7 @@ public struct GatewayContext: Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.routes = RouteTable(configuration.routes)
         self.settings = configuration.server
-        self.connector = BackendConnector(tlsContexts: self.backendTLS, trustedProxies: configuration.server.trustedProxies)
+        self.connector = BackendConnector(tlsContexts: self.backendTLS)
         self.logger = logger
         self.clients = ClientLimiter(limits: configuration.server.limits, fileDescriptorLimit: FileDescriptorLimit.current)
     }

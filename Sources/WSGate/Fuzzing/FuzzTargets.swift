@@ -30,12 +30,13 @@ public enum FuzzTargets {
         var targets = DynamicTargets()
         targets.tokenFile = "/dev/null"
         targets.tokenLocation = .host
-        targets.allowed = [TargetPattern(parsing: "10.0.0.0/8:5900-5999")!]
+        targets.allowed = [vncTargets]
         dynamic.targets = targets
         return RouteTable([open, secured, dynamic])
     }()
 
     static let trusted = [IPNetwork(parsing: "127.0.0.0/8")!]
+    static let vncTargets = TargetPattern(parsing: "10.0.0.0/8:5900-5999")!
 
     /// Request heads through NIO's parser, then the handshake rules, credential stripping, origin
     /// and forwarding checks, over HTTP/1.1 and as HTTP/2 header lists.
@@ -48,8 +49,8 @@ public enum FuzzTargets {
             for secure in [false, true] {
                 if case .upgrade(let request) = HandshakeValidator.decide(head, routes: self.routes, secure: secure) {
                     precondition(request.head.headers["authorization"].isEmpty || request.route.configuration.auth == nil)
-                    if let token = request.targetToken, let guardian = try? TargetPattern(parsing: "10.0.0.0/8:5900-5999") {
-                        _ = guardian.matches(host: token, port: 5900)
+                    if let token = request.targetToken {
+                        _ = self.vncTargets.matches(host: token, port: 5900)
                     }
                     _ = RouteTable.backendTarget(clientTarget: request.head.uri, route: request.route.configuration, backendPath: "/b", backendQuery: "k=v")
                     _ = BackendRequestHeaders.make(client: request.head, clientAddress: nil, keepsForwardingHeaders: secure, clientUsesTLS: secure,

@@ -18,6 +18,11 @@ public struct HTTPRefusal: Error, Equatable, Sendable {
         self.closesConnection = closesConnection
         self.label = label
     }
+
+    /// The headers as HTTP/2 fields (lowercase names).
+    var http2Headers: [(String, String)] {
+        self.headers.map { ($0.name.lowercased(), $0.value) }
+    }
 }
 
 /// A valid WebSocket opening handshake, routed.
@@ -43,6 +48,8 @@ public struct UpgradeRequest: Sendable {
     public var backend: BackendURL
     /// The TCP peer (or the client a trusted PROXY header named).
     public var peerAddress: SocketAddress?
+    /// `peerAddress` is one of `server.trusted_proxies`: its forwarding headers are kept.
+    public var peerIsTrustedProxy = false
     /// The client: `peerAddress`, or the client a trusted proxy's `X-Forwarded-For` names.
     public var clientAddress: SocketAddress?
     /// The gateway address the client connected to (a PROXY header's destination for TCP backends).

@@ -177,10 +177,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         }
         switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.client.secure) {
         case .health:
-            self.respond(stream, status: 200, body: "ok\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
+            self.respond(stream, status: 200, body: "ok\n", isHead: Self.isHead(headers))
         case .readiness:
             let ready = self.gateway.readiness.withLockedValue { $0 }
-            self.respond(stream, status: ready ? 200 : 503, body: ready ? "ready\n" : "not ready\n", isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
+            self.respond(stream, status: ready ? 200 : 503, body: ready ? "ready\n" : "not ready\n", isHead: Self.isHead(headers))
         case .refuse(let status, let extra, let reason, let label):
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
@@ -194,11 +194,15 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                     stream.isConnecting = false
                     guard self.streams[stream.id] === stream, context.channel.isActive else { return }
                     let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
-                    self.refuse(stream, status: Int(refusal.status.code), headers: refusal.headers.map { ($0.name.lowercased(), $0.value) },
+                    self.refuse(stream, status: Int(refusal.status.code), headers: refusal.http2Headers,
                                 reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
                 }
             }
         }
+    }
+
+    private static func isHead(_ headers: [(name: String, value: String)]) -> Bool {
+        headers.contains { $0.name == ":method" && $0.value == "HEAD" }
     }
 
     private func refuse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], reason: String, label: String, route: String? = nil) {

@@ -52,7 +52,7 @@ enum HTTP2RequestValidator {
         case .success(let request):
             return .webSocket(request)
         case .failure(let refusal):
-            return .refuse(status: Int(refusal.status.code), headers: refusal.headers.map { ($0.name.lowercased(), $0.value) }, reason: refusal.reason, label: refusal.label)
+            return .refuse(status: Int(refusal.status.code), headers: refusal.http2Headers, reason: refusal.reason, label: refusal.label)
         }
     }
 }

@@ -70,7 +70,8 @@ final class ClientLimiter: Sendable {
 
     /// Counts a new client connection, or says why it is over a limit (and then does not count it).
     func open(_ address: SocketAddress?) -> Refusal? {
-        let ip = address?.ipAddress.flatMap(IPAddressBytes.init)
+        // The address is formatted and parsed only when a per-IP limit needs it.
+        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
         return self.state.withLockedValue { state -> Refusal? in
             guard state.total < self.maxConnections else { return .tooManyConnections(limit: self.maxConnections) }
             if let ip, let limit = self.maxConnectionsPerIP {
@@ -84,10 +85,10 @@ final class ClientLimiter: Sendable {
     }
 
     func close(_ address: SocketAddress?) {
-        let ip = address?.ipAddress.flatMap(IPAddressBytes.init)
+        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
         self.state.withLockedValue { state in
             state.total -= 1
-            if let ip, self.maxConnectionsPerIP != nil, let count = state.perIP[ip] {
+            if let ip, let count = state.perIP[ip] {
                 state.perIP[ip] = count > 1 ? count - 1 : nil
             }
         }

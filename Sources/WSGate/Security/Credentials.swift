@@ -18,6 +18,8 @@ enum CredentialExtractor {
 
     static func extract(from head: inout HTTPRequestHead, auth: AuthSettings?, targets: DynamicTargets?) -> Extracted {
         var found = Extracted()
+        let tokenTargets = targets?.tokenFile != nil ? targets : nil
+        guard auth != nil || tokenTargets != nil else { return found }  // most routes: the request stays as it is
         var query = QueryParameters(target: head.uri)
         if let auth {
             let sources = auth.sources
@@ -35,12 +37,14 @@ enum CredentialExtractor {
                 fromCookie = Self.removeCookie(named: name, from: &head.headers)
             }
             var fromQuery: String?
-            if let name = sources.queryParameter, !(targets?.tokenLocation == .query && targets?.queryParameter == name && targets?.tokenFile != nil) {
+            // A parameter that names the dynamic target is the target's, not a credential.
+            let isTargetParameter = tokenTargets?.tokenLocation == .query && tokenTargets?.queryParameter == sources.queryParameter
+            if let name = sources.queryParameter, !isTargetParameter {
                 fromQuery = query.remove(name)
             }
             found.credential = fromHeader ?? (fromSubprotocol ?? fromCookie ?? fromQuery).map { .token($0) }
         }
-        if let targets, targets.tokenFile != nil {
+        if let targets = tokenTargets {
             switch targets.tokenLocation {
             case .query:
                 found.targetToken = query.remove(targets.queryParameter)
@@ -74,44 +78,40 @@ enum CredentialExtractor {
 
     /// Takes `<prefix><token>` entries out of `Sec-WebSocket-Protocol`; returns the first token.
     static func removeSubprotocolEntries(prefix: String, from headers: inout HTTPHeaders) -> String? {
-        let values = headers["sec-websocket-protocol"]
-        guard !values.isEmpty else { return nil }
-        var token: String?
-        var kept: [String] = []
-        for value in values {
-            for entry in value.split(separator: ",") {
-                let name = entry.trimmingWhitespace()
-                if name.hasPrefix(prefix) {
-                    if token == nil && name.count > prefix.count { token = String(name.dropFirst(prefix.count)) }
-                } else if !name.isEmpty {
-                    kept.append(name)
-                }
-            }
+        self.removeEntries(of: "Sec-WebSocket-Protocol", separator: ",", joiner: ", ", from: &headers) { entry in
+            entry.hasPrefix(prefix) ? String(entry.dropFirst(prefix.count)) : nil
         }
-        headers.remove(name: "sec-websocket-protocol")
-        if !kept.isEmpty { headers.add(name: "Sec-WebSocket-Protocol", value: kept.joined(separator: ", ")) }
-        return token
     }
 
     /// Takes the named cookie out of every `Cookie` header; returns its (first) value.
     static func removeCookie(named name: String, from headers: inout HTTPHeaders) -> String? {
-        let values = headers["cookie"]
+        self.removeEntries(of: "Cookie", separator: ";", joiner: "; ", from: &headers) { entry in
+            guard let equals = entry.firstIndex(of: "="), entry[..<equals] == name else { return nil }
+            return String(entry[entry.index(after: equals)...])
+        }
+    }
+
+    /// Removes the list entries of header `name` that `take` claims (by returning their value), and
+    /// the header itself when nothing is left; returns the first non-empty value taken.
+    private static func removeEntries(of name: String, separator: Character, joiner: String, from headers: inout HTTPHeaders,
+                                      _ take: (String) -> String?) -> String? {
+        let values = headers[name]
         guard !values.isEmpty else { return nil }
-        var found: String?
+        var taken: String?
         var kept: [String] = []
         for value in values {
-            for pair in value.split(separator: ";") {
-                let trimmed = pair.trimmingWhitespace()
-                if let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name {
-                    if found == nil { found = String(trimmed[trimmed.index(after: equals)...]) }
-                } else if !trimmed.isEmpty {
-                    kept.append(trimmed)
+            for part in value.split(separator: separator) {
+                let entry = part.trimmingWhitespace()
+                if let value = take(entry) {
+                    if taken == nil && !value.isEmpty { taken = value }
+                } else if !entry.isEmpty {
+                    kept.append(entry)
                 }
             }
         }
-        headers.remove(name: "cookie")
-        if !kept.isEmpty { headers.add(name: "Cookie", value: kept.joined(separator: "; ")) }
-        return found
+        headers.remove(name: name)
+        if !kept.isEmpty { headers.add(name: name, value: kept.joined(separator: joiner)) }
+        return taken
     }
 }
 

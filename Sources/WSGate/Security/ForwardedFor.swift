@@ -7,7 +7,12 @@ import NIOHTTP1
 enum ForwardedFor {
     /// The client behind `peer` for this request, or `peer` itself when it is not a trusted proxy.
     static func client(peer: SocketAddress?, headers: HTTPHeaders, trusted: [IPNetwork]) -> SocketAddress? {
-        guard !trusted.isEmpty, trusted.contains(ip: peer?.ipAddress) else { return peer }
+        guard trusted.contains(ip: peer?.ipAddress) else { return peer }
+        return self.client(behind: peer, headers: headers, trusted: trusted)
+    }
+
+    /// The client named by the chain of `peer`, already known to be a trusted proxy.
+    static func client(behind peer: SocketAddress?, headers: HTTPHeaders, trusted: [IPNetwork]) -> SocketAddress? {
         let chain = headers["x-forwarded-for"].flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace() }
         for entry in chain.reversed() {
             guard let address = Self.address(entry) else { return peer }  // garbage: trust nothing beyond it
@@ -19,14 +24,8 @@ enum ForwardedFor {
     /// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:5678` (port kept when given).
     static func address(_ text: String) -> SocketAddress? {
         if let address = try? SocketAddress(ipAddress: text, port: 0) { return address }
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            let ip = String(text[text.index(after: text.startIndex)..<close])
-            let port = text[close...].dropFirst().hasPrefix(":") ? Int(text[close...].dropFirst(2)) ?? 0 : 0
-            return try? SocketAddress(ipAddress: ip, port: port)
-        }
-        if let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) {
-            return try? SocketAddress(ipAddress: String(text[..<colon]), port: port)
-        }
-        return nil
+        if text.hasPrefix("["), text.hasSuffix("]") { return try? SocketAddress(ipAddress: String(text.dropFirst().dropLast()), port: 0) }
+        guard let (ip, port) = ListenAddress.split(text), let number = Int(port) else { return nil }
+        return try? SocketAddress(ipAddress: String(ip), port: number)
     }
 }

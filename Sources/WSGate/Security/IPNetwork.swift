@@ -31,7 +31,7 @@ public struct IPNetwork: Sendable, Equatable, CustomStringConvertible {
 
 extension Array where Element == IPNetwork {
     func contains(ip text: String?) -> Bool {
-        guard let text, let address = IPAddressBytes(text) else { return false }
+        guard !self.isEmpty, let text, let address = IPAddressBytes(text) else { return false }
         return self.contains { $0.contains(address) }
     }
 }

@@ -36,19 +36,10 @@ enum OriginCheck {
     /// `host[:port]` of a Host header; brackets kept off IPv6 hosts.
     static func hostAndPort(_ text: String, defaultPort: Int) -> (host: String, port: Int)? {
         let lowered = text.lowercased()
-        if lowered.hasPrefix("[") {
-            guard let close = lowered.firstIndex(of: "]") else { return nil }
-            let host = String(lowered[lowered.index(after: lowered.startIndex)..<close])
-            let rest = lowered[lowered.index(after: close)...]
-            if rest.isEmpty { return (host, defaultPort) }
-            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()) else { return nil }
-            return (host, port)
-        }
-        if let colon = lowered.lastIndex(of: ":") {
-            guard let port = Int(lowered[lowered.index(after: colon)...]) else { return nil }
-            return (String(lowered[..<colon]), port)
-        }
-        return (lowered, defaultPort)
+        if lowered.hasPrefix("["), lowered.hasSuffix("]") { return (String(lowered.dropFirst().dropLast()), defaultPort) }
+        guard lowered.contains(":") else { return (lowered, defaultPort) }
+        guard let (host, port) = ListenAddress.split(lowered), let number = Int(port) else { return nil }
+        return (String(host), number)
     }
 }
 
