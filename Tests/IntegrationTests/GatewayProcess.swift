@@ -28,12 +28,15 @@ final class GatewayProcess: @unchecked Sendable {
         try await Peers.run(try self.executable, arguments)
     }
 
-    init(arguments: [String]) throws {
+    init(arguments: [String], environment: [String: String] = [:]) throws {
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         self.process = Process()
         self.process.executableURL = try Self.executable
         self.process.arguments = arguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let log = try FileHandle(forWritingTo: self.logFile)
         self.process.standardError = log
         self.process.standardOutput = log
@@ -45,7 +48,8 @@ final class GatewayProcess: @unchecked Sendable {
         let deadline = NIODeadline.now() + .seconds(20)
         while NIODeadline.now() < deadline {
             let log = self.log
-            if let range = log.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+            // Text (`address=…`) or JSON (`"address":"…"`) log lines.
+            if let range = log.range(of: #"address"?[=:]"?127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 self.port = Int(log[range].split(separator: ":").last!)!
                 return
             }
@@ -53,6 +57,26 @@ final class GatewayProcess: @unchecked Sendable {
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         throw TestTimeout(what: "wsgate to listen; log:\n\(self.log)")
+    }
+
+    /// The port of the listener logged for `host` (e.g. one a reload opened).
+    func listeningPort(host: String) -> Int? {
+        guard let range = self.log.range(of: "address\"?[=:]\"?\(host.replacingOccurrences(of: ".", with: "\\.")):(\\d+)", options: .regularExpression) else { return nil }
+        return Int(self.log[range].split(separator: ":").last!)
+    }
+
+    func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    /// The exit status, once the process has exited within `timeout`; nil if it is still running.
+    func waitForExit(timeout: TimeAmount) async throws -> Int32? {
+        let deadline = NIODeadline.now() + timeout
+        while self.process.isRunning {
+            if NIODeadline.now() > deadline { return nil }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return self.process.terminationStatus
     }
 
     var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
@@ -65,9 +89,13 @@ final class GatewayProcess: @unchecked Sendable {
         return kib * 1024
     }
 
+    /// SIGTERM (the drain), and a second one if sessions still hold it after a second (the cut).
     func stop() {
         if self.process.isRunning {
             self.process.terminate()
+            let deadline = Date().addingTimeInterval(1)
+            while self.process.isRunning && Date() < deadline { usleep(10_000) }
+            if self.process.isRunning { self.process.terminate() }
             self.process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: self.logFile)

@@ -20,12 +20,6 @@ public struct BackendConnector: Sendable {
     /// Socket buffers the relay can fill before it stops reading the other side.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
-    let tlsContexts: BackendTLSContexts
-
-    init(tlsContexts: BackendTLSContexts) {
-        self.tlsContexts = tlsContexts
-    }
-
     public func connect(_ request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
         let timeout = route.limits.connectTimeout
@@ -50,7 +44,7 @@ public struct BackendConnector: Sendable {
             Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, promise: promise)
         case .webSocket(let host, let port, let path, let query, let tls):
             let key = WebSocketAccept.makeKey()
-            let tlsContext = tls ? self.tlsContexts.context(forRoute: request.route.index) : nil
+            let tlsContext = tls ? request.routing?.backendTLS[request.route.index] : nil
             let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)

@@ -11,14 +11,7 @@ public enum CommandLineConfiguration {
             }
             policy = .allowList(origins)
         }
-        var listeners: [ListenerConfiguration] = []
-        for text in listen {
-            guard let address = ListenAddress(parsing: text) else {
-                throw ConfigurationError(key: "--listen", message: "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
-            }
-            listeners.append(ListenerConfiguration(address: address, tls: tls))
-        }
-        if listeners.isEmpty { throw ConfigurationError(key: "--listen", message: "at least one --listen address is needed") }
+        let listeners = try self.listeners(listen, tls: tls)
         var table: [RouteConfiguration] = []
         for text in routes {
             guard let equals = text.firstIndex(of: "="), text.hasPrefix("/") else {
@@ -36,5 +29,18 @@ public enum CommandLineConfiguration {
         }
         if table.isEmpty { throw ConfigurationError(key: "--route", message: "at least one --route /PATH=BACKEND-URL is needed") }
         return GatewayConfiguration(listeners: listeners, routes: table)
+    }
+
+    /// `--listen` addresses (also used to replace a file's listeners).
+    public static func listeners(_ listen: [String], tls: ListenerTLS? = nil) throws(ConfigurationError) -> [ListenerConfiguration] {
+        var listeners: [ListenerConfiguration] = []
+        for text in listen {
+            guard let address = ListenAddress(parsing: text) else {
+                throw ConfigurationError(key: "--listen", message: "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
+            }
+            listeners.append(ListenerConfiguration(address: address, tls: tls))
+        }
+        if listeners.isEmpty { throw ConfigurationError(key: "--listen", message: "at least one --listen address is needed") }
+        return listeners
     }
 }

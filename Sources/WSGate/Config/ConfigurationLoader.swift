@@ -17,7 +17,9 @@ public enum ConfigurationLoader {
         return try self.parse(yaml: text, file: path)
     }
 
-    public static func parse(yaml: String, file: String? = nil) throws(ConfigurationError) -> GatewayConfiguration {
+    /// - Parameter environment: values for `${NAME}` references (see ``EnvironmentSubstitution``).
+    public static func parse(yaml: String, file: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> GatewayConfiguration {
+        let yaml = try EnvironmentSubstitution.apply(yaml, environment: environment, file: file)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -172,7 +174,7 @@ private struct NodeReader {
     }
 
     func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {
-        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "threads", "http2", "trusted_proxies"])
+        let entries = try self.mapping(node, "server", allowed: ["handshake_timeout", "max_request_head_bytes", "close_timeout", "drain_timeout", "threads", "http2", "trusted_proxies"])
         var server = ServerSettings()
         if let n = entries["trusted_proxies"] { server.trustedProxies = try self.networks(n, "server.trusted_proxies") }
         if let n = entries["handshake_timeout"] {
@@ -180,6 +182,9 @@ private struct NodeReader {
         }
         if let n = entries["close_timeout"] {
             server.closeTimeout = try self.positiveDuration(n, "server.close_timeout")
+        }
+        if let n = entries["drain_timeout"] {
+            server.drainTimeout = try self.positiveDuration(n, "server.drain_timeout")
         }
         if let n = entries["max_request_head_bytes"] {
             server.maxRequestHeadBytes = try self.size(n, "server.max_request_head_bytes")

@@ -36,6 +36,10 @@ public struct ServerSettings: Sendable, Equatable {
     public var maxRequestHeadBytes: Int = 16 * 1024
     /// Time a peer has to answer our close frame before the connection is dropped.
     public var closeTimeout: TimeAmount = .seconds(5)
+    /// On SIGTERM: how long sessions get to finish their closing handshakes (after 1001 Going
+    /// Away) before the rest are cut and the process exits. Keep it under the orchestrator's grace
+    /// period (Kubernetes: 30 s by default).
+    public var drainTimeout: TimeAmount = .seconds(10)
     /// Event-loop threads; nil means one per CPU core.
     public var threads: Int?
     /// What the gateway's HTTP/2 SETTINGS advertise (ENABLE_CONNECT_PROTOCOL is always on).

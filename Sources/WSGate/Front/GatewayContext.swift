@@ -5,22 +5,27 @@ import NIOCore
 /// What every connection needs to know about the gateway: the routing table, the server settings,
 /// how to reach backends, and where to log.
 public struct GatewayContext: Sendable {
-    public var routes: RouteTable
     public var settings: ServerSettings
     public var connector: BackendConnector
     public var logger: Logger
     let sessions = SessionRegistry()
-    let backendTLS = BackendTLSContexts()
-    let guards = RouteGuards()
+    /// Shared by every routing table version, so a reload keeps the bcrypt concurrency bound.
+    let passwordChecks = PasswordChecks()
+    private let currentRouting = NIOLockedValueBox(Routing.empty)
     /// Listening and not draining: what `/readyz` reports.
     let readiness = NIOLockedValueBox(false)
     let clients: ClientLimiter
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
-        self.routes = RouteTable(configuration.routes)
         self.settings = configuration.server
-        self.connector = BackendConnector(tlsContexts: self.backendTLS)
+        self.connector = BackendConnector()
         self.logger = logger
         self.clients = ClientLimiter(limits: configuration.server.limits, fileDescriptorLimit: FileDescriptorLimit.current)
+    }
+
+    /// The routing table new handshakes use; live sessions keep the route they started with.
+    var routing: Routing {
+        get { self.currentRouting.withLockedValue { $0 } }
+        nonmutating set { self.currentRouting.withLockedValue { $0 = newValue } }
     }
 }

@@ -2,19 +2,27 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
-import UnixSignals
 
 /// The gateway: its listeners and the event loops every connection runs on.
 public final class GatewayServer: Sendable {
-    public let configuration: GatewayConfiguration
-    private let gateway: GatewayContext
+    /// A bound listener and what it was opened from, so a reload can tell which to keep.
+    struct OpenListener {
+        var configuration: ListenerConfiguration
+        var channel: Channel
+        var tls: ServerTLSContext?
+    }
+
+    let gateway: GatewayContext
     private let group: EventLoopGroup
     private let ownsGroup: Bool
-    private let listeners = NIOLockedValueBox<[Channel]>([])
-    private let tlsContexts = NIOLockedValueBox<[ServerTLSContext]>([])
+    /// The configuration in force: the one given at start, then each accepted reload's
+    /// listeners and routes (server and admin settings keep their start values).
+    let current: NIOLockedValueBox<GatewayConfiguration>
+    let listeners = NIOLockedValueBox<[OpenListener]>([])
     private let admin = NIOLockedValueBox<AdminServer?>(nil)
     private let metricsText: (@Sendable () -> String)?
+    /// Set by ``cut()``: the drain stops waiting.
+    private let cutRequested = NIOLockedValueBox(false)
 
     /// - Parameters:
     ///   - group: event loops to run on; by default the gateway makes its own with
@@ -22,7 +30,7 @@ public final class GatewayServer: Sendable {
     ///   - metricsText: renders the metrics for the admin listener's `/metrics` (the `wsgate`
     ///     command passes its Prometheus registry); nil answers 404 there.
     public init(configuration: GatewayConfiguration, logger: Logger, group: EventLoopGroup? = nil, metricsText: (@Sendable () -> String)? = nil) {
-        self.configuration = configuration
+        self.current = NIOLockedValueBox(configuration)
         self.metricsText = metricsText
         self.gateway = GatewayContext(configuration: configuration, logger: logger)
         if let group {
@@ -34,50 +42,59 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// The configuration in force (after reloads, their listeners and routes).
+    public var configuration: GatewayConfiguration { self.current.withLockedValue { $0 } }
+
     /// Opens every listener; returns their bound addresses (port 0 becomes the real port).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         let gateway = self.gateway
-        try gateway.backendTLS.prepare(gateway.routes)
-        try await gateway.guards.prepare(gateway.routes, logger: gateway.logger)
-        var bound: [Channel] = []
-        var tlsContexts: [ServerTLSContext] = []
-        do {
-            for listener in self.configuration.listeners {
-                let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
-                if let tls { tlsContexts.append(tls) }
-                let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom).bind(host: listener.address.host, port: listener.address.port).get()
-                bound.append(channel)
-                gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? listener.address.description)", "tls": "\(tls != nil)"])
+        let configuration = self.configuration
+        gateway.routing = try await Routing.make(configuration.routes, logger: gateway.logger, passwordChecks: gateway.passwordChecks)
+        var opened: [OpenListener] = []
+        for listener in configuration.listeners {
+            do {
+                opened.append(try await self.open(listener))
+            } catch {
+                for listener in opened { try? await listener.channel.close() }
+                throw ListenError(address: listener.address, underlying: error)
             }
-        } catch {
-            for channel in bound { try? await channel.close() }
-            throw ListenError(address: self.configuration.listeners[bound.count].address, underlying: error)
         }
-        self.listeners.withLockedValue { $0.append(contentsOf: bound) }
-        self.tlsContexts.withLockedValue { $0 = tlsContexts }
-        if let admin = self.configuration.admin {
+        self.listeners.withLockedValue { $0 = opened }
+        if let admin = configuration.admin {
             let readiness = gateway.readiness
             do {
                 let server = try await AdminServer.start(address: admin.address, group: self.group, logger: gateway.logger,
                                                          ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText)
                 self.admin.withLockedValue { $0 = server }
             } catch {
-                for channel in bound { try? await channel.close() }
+                for listener in opened { try? await listener.channel.close() }
                 throw ListenError(address: admin.address, underlying: error)
             }
         }
         gateway.readiness.withLockedValue { $0 = true }
         GatewayMetrics.draining(false)
-        for route in gateway.routes.routes {
+        self.logRoutes(gateway.routing)
+        return opened.compactMap(\.channel.localAddress)
+    }
+
+    /// Binds one listener (its certificate read now).
+    func open(_ listener: ListenerConfiguration) async throws -> OpenListener {
+        let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
+        let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom).bind(host: listener.address.host, port: listener.address.port).get()
+        self.gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? listener.address.description)", "tls": "\(tls != nil)"])
+        return OpenListener(configuration: listener, channel: channel, tls: tls)
+    }
+
+    func logRoutes(_ routing: Routing) {
+        for route in routing.table.routes {
             let config = route.configuration
             let backend = config.targets.map { "dynamic, allowed: \($0.allowed.map(\.description).joined(separator: ", "))" } ?? "\(config.backend)"
-            gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(backend)", "origins": "\(config.origins)"])
+            self.gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(backend)", "origins": "\(config.origins)"])
             for warning in SecurityWarnings.warnings(for: config) {
-                gateway.logger.warning("route \(config.path): \(warning)")
+                self.gateway.logger.warning("route \(config.path): \(warning)")
             }
         }
-        return bound.compactMap(\.localAddress)
     }
 
     private func bootstrap(tls: ServerTLSContext?, proxyProtocolFrom trusted: [IPNetwork]?) -> ServerBootstrap {
@@ -127,7 +144,7 @@ public final class GatewayServer: Sendable {
     /// Re-reads every TLS listener's certificate and key (SIGHUP). A file that fails to load leaves
     /// that listener on its old certificate; live connections are never touched.
     public func reloadCertificates() {
-        for tls in self.tlsContexts.withLockedValue({ $0 }) {
+        for tls in self.listeners.withLockedValue({ $0.compactMap(\.tls) }) {
             do {
                 try tls.reload()
                 self.gateway.logger.info("reloaded TLS certificate", metadata: ["certificate": "\(tls.files.certificateFile)"])
@@ -138,7 +155,7 @@ public final class GatewayServer: Sendable {
     }
 
     public var localAddresses: [SocketAddress] {
-        self.listeners.withLockedValue { $0.compactMap(\.localAddress) }
+        self.listeners.withLockedValue { $0.compactMap(\.channel.localAddress) }
     }
 
     /// Where the admin listener is bound, if there is one.
@@ -148,35 +165,48 @@ public final class GatewayServer: Sendable {
 
     /// Stops accepting; live sessions are not touched.
     public func stopListening() async {
-        let channels = self.listeners.withLockedValue { channels in
-            defer { channels.removeAll() }
-            return channels
+        let listeners = self.listeners.withLockedValue { listeners in
+            defer { listeners.removeAll() }
+            return listeners
         }
-        for channel in channels { try? await channel.close() }
+        for listener in listeners { try? await listener.channel.close() }
     }
 
     /// Sessions currently relaying, plus open HTTP/2 connections (each ends politely on shutdown).
     public var activeSessions: Int { self.gateway.sessions.count }
 
-    /// Stops accepting, closes every session with 1001 Going Away and waits for their closing
-    /// handshakes (up to `close_timeout` and a second); then, if the gateway made its event loops,
-    /// shuts them down, cutting whatever is left.
+    /// The drain: stops accepting, fails `/readyz`, closes every session with 1001 Going Away (and
+    /// every HTTP/2 connection with GOAWAY), and waits up to `server.drain_timeout` for their
+    /// closing handshakes. Then, if the gateway made its event loops, shuts them down, which cuts
+    /// whatever is left. ``cut()`` ends the wait at once.
     public func shutdown() async {
+        let started = NIODeadline.now()
         self.gateway.readiness.withLockedValue { $0 = false }
         GatewayMetrics.draining(true)
         await self.stopListening()
         let sessions = self.gateway.sessions
         let live = sessions.count
+        let drainTimeout = self.configuration.server.drainTimeout
+        self.gateway.logger.info("draining: stopped accepting, closing \(live) sessions and HTTP/2 connections with 1001 Going Away / GOAWAY", metadata: ["drain_timeout": "\(drainTimeout.prettyDescription)"])
         if live > 0 {
             sessions.goAwayAll(reason: "server shutting down")
-            let deadline = NIODeadline.now() + self.gateway.settings.closeTimeout + .seconds(1)
-            while sessions.count > 0 && NIODeadline.now() < deadline {
-                try? await Task.sleep(nanoseconds: 20_000_000)
+            let deadline = started + drainTimeout
+            while sessions.count > 0 && NIODeadline.now() < deadline && !self.cutRequested.withLockedValue({ $0 }) {
+                try? await Task.sleep(nanoseconds: 10_000_000)
             }
-            self.gateway.logger.info("shutdown: closed \(live - sessions.count) sessions (1001) and HTTP/2 connections (GOAWAY), cut \(sessions.count)")
         }
+        let left = sessions.count
+        let elapsed = Double((NIODeadline.now() - started).nanoseconds) / 1e9
+        let why = self.cutRequested.withLockedValue { $0 } ? "second signal" : "drain deadline"
+        self.gateway.logger.notice(left == 0 ? "drained: \(live) closed cleanly" : "drain ended by the \(why): \(live - left) closed cleanly, \(left) cut",
+                                   metadata: ["seconds": "\(String(format: "%.3f", elapsed))"])
         if let admin = self.admin.withLockedValue({ $0 }) { await admin.stop() }
         if self.ownsGroup { try? await self.group.shutdownGracefully() }
+    }
+
+    /// Ends a drain in progress now (a second SIGTERM/SIGINT): the sessions left are cut.
+    public func cut() {
+        self.cutRequested.withLockedValue { $0 = true }
     }
 }
 
@@ -184,25 +214,4 @@ public struct ListenError: Error, CustomStringConvertible {
     public var address: ListenAddress
     public var underlying: Error
     public var description: String { "cannot listen on \(self.address): \(self.underlying)" }
-}
-
-/// Runs the gateway under swift-service-lifecycle: listens until a shutdown signal, then stops accepting.
-public struct GatewayService: Service {
-    public let server: GatewayServer
-
-    public init(server: GatewayServer) { self.server = server }
-
-    public func run() async throws {
-        try await self.server.start()
-        let server = self.server
-        // SIGHUP reloads certificates until shutdown begins.
-        let reloads = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                server.reloadCertificates()
-            }
-        }
-        try? await gracefulShutdown()
-        reloads.cancel()
-        await self.server.shutdown()
-    }
 }

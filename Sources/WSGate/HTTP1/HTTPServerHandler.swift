@@ -77,7 +77,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let limit = self.gateway.settings.limits.maxHeaderCount
             let decision = head.headers.count > limit
                 ? .refuse(HTTPRefusal(.requestHeaderFieldsTooLarge, "\(head.headers.count) request headers (limit \(limit))", closesConnection: true, label: "header_count"))
-                : HandshakeValidator.decide(head, routes: self.gateway.routes, secure: self.client.secure)
+                : HandshakeValidator.decide(head, routing: self.gateway.routing, secure: self.client.secure)
             self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
@@ -168,7 +168,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration,
-                clientAddress: request.clientAddress, eventLoop: context.eventLoop, gateway: self.gateway,
+                clientAddress: request.clientAddress, peerAddress: request.peerAddress, eventLoop: context.eventLoop, gateway: self.gateway,
                 clientProtocol: "http/1.1", compression: request.compression, identity: request.identity
             )
             // The HTTP handlers leave before the relay writes its first frame; the decoder goes last

@@ -56,6 +56,9 @@ public struct UpgradeRequest: Sendable {
     public var localAddress: SocketAddress?
     /// The subject of the client's verified TLS certificate, on mTLS listeners.
     public var clientCertificateSubject: String?
+    /// The routing table version `route` came from: its guard and backend TLS context are used
+    /// even if a reload swaps the table while this handshake is in flight.
+    var routing: Routing?
 
     init(route: RouteTable.Route, head: HTTPRequestHead, key: String, subprotocols: [String], clientOfferedSubprotocols: Bool) {
         self.route = route
@@ -80,6 +83,14 @@ public enum HandshakeDecision: Sendable {
 public enum HandshakeValidator {
     public static let healthPath = "/healthz"
     public static let readinessPath = "/readyz"
+
+    /// Decides against one routing table version and ties an upgrade to it (see ``Routing``).
+    static func decide(_ head: HTTPRequestHead, routing: Routing, secure: Bool) -> HandshakeDecision {
+        let decision = self.decide(head, routes: routing.table, secure: secure)
+        guard case .upgrade(var request) = decision else { return decision }
+        request.routing = routing
+        return .upgrade(request)
+    }
 
     public static func decide(_ head: HTTPRequestHead, routes: RouteTable, secure: Bool = false) -> HandshakeDecision {
         let headers = head.headers

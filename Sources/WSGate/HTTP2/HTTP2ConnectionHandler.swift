@@ -175,7 +175,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.refuse(stream, status: 431, headers: [], reason: "\(headers.count) request headers (limit \(limit))", label: "header_count")
             return
         }
-        switch HTTP2RequestValidator.decide(headers, routes: self.gateway.routes, secure: self.client.secure) {
+        switch HTTP2RequestValidator.decide(headers, routing: self.gateway.routing, secure: self.client.secure) {
         case .health:
             self.respond(stream, status: 200, body: "ok\n", isHead: Self.isHead(headers))
         case .readiness:
@@ -261,7 +261,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         if let compression = request.compression { headers.append(("sec-websocket-extensions", compression.responseHeader)) }
         do {
             let relay = try RelayInstaller.prepare(
-                backend: backend, route: request.route.configuration, clientAddress: request.clientAddress,
+                backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
                 eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression, identity: request.identity
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)

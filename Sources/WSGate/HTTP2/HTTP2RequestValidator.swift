@@ -10,6 +10,14 @@ enum HTTP2RequestDecision {
 }
 
 enum HTTP2RequestValidator {
+    /// Decides against one routing table version and ties a WebSocket request to it (see ``Routing``).
+    static func decide(_ headers: [(name: String, value: String)], routing: Routing, secure: Bool) -> HTTP2RequestDecision {
+        let decision = self.decide(headers, routes: routing.table, secure: secure)
+        guard case .webSocket(var request) = decision else { return decision }
+        request.routing = routing
+        return .webSocket(request)
+    }
+
     static func decide(_ headers: [(name: String, value: String)], routes: RouteTable, secure: Bool = false) -> HTTP2RequestDecision {
         var method = "", path = "/", authority: String?, protocolName: String?
         var regular = HTTPHeaders()

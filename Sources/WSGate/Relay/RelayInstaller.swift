@@ -17,6 +17,7 @@ struct RelayInstaller {
         backend: BackendConnection,
         route: RouteConfiguration,
         clientAddress: SocketAddress?,
+        peerAddress: SocketAddress? = nil,
         eventLoop: EventLoop,
         gateway: GatewayContext,
         clientProtocol: String,
@@ -25,7 +26,7 @@ struct RelayInstaller {
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
-            logger: gateway.logger, clientAddress: clientAddress, route: route, backend: backend.url, identity: identity,
+            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, identity: identity,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         registry.add(session, on: eventLoop)

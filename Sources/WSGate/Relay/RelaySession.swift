@@ -16,6 +16,7 @@ final class RelaySession: GoingAway {
 
     let logger: Logger
     private let clientSocketAddress: SocketAddress?
+    private let peerSocketAddress: SocketAddress?
     /// Formatted only when a line is logged.
     var clientAddress: String { self.clientSocketAddress?.loggable ?? "?" }
     let route: String
@@ -54,11 +55,13 @@ final class RelaySession: GoingAway {
     /// This route's metric handles (shared by its sessions).
     let metrics: SessionMetrics
 
-    init(logger: Logger, clientAddress: SocketAddress?, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
+    init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
         self.clientProtocol = clientProtocol
         self.logger = logger
         self.clientSocketAddress = clientAddress
+        // Logged only when it differs: the client came through a trusted proxy's X-Forwarded-For.
+        self.peerSocketAddress = peerAddress == clientAddress ? nil : peerAddress
         self.route = route.path
         self.backendURL = backend
         self.identity = identity
@@ -177,6 +180,7 @@ final class RelaySession: GoingAway {
         ]
         if !self.closeReason.isEmpty { metadata["close_reason"] = "\(self.closeReason)" }
         if let identity = self.identity { metadata["user"] = "\(identity)" }
+        if let peer = self.peerSocketAddress { metadata["peer"] = "\(peer.loggable)" }
         self.logger.info("session ended", metadata: metadata)
     }
 }

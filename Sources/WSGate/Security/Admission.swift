@@ -4,29 +4,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Every route's ``RouteGuard``, made when the gateway starts (files read and keys parsed then, so
-/// a bad key file stops startup rather than failing handshakes).
-final class RouteGuards: Sendable {
-    private let guards = NIOLockedValueBox<[Int: RouteGuard]>([:])
-    let passwordChecks = PasswordChecks()
-
-    func prepare(_ routes: RouteTable, logger: Logger) async throws {
-        var made: [Int: RouteGuard] = [:]
-        for route in routes.routes where route.configuration.auth != nil || route.configuration.targets != nil {
-            do {
-                made[route.index] = try await RouteGuard.make(route.configuration, logger: logger, passwordChecks: self.passwordChecks)
-            } catch {
-                throw ConfigurationError(key: "route \(route.configuration.path)", message: "\(error)")
-            }
-        }
-        self.guards.withLockedValue { $0 = made }
-    }
-
-    func forRoute(_ index: Int) -> RouteGuard? {
-        self.guards.withLockedValue { $0[index] }
-    }
-}
-
 /// The checks between a valid handshake and the backend connection, in order: the client's
 /// handshake rate (429), its credentials (401/403), and a dynamic target (403). Nothing is sent to
 /// any backend before all pass.
@@ -47,7 +24,7 @@ enum Admission {
             }
             request.identity = ClientSubject.commonName(subject) ?? subject
         }
-        guard let routeGuard = gateway.guards.forRoute(request.route.index) else {
+        guard let routeGuard = request.routing?.guards[request.route.index] else {
             return eventLoop.makeSucceededFuture(request)
         }
         return routeGuard.authenticate(request.credential, on: eventLoop).flatMapThrowing { identity in

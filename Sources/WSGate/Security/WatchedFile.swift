@@ -5,22 +5,17 @@ import NIOConcurrencyHelpers
 /// at most once a second so a busy route costs one `stat` a second, not one per handshake.
 /// A change that does not parse leaves the previous value in place and is reported once.
 final class WatchedFile<Value: Sendable>: @unchecked Sendable {
-    struct Stamp: Equatable {
-        var size: UInt64
-        var modified: Date
-    }
-
     let path: String
     private let parse: @Sendable (String) throws -> Value
     private let onReloadError: @Sendable (String, Error) -> Void
-    private let state: NIOLockedValueBox<(value: Value, stamp: Stamp?, checked: Date)>
+    private let state: NIOLockedValueBox<(value: Value, stamp: FileStamp?, checked: Date)>
 
     /// Parses the file now; a first read that fails is the caller's (configuration) error.
     init(path: String, parse: @escaping @Sendable (String) throws -> Value, onReloadError: @escaping @Sendable (String, Error) -> Void = { _, _ in }) throws {
         self.path = path
         self.parse = parse
         self.onReloadError = onReloadError
-        let stamp = Self.stamp(path)
+        let stamp = FileStamp(path)
         let value = try parse(try String(contentsOfFile: path, encoding: .utf8))
         self.state = NIOLockedValueBox((value, stamp, Date()))
     }
@@ -33,7 +28,7 @@ final class WatchedFile<Value: Sendable>: @unchecked Sendable {
             return (state.value, due)
         }
         guard due else { return current }
-        let stamp = Self.stamp(self.path)
+        let stamp = FileStamp(self.path)
         guard stamp != self.state.withLockedValue({ $0.stamp }) else { return current }
         do {
             let value = try self.parse(try String(contentsOfFile: self.path, encoding: .utf8))
@@ -44,10 +39,5 @@ final class WatchedFile<Value: Sendable>: @unchecked Sendable {
             self.onReloadError(self.path, error)
             return current
         }
-    }
-
-    private static func stamp(_ path: String) -> Stamp? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        return Stamp(size: (attributes[.size] as? NSNumber)?.uint64Value ?? 0, modified: attributes[.modificationDate] as? Date ?? .distantPast)
     }
 }

@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+
+/// One JSON object per line on standard error, for container log collectors (Loki, Fluent Bit,
+/// CloudWatch): `time` (RFC 3339, UTC, milliseconds), `level`, `logger`, `message`, then the
+/// metadata as top-level keys (nested metadata as objects). swift-log ships text output only.
+public struct JSONLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let label: String
+    private let write: @Sendable (String) -> Void
+
+    public init(label: String, write: @escaping @Sendable (String) -> Void = JSONLogHandler.writeToStandardError) {
+        self.label = label
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = self.metadata
+        if let provided = self.metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let metadata = event.metadata { merged.merge(metadata) { $1 } }
+        var line = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"logger\":"
+        Self.appendString(self.label, to: &line)
+        line += ",\"message\":"
+        Self.appendString(event.message.description, to: &line)
+        for key in merged.keys.sorted() where !["time", "level", "logger", "message"].contains(key) {
+            line += ","
+            Self.appendString(key, to: &line)
+            line += ":"
+            Self.append(merged[key]!, to: &line)
+        }
+        line += "}\n"
+        self.write(line)
+    }
+
+    private static func append(_ value: Logger.Metadata.Value, to line: inout String) {
+        switch value {
+        case .string(let string): self.appendString(string, to: &line)
+        case .stringConvertible(let convertible): self.appendString(convertible.description, to: &line)
+        case .array(let values):
+            line += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { line += "," }
+                self.append(value, to: &line)
+            }
+            line += "]"
+        case .dictionary(let dictionary):
+            line += "{"
+            for (index, key) in dictionary.keys.sorted().enumerated() {
+                if index > 0 { line += "," }
+                self.appendString(key, to: &line)
+                line += ":"
+                self.append(dictionary[key]!, to: &line)
+            }
+            line += "}"
+        }
+    }
+
+    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
+    static func appendString(_ string: String, to line: inout String) {
+        line += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": line += "\\\""
+            case "\\": line += "\\\\"
+            case "\n": line += "\\n"
+            case "\r": line += "\\r"
+            case "\t": line += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                line += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            default: line.unicodeScalars.append(scalar)
+            }
+        }
+        line += "\""
+    }
+
+    private static func timestamp() -> String {
+        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    /// One `write(2)` per line, so lines from different threads never interleave.
+    @Sendable public static func writeToStandardError(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { if errno == EINTR { continue }; return }
+                offset += written
+            }
+        }
+    }
+}
