@@ -22,6 +22,14 @@ done
 # a debug build mean nothing, a FAILED row fails the run).
 .build/debug/wsgate-bench --duration 0.5 --sizes 64,4096 --idle-connections 200 --rate 500
 
+# The Dockerfile (hadolint), the Kubernetes manifests (kubernetes-validate) and the ConfigMap's
+# configuration (wsgate check).
+scripts/check-deployment-files.sh
+
+# The container image: built with podman from local base images, run, drained (skipped, saying
+# why, only where podman cannot run).
+scripts/container-test.sh
+
 # Autobahn TestSuite, every case 1–13 (12/13: permessage-deflate), ~10 minutes on 2 cores.
 scripts/conformance.sh
 # Over TLS (HTTP/1.1 after ALPN, through a verifying TLS tunnel): 1–10 and the first two groups of

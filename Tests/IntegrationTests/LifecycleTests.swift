@@ -238,6 +238,44 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         #expect(try await Self.session(port: gateway.port, path: "/app", group: group).1 == "B")
     }
 
+    @Test func reusePortLetsANewProcessTakeOverWhileTheOldOneDrains() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let serviceA = try await TestServices.start(group: group) { GreetAndEchoHandler("old") }
+        let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("new") }
+        defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
+        let yaml = { (address: String, backend: Int) in """
+            listeners: [{address: "\(address)", reuse_port: true}]
+            routes: [{path: /app, backend: "tcp://127.0.0.1:\(backend)"}]
+            """ }
+        let configA = Self.temporaryConfig("reuse-a"), configB = Self.temporaryConfig("reuse-b")
+        defer { try? FileManager.default.removeItem(at: configA); try? FileManager.default.removeItem(at: configB) }
+        try Self.writeConfig(configA, yaml("127.0.0.1:0", serviceA.localAddress!.port!))
+        let old = try GatewayProcess(arguments: ["--config", configA.path])
+        defer { old.stop() }
+        try await old.waitUntilListening()
+        let (live, greeting) = try await Self.session(port: old.port, path: "/app", group: group)
+        #expect(greeting == "old")
+
+        // The new process binds the same port while the old one still listens.
+        try Self.writeConfig(configB, yaml("127.0.0.1:\(old.port)", serviceB.localAddress!.port!))
+        let new = try GatewayProcess(arguments: ["--config", configB.path])
+        defer { new.stop() }
+        try await new.waitUntilListening()
+        #expect(new.port == old.port)
+        old.signal(SIGTERM)
+        #expect(try await live.readFrame().closeCode == 1001)
+        try await live.sendClose(1001)
+        #expect(try await old.waitForExit(timeout: .seconds(10)) == 0)
+        // Every new connection now lands on the new process.
+        for _ in 0..<10 {
+            let (client, greeting) = try await Self.session(port: old.port, path: "/app", group: group)
+            #expect(greeting == "new")
+            await client.close()
+        }
+        await live.close()
+    }
+
     @Test func environmentVariablesConfigureTheGatewayAndJSONLogsParse() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }

@@ -120,13 +120,16 @@ private struct NodeReader {
         var listeners: [ListenerConfiguration] = []
         for (index, node) in try self.sequence(listenersNode, "listeners").enumerated() {
             let key = "listeners[\(index)]"
-            let entries = try self.mapping(node, key, allowed: ["address", "tls", "proxy_protocol"])
+            let entries = try self.mapping(node, key, allowed: ["address", "tls", "proxy_protocol", "reuse_port"])
             guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
             let text = try self.string(addressNode, "\(key).address")
             guard let address = ListenAddress(parsing: text) else {
                 throw self.fail(addressNode, "\(key).address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
             }
             var listener = ListenerConfiguration(address: address)
+            if let n = entries["reuse_port"] {
+                listener.reusePort = try self.bool(n, "\(key).reuse_port")
+            }
             if let n = entries["proxy_protocol"] {
                 let proxy = try self.mapping(n, "\(key).proxy_protocol", allowed: ["trusted"])
                 guard let trusted = proxy["trusted"] else { throw self.fail(n, "\(key).proxy_protocol.trusted", "missing: the proxies (CIDRs) allowed to send PROXY headers") }

@@ -155,13 +155,16 @@ public struct ListenerConfiguration: Sendable, Equatable, CustomStringConvertibl
     /// Accept a PROXY protocol header (v1 or v2) from these peers, which must send one; other
     /// peers are plain clients. nil: PROXY protocol off.
     public var proxyProtocolFrom: [IPNetwork]?
+    /// `SO_REUSEPORT`: several processes (or an old and a new one, during a restart) listen on the
+    /// same address and the kernel spreads new connections across them.
+    public var reusePort = false
 
     public init(address: ListenAddress, tls: ListenerTLS? = nil) {
         self.address = address
         self.tls = tls
     }
 
-    public var description: String { self.tls == nil ? "\(self.address)" : "\(self.address) (tls)" }
+    public var description: String { "\(self.address)" + (self.tls == nil ? "" : " (tls)") + (self.reusePort ? " (reuse_port)" : "") }
 }
 
 /// PEM files for a TLS listener; re-read on SIGHUP.

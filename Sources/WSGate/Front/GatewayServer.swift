@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -81,7 +88,9 @@ public final class GatewayServer: Sendable {
     /// Binds one listener (its certificate read now).
     func open(_ listener: ListenerConfiguration) async throws -> OpenListener {
         let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
-        let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom).bind(host: listener.address.host, port: listener.address.port).get()
+        let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom)
+            .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: listener.reusePort ? 1 : 0)
+            .bind(host: listener.address.host, port: listener.address.port).get()
         self.gateway.logger.info("listening", metadata: ["address": "\(channel.localAddress?.loggable ?? listener.address.description)", "tls": "\(tls != nil)"])
         return OpenListener(configuration: listener, channel: channel, tls: tls)
     }
