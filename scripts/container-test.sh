@@ -24,6 +24,8 @@ if ! podman image exists "$base"; then
   rootfs=$(mktemp -d /var/tmp/wsgate-rootfs.XXXXXX)
   echo "debootstrap bookworm (minbase) into $rootfs" >&2
   debootstrap --variant=minbase bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+  # What debian:bookworm-slim leaves out too: the downloaded packages and apt's caches.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/*
   tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
   rm -rf "$rootfs"
 fi

@@ -32,8 +32,9 @@ scripts/container-test.sh
 
 # Autobahn TestSuite, every case 1–13 (12/13: permessage-deflate), ~10 minutes on 2 cores.
 scripts/conformance.sh
-# Over TLS (HTTP/1.1 after ALPN, through a verifying TLS tunnel): 1–10 and the first two groups of
-# 12 and 13 (the rest repeat them with larger messages and other deflate parameters).
-scripts/conformance.sh --tls -x '12.3.*' -x '12.4.*' -x '12.5.*' -x '13.3.*' -x '13.4.*' -x '13.5.*' -x '13.6.*' -x '13.7.*'
+# Over TLS (HTTP/1.1 after ALPN, through a verifying TLS tunnel): 1–10 and the first group of 12
+# and 13 (the rest repeat them with other payloads and deflate parameters; Chromium covers
+# permessage-deflate over TLS with HTTP/2). `make conformance` / `scripts/conformance.sh --tls` run all.
+scripts/conformance.sh --tls -x '12.2.*' -x '12.3.*' -x '12.4.*' -x '12.5.*' -x '13.2.*' -x '13.3.*' -x '13.4.*' -x '13.5.*' -x '13.6.*' -x '13.7.*'
 # With permessage-deflate on the backend hop as well (the echo backend agrees to it).
 scripts/conformance.sh --backend-compression -i '9.1.*' -i '12.1.*' -i '13.1.*'

@@ -70,3 +70,29 @@ import Testing
         #expect(try Date(time, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true)).timeIntervalSinceNow > -60)
     }
 }
+
+@Suite struct OperationsConfigurationTests {
+    @Test func reusePortAndDrainTimeoutParse() throws {
+        let configuration = try ConfigurationLoader.parse(yaml: """
+            server: {drain_timeout: 45s}
+            listeners: [{address: ":8080", reuse_port: true}, {address: ":8081"}]
+            routes: [{path: /a, backend: "tcp://h:1"}]
+            """, environment: [:])
+        #expect(configuration.listeners.map(\.reusePort) == [true, false])
+        #expect(configuration.listeners[0].description == "0.0.0.0:8080 (reuse_port)")
+        #expect(configuration.server.drainTimeout == .seconds(45))
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse(yaml: "server: {drain_timeout: 0s}\nlisteners: [{address: \":1\"}]\nroutes: [{path: /a, backend: \"tcp://h:1\"}]", environment: [:])
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse(yaml: "listeners: [{address: \":1\", reuse_port: maybe}]\nroutes: [{path: /a, backend: \"tcp://h:1\"}]", environment: [:])
+        }
+    }
+
+    /// The container image's default file and the Kubernetes ConfigMap's are what users start from.
+    @Test func shippedContainerConfigurationLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let configuration = try ConfigurationLoader.load(file: root.appendingPathComponent("examples/container.yaml").path)
+        #expect(configuration.listeners.map(\.address.port) == [8080], "the HEALTHCHECK and EXPOSE use 8080")
+    }
+}

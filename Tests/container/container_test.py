@@ -57,7 +57,8 @@ async def main():
     expect(config.get("User") == "10001:10001", f"runs as a non-root user ({config.get('User')})")
     expect({"8080/tcp", "9090/tcp"} <= set(config.get("ExposedPorts", {})), "exposes 8080 and 9090")
     expect(config.get("StopSignal") == "SIGTERM", "stop signal SIGTERM")
-    expect("Healthcheck" in config or "Healthcheck" in inspect.get("ContainerConfig", {}) or "healthcheck" in json.dumps(inspect).lower(), "has a HEALTHCHECK")
+    health = config.get("Healthcheck") or {}
+    expect("/healthz" in " ".join(health.get("Test", [])), f"has a HEALTHCHECK on /healthz ({health.get('Test')})")
     expect("WSGATE_CONFIG=/etc/wsgate/wsgate.yaml" in config.get("Env", []), "config path in WSGATE_CONFIG")
 
     with tempfile.TemporaryDirectory(prefix="wsgate-ct-") as work:
@@ -142,4 +143,5 @@ routes:
             server.close()
 
 asyncio.run(main())
-print("container test passed")
+size = int(podman("image", "inspect", IMAGE, "--format", "{{.Size}}").stdout.strip())
+print(f"container test passed (image {size / 1e6:.0f} MB)")

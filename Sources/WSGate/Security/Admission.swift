@@ -25,6 +25,10 @@ enum Admission {
             request.identity = ClientSubject.commonName(subject) ?? subject
         }
         guard let routeGuard = request.routing?.guards[request.route.index] else {
+            // Fail closed: a route with auth or targets is never admitted without its guard.
+            if request.route.configuration.auth != nil || request.route.configuration.targets != nil {
+                return eventLoop.makeFailedFuture(HTTPRefusal(.internalServerError, "route \(request.route.configuration.path) has no guard", closesConnection: true, label: "internal"))
+            }
             return eventLoop.makeSucceededFuture(request)
         }
         return routeGuard.authenticate(request.credential, on: eventLoop).flatMapThrowing { identity in
