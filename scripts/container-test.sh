@@ -48,4 +48,5 @@ echo "image built in $(( $(date +%s) - start )) s: $(podman image inspect "$imag
 
 if [[ -z "${KEEP_IMAGES:-}" ]]; then
   podman image rm -f "$image" >/dev/null || true
+  podman image prune -f >/dev/null || true   # the build stage
 fi

@@ -14,6 +14,9 @@ enum SignalMask {
         sigemptyset(&signals)
         for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+        // SIGHUP's default action ends the process: ignore it until the reloader traps it, so a
+        // reload requested while the gateway is still starting is not fatal.
+        signal(SIGHUP, SIG_IGN)
         #endif
     }
 }

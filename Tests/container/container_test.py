@@ -57,7 +57,7 @@ async def main():
     expect(config.get("User") == "10001:10001", f"runs as a non-root user ({config.get('User')})")
     expect({"8080/tcp", "9090/tcp"} <= set(config.get("ExposedPorts", {})), "exposes 8080 and 9090")
     expect(config.get("StopSignal") == "SIGTERM", "stop signal SIGTERM")
-    health = config.get("Healthcheck") or {}
+    health = inspect.get("Healthcheck") or config.get("Healthcheck") or {}  # podman keeps it at the top level
     expect("/healthz" in " ".join(health.get("Test", [])), f"has a HEALTHCHECK on /healthz ({health.get('Test')})")
     expect("WSGATE_CONFIG=/etc/wsgate/wsgate.yaml" in config.get("Env", []), "config path in WSGATE_CONFIG")
 
@@ -68,19 +68,28 @@ async def main():
         os.chmod(socket_dir, 0o777)
         server = await asyncio.start_unix_server(echo_service, path=os.path.join(socket_dir, "echo.sock"))
         os.chmod(os.path.join(socket_dir, "echo.sock"), 0o777)
-        config_path = os.path.join(work, "wsgate.yaml")
-        with open(config_path, "w") as f:
-            f.write("""
+        # The configuration directory is mounted as Kubernetes mounts a ConfigMap, so an update
+        # (a new file renamed into place) is seen inside.
+        config_dir = os.path.join(work, "config")
+        os.mkdir(config_dir, 0o755)
+        config_text = """
 listeners: [{address: "0.0.0.0:8080"}]
 admin: {address: "0.0.0.0:9090"}
 server: {drain_timeout: 15s}
 routes:
   - {path: /echo, backend: "unix:/backend/echo.sock", origins: any}
-""")
-        os.chmod(config_path, 0o644)
+"""
+
+        def write_config(text):
+            temporary = os.path.join(config_dir, ".wsgate.yaml.tmp")
+            with open(temporary, "w") as f:
+                f.write(text)
+            os.chmod(temporary, 0o644)
+            os.rename(temporary, os.path.join(config_dir, "wsgate.yaml"))
+        write_config(config_text)
         name = f"wsgate-ct-{os.getpid()}"
         podman("run", "-d", "--name", name, "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090",
-               "-v", f"{socket_dir}:/backend", "-v", f"{config_path}:/etc/wsgate/wsgate.yaml:ro",
+               "-v", f"{socket_dir}:/backend", "-v", f"{config_dir}:/etc/wsgate:ro",
                "--read-only", "--cap-drop", "ALL", IMAGE)
         try:
             def published(port):
@@ -100,6 +109,15 @@ routes:
             expect(status == 200, f"/readyz answers 200 through the published admin port {admin}")
             expect(http_get(port, "/healthz")[0] == 200, "/healthz on the published listener port")
             expect(podman("healthcheck", "run", name, check=False).returncode == 0, "the image's HEALTHCHECK passes")
+
+            # Hot reload inside the container: a new route appears without a restart.
+            write_config(config_text + '  - {path: /again, backend: "unix:/backend/echo.sock", origins: any}\n')
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and "configuration reloaded" not in podman("logs", name).stderr:
+                await asyncio.sleep(0.2)
+            async with connect(f"ws://127.0.0.1:{port}/again", open_timeout=10) as ws:
+                await ws.send(b"reloaded")
+                expect(await asyncio.wait_for(ws.recv(), 10) == b"reloaded", "a changed configuration file is reloaded in the running container (new route answers)")
 
             clients = []
             for index in range(SESSIONS):
@@ -136,6 +154,7 @@ routes:
             messages = [line.get("message", "") for line in lines]
             expect(f"drained: {SESSIONS} closed cleanly" in messages, "the log says the drain was clean")
             ended = [line for line in lines if line.get("message") == "session ended"]
+            ended = [line for line in ended if line.get("route") == "/echo"]
             expect(len(ended) == SESSIONS and all(line.get("close_code") == "1001" for line in ended), f"{SESSIONS} access log lines with close_code 1001")
         finally:
             if os.environ.get("KEEP_CONTAINER") is None:
