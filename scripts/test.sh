@@ -30,8 +30,10 @@ scripts/check-deployment-files.sh
 # why, only where podman cannot run).
 scripts/container-test.sh
 
-# Autobahn TestSuite, every case 1–13 (12/13: permessage-deflate), ~10 minutes on 2 cores.
-scripts/conformance.sh
+# Autobahn TestSuite 1–13 (12/13: permessage-deflate), ~7 minutes on 2 cores: every case but
+# 12.3–12.5, which repeat 12.1/12.2's compressed messages with other payloads (3.5 minutes; this
+# run has to leave room for the container build). `make conformance` runs every case.
+scripts/conformance.sh -x '12.3.*' -x '12.4.*' -x '12.5.*'
 # Over TLS (HTTP/1.1 after ALPN, through a verifying TLS tunnel): 1–10 and the first group of 12
 # and 13 (the rest repeat them with other payloads and deflate parameters; Chromium covers
 # permessage-deflate over TLS with HTTP/2). `make conformance` / `scripts/conformance.sh --tls` run all.

@@ -4,8 +4,6 @@ import NIOCore
 public enum ReloadOutcome: Sendable, Equatable {
     /// The new routing table is in force; listeners were opened and closed to match the file.
     case applied(routes: Int, listenersOpened: Int, listenersClosed: Int, listenerFailures: Int)
-    /// The file is the configuration already in force: nothing to do.
-    case unchanged
     /// The new configuration failed to load; the old one stays.
     case rejected(String)
 }
@@ -16,7 +14,8 @@ extension GatewayServer {
     /// table that fails (a missing token file, a bad CA) is refused whole and the old one stays.
     /// Listeners no longer in the file are closed, new ones opened (one that cannot bind is
     /// logged and retried by the next reload). `server` and `admin` settings apply at the next
-    /// start. TLS listeners that stay re-read their certificates, as on SIGHUP.
+    /// start. TLS listeners that stay re-read their certificates, and the routes' key and CA
+    /// files are read again even when the table itself is unchanged.
     @discardableResult
     public func reload(_ new: GatewayConfiguration) async -> ReloadOutcome {
         let logger = self.gateway.logger
@@ -28,10 +27,8 @@ extension GatewayServer {
         if new.server != old.server || new.admin != old.admin {
             logger.warning("configuration reload: 'server', 'limits' and 'admin' changes take effect at the next start")
         }
-        guard new.routes != old.routes || new.listeners != old.listeners else {
-            self.reloadCertificates()
-            return .unchanged
-        }
+        // Rebuilt even when the routes are unchanged: that re-reads the files they name (a rotated
+        // JWT key, a new backend CA).
         let routing: Routing
         do {
             routing = try await Routing.make(new.routes, logger: logger, passwordChecks: self.gateway.passwordChecks)
