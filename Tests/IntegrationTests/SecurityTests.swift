@@ -184,6 +184,34 @@ import Testing
         #expect(try await Self.status(fixture, "/ws?token=\(unsigned)") == 401)
     }
 
+    /// A rotated secret is picked up by a reload of an unchanged table; a reload whose key file
+    /// went missing is refused and the old key keeps working.
+    @Test func reloadReadsARotatedJWTSecret() async throws {
+        let (old, new) = (String(repeating: "o", count: 40), String(repeating: "n", count: 40))
+        let secretFile = try Self.file(old)
+        let oldSigner = JWTKeyCollection(), newSigner = JWTKeyCollection()
+        await oldSigner.add(hmac: HMACKey(from: old), digestAlgorithm: .sha256)
+        await newSigner.add(hmac: HMACKey(from: new), digestAlgorithm: .sha256)
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.hmacSecretFile = secretFile
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .jwt(settings))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (oldToken, newToken) = (try await oldSigner.sign(Self.claims(aud: nil)), try await newSigner.sign(Self.claims(aud: nil)))
+        #expect(try await Self.status(fixture, "/ws?token=\(oldToken)") == 101)
+        try new.write(toFile: secretFile, atomically: true, encoding: .utf8)
+        #expect(try await Self.status(fixture, "/ws?token=\(newToken)") == 401, "keys are read at (re)load, not per handshake")
+        guard case .applied = await fixture.gateway.reload(fixture.gateway.configuration) else { Issue.record("reload refused"); return }
+        #expect(try await Self.status(fixture, "/ws?token=\(newToken)") == 101)
+        #expect(try await Self.status(fixture, "/ws?token=\(oldToken)") == 401)
+        try FileManager.default.removeItem(atPath: secretFile)
+        guard case .rejected = await fixture.gateway.reload(fixture.gateway.configuration) else { Issue.record("a reload without its key file was applied"); return }
+        #expect(try await Self.status(fixture, "/ws?token=\(newToken)") == 101)
+    }
+
     @Test func jwtWithPublicKeyOverHTTP2() async throws {
         let key = ES256PrivateKey()
         let publicKey = try Self.file(key.publicKey.pemRepresentation)
