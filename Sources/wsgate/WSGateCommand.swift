@@ -228,6 +228,11 @@ struct Check: ParsableCommand {
         for listener in configuration.listeners {
             print("listen \(listener)")
         }
+        if let admin = configuration.admin {
+            print("admin \(admin.address) (/metrics, /healthz, /readyz)")
+        }
+        let server = configuration.server
+        print("server: handshake_timeout=\(server.handshakeTimeout.prettyDescription) close_timeout=\(server.closeTimeout.prettyDescription) drain_timeout=\(server.drainTimeout.prettyDescription)")
         for (index, route) in configuration.routes.enumerated() {
             let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
             let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"

@@ -16,6 +16,7 @@ import Testing
         let ok = try await GatewayProcess.run(["check", good.path])
         #expect(ok.status == 0)
         #expect(ok.output.contains("route 0: prefix /vnc -> tcp://127.0.0.1:5900"))
+        #expect(ok.output.contains("drain_timeout=10"), "\(ok.output)")
 
         let failed = try await GatewayProcess.run(["check", bad.path])
         #expect(failed.status == 2)
