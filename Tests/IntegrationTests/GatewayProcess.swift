@@ -7,6 +7,8 @@ final class GatewayProcess: @unchecked Sendable {
     let process: Process
     let logFile: URL
     private(set) var port = 0
+    /// Files made for this process (its configuration), removed by `stop()`.
+    var removesOnStop: [URL] = []
 
     /// The executable next to the test bundle (`swift build` puts both in the same directory).
     static var executable: URL {
@@ -99,5 +101,6 @@ final class GatewayProcess: @unchecked Sendable {
             self.process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: self.logFile)
+        for file in self.removesOnStop { try? FileManager.default.removeItem(at: file) }
     }
 }

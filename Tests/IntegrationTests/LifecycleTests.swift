@@ -35,6 +35,16 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(name)-\(UUID().uuidString.prefix(8)).yaml")
     }
 
+    /// A wsgate process on a new configuration file holding `yaml`, listening; `stop()` removes the file too.
+    static func start(_ name: String, _ yaml: String, arguments: [String] = []) async throws -> (GatewayProcess, URL) {
+        let config = self.temporaryConfig(name)
+        try self.writeConfig(config, yaml)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path] + arguments)
+        gateway.removesOnStop.append(config)
+        try await gateway.waitUntilListening()
+        return (gateway, config)
+    }
+
     /// A session that greets: its first message is the backend's name.
     static func session(port: Int, path: String, group: EventLoopGroup) async throws -> (TestClient, String) {
         let (client, _) = try await TestClient.webSocket(port: port, path: path, group: group)
@@ -51,16 +61,12 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         defer { try? group.syncShutdownGracefully() }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { try? echo.close().wait() }
-        let config = Self.temporaryConfig("drain")
-        defer { try? FileManager.default.removeItem(at: config) }
-        try Self.writeConfig(config, """
+        let (gateway, _) = try await Self.start("drain", """
             server: {drain_timeout: 8s}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
 
         var clients: [TestClient] = []
         for index in 0..<100 {
@@ -100,17 +106,13 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         defer { try? group.syncShutdownGracefully() }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { try? echo.close().wait() }
-        let config = Self.temporaryConfig("cut")
-        defer { try? FileManager.default.removeItem(at: config) }
         // Clients that never answer the close would hold the drain for a minute.
-        try Self.writeConfig(config, """
+        let (gateway, _) = try await Self.start("cut", """
             server: {drain_timeout: 60s, close_timeout: 60s}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
         var clients: [TestClient] = []
         for _ in 0..<3 {
             clients.append(try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group).0)
@@ -133,17 +135,13 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("B") }
         defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
         let (portA, portB) = (serviceA.localAddress!.port!, serviceB.localAddress!.port!)
-        let config = Self.temporaryConfig("reload")
-        defer { try? FileManager.default.removeItem(at: config) }
-        try Self.writeConfig(config, """
+        let (gateway, config) = try await Self.start("reload", """
             listeners: [{address: "127.0.0.1:0"}]
             routes:
               - {path: /app, backend: "tcp://127.0.0.1:\(portA)"}
               - {path: /old, backend: "tcp://127.0.0.1:\(portA)"}
-            """)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0"])
+            """, arguments: ["--watch-interval", "0"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
         let (before, greeting) = try await Self.session(port: gateway.port, path: "/app", group: group)
         #expect(greeting == "A")
 
@@ -186,16 +184,12 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         defer { try? group.syncShutdownGracefully() }
         let service = try await TestServices.start(group: group) { GreetAndEchoHandler("A") }
         defer { try? service.close().wait() }
-        let config = Self.temporaryConfig("invalid")
-        defer { try? FileManager.default.removeItem(at: config) }
         let valid = """
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(service.localAddress!.port!)"}]
             """
-        try Self.writeConfig(config, valid)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0"])
+        let (gateway, config) = try await Self.start("invalid", valid, arguments: ["--watch-interval", "0"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
 
         // Broken YAML, then YAML that parses but names a token file that does not exist.
         let invalid = [
@@ -222,16 +216,12 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         let serviceA = try await TestServices.start(group: group) { GreetAndEchoHandler("A") }
         let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("B") }
         defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
-        let config = Self.temporaryConfig("watch")
-        defer { try? FileManager.default.removeItem(at: config) }
         let yaml = { (port: Int) in """
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(port)"}]
             """ }
-        try Self.writeConfig(config, yaml(serviceA.localAddress!.port!))
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0.1"])
+        let (gateway, config) = try await Self.start("watch", yaml(serviceA.localAddress!.port!), arguments: ["--watch-interval", "0.1"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
         #expect(try await Self.session(port: gateway.port, path: "/app", group: group).1 == "A")
         try Self.writeConfig(config, yaml(serviceB.localAddress!.port!))
         try await eventually("the watched file's reload") { gateway.log.contains("file change: reloading the configuration") && gateway.log.contains("configuration reloaded") }
@@ -248,20 +238,14 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
             listeners: [{address: "\(address)", reuse_port: true}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(backend)"}]
             """ }
-        let configA = Self.temporaryConfig("reuse-a"), configB = Self.temporaryConfig("reuse-b")
-        defer { try? FileManager.default.removeItem(at: configA); try? FileManager.default.removeItem(at: configB) }
-        try Self.writeConfig(configA, yaml("127.0.0.1:0", serviceA.localAddress!.port!))
-        let old = try GatewayProcess(arguments: ["--config", configA.path])
+        let (old, _) = try await Self.start("reuse-old", yaml("127.0.0.1:0", serviceA.localAddress!.port!))
         defer { old.stop() }
-        try await old.waitUntilListening()
         let (live, greeting) = try await Self.session(port: old.port, path: "/app", group: group)
         #expect(greeting == "old")
 
         // The new process binds the same port while the old one still listens.
-        try Self.writeConfig(configB, yaml("127.0.0.1:\(old.port)", serviceB.localAddress!.port!))
-        let new = try GatewayProcess(arguments: ["--config", configB.path])
+        let (new, _) = try await Self.start("reuse-new", yaml("127.0.0.1:\(old.port)", serviceB.localAddress!.port!))
         defer { new.stop() }
-        try await new.waitUntilListening()
         #expect(new.port == old.port)
         old.signal(SIGTERM)
         #expect(try await live.readFrame().closeCode == 1001)
