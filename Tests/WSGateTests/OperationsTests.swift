@@ -96,3 +96,27 @@ import Testing
         #expect(configuration.listeners.map(\.address.port) == [8080], "the HEALTHCHECK and EXPOSE use 8080")
     }
 }
+
+@Suite struct FileStampTests {
+    /// The kubelet's ConfigMap and Secret layout: `name -> ..data/name`, `..data -> ..<timestamp>`,
+    /// updated by renaming a new `..data` link into place. The file's own path never changes.
+    @Test func seesAConfigMapStyleSymlinkSwap() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-stamp-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fm = FileManager.default
+        for (version, text) in [("..v1", "routes: a\n"), ("..v2", "routes: b\n")] {
+            try fm.createDirectory(at: directory.appendingPathComponent(version), withIntermediateDirectories: true)
+            try text.write(to: directory.appendingPathComponent(version).appendingPathComponent("wsgate.yaml"), atomically: true, encoding: .utf8)
+        }
+        try fm.createSymbolicLink(atPath: directory.appendingPathComponent("..data").path, withDestinationPath: "..v1")
+        try fm.createSymbolicLink(atPath: directory.appendingPathComponent("wsgate.yaml").path, withDestinationPath: "..data/wsgate.yaml")
+        let path = directory.appendingPathComponent("wsgate.yaml").path
+        let before = try #require(FileStamp(path))
+        #expect(FileStamp(path) == before)
+
+        try fm.createSymbolicLink(atPath: directory.appendingPathComponent("..data_tmp").path, withDestinationPath: "..v2")
+        #expect(rename(directory.appendingPathComponent("..data_tmp").path, directory.appendingPathComponent("..data").path) == 0)
+        #expect(FileStamp(path) != before, "the link's target changed: same size, different file")
+        #expect(FileStamp(directory.appendingPathComponent("missing").path) == nil)
+    }
+}

@@ -68,10 +68,11 @@ async def main():
         os.chmod(socket_dir, 0o777)
         server = await asyncio.start_unix_server(echo_service, path=os.path.join(socket_dir, "echo.sock"))
         os.chmod(os.path.join(socket_dir, "echo.sock"), 0o777)
-        # The configuration directory is mounted as Kubernetes mounts a ConfigMap, so an update
-        # (a new file renamed into place) is seen inside.
+        # The configuration directory is laid out and updated as the kubelet does a ConfigMap:
+        # wsgate.yaml -> ..data/wsgate.yaml, and an update renames a new ..data link into place.
         config_dir = os.path.join(work, "config")
         os.mkdir(config_dir, 0o755)
+        versions = []
         config_text = """
 listeners: [{address: "0.0.0.0:8080"}]
 admin: {address: "0.0.0.0:9090"}
@@ -81,11 +82,16 @@ routes:
 """
 
         def write_config(text):
-            temporary = os.path.join(config_dir, ".wsgate.yaml.tmp")
-            with open(temporary, "w") as f:
+            version = f"..{len(versions) + 1}"
+            versions.append(version)
+            os.mkdir(os.path.join(config_dir, version), 0o755)
+            with open(os.path.join(config_dir, version, "wsgate.yaml"), "w") as f:
                 f.write(text)
-            os.chmod(temporary, 0o644)
-            os.rename(temporary, os.path.join(config_dir, "wsgate.yaml"))
+            os.chmod(os.path.join(config_dir, version, "wsgate.yaml"), 0o644)
+            os.symlink(version, os.path.join(config_dir, "..data_tmp"))
+            os.rename(os.path.join(config_dir, "..data_tmp"), os.path.join(config_dir, "..data"))
+            if not os.path.lexists(os.path.join(config_dir, "wsgate.yaml")):
+                os.symlink("..data/wsgate.yaml", os.path.join(config_dir, "wsgate.yaml"))
         write_config(config_text)
         name = f"wsgate-ct-{os.getpid()}"
         podman("run", "-d", "--name", name, "-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090",
@@ -117,7 +123,7 @@ routes:
                 await asyncio.sleep(0.2)
             async with connect(f"ws://127.0.0.1:{port}/again", open_timeout=10) as ws:
                 await ws.send(b"reloaded")
-                expect(await asyncio.wait_for(ws.recv(), 10) == b"reloaded", "a changed configuration file is reloaded in the running container (new route answers)")
+                expect(await asyncio.wait_for(ws.recv(), 10) == b"reloaded", "a ConfigMap-style update (..data link swapped) is reloaded in the running container (new route answers)")
 
             clients = []
             for index in range(SESSIONS):

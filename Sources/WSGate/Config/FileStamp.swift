@@ -1,17 +1,34 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// What tells a changed file from an unchanged one without reading it: size, modification time
-/// and inode (the inode catches a Kubernetes ConfigMap update, which swaps a symlink to a new file).
+/// What tells a changed file from an unchanged one without reading it: device, inode, size and
+/// modification time of the file a path leads to. `stat(2)`, not `lstat`: Kubernetes mounts
+/// ConfigMaps and Secrets as `name -> ..data/name` and updates them by swapping the `..data` link,
+/// so the link itself never changes while the file behind it does (FileManager's attributes
+/// describe the link).
 struct FileStamp: Equatable, Sendable {
-    var size: UInt64
-    var modified: Date
+    var device: UInt64
     var inode: UInt64
+    var size: Int64
+    var modifiedSeconds: Int
+    var modifiedNanoseconds: Int
 
-    /// nil when the file cannot be read (missing, or a dangling link mid-swap).
+    /// nil when the file cannot be reached (missing, or a dangling link mid-swap).
     init?(_ path: String) {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-        self.size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-        self.modified = attributes[.modificationDate] as? Date ?? .distantPast
-        self.inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.device = UInt64(info.st_dev)
+        self.inode = UInt64(info.st_ino)
+        self.size = Int64(info.st_size)
+        #if canImport(Darwin)
+        (self.modifiedSeconds, self.modifiedNanoseconds) = (info.st_mtimespec.tv_sec, info.st_mtimespec.tv_nsec)
+        #else
+        (self.modifiedSeconds, self.modifiedNanoseconds) = (info.st_mtim.tv_sec, info.st_mtim.tv_nsec)
+        #endif
     }
 }
