@@ -48,7 +48,7 @@ struct ConfigurationOptions: ParsableArguments {
     var allowOrigin: [String] = []
 
     /// The options with the environment filled in where no flag was given.
-    func resolved(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigurationOptions {
+    func resolved(_ environment: [String: String]) -> ConfigurationOptions {
         func list(_ name: String) -> [String] {
             (environment[name] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
@@ -155,7 +155,7 @@ struct Run: AsyncParsableCommand {
         if let drainTimeout, drainTimeout <= 0 { throw ValidationError("--drain-timeout must be positive") }
         if watchInterval < 0 { throw ValidationError("--watch-interval must be 0 (off) or positive") }
         let admin = try adminAddress.map { text -> AdminConfiguration in
-            guard let address = ListenAddress(parsing: text) else { throw ValidationError("invalid admin address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)") }
+            guard let address = ListenAddress(parsing: text) else { throw ValidationError("--admin: " + ListenAddress.invalid(text)) }
             return AdminConfiguration(address: address)
         }
         /// The file (or flags) plus the command line's overrides; a reload applies them again.

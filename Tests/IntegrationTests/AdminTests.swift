@@ -39,9 +39,7 @@ import Testing
         let gateway = try GatewayProcess(arguments: ["--config", config.path, "--log-level", "info"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
-        try await eventually("the admin listener") { gateway.log.contains("admin listening") }
-        let adminLine = gateway.log.split(separator: "\n").first { $0.contains("admin listening") } ?? ""
-        let adminPort = Int(adminLine.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+        let adminPort = try await gateway.adminPort()
 
         #expect(try await Self.get(adminPort, "/healthz", group: group).0 == 200)
         #expect(try await Self.get(adminPort, "/readyz", group: group) == (200, "ready\n"))

@@ -67,6 +67,17 @@ final class GatewayProcess: @unchecked Sendable {
         return Int(self.log[range].split(separator: ":").last!)
     }
 
+    /// The admin listener's port, once its "admin listening" line is in the log.
+    func adminPort() async throws -> Int {
+        var port: Int?
+        try await eventually("the admin listener") {
+            let line = self.log.split(separator: "\n").first { $0.contains("admin listening") } ?? ""
+            port = Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? "")
+            return port != nil
+        }
+        return port!
+    }
+
     func signal(_ signal: Int32) {
         kill(self.process.processIdentifier, signal)
     }

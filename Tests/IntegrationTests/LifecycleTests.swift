@@ -96,9 +96,6 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         #expect(NIODeadline.now() - started < .seconds(8))
         #expect(gateway.log.contains("drained: 100 closed cleanly"), "\(gateway.log.suffix(2000))")
         for client in clients { await client.close() }
-
-        // New connections are refused once the drain has begun (the process is gone now).
-        await #expect(throws: (any Error).self) { try await TestClient.connect(port: gateway.port, group: group) }
     }
 
     @Test func aSecondSignalCutsTheDrainShort() async throws {
@@ -109,10 +106,13 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         // Clients that never answer the close would hold the drain for a minute.
         let (gateway, _) = try await Self.start("cut", """
             server: {drain_timeout: 60s, close_timeout: 60s}
+            admin: {address: "127.0.0.1:0"}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """)
         defer { gateway.stop() }
+        let adminPort = try await gateway.adminPort()
+        #expect(try await AdminTests.get(adminPort, "/readyz", group: group).0 == 200)
         var clients: [TestClient] = []
         for _ in 0..<3 {
             clients.append(try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group).0)
@@ -121,6 +121,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         for client in clients { #expect(try await client.readFrame().closeCode == 1001) }
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(gateway.process.isRunning, "the drain waits for the closing handshakes")
+        // While it drains: no new connections, and not ready (the admin listener stays up for probes).
+        await #expect(throws: (any Error).self) { try await TestClient.connect(port: gateway.port, group: group) }
+        #expect(try await AdminTests.get(adminPort, "/readyz", group: group) == (503, "not ready\n"))
         gateway.signal(SIGTERM)
         let status = try await gateway.waitForExit(timeout: .seconds(5))
         #expect(status == 0, "\(gateway.log.suffix(2000))")

@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func healthIsAnsweredWithoutRoute() {
-        guard case .health = HandshakeValidator.decide(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/healthz"), routes: self.routes) else {
+        guard case .probe(.health) = HandshakeValidator.decide(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/healthz"), routes: self.routes) else {
             Issue.record("expected health")
             return
         }

@@ -206,7 +206,7 @@ enum H2 {
         #expect(self.status(Self.base + [("sec-websocket-protocol", "other")]) == 400)
         #expect(self.status([(":method", "GET"), (":scheme", "https"), (":path", "/chat"), (":authority", "gw")]) == 426)
         #expect(self.status(Self.base.map { $0.0 == ":protocol" ? ($0.0, "connect-udp") : $0 }) == 501)
-        if case .health = self.decide([(":method", "GET"), (":scheme", "https"), (":path", "/healthz"), (":authority", "gw")]) {} else {
+        if case .probe(.health) = self.decide([(":method", "GET"), (":scheme", "https"), (":path", "/healthz"), (":authority", "gw")]) {} else {
             Issue.record("expected health")
         }
     }

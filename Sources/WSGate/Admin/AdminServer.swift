@@ -65,22 +65,24 @@ private final class AdminHandler: ChannelInboundHandler {
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = RouteTable.path(ofTarget: head.uri)
+        let plain = "text/plain; charset=utf-8"
         let (status, contentType, body): (HTTPResponseStatus, String, String)
-        switch (head.method, path) {
-        case (.GET, "/healthz"), (.HEAD, "/healthz"):
-            (status, contentType, body) = (.ok, "text/plain; charset=utf-8", "ok\n")
-        case (.GET, "/readyz"), (.HEAD, "/readyz"):
-            (status, contentType, body) = self.ready() ? (.ok, "text/plain; charset=utf-8", "ready\n") : (.serviceUnavailable, "text/plain; charset=utf-8", "not ready\n")
-        case (.GET, "/metrics"):
-            if let metrics = self.metrics {
-                (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics())
-            } else {
-                (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", "metrics are not collected in this process\n")
+        if head.method == .GET || head.method == .HEAD, let probe = Probe(path: path) {
+            let answer = probe.answer(ready: self.ready())
+            (status, contentType, body) = (answer.status, plain, answer.body)
+        } else {
+            switch (head.method, path) {
+            case (.GET, "/metrics"):
+                if let metrics = self.metrics {
+                    (status, contentType, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics())
+                } else {
+                    (status, contentType, body) = (.notFound, plain, "metrics are not collected in this process\n")
+                }
+            case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"):
+                (status, contentType, body) = (.methodNotAllowed, plain, "use GET\n")
+            default:
+                (status, contentType, body) = (.notFound, plain, "not found (try /metrics, /healthz, /readyz)\n")
             }
-        case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"):
-            (status, contentType, body) = (.methodNotAllowed, "text/plain; charset=utf-8", "use GET\n")
-        default:
-            (status, contentType, body) = (.notFound, "text/plain; charset=utf-8", "not found (try /metrics, /healthz, /readyz)\n")
         }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)

@@ -77,7 +77,9 @@ enum GatewayMetrics {
         SessionMetrics.forSession(route: route, backend: backend, protocol: clientProtocol).connect.recordNanoseconds(elapsed.nanoseconds)
     }
 
+    /// A backend that could not be reached: also a refused handshake (`reason="backend"`).
     static func backendFailed(route: String, backend: BackendURL, status: Int) {
+        RefusalMetrics.count("backend", status: status)
         Counter(label: "wsgate_backend_connect_failures_total", dimensions: [("route", route), ("backend", self.kind(backend)), ("status", String(status))]).increment()
     }
 

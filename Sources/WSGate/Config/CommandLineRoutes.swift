@@ -36,7 +36,7 @@ public enum CommandLineConfiguration {
         var listeners: [ListenerConfiguration] = []
         for text in listen {
             guard let address = ListenAddress(parsing: text) else {
-                throw ConfigurationError(key: "--listen", message: "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
+                throw ConfigurationError(key: "--listen", message: ListenAddress.invalid(text))
             }
             listeners.append(ListenerConfiguration(address: address, tls: tls))
         }

@@ -121,12 +121,7 @@ private struct NodeReader {
         for (index, node) in try self.sequence(listenersNode, "listeners").enumerated() {
             let key = "listeners[\(index)]"
             let entries = try self.mapping(node, key, allowed: ["address", "tls", "proxy_protocol", "reuse_port"])
-            guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
-            let text = try self.string(addressNode, "\(key).address")
-            guard let address = ListenAddress(parsing: text) else {
-                throw self.fail(addressNode, "\(key).address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
-            }
-            var listener = ListenerConfiguration(address: address)
+            var listener = ListenerConfiguration(address: try self.address(in: entries, node, key))
             if let n = entries["reuse_port"] {
                 listener.reusePort = try self.bool(n, "\(key).reuse_port")
             }
@@ -166,14 +161,17 @@ private struct NodeReader {
         var configuration = GatewayConfiguration(listeners: listeners, routes: routes, server: server)
         if let node = top["admin"] {
             let admin = try self.mapping(node, "admin", allowed: ["address"])
-            guard let addressNode = admin["address"] else { throw self.fail(node, "admin.address", "missing") }
-            let text = try self.string(addressNode, "admin.address")
-            guard let address = ListenAddress(parsing: text) else {
-                throw self.fail(addressNode, "admin.address", "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)")
-            }
-            configuration.admin = AdminConfiguration(address: address)
+            configuration.admin = AdminConfiguration(address: try self.address(in: admin, node, "admin"))
         }
         return configuration
+    }
+
+    /// The required `address` of a listener or of the admin listener.
+    func address(in entries: [String: Node], _ node: Node, _ key: String) throws(ConfigurationError) -> ListenAddress {
+        guard let addressNode = entries["address"] else { throw self.fail(node, "\(key).address", "missing") }
+        let text = try self.string(addressNode, "\(key).address")
+        guard let address = ListenAddress(parsing: text) else { throw self.fail(addressNode, "\(key).address", ListenAddress.invalid(text)) }
+        return address
     }
 
     func server(_ node: Node) throws(ConfigurationError) -> ServerSettings {

@@ -217,6 +217,11 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 
+    /// What a refusal of `text` says, wherever an address is read (file, flags, environment).
+    public static func invalid(_ text: String) -> String {
+        "invalid address '\(text)' (use HOST:PORT, [IPV6]:PORT or :PORT)"
+    }
+
     /// `HOST:PORT` or `[IPV6]:PORT` into its two parts (unchecked); nil for a bare IPv6 address.
     static func split(_ text: String) -> (host: Substring, port: Substring)? {
         if text.hasPrefix("[") {

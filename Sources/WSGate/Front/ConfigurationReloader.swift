@@ -9,11 +9,6 @@ struct ConfigurationReloader: Sendable {
     let server: GatewayServer
     let source: GatewayService.ReloadSource?
 
-    init(server: GatewayServer, source: GatewayService.ReloadSource?) {
-        self.server = server
-        self.source = source
-    }
-
     /// Until cancelled.
     func run() async {
         let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))

@@ -13,7 +13,7 @@ import NIOPosix
 /// The gateway: its listeners and the event loops every connection runs on.
 public final class GatewayServer: Sendable {
     /// A bound listener and what it was opened from, so a reload can tell which to keep.
-    struct OpenListener {
+    struct OpenListener: Sendable {
         var configuration: ListenerConfiguration
         var channel: Channel
         var tls: ServerTLSContext?

@@ -91,11 +91,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func handle(_ decision: HandshakeDecision, keepAlive: Bool, isHead: Bool, context: ChannelHandlerContext) {
         switch decision {
-        case .health:
-            self.respond(.ok, body: "ok\n", keepAlive: keepAlive, isHead: isHead, context: context)
-        case .readiness:
-            let ready = self.gateway.readiness.withLockedValue { $0 }
-            self.respond(ready ? .ok : .serviceUnavailable, body: ready ? "ready\n" : "not ready\n", keepAlive: keepAlive, isHead: isHead, context: context)
+        case .probe(let probe):
+            let (status, body) = probe.answer(ready: self.gateway.readiness.withLockedValue { $0 })
+            self.respond(status, body: body, keepAlive: keepAlive, isHead: isHead, context: context)
         case .refuse(let refusal):
             self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
         case .upgrade(var request):
@@ -135,18 +133,17 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 self.logger.warning("refused handshake: \(failure)", metadata: [
                     "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)",
                 ])
-                RefusalMetrics.count("backend", status: Int(failure.status.code))
                 GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
                 guard context.channel.isActive else { return }
                 self.respond(failure.status, body: "\(failure.status.reasonPhrase): \(failure)\n", keepAlive: false, context: context)
             case .success(let backend):
+                let elapsed = NIODeadline.now() - started
+                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "http/1.1", after: elapsed)
                 guard context.channel.isActive else {
                     self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(self.clientDescription)", "route": "\(route.path)"])
                     backend.channel.close(promise: nil)
                     return
                 }
-                let elapsed = NIODeadline.now() - started
-                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "http/1.1", after: elapsed)
                 self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\(elapsed.nanoseconds / 1_000_000)"])
                 self.completeUpgrade(request, backend: backend, context: context)
             }

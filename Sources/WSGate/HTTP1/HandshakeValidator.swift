@@ -72,18 +72,13 @@ public struct UpgradeRequest: Sendable {
 
 /// What to do with a request head. Pure, so every rule of RFC 6455 §4.2.1 is unit-tested.
 public enum HandshakeDecision: Sendable {
-    /// `GET /healthz`: the process is alive.
-    case health
-    /// `GET /readyz`: listening and not draining (the handler knows).
-    case readiness
+    /// `GET /healthz` or `/readyz` (the handler knows whether the gateway is ready).
+    case probe(Probe)
     case refuse(HTTPRefusal)
     case upgrade(UpgradeRequest)
 }
 
 public enum HandshakeValidator {
-    public static let healthPath = "/healthz"
-    public static let readinessPath = "/readyz"
-
     /// Decides against one routing table version and ties an upgrade to it (see ``Routing``).
     static func decide(_ head: HTTPRequestHead, routing: Routing, secure: Bool) -> HandshakeDecision {
         let decision = self.decide(head, routes: routing.table, secure: secure)
@@ -97,11 +92,8 @@ public enum HandshakeValidator {
         let path = RouteTable.path(ofTarget: head.uri)
         let asksForWebSocket = HTTPTokens.contains(headers, "upgrade", token: "websocket")
 
-        if path == Self.healthPath && !asksForWebSocket && (head.method == .GET || head.method == .HEAD) {
-            return .health
-        }
-        if path == Self.readinessPath && !asksForWebSocket && (head.method == .GET || head.method == .HEAD) {
-            return .readiness
+        if !asksForWebSocket && (head.method == .GET || head.method == .HEAD), let probe = Probe(path: path) {
+            return .probe(probe)
         }
         guard let route = routes.route(forTarget: head.uri) else {
             return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket, label: "no_route"))

@@ -176,11 +176,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             return
         }
         switch HTTP2RequestValidator.decide(headers, routing: self.gateway.routing, secure: self.client.secure) {
-        case .health:
-            self.respond(stream, status: 200, body: "ok\n", isHead: Self.isHead(headers))
-        case .readiness:
-            let ready = self.gateway.readiness.withLockedValue { $0 }
-            self.respond(stream, status: ready ? 200 : 503, body: ready ? "ready\n" : "not ready\n", isHead: Self.isHead(headers))
+        case .probe(let probe):
+            let (status, body) = probe.answer(ready: self.gateway.readiness.withLockedValue { $0 })
+            self.respond(stream, status: Int(status.code), body: body, isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
         case .refuse(let status, let extra, let reason, let label):
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
         case .webSocket(var request):
@@ -199,10 +197,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 }
             }
         }
-    }
-
-    private static func isHead(_ headers: [(name: String, value: String)]) -> Bool {
-        headers.contains { $0.name == ":method" && $0.value == "HEAD" }
     }
 
     private func refuse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], reason: String, label: String, route: String? = nil) {
@@ -240,7 +234,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 self.logger.warning("refused handshake: \(failure)", metadata: [
                     "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)", "protocol": "h2",
                 ])
-                RefusalMetrics.count("backend", status: Int(failure.status.code))
                 GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
                 if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
             case .success(let backend):

@@ -3,8 +3,7 @@ import NIOHTTP1
 /// What to do with an HTTP/2 request: the RFC 8441 counterpart of ``HandshakeValidator``. Pure.
 /// nghttp2 has already checked the pseudo-headers' presence and form (RFC 9113 §8.3, RFC 8441 §4).
 enum HTTP2RequestDecision {
-    case health
-    case readiness
+    case probe(Probe)
     case refuse(status: Int, headers: [(String, String)], reason: String, label: String = "bad_request")
     case webSocket(UpgradeRequest)
 }
@@ -32,11 +31,8 @@ enum HTTP2RequestValidator {
             }
         }
         let isWebSocket = method == "CONNECT" && protocolName?.lowercased() == "websocket"
-        if RouteTable.path(ofTarget: path) == HandshakeValidator.healthPath && (method == "GET" || method == "HEAD") {
-            return .health
-        }
-        if RouteTable.path(ofTarget: path) == HandshakeValidator.readinessPath && (method == "GET" || method == "HEAD") {
-            return .readiness
+        if method == "GET" || method == "HEAD", let probe = Probe(path: RouteTable.path(ofTarget: path)) {
+            return .probe(probe)
         }
         guard let route = routes.route(forTarget: path) else {
             return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))", label: "no_route")

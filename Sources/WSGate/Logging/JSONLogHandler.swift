@@ -16,11 +16,14 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
-    private let write: @Sendable (String) -> Void
+    private let output: @Sendable (String) -> Void
+    /// The fields every line has; metadata under these names is left out rather than duplicated.
+    private static let ownKeys: Set<String> = ["time", "level", "logger", "message"]
 
-    public init(label: String, write: @escaping @Sendable (String) -> Void = JSONLogHandler.writeToStandardError) {
+    /// - Parameter output: where finished lines go (tests capture them).
+    public init(label: String, output: @escaping @Sendable (String) -> Void = JSONLogHandler.writeToStandardError) {
         self.label = label
-        self.write = write
+        self.output = output
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -36,14 +39,14 @@ public struct JSONLogHandler: LogHandler {
         Self.appendString(self.label, to: &line)
         line += ",\"message\":"
         Self.appendString(event.message.description, to: &line)
-        for key in merged.keys.sorted() where !["time", "level", "logger", "message"].contains(key) {
+        for key in merged.keys.sorted() where !Self.ownKeys.contains(key) {
             line += ","
             Self.appendString(key, to: &line)
             line += ":"
             Self.append(merged[key]!, to: &line)
         }
         line += "}\n"
-        self.write(line)
+        self.output(line)
     }
 
     private static func append(_ value: Logger.Metadata.Value, to line: inout String) {
@@ -97,7 +100,7 @@ public struct JSONLogHandler: LogHandler {
         line.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
                 if written <= 0 { if errno == EINTR { continue }; return }
                 offset += written
             }

@@ -175,7 +175,7 @@ final class RelaySession: GoingAway {
             "messages_in": "\(self.fromClient.messages)",
             "messages_out": "\(self.fromBackend.messages)",
             "duration": "\(String(format: "%.3f", duration))s",
-            "close_code": "\(self.clientCloseCode.map { String($0.rawValue) } ?? "1006")",
+            "close_code": "\(closeCode)",
             "closed_by": "\(self.closeInitiator ?? "network")",
         ]
         if !self.closeReason.isEmpty { metadata["close_reason"] = "\(self.closeReason)" }
