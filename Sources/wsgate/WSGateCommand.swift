@@ -229,7 +229,7 @@ struct Check: ParsableCommand {
             print("listen \(listener)")
         }
         if let admin = configuration.admin {
-            print("admin \(admin.address) (/metrics, /healthz, /readyz)")
+            print("admin \(admin.address) (/metrics, /status, /healthz, /readyz)")
         }
         let server = configuration.server
         print("server: handshake_timeout=\(server.handshakeTimeout.prettyDescription) close_timeout=\(server.closeTimeout.prettyDescription) drain_timeout=\(server.drainTimeout.prettyDescription)")
@@ -241,7 +241,7 @@ struct Check: ParsableCommand {
                 ? " compression=level:\(c.level),window_bits:\(c.windowBits),memory_level:\(c.memoryLevel),client_window_bits:\(c.clientWindowBits),min_size:\(c.minimumMessageBytes)\(c.serverNoContextTakeover ? ",server_no_context_takeover" : "")"
                 : ""
             let backendCompression = route.backendCompression ? " backend_compression=on" : ""
-            let backend = route.targets.map { "dynamic(\($0.fromJWT ? "jwt claim" : "token file \($0.tokenFile ?? "")"), allowed: \($0.allowed.map(\.description).joined(separator: ",")))" } ?? "\(route.backend)"
+            let backend = route.backendSummary
             let maxFrame = (route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? "") + " ping_interval=" + (route.limits.pingInterval.map { $0.prettyDescription } ?? "off")
             print("route \(index): \(route.match.rawValue) \(route.path) -> \(backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")")
             for warning in SecurityWarnings.warnings(for: route) {

@@ -4,11 +4,13 @@ import NIOHTTP1
 import NIOPosix
 
 /// The admin listener: `GET /metrics` (whatever `metrics` renders: Prometheus text from the
-/// `wsgate` command), `/healthz` (the process answers) and `/readyz` (listening and not draining).
+/// `wsgate` command), `/healthz` (the process answers), `/readyz` (listening and not draining) and
+/// `/status` (routes and their targets' health as JSON).
 /// Plain HTTP/1.1 through NIO's server pipeline; keep it on a private address.
 final class AdminServer: Sendable {
     typealias Readiness = @Sendable () -> Bool
     typealias MetricsText = @Sendable () -> String
+    typealias StatusJSON = @Sendable () -> String
 
     private let channel: Channel
 
@@ -18,13 +20,13 @@ final class AdminServer: Sendable {
 
     var localAddress: SocketAddress? { self.channel.localAddress }
 
-    static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?) async throws -> AdminServer {
+    static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?, status: @escaping StatusJSON) async throws -> AdminServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics, status: status))
                 }
             }
             .bind(host: address.host, port: address.port).get()
@@ -43,11 +45,13 @@ private final class AdminHandler: ChannelInboundHandler {
 
     private let ready: AdminServer.Readiness
     private let metrics: AdminServer.MetricsText?
+    private let status: AdminServer.StatusJSON
     private var head: HTTPRequestHead?
 
-    init(ready: @escaping AdminServer.Readiness, metrics: AdminServer.MetricsText?) {
+    init(ready: @escaping AdminServer.Readiness, metrics: AdminServer.MetricsText?, status: @escaping AdminServer.StatusJSON) {
         self.ready = ready
         self.metrics = metrics
+        self.status = status
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -78,10 +82,12 @@ private final class AdminHandler: ChannelInboundHandler {
                 } else {
                     (status, contentType, body) = (.notFound, plain, "metrics are not collected in this process\n")
                 }
-            case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"):
+            case (.GET, "/status"), (.HEAD, "/status"):
+                (status, contentType, body) = (.ok, "application/json", self.status())
+            case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"):
                 (status, contentType, body) = (.methodNotAllowed, plain, "use GET\n")
             default:
-                (status, contentType, body) = (.notFound, plain, "not found (try /metrics, /healthz, /readyz)\n")
+                (status, contentType, body) = (.notFound, plain, "not found (try /metrics, /status, /healthz, /readyz)\n")
             }
         }
         var headers = HTTPHeaders()

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -17,62 +18,48 @@ public struct BackendConnection {
 /// Opens the backend leg of a session on the client's event loop (so the relay needs no locks),
 /// within the route's connect timeout.
 public struct BackendConnector: Sendable {
+    /// For pools' per-target lines (a target failed, was ejected).
+    var logger: Logger
     /// Socket buffers the relay can fill before it stops reading the other side.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
     public func connect(_ request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
-        let timeout = route.limits.connectTimeout
+        if route.targets == nil, let pool = request.routing?.pools[request.route.index] {
+            return Self.connect(request, pool: pool, logger: self.logger, on: eventLoop)
+        }
+        return Self.connect(request, to: request.backend, timeout: route.limits.connectTimeout, on: eventLoop)
+    }
+
+    /// One attempt: `backend` (the route's, a pool's target, or a dynamic target) within `timeout`.
+    static func connect(_ request: UpgradeRequest, to backend: BackendURL, timeout: TimeAmount, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
+        let route = request.route.configuration
         let promise = eventLoop.makePromise(of: BackendConnection.self)
         let deadline = eventLoop.scheduleTask(in: timeout) {
             promise.fail(BackendError.timedOut(after: "\(timeout.prettyDescription)"))
         }
         promise.futureResult.whenComplete { _ in deadline.cancel() }
+        let bootstrap = Self.bootstrap(on: eventLoop, timeout: timeout)
 
-        var bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.autoRead, value: false)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
-            .channelOption(.recvAllocator, value: ReceiveBuffers())
-
-        switch request.backend {
+        switch backend {
         case .tcp(let host, let port):
-            bootstrap = bootstrap.channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-            Self.finishPlain(Self.connect(bootstrap, host: host, port: port), request: request, promise: promise)
+            let noDelay = bootstrap.channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            Self.finishPlain(Self.connect(noDelay, host: host, port: port), request: request, backend: backend, timeout: timeout, promise: promise)
         case .unix(let path):
-            Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, promise: promise)
+            Self.finishPlain(bootstrap.connect(unixDomainSocketPath: path), request: request, backend: backend, timeout: timeout, promise: promise)
         case .webSocket(let host, let port, let path, let query, let tls):
             let key = WebSocketAccept.makeKey()
-            let tlsContext = tls ? request.routing?.backendTLS[request.route.index] : nil
-            let serverName = route.backendTLS.serverName ?? (Self.isIPAddress(host) ? nil : host)
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
-            let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
-            let configured = bootstrap
-                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let encoder = HTTPRequestEncoder()
-                        let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                        let sync = channel.pipeline.syncOperations
-                        if let tlsContext {
-                            try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverName))
-                        }
-                        try sync.addHandler(encoder)
-                        try sync.addHandler(decoder)
-                        try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: request.subprotocols, offeredCompression: route.backendCompression,
-                                                                    codec: [encoder, decoder], promise: handshake))
-                        try sync.addHandler(EarlyBytesHandler())
-                    }
-                }
-
-            let connected = Self.connect(configured, host: host, port: port)
-            connected.whenFailure { handshake.fail($0) }
-            Self.closeIfAbandoned(connected, promise: promise)
-            connected.and(handshake.futureResult).map { channel, outcome in
-                BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression, url: request.backend)
+            let connected = Self.openWebSocket(
+                bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
+                tls: tls ? request.routing?.backendTLS[request.route.index] : nil, serverName: route.backendTLS.serverName,
+                subprotocols: request.subprotocols, offersCompression: route.backendCompression
+            )
+            Self.closeIfAbandoned(connected.map(\.0), promise: promise)
+            connected.map { channel, outcome in
+                BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression, url: backend)
             }.flatMapErrorThrowing { error in
                 throw Self.describe(error, timeout: timeout)
             }.whenComplete { result in
@@ -82,7 +69,44 @@ public struct BackendConnector: Sendable {
         return promise.futureResult
     }
 
-    private static func finishPlain(_ connected: EventLoopFuture<Channel>, request: UpgradeRequest, promise: EventLoopPromise<BackendConnection>) {
+    static func bootstrap(on eventLoop: EventLoop, timeout: TimeAmount) -> ClientBootstrap {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
+            .channelOption(.recvAllocator, value: ReceiveBuffers())
+    }
+
+    /// Connects and runs the opening handshake `head` (TLS first for `wss://`); succeeds once the
+    /// HTTP codec has left the pipeline, with bytes that followed the 101 held back.
+    static func openWebSocket(_ bootstrap: ClientBootstrap, on eventLoop: EventLoop, host: String, port: Int, head: HTTPRequestHead, key: String, tls: NIOSSLContext?, serverName: String?,
+                              subprotocols: [String], offersCompression: Bool) -> EventLoopFuture<(Channel, BackendHandshakeHandler.Outcome)> {
+        let sni = serverName ?? (Self.isIPAddress(host) ? nil : host)
+        let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
+        let configured = bootstrap
+            .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let encoder = HTTPRequestEncoder()
+                    let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+                    }
+                    try sync.addHandler(encoder)
+                    try sync.addHandler(decoder)
+                    try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: subprotocols, offeredCompression: offersCompression,
+                                                                codec: [encoder, decoder], promise: handshake))
+                    try sync.addHandler(EarlyBytesHandler())
+                }
+            }
+        let connected = Self.connect(configured, host: host, port: port)
+        connected.whenFailure { handshake.fail($0) }
+        return connected.and(handshake.futureResult)
+    }
+
+    private static func finishPlain(_ connected: EventLoopFuture<Channel>, request: UpgradeRequest, backend: BackendURL, timeout: TimeAmount, promise: EventLoopPromise<BackendConnection>) {
         let subprotocol = Self.subprotocolForByteStream(request)
         Self.closeIfAbandoned(connected, promise: promise)
         connected.map { channel in
@@ -92,9 +116,9 @@ public struct BackendConnector: Sendable {
                 ProxyProtocol.encode(version, source: request.clientAddress, destination: request.localAddress, into: &header)
                 channel.writeAndFlush(header, promise: nil)
             }
-            return BackendConnection(channel: channel, subprotocol: subprotocol, url: request.backend)
+            return BackendConnection(channel: channel, subprotocol: subprotocol, url: backend)
         }.flatMapErrorThrowing { error in
-            throw Self.describe(error, timeout: request.route.configuration.limits.connectTimeout)
+            throw Self.describe(error, timeout: timeout)
         }.whenComplete { result in
             promise.completeWith(result)  // ignored when the deadline already failed it
         }

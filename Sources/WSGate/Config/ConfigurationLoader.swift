@@ -258,7 +258,8 @@ private struct NodeReader {
 
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
-                                                             "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects"])
+                                                             "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects",
+                                                             "backends", "balance", "health_check", "passive_health"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -266,23 +267,12 @@ private struct NodeReader {
 
         var targets: DynamicTargets?
         if let n = entries["targets"] { targets = try self.targets(n, "\(key).targets") }
-        let backend: BackendURL
-        if let backendNode = entries["backend"] {
-            guard targets == nil else { throw self.fail(backendNode, "\(key).backend", "a route with targets takes its backend from the request: remove backend") }
-            let backendText = try self.string(backendNode, "\(key).backend")
-            do {
-                backend = try BackendURL(parsing: backendText)
-            } catch {
-                throw self.fail(backendNode, "\(key).backend", error.description)
-            }
-        } else if targets != nil {
-            backend = .dynamic
-        } else {
-            throw self.fail(node, "\(key).backend", "missing (or give targets for a backend chosen per request)")
-        }
-
+        let backends = try self.backends(entries, node, key, dynamic: targets != nil)
+        let backend = backends[0]
         var route = RouteConfiguration(path: path, backend: backend)
+        route.backends = backends
         route.targets = targets
+        route.pool = try self.pool(entries, backends: backends, key)
         if let n = entries["origins"] { route.origins = try self.origins(n, "\(key).origins") }
         if let n = entries["client_subjects"] {
             var subjects: [String] = []
@@ -339,7 +329,8 @@ private struct NodeReader {
             route.backendCompression = try self.bool(n, "\(key).backend_compression")
         }
         if let n = entries["limits"] {
-            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "max_frame_bytes", "idle_timeout", "connect_timeout", "ping_interval"])
+            let limits = try self.mapping(n, "\(key).limits", allowed: ["max_message_bytes", "max_frame_bytes", "idle_timeout", "connect_timeout", "ping_interval",
+                                                                        "connect_attempts", "connect_deadline"])
             if let m = limits["ping_interval"] {
                 let value = try self.duration(m, "\(key).limits.ping_interval")
                 route.limits.pingInterval = value == .zero ? nil : value
@@ -357,8 +348,117 @@ private struct NodeReader {
             if let m = limits["connect_timeout"] {
                 route.limits.connectTimeout = try self.positiveDuration(m, "\(key).limits.connect_timeout")
             }
+            if let m = limits["connect_attempts"] {
+                route.pool.connectAttempts = try self.integer(m, "\(key).limits.connect_attempts", in: 1...16)
+            }
+            if let m = limits["connect_deadline"] {
+                route.pool.connectDeadline = try self.positiveDuration(m, "\(key).limits.connect_deadline")
+            }
         }
         return route
+    }
+}
+
+// MARK: Backend pools
+
+extension NodeReader {
+    /// `backend: URL` or `backends: [URL, …]` (one family), or the placeholder of a dynamic route.
+    func backends(_ entries: [String: Node], _ node: Node, _ key: String, dynamic: Bool) throws(ConfigurationError) -> [BackendURL] {
+        if let n = entries["backend"], entries["backends"] != nil {
+            throw self.fail(n, "\(key).backend", "give either backend (one target) or backends (a pool), not both")
+        }
+        if dynamic {
+            if let n = entries["backend"] ?? entries["backends"] {
+                throw self.fail(n, "\(key).backend", "a route with targets takes its backend from the request: remove backend")
+            }
+            return [.dynamic]
+        }
+        if let n = entries["backend"] {
+            return [try self.backendURL(n, "\(key).backend")]
+        }
+        guard let n = entries["backends"] else {
+            throw self.fail(node, "\(key).backend", "missing (or give backends for a pool, or targets for a backend chosen per request)")
+        }
+        var urls: [BackendURL] = []
+        for (index, item) in try self.sequence(n, "\(key).backends").enumerated() {
+            let url = try self.backendURL(item, "\(key).backends[\(index)]")
+            if let first = urls.first, url.isByteStream != first.isByteStream {
+                throw self.fail(item, "\(key).backends[\(index)]", "a pool's targets must all be tcp:/unix: or all ws:/wss: (\(first) and \(url) differ)")
+            }
+            guard !urls.contains(url) else { throw self.fail(item, "\(key).backends[\(index)]", "\(url) is listed twice") }
+            urls.append(url)
+        }
+        guard !urls.isEmpty else { throw self.fail(n, "\(key).backends", "needs at least one target") }
+        return urls
+    }
+
+    func backendURL(_ node: Node, _ key: String) throws(ConfigurationError) -> BackendURL {
+        let text = try self.string(node, key)
+        do {
+            return try BackendURL(parsing: text)
+        } catch {
+            throw self.fail(node, key, error.description)
+        }
+    }
+
+    /// `balance`, `health_check` and `passive_health` (the `limits` keys are read with the others).
+    func pool(_ entries: [String: Node], backends: [BackendURL], _ key: String) throws(ConfigurationError) -> PoolSettings {
+        var pool = PoolSettings()
+        if let n = entries["balance"] { pool.balance = try self.balance(n, "\(key).balance") }
+        if let n = entries["health_check"] {
+            let check = try self.mapping(n, "\(key).health_check", allowed: ["type", "path", "interval", "timeout", "rise", "fall"])
+            let byteStream = backends[0].isByteStream
+            var kind: HealthCheckSettings.Kind = byteStream ? .tcp : .webSocket(path: nil)
+            if let t = check["type"] {
+                switch try self.string(t, "\(key).health_check.type") {
+                case "tcp": kind = .tcp
+                case "websocket":
+                    guard !byteStream else { throw self.fail(t, "\(key).health_check.type", "websocket checks need ws:// or wss:// targets") }
+                    kind = .webSocket(path: nil)
+                case let other: throw self.fail(t, "\(key).health_check.type", "expected 'tcp' or 'websocket', got '\(other)'")
+                }
+            }
+            if let p = check["path"] {
+                guard case .webSocket = kind else { throw self.fail(p, "\(key).health_check.path", "only applies to websocket checks") }
+                let path = try self.string(p, "\(key).health_check.path")
+                guard path.hasPrefix("/") else { throw self.fail(p, "\(key).health_check.path", "must start with '/'") }
+                kind = .webSocket(path: path)
+            }
+            var settings = HealthCheckSettings(kind: kind)
+            if let m = check["interval"] { settings.interval = try self.positiveDuration(m, "\(key).health_check.interval") }
+            if let m = check["timeout"] { settings.timeout = try self.positiveDuration(m, "\(key).health_check.timeout") }
+            if let m = check["rise"] { settings.rise = try self.integer(m, "\(key).health_check.rise", in: 1...100) }
+            if let m = check["fall"] { settings.fall = try self.integer(m, "\(key).health_check.fall", in: 1...100) }
+            pool.healthCheck = settings
+        }
+        if let n = entries["passive_health"] {
+            let passive = try self.mapping(n, "\(key).passive_health", allowed: ["failures", "eject_for", "max_eject_for"])
+            if let m = passive["failures"] { pool.passiveHealth.failures = try self.integer(m, "\(key).passive_health.failures", in: 0...100) }
+            if let m = passive["eject_for"] { pool.passiveHealth.ejectFor = try self.positiveDuration(m, "\(key).passive_health.eject_for") }
+            if let m = passive["max_eject_for"] { pool.passiveHealth.maxEjectFor = try self.positiveDuration(m, "\(key).passive_health.max_eject_for") }
+            if pool.passiveHealth.maxEjectFor < pool.passiveHealth.ejectFor {
+                throw self.fail(n, "\(key).passive_health.max_eject_for", "is shorter than eject_for")
+            }
+        }
+        return pool
+    }
+
+    /// `round_robin`, `least_connections`, `hash_client_ip`, `{hash_header: NAME}`, `{hash_query: NAME}`.
+    func balance(_ node: Node, _ key: String) throws(ConfigurationError) -> BalancePolicy {
+        let expected = "expected round_robin, least_connections, hash_client_ip, {hash_header: NAME} or {hash_query: NAME}"
+        if case .mapping = node {
+            let entries = try self.mapping(node, key, allowed: ["hash_header", "hash_query"])
+            guard entries.count == 1, let (name, value) = entries.first else { throw self.fail(node, key, expected) }
+            let text = try self.string(value, "\(key).\(name)")
+            guard !text.isEmpty, HTTPTokens.isToken(text) || name == "hash_query" else { throw self.fail(value, "\(key).\(name)", "'\(text)' is not a header name") }
+            return name == "hash_header" ? .hashHeader(text) : .hashQuery(text)
+        }
+        switch try self.string(node, key) {
+        case "round_robin": return .roundRobin
+        case "least_connections": return .leastConnections
+        case "hash_client_ip": return .hashClientIP
+        case let other: throw self.fail(node, key, "\(expected), got '\(other)'")
+        }
     }
 }
 

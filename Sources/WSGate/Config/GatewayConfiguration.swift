@@ -85,7 +85,11 @@ public enum TCPMessageType: String, Sendable, Equatable {
 public struct RouteConfiguration: Sendable, Equatable {
     public var path: String
     public var match: PathMatch
-    public var backend: BackendURL
+    /// The route's targets: one for `backend:`, several for a pool (`backends:`), all of one
+    /// family (tcp/unix byte streams, or ws/wss).
+    public var backends: [BackendURL]
+    /// How a pool picks among `backends`, and their health checks.
+    public var pool = PoolSettings()
     /// Subprotocols a client may negotiate on this route; nil allows whatever the backend accepts
     /// (for TCP backends: websockify's `binary`).
     public var subprotocols: [String]?
@@ -120,11 +124,22 @@ public struct RouteConfiguration: Sendable, Equatable {
     ) {
         self.path = path
         self.match = match
-        self.backend = backend
+        self.backends = [backend]
         self.subprotocols = subprotocols
         self.messageType = messageType
         self.limits = limits
         self.backendTLS = BackendTLS()
+    }
+
+    /// The first (for a single-backend route, the only) target; it decides the route's family.
+    public var backend: BackendURL {
+        get { self.backends[0] }
+        set { self.backends = [newValue] }
+    }
+
+    /// Any `wss://` target: the route needs a backend TLS context.
+    var usesBackendTLS: Bool {
+        self.targets != nil || self.backends.contains { if case .webSocket(_, _, _, _, true) = $0 { return true } else { return false } }
     }
 }
 
@@ -184,7 +199,7 @@ public struct ListenerTLS: Sendable, Equatable {
 }
 
 /// How the gateway checks a `wss://` backend. System trust roots unless a CA file is given.
-public struct BackendTLS: Sendable, Equatable {
+public struct BackendTLS: Sendable, Equatable, Hashable {
     /// PEM file of the CA certificates to trust instead of the system's.
     public var caFile: String?
     /// Name sent as SNI and checked against the certificate; defaults to the URL's host (names only:

@@ -11,6 +11,8 @@ public struct GatewayContext: Sendable {
     let sessions = SessionRegistry()
     /// Shared by every routing table version, so a reload keeps the bcrypt concurrency bound.
     let passwordChecks = PasswordChecks()
+    /// Pool targets and their health checks, kept across reloads.
+    let targets = TargetRegistry()
     private let currentRouting = NIOLockedValueBox(Routing.empty)
     /// Listening and not draining: what `/readyz` reports.
     let readiness = NIOLockedValueBox(false)
@@ -18,7 +20,7 @@ public struct GatewayContext: Sendable {
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.settings = configuration.server
-        self.connector = BackendConnector()
+        self.connector = BackendConnector(logger: logger)
         self.logger = logger
         self.clients = ClientLimiter(limits: configuration.server.limits, fileDescriptorLimit: FileDescriptorLimit.current)
     }

@@ -31,7 +31,7 @@ extension GatewayServer {
         // JWT key, a new backend CA).
         let routing: Routing
         do {
-            routing = try await Routing.make(new.routes, logger: logger, passwordChecks: self.gateway.passwordChecks)
+            routing = try await Routing.make(new.routes, logger: logger, passwordChecks: self.gateway.passwordChecks, targets: self.gateway.targets)
         } catch {
             logger.error("configuration reload refused, keeping the current configuration: \(error)")
             return .rejected("\(error)")
@@ -63,6 +63,7 @@ extension GatewayServer {
         }
 
         self.gateway.routing = routing
+        self.gateway.targets.apply(routing, group: self.group, logger: logger)
         let listening = self.listeners.withLockedValue { open in new.listeners.filter { l in open.contains { $0.configuration == l } } }
         self.current.withLockedValue {
             $0.routes = new.routes

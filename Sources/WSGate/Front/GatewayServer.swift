@@ -20,7 +20,7 @@ public final class GatewayServer: Sendable {
     }
 
     let gateway: GatewayContext
-    private let group: EventLoopGroup
+    let group: EventLoopGroup
     private let ownsGroup: Bool
     /// The configuration in force: the one given at start, then each accepted reload's
     /// listeners and routes (server and admin settings keep their start values).
@@ -57,7 +57,8 @@ public final class GatewayServer: Sendable {
     public func start() async throws -> [SocketAddress] {
         let gateway = self.gateway
         let configuration = self.configuration
-        gateway.routing = try await Routing.make(configuration.routes, logger: gateway.logger, passwordChecks: gateway.passwordChecks)
+        gateway.routing = try await Routing.make(configuration.routes, logger: gateway.logger, passwordChecks: gateway.passwordChecks, targets: gateway.targets)
+        gateway.targets.apply(gateway.routing, group: self.group, logger: gateway.logger)
         var opened: [OpenListener] = []
         for listener in configuration.listeners {
             do {
@@ -72,7 +73,8 @@ public final class GatewayServer: Sendable {
             let readiness = gateway.readiness
             do {
                 let server = try await AdminServer.start(address: admin.address, group: self.group, logger: gateway.logger,
-                                                         ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText)
+                                                         ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText,
+                                                         status: { BackendStatus(routing: gateway.routing, ready: readiness.withLockedValue { $0 }).json() })
                 self.admin.withLockedValue { $0 = server }
             } catch {
                 for listener in opened { try? await listener.channel.close() }
@@ -98,8 +100,7 @@ public final class GatewayServer: Sendable {
     func logRoutes(_ routing: Routing) {
         for route in routing.table.routes {
             let config = route.configuration
-            let backend = config.targets.map { "dynamic, allowed: \($0.allowed.map(\.description).joined(separator: ", "))" } ?? "\(config.backend)"
-            self.gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(backend)", "origins": "\(config.origins)"])
+            self.gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backendSummary)", "origins": "\(config.origins)"])
             for warning in SecurityWarnings.warnings(for: config) {
                 self.gateway.logger.warning("route \(config.path): \(warning)")
             }
@@ -210,6 +211,7 @@ public final class GatewayServer: Sendable {
         self.gateway.logger.notice(left == 0 ? "drained: \(live) closed cleanly" : "drain ended by the \(why): \(live - left) closed cleanly, \(left) cut",
                                    metadata: ["seconds": "\(String(format: "%.3f", elapsed))"])
         if let admin = self.admin.withLockedValue({ $0 }) { await admin.stop() }
+        self.gateway.targets.stopAll()
         if self.ownsGroup { try? await self.group.shutdownGracefully() }
     }
 

@@ -90,6 +90,12 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         return (String(host), port)
     }
 
+    /// tcp:// and unix: carry bytes; ws:// and wss:// carry frames.
+    public var isByteStream: Bool {
+        if case .webSocket = self { return false }
+        return true
+    }
+
     /// Short name for logs and metrics.
     public var kind: String {
         switch self {

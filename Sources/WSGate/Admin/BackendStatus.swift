@@ -1,0 +1,58 @@
+import Foundation
+import NIOCore
+
+/// The admin listener's `GET /status`: every route of the table in force with its targets'
+/// health, as JSON for dashboards and scripts (`/metrics` has the same numbers as series).
+struct BackendStatus: Encodable {
+    struct Route: Encodable {
+        var path: String
+        var match: String
+        var backend: String?
+        var balance: String?
+        var healthCheck: String?
+        var targets: [Target]
+    }
+
+    struct Target: Encodable {
+        var url: String
+        /// Takes new sessions now: up and not ejected.
+        var available: Bool
+        /// What the active checks say (always true without them).
+        var up: Bool
+        var ejectedForSeconds: Double?
+        var sessions: Int
+        var consecutiveFailures: Int
+        var ejections: Int
+        var lastError: String?
+        var lastCheck: String?
+    }
+
+    var ready: Bool
+    var routes: [Route]
+
+    init(routing: Routing, ready: Bool, now: NIODeadline = .now()) {
+        self.ready = ready
+        self.routes = routing.table.routes.map { route in
+            let config = route.configuration
+            guard let pool = routing.pools[route.index] else {
+                return Route(path: config.path, match: config.match.rawValue, backend: "dynamic", targets: [])
+            }
+            let targets = pool.targets.map { target in
+                let state = target.snapshot(at: now)
+                return Target(url: target.url.description, available: state.up && state.ejectedFor == nil, up: state.up,
+                              ejectedForSeconds: state.ejectedFor.map { Double($0.nanoseconds / 1_000_000) / 1000 }, sessions: state.sessions,
+                              consecutiveFailures: state.consecutiveFailures, ejections: state.ejections, lastError: state.lastError, lastCheck: state.lastCheck)
+            }
+            return Route(path: config.path, match: config.match.rawValue, balance: config.backends.count > 1 ? config.pool.balance.description : nil,
+                         healthCheck: config.pool.healthCheck?.description, targets: targets)
+        }
+    }
+
+    func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(self) else { return "{}\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}

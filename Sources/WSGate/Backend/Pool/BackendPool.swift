@@ -1,0 +1,88 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// A route's targets and the order a session tries them in: the balancing policy over the
+/// targets that are available, so a failed connect moves on to the next-best one.
+final class BackendPool: Sendable {
+    let targets: [BackendTarget]
+    let settings: PoolSettings
+    private let turn = NIOLockedValueBox(0)
+
+    init(targets: [BackendTarget], settings: PoolSettings) {
+        precondition(!targets.isEmpty)
+        self.targets = targets
+        self.settings = settings
+    }
+
+    /// The targets to try, best first, at most `connect_attempts`. Only available targets are
+    /// listed; when none is, all of them are (a refused connect costs less than refusing the client
+    /// while a target may have recovered).
+    func candidates(clientAddress: SocketAddress?, head: HTTPRequestHead, at now: NIODeadline = .now()) -> [BackendTarget] {
+        if self.targets.count == 1 { return self.targets }
+        var available = self.targets.filter { $0.isAvailable(at: now) }
+        if available.isEmpty { available = self.targets }
+        let ordered: [BackendTarget]
+        switch self.settings.balance {
+        case .roundRobin:
+            ordered = self.rotated(available)
+        case .leastConnections:
+            // A rotation sorted by load, position breaking ties: equal loads still take turns.
+            ordered = self.rotated(available).enumerated().map { ($0.element, $0.element.sessions, $0.offset) }
+                .sorted { ($0.1, $0.2) < ($1.1, $1.2) }.map(\.0)
+        case .hashClientIP:
+            ordered = self.hashed(available, key: clientAddress?.ipAddress)
+        case .hashHeader(let name):
+            ordered = self.hashed(available, key: head.headers.first(name: name))
+        case .hashQuery(let name):
+            ordered = self.hashed(available, key: Self.queryValue(name, in: head.uri))
+        }
+        return Array(ordered.prefix(self.settings.connectAttempts))
+    }
+
+    private func rotated(_ targets: [BackendTarget]) -> [BackendTarget] {
+        let start = self.turn.withLockedValue { turn in
+            defer { turn &+= 1 }
+            return turn
+        }
+        let offset = Int(UInt(bitPattern: start) % UInt(targets.count))
+        return Array(targets[offset...] + targets[..<offset])
+    }
+
+    /// Rendezvous (highest random weight) hashing: each target scores the key, highest first. A
+    /// target leaving moves only its own keys, and the order doubles as the failover order.
+    private func hashed(_ targets: [BackendTarget], key: String?) -> [BackendTarget] {
+        guard let key, !key.isEmpty else { return self.rotated(targets) }
+        let keyHash = Self.fnv1a(key)
+        return targets.map { ($0, Self.mix(keyHash ^ Self.fnv1a($0.url.description))) }.sorted { $0.1 > $1.1 }.map(\.0)
+    }
+
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        return hash
+    }
+
+    /// splitmix64's finaliser: spreads the combined hash so scores do not follow the URLs' order.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    /// The first value of query parameter `name` in a request target (not percent-decoded: equal
+    /// encodings hash alike).
+    static func queryValue(_ name: String, in uri: String) -> String? {
+        guard let questionMark = uri.firstIndex(of: "?") else { return nil }
+        let query = uri[uri.index(after: questionMark)...].prefix { $0 != "#" }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0] == name { return parts.count > 1 ? String(parts[1]) : "" }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,114 @@
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// A target's active health check: a TCP connect, or a WebSocket handshake followed by a close,
+/// every `interval` (the first one at once), each within `timeout`. Logs when the target goes
+/// down or comes back.
+final class HealthChecker: Sendable {
+    private let target: BackendTarget
+    private let settings: HealthCheckSettings
+    private let tls: NIOSSLContext?
+    private let serverName: String?
+    private let logger: Logger
+    private let task = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let passed: Counter
+    private let failed: Counter
+
+    init(target: BackendTarget, settings: HealthCheckSettings, tls: NIOSSLContext?, serverName: String?, logger: Logger) {
+        self.target = target
+        self.settings = settings
+        self.tls = tls
+        self.serverName = serverName
+        self.logger = logger
+        self.passed = Counter(label: "wsgate_backend_health_checks_total", dimensions: [("target", target.url.description), ("result", "ok")])
+        self.failed = Counter(label: "wsgate_backend_health_checks_total", dimensions: [("target", target.url.description), ("result", "failed")])
+    }
+
+    func start(on eventLoop: EventLoop) {
+        let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: self.settings.interval) { _ in
+            self.probe(on: eventLoop).always { self.record($0) }.map { _ in () }.recover { _ in () }
+        }
+        self.task.withLockedValue { $0 = task }
+    }
+
+    func stop() {
+        self.task.withLockedValue { $0?.cancel(); $0 = nil }
+    }
+
+    private func record(_ result: Result<Void, Error>) {
+        switch result {
+        case .success: self.passed.increment()
+        case .failure: self.failed.increment()
+        }
+        switch self.target.checked(result) {
+        case true?:
+            self.logger.notice("backend target is up: \(self.settings.rise) health checks passed", metadata: ["target": "\(self.target.url)"])
+        case false?:
+            var metadata: Logger.Metadata = ["target": "\(self.target.url)"]
+            if case .failure(let error) = result { metadata["error"] = "\(error)" }
+            self.logger.warning("backend target is down: \(self.settings.fall) health checks failed", metadata: metadata)
+        case nil:
+            break
+        }
+    }
+
+    /// One check. The connection is closed whatever happens.
+    func probe(on eventLoop: EventLoop) -> EventLoopFuture<Void> {
+        let timeout = self.settings.timeout
+        let promise = eventLoop.makePromise(of: Void.self)
+        let deadline = eventLoop.scheduleTask(in: timeout) {
+            promise.fail(BackendError.timedOut(after: timeout.prettyDescription))
+        }
+        promise.futureResult.whenComplete { _ in deadline.cancel() }
+        let bootstrap = BackendConnector.bootstrap(on: eventLoop, timeout: timeout)
+        let opened: EventLoopFuture<Channel>
+        switch (self.target.url, self.settings.kind) {
+        case (.unix(let path), _):
+            opened = bootstrap.connect(unixDomainSocketPath: path)
+        case (.tcp(let host, let port), _), (.webSocket(let host, let port, _, _, _), .tcp):
+            opened = BackendConnector.connect(bootstrap, host: host, port: port)
+        case (.webSocket(let host, let port, let path, let query, let tls), .webSocket(let checkPath)):
+            let key = WebSocketAccept.makeKey()
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: BackendURL.bracketed(host) + (port == 80 || port == 443 ? "" : ":\(port)"))
+            headers.add(name: "Upgrade", value: "websocket")
+            headers.add(name: "Connection", value: "Upgrade")
+            headers.add(name: "Sec-WebSocket-Key", value: key)
+            headers.add(name: "Sec-WebSocket-Version", value: "13")
+            headers.add(name: "User-Agent", value: "wsgate-health-check")
+            let uri = checkPath ?? ((path ?? "/") + (query.map { "?\($0)" } ?? ""))
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
+            opened = BackendConnector.openWebSocket(bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
+                                                    tls: tls ? self.tls : nil, serverName: self.serverName, subprotocols: [], offersCompression: false)
+                .map { channel, _ in
+                    // A proper goodbye (1001 Going Away), masked as a client must.
+                    channel.writeAndFlush(Self.closeFrame(allocator: channel.allocator), promise: nil)
+                    return channel
+                }
+        }
+        promise.futureResult.whenFailure { _ in opened.whenSuccess { $0.close(promise: nil) } }
+        opened.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                channel.close(promise: nil)
+                promise.succeed(())
+            case .failure(let error):
+                promise.fail(BackendConnector.describe(error, timeout: timeout))
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// A masked close frame with code 1001 Going Away.
+    static func closeFrame(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        var buffer = allocator.buffer(capacity: 8)
+        buffer.writeBytes([0x88, 0x82] + mask + [0x03 ^ mask[0], 0xE9 ^ mask[1]])
+        return buffer
+    }
+}

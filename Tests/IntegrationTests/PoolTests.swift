@@ -1,0 +1,241 @@
+import DemoBackends
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// Backend pools through a real `wsgate` process: failover past dead targets, the balancing
+/// policies' splits, and health (passive ejection, active checks) as `/status` and `/metrics` show it.
+@Suite(.timeLimit(.minutes(2))) struct PoolTests {
+    /// A greeting echo service on a given port (0: any), so a test can bring a target back.
+    static func service(_ name: String, port: Int = 0, group: EventLoopGroup) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(GreetAndEchoHandler(name)) }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+    }
+
+    /// A loopback port nothing listens on (bound, then closed).
+    static func deadPort(group: EventLoopGroup) async throws -> Int {
+        let channel = try await TestServices.start(group: group) { SilentHandler() }
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        return port
+    }
+
+    static func start(_ name: String, _ routes: String) async throws -> (GatewayProcess, Int) {
+        let (gateway, _) = try await LifecycleTests.start(name, """
+            admin: {address: "127.0.0.1:0"}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes:
+            \(routes)
+            """, arguments: ["--watch-interval", "0", "--log-level", "info"])
+        return (gateway, try await gateway.adminPort())
+    }
+
+    /// `/status` decoded: route path → target URL → fields.
+    static func status(_ adminPort: Int, group: EventLoopGroup) async throws -> [String: [String: [String: Any]]] {
+        let (code, body) = try await AdminTests.get(adminPort, "/status", group: group)
+        #expect(code == 200)
+        let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        var result: [String: [String: [String: Any]]] = [:]
+        for route in json?["routes"] as? [[String: Any]] ?? [] {
+            var targets: [String: [String: Any]] = [:]
+            for target in route["targets"] as? [[String: Any]] ?? [] { targets[target["url"] as? String ?? ""] = target }
+            result[route["path"] as? String ?? ""] = targets
+        }
+        return result
+    }
+
+    /// Opens a session, reads the target's greeting, closes.
+    static func greeting(port: Int, path: String, headers: [String] = [], group: EventLoopGroup) async throws -> String {
+        let (client, _) = try await TestClient.webSocket(port: port, path: path, group: group, headers: headers)
+        let name = try await client.readMessage().text
+        await client.close()
+        return name
+    }
+
+    @Test func roundRobinFailsOverPastADeadTargetAndEjectsIt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let a = try await Self.service("A", group: group)
+        let b = try await Self.service("B", group: group)
+        defer { try? a.close().wait(); try? b.close().wait() }
+        let dead = try await Self.deadPort(group: group)
+        let (gateway, admin) = try await Self.start("pool-rr", """
+              - path: /app
+                backends: ["tcp://127.0.0.1:\(dead)", "tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
+                balance: round_robin
+                passive_health: {failures: 2, eject_for: 1m}
+            """)
+        defer { gateway.stop() }
+
+        // Every client gets a live target, though a third of the turns start at the dead one.
+        var counts: [String: Int] = [:]
+        for _ in 0..<30 {
+            counts[try await Self.greeting(port: gateway.port, path: "/app", group: group), default: 0] += 1
+        }
+        #expect(counts.count == 2 && counts.values.allSatisfy { $0 >= 13 }, "split: \(counts)")
+        #expect(gateway.log.contains("backend target failed, trying the next one"))
+        #expect(gateway.log.contains("backend target ejected for 60s"))
+
+        let deadURL = "tcp://127.0.0.1:\(dead)"
+        let status = try await Self.status(admin, group: group)
+        let deadState = status["/app"]?[deadURL]
+        #expect(deadState?["available"] as? Bool == false)
+        #expect(deadState?["ejections"] as? Int == 1)
+        #expect((deadState?["last_error"] as? String)?.contains("unreachable") == true)
+        #expect(status["/app"]?["tcp://127.0.0.1:\(a.localAddress!.port!)"]?["available"] as? Bool == true)
+        let metrics = AdminTests.samples(try await AdminTests.get(admin, "/metrics", group: group).1)
+        #expect(metrics["wsgate_backend_ejections_total{target=\"\(deadURL)\"}"] == 1)
+        #expect(metrics["wsgate_backend_ejected{target=\"\(deadURL)\"}"] == 1)
+    }
+
+    @Test func everyTargetDownAnswers502NamingEachAttempt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let (dead1, dead2) = (try await Self.deadPort(group: group), try await Self.deadPort(group: group))
+        let (gateway, _) = try await Self.start("pool-dead", """
+              - {path: /app, backends: ["tcp://127.0.0.1:\(dead1)", "tcp://127.0.0.1:\(dead2)"]}
+            """)
+        defer { gateway.stop() }
+        let client = try await TestClient.connect(port: gateway.port, group: group)
+        try await client.send(TestClient.handshake(path: "/app"))
+        let (status, _, body) = try await client.readResponse()
+        #expect(status == 502)
+        #expect(body.contains("all 2 targets tried failed") && body.contains(":\(dead1)") && body.contains(":\(dead2)"), "\(body)")
+        await client.close()
+    }
+
+    @Test func leastConnectionsSendsNewSessionsToTheEmptiestTarget() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let a = try await Self.service("A", group: group)
+        let b = try await Self.service("B", group: group)
+        defer { try? a.close().wait(); try? b.close().wait() }
+        let (gateway, _) = try await Self.start("pool-lc", """
+              - path: /app
+                backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
+                balance: least_connections
+            """)
+        defer { gateway.stop() }
+
+        var open: [(TestClient, String)] = []
+        for _ in 0..<6 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/app", group: group)
+            open.append((client, try await client.readMessage().text))
+        }
+        #expect(open.filter { $0.1 == "A" }.count == 3, "\(open.map(\.1))")
+        // A's sessions end: the next three all go to A, the emptier one.
+        for (client, name) in open where name == "A" {
+            try await client.sendClose(1000)
+            _ = try await client.readFrame()
+            await client.close()
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)  // the gateway sees the backend legs close
+        var next: [String] = []
+        for _ in 0..<3 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/app", group: group)
+            next.append(try await client.readMessage().text)
+            open.append((client, next.last!))
+        }
+        #expect(next == ["A", "A", "A"])
+        for (client, _) in open { await client.close() }
+    }
+
+    @Test func headerHashKeepsEachKeyOnOneTarget() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let a = try await Self.service("A", group: group)
+        let b = try await Self.service("B", group: group)
+        defer { try? a.close().wait(); try? b.close().wait() }
+        let (gateway, _) = try await Self.start("pool-hash", """
+              - path: /app
+                backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
+                balance: {hash_header: X-Session}
+            """)
+        defer { gateway.stop() }
+        var placement: [String: String] = [:]
+        for round in 0..<3 {
+            for key in 0..<20 {
+                let name = try await Self.greeting(port: gateway.port, path: "/app", headers: ["X-Session: user-\(key)"], group: group)
+                if round == 0 { placement["user-\(key)"] = name } else { #expect(placement["user-\(key)"] == name, "user-\(key) moved") }
+            }
+        }
+        #expect(Set(placement.values) == ["A", "B"], "20 keys all on one target: \(placement)")
+    }
+
+    @Test func activeChecksTakeADeadTargetOutAndBringItBack() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let a = try await Self.service("A", group: group)
+        var b = try await Self.service("B", group: group)
+        let portB = b.localAddress!.port!
+        defer { try? a.close().wait() }
+        let urlB = "tcp://127.0.0.1:\(portB)"
+        let (gateway, admin) = try await Self.start("pool-active", """
+              - path: /app
+                backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "\(urlB)"]
+                health_check: {interval: 100ms, timeout: 1s, rise: 2, fall: 2}
+            """)
+        defer { gateway.stop() }
+
+        try await b.close()
+        try await Self.until("B is down in /status") { try await Self.status(admin, group: group)["/app"]?[urlB]?["up"] as? Bool == false }
+        #expect(gateway.log.contains("backend target is down: 2 health checks failed"))
+        for _ in 0..<6 {
+            #expect(try await Self.greeting(port: gateway.port, path: "/app", group: group) == "A")
+        }
+        #expect(!gateway.log.contains("trying the next one"), "a target known to be down was tried")
+        let metrics = AdminTests.samples(try await AdminTests.get(admin, "/metrics", group: group).1)
+        #expect(metrics["wsgate_backend_up{target=\"\(urlB)\"}"] == 0)
+        #expect((metrics["wsgate_backend_health_checks_total{target=\"\(urlB)\",result=\"failed\"}"] ?? 0) >= 2)
+
+        b = try await Self.service("B", port: portB, group: group)
+        defer { try? b.close().wait() }
+        try await Self.until("B is up again") { try await Self.status(admin, group: group)["/app"]?[urlB]?["up"] as? Bool == true }
+        #expect(gateway.log.contains("backend target is up: 2 health checks passed"))
+        var names: Set<String> = []
+        for _ in 0..<4 { names.insert(try await Self.greeting(port: gateway.port, path: "/app", group: group)) }
+        #expect(names == ["A", "B"])
+    }
+
+    @Test func webSocketChecksNeedA101() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
+        // Accepts TCP, answers HTTP with 503: a TCP check would call it healthy.
+        let busy = try await TestServices.start(group: group) { SayAndCloseHandler("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n") }
+        defer { try? ws.close().wait(); try? busy.close().wait() }
+        let good = "ws://127.0.0.1:\(ws.localAddress!.port!)/"
+        let bad = "ws://127.0.0.1:\(busy.localAddress!.port!)/"
+        let (gateway, admin) = try await Self.start("pool-ws", """
+              - path: /echo
+                backends: ["\(good)", "\(bad)"]
+                health_check: {type: websocket, path: /, interval: 100ms, rise: 1, fall: 1}
+            """)
+        defer { gateway.stop() }
+        try await Self.until("the 503 target is down") { try await Self.status(admin, group: group)["/echo"]?[bad]?["up"] as? Bool == false }
+        let state = try await Self.status(admin, group: group)["/echo"]
+        #expect(state?[good]?["up"] as? Bool == true)
+        #expect((state?[bad]?["last_check"] as? String)?.contains("503") == true)
+        for _ in 0..<4 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/echo", group: group)
+            try await client.sendFrame(1, Array("hi".utf8))
+            #expect(try await client.readMessage().text == "hi")
+            await client.close()
+        }
+    }
+
+    static func until(_ what: String, timeout: TimeAmount = .seconds(10), _ condition: () async throws -> Bool) async throws {
+        let deadline = NIODeadline.now() + timeout
+        while try await !condition() {
+            if NIODeadline.now() > deadline { throw TestTimeout(what: what) }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+    }
+}
