@@ -233,7 +233,11 @@ struct Check: ParsableCommand {
         }
         let server = configuration.server
         print("server: handshake_timeout=\(server.handshakeTimeout.prettyDescription) close_timeout=\(server.closeTimeout.prettyDescription) drain_timeout=\(server.drainTimeout.prettyDescription)")
-        for (index, route) in configuration.routes.enumerated() {
+        // The effective table: the order routes are tried in (most specific first; see README).
+        let table = RouteTable(configuration.routes)
+        print("routes, in the order they are tried (first match wins):")
+        for entry in table.evaluationOrder {
+            let route = entry.configuration
             let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
             let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
             let c = route.compression
@@ -241,12 +245,14 @@ struct Check: ParsableCommand {
                 ? " compression=level:\(c.level),window_bits:\(c.windowBits),memory_level:\(c.memoryLevel),client_window_bits:\(c.clientWindowBits),min_size:\(c.minimumMessageBytes)\(c.serverNoContextTakeover ? ",server_no_context_takeover" : "")"
                 : ""
             let backendCompression = route.backendCompression ? " backend_compression=on" : ""
-            let backend = route.backendSummary
             let maxFrame = (route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? "") + " ping_interval=" + (route.limits.pingInterval.map { $0.prettyDescription } ?? "off")
-            print("route \(index): \(route.match.rawValue) \(route.path) -> \(backend)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")")
+            print("route \(entry.index): \(route.host.map { "host \($0) " } ?? "")\(route.match.rawValue) \(route.path) -> \(route.backendSummary)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")")
             for warning in SecurityWarnings.warnings(for: route) {
                 print("  warning: \(warning)")
             }
+        }
+        for (route, winner) in table.shadowed {
+            print("warning: route \(route.index) (\(route.configuration.path)) is never used: route \(winner.index) has the same host, match and path and is listed first")
         }
         let limits = configuration.server.limits
         print("limits: max_connections=\(limits.maxConnections.map(String.init) ?? "auto (open-file limit / 2)") max_connections_per_ip=\(limits.maxConnectionsPerIP.map(String.init) ?? "off") handshake_rate_per_ip=\(limits.handshakeRatePerIP.map { "\($0)/s" } ?? "off") max_header_count=\(limits.maxHeaderCount)")

@@ -84,8 +84,10 @@ final class TestClient: @unchecked Sendable {
     }
 
     static func handshake(path: String, key: String = WebSocketAccept.makeKey(), extra: [String] = []) -> String {
-        (["GET \(path) HTTP/1.1", "Host: gateway.test", "Upgrade: websocket", "Connection: Upgrade",
-          "Sec-WebSocket-Key: \(key)", "Sec-WebSocket-Version: 13"] + extra).joined(separator: "\r\n") + "\r\n\r\n"
+        // A Host among the extra headers replaces the default one.
+        let host = extra.contains { $0.lowercased().hasPrefix("host:") } ? [] : ["Host: gateway.test"]
+        return (["GET \(path) HTTP/1.1"] + host + ["Upgrade: websocket", "Connection: Upgrade",
+                "Sec-WebSocket-Key: \(key)", "Sec-WebSocket-Version: 13"] + extra).joined(separator: "\r\n") + "\r\n\r\n"
     }
 
     func send(_ text: String) async throws {

@@ -173,6 +173,54 @@ import Testing
         #expect(self.table([("/only", .exact)]).route(forTarget: "/") == nil)
     }
 
+    func hosted(_ routes: [(String?, String, PathMatch)]) -> RouteTable {
+        RouteTable(routes.map {
+            var route = RouteConfiguration(path: $0.1, match: $0.2, backend: .tcp(host: "h", port: 1))
+            route.host = $0.0.flatMap(HostPattern.init(parsing:))
+            return route
+        })
+    }
+
+    @Test func hostsAreTriedExactThenLongestWildcardThenAnyHost() {
+        let table = self.hosted([
+            (nil, "/", .prefix),                        // 0
+            ("*.example.com", "/", .prefix),            // 1
+            ("*.eu.example.com", "/", .prefix),         // 2
+            ("app.example.com", "/ws", .prefix),        // 3
+            ("app.example.com", "/ws/admin", .exact),   // 4
+            (nil, "/ws/admin", .exact),                 // 5
+        ])
+        #expect(table.evaluationOrder.map(\.index) == [4, 3, 2, 1, 5, 0])
+        #expect(table.route(forTarget: "/ws/x", host: "app.example.com")?.index == 3)
+        #expect(table.route(forTarget: "/ws/x", host: "APP.Example.COM:8443")?.index == 3, "case and port do not matter")
+        #expect(table.route(forTarget: "/ws/x", host: "app.example.com.")?.index == 3, "nor a trailing dot")
+        #expect(table.route(forTarget: "/ws/admin", host: "app.example.com")?.index == 4)
+        #expect(table.route(forTarget: "/other", host: "app.example.com")?.index == 1, "no path of its own: the wildcard's")
+        #expect(table.route(forTarget: "/ws", host: "a.eu.example.com")?.index == 2)
+        #expect(table.route(forTarget: "/ws", host: "x.y.example.com")?.index == 1, "wildcards cover every depth")
+        #expect(table.route(forTarget: "/ws", host: "example.com")?.index == 0, "but not the domain itself")
+        #expect(table.route(forTarget: "/ws", host: "badexample.com")?.index == 0)
+        #expect(table.route(forTarget: "/ws/admin", host: "other.test")?.index == 5)
+        #expect(table.route(forTarget: "/ws/admin", host: nil)?.index == 5, "no Host: host-less routes only")
+        #expect(self.hosted([("a.test", "/", .prefix)]).route(forTarget: "/", host: nil) == nil)
+        #expect(self.hosted([("[::1]", "/", .prefix)]).route(forTarget: "/", host: "[::1]:8080")?.index == 0)
+    }
+
+    @Test func duplicatesAreReportedAsShadowed() {
+        let table = self.hosted([
+            ("a.test", "/x", .prefix), (nil, "/x", .prefix), ("a.test", "/x", .prefix), ("a.test", "/x", .exact), ("b.test", "/x", .prefix),
+        ])
+        #expect(table.shadowed.map { [$0.route.index, $0.by.index] } == [[2, 0]])
+    }
+
+    @Test func hostPatternsAreValidated() {
+        #expect(HostPattern(parsing: "App.Example.com") == .exact("app.example.com"))
+        #expect(HostPattern(parsing: "*.example.com") == .subdomains(of: ".example.com"))
+        for bad in ["", "*", "*.", "a..b", "a.example.com:8080", "exa mple.com", "a.*.com", "http://a.com", "*example.com"] {
+            #expect(HostPattern(parsing: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func firstListedWinsATie() {
         let table = self.table([("/a", .prefix), ("/a", .prefix)])
         #expect(table.route(forTarget: "/a/b")?.index == 0)

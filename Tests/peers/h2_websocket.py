@@ -65,6 +65,9 @@ def main() -> int:
     if rest[0] == "--tls":
         cafile, rest = rest[1], rest[2:]
     extra = []
+    authority = f"{host}:{port}"
+    if rest[0] == "--authority":
+        authority, rest = rest[1], rest[2:]
     while rest[0] == "--header":
         name, _, value = rest[1].partition(":")
         extra.append((name.strip().lower(), value.strip()))
@@ -103,7 +106,7 @@ def main() -> int:
     for path in paths:
         sid = conn.get_next_available_stream_id()
         conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https" if cafile else "http"),
-                                (":path", path), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")] + extra)
+                                (":path", path), (":authority", authority), ("sec-websocket-version", "13")] + extra)
         streams[sid] = {"path": path, "status": None, "buf": bytearray(), "echo": None, "close": None, "ended": False}
     flood_state = None
     if flood:

@@ -259,7 +259,7 @@ private struct NodeReader {
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
                                                              "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects",
-                                                             "backends", "balance", "health_check", "passive_health"])
+                                                             "backends", "balance", "health_check", "passive_health", "host"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -270,6 +270,13 @@ private struct NodeReader {
         let backends = try self.backends(entries, node, key, dynamic: targets != nil)
         let backend = backends[0]
         var route = RouteConfiguration(path: path, backend: backend)
+        if let n = entries["host"] {
+            let text = try self.string(n, "\(key).host")
+            guard let host = HostPattern(parsing: text) else {
+                throw self.fail(n, "\(key).host", "expected a host name (app.example.com) or *.domain (*.example.com), without a port, got '\(text)'")
+            }
+            route.host = host
+        }
         route.backends = backends
         route.targets = targets
         route.pool = try self.pool(entries, backends: backends, key)

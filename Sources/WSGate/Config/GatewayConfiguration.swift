@@ -83,6 +83,8 @@ public enum TCPMessageType: String, Sendable, Equatable {
 }
 
 public struct RouteConfiguration: Sendable, Equatable {
+    /// Only requests for this host (`Host` / `:authority`); nil: any host.
+    public var host: HostPattern?
     public var path: String
     public var match: PathMatch
     /// The route's targets: one for `backend:`, several for a pool (`backends:`), all of one

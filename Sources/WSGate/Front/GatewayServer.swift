@@ -98,12 +98,17 @@ public final class GatewayServer: Sendable {
     }
 
     func logRoutes(_ routing: Routing) {
-        for route in routing.table.routes {
+        for route in routing.table.evaluationOrder {
             let config = route.configuration
-            self.gateway.logger.info("route", metadata: ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backendSummary)", "origins": "\(config.origins)"])
+            var metadata: Logger.Metadata = ["path": "\(config.path)", "match": "\(config.match.rawValue)", "backend": "\(config.backendSummary)", "origins": "\(config.origins)"]
+            if let host = config.host { metadata["host"] = "\(host)" }
+            self.gateway.logger.info("route", metadata: metadata)
             for warning in SecurityWarnings.warnings(for: config) {
                 self.gateway.logger.warning("route \(config.path): \(warning)")
             }
+        }
+        for (route, winner) in routing.table.shadowed {
+            self.gateway.logger.warning("route \(route.index) (\(route.configuration.path)) is never used: route \(winner.index) has the same host, match and path and is listed first")
         }
     }
 

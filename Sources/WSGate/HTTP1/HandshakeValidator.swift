@@ -95,7 +95,7 @@ public enum HandshakeValidator {
         if !asksForWebSocket && (head.method == .GET || head.method == .HEAD), let probe = Probe(path: path) {
             return .probe(probe)
         }
-        guard let route = routes.route(forTarget: head.uri) else {
+        guard let route = routes.route(forTarget: head.uri, host: headers.first(name: "host")) else {
             return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket, label: "no_route"))
         }
         guard asksForWebSocket else {

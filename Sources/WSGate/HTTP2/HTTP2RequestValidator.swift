@@ -34,7 +34,7 @@ enum HTTP2RequestValidator {
         if method == "GET" || method == "HEAD", let probe = Probe(path: RouteTable.path(ofTarget: path)) {
             return .probe(probe)
         }
-        guard let route = routes.route(forTarget: path) else {
+        guard let route = routes.route(forTarget: path, host: authority ?? regular.first(name: "host")) else {
             return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))", label: "no_route")
         }
         guard isWebSocket else {

@@ -1,7 +1,12 @@
-/// The ordered routing table. Pure: no I/O, so every matching rule is unit-tested.
+/// The routing table. Pure: no I/O, so every matching rule is unit-tested.
 ///
-/// Rules: an `exact` route matching the request path wins; otherwise the longest matching `prefix`
-/// route; equal candidates go to the one listed first.
+/// One ordered list decides: routes are tried most specific first, and the first one whose host
+/// and path both match wins.
+/// 1. Host: an exact `host` before `*.domain` ones (longer domains first), before routes without one.
+/// 2. Path: an `exact` path before prefixes, longer prefixes first.
+/// 3. Otherwise the order of the file.
+/// So a request for a host that has routes of its own still reaches a host-less route when none
+/// of its own paths match.
 public struct RouteTable: Sendable {
     public struct Route: Sendable {
         /// Position in the configuration, for logs and for "listed first wins".
@@ -9,29 +14,59 @@ public struct RouteTable: Sendable {
         public var configuration: RouteConfiguration
     }
 
+    /// In configuration order.
     public let routes: [Route]
+    /// In the order they are tried.
+    public let evaluationOrder: [Route]
 
     public init(_ routes: [RouteConfiguration]) {
         self.routes = routes.enumerated().map { Route(index: $0.offset, configuration: $0.element) }
+        self.evaluationOrder = self.routes.sorted { a, b in
+            let (x, y) = (Self.precedence(a.configuration), Self.precedence(b.configuration))
+            return x != y ? x.lexicographicallyPrecedes(y, by: >) : a.index < b.index
+        }
     }
 
-    /// The route for a request target (path, optionally followed by `?query`).
-    public func route(forTarget target: String) -> Route? {
+    /// Bigger is tried first: (host kind, host length, exact path, path length).
+    private static func precedence(_ route: RouteConfiguration) -> [Int] {
+        let host: [Int]
+        switch route.host {
+        case .exact?: host = [2, 0]
+        case .subdomains(let suffix)?: host = [1, suffix.utf8.count]
+        case nil: host = [0, 0]
+        }
+        return host + [route.match == .exact ? 1 : 0, route.path.utf8.count]
+    }
+
+    /// The route for a request target (path, optionally followed by `?query`) on `host` (the
+    /// `Host` header or `:authority`, port and all; nil when the request has none).
+    public func route(forTarget target: String, host: String? = nil) -> Route? {
         let path = Self.path(ofTarget: target)
-        var best: Route?
-        for route in self.routes {
+        let requestHost = host.map(HostPattern.normalize)
+        for route in self.evaluationOrder {
             let config = route.configuration
+            if let pattern = config.host {
+                guard let requestHost, pattern.matches(requestHost) else { continue }
+            }
             switch config.match {
-            case .exact:
-                if path == config.path { return route }
-            case .prefix:
-                guard Self.isPrefix(config.path, of: path) else { continue }
-                if best == nil || config.path.utf8.count > best!.configuration.path.utf8.count {
-                    best = route
-                }
+            case .exact: if path == config.path { return route }
+            case .prefix: if Self.isPrefix(config.path, of: path) { return route }
             }
         }
-        return best
+        return nil
+    }
+
+    /// Routes no request can reach: an earlier route in the evaluation order has the same host,
+    /// match and path. (Given the order, that is the only way one route covers another.)
+    public var shadowed: [(route: Route, by: Route)] {
+        var seen: [String: Route] = [:]
+        var result: [(Route, Route)] = []
+        for route in self.evaluationOrder {
+            let config = route.configuration
+            let key = "\(config.host?.description ?? "") \(config.match.rawValue) \(config.path)"
+            if let first = seen[key] { result.append((route, first)) } else { seen[key] = route }
+        }
+        return result
     }
 
     /// The path part of a request target (query and fragment removed).
