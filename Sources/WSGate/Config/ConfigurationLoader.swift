@@ -259,7 +259,7 @@ private struct NodeReader {
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
                                                              "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects",
-                                                             "backends", "balance", "health_check", "passive_health", "host"])
+                                                             "backends", "balance", "health_check", "passive_health", "host", "static"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -267,7 +267,9 @@ private struct NodeReader {
 
         var targets: DynamicTargets?
         if let n = entries["targets"] { targets = try self.targets(n, "\(key).targets") }
-        let backends = try self.backends(entries, node, key, dynamic: targets != nil)
+        let staticFiles = try entries["static"].map { n throws(ConfigurationError) in try self.staticFiles(n, "\(key).static") }
+        let servesWebSockets = staticFiles == nil || targets != nil || entries["backend"] != nil || entries["backends"] != nil
+        let backends = servesWebSockets ? try self.backends(entries, node, key, dynamic: targets != nil) : [BackendURL.none]
         let backend = backends[0]
         var route = RouteConfiguration(path: path, backend: backend)
         if let n = entries["host"] {
@@ -278,6 +280,8 @@ private struct NodeReader {
             route.host = host
         }
         route.backends = backends
+        route.staticFiles = staticFiles
+        route.servesWebSockets = servesWebSockets
         route.targets = targets
         route.pool = try self.pool(entries, backends: backends, key)
         if let n = entries["origins"] { route.origins = try self.origins(n, "\(key).origins") }
@@ -297,6 +301,9 @@ private struct NodeReader {
             route.backendProxyProtocol = version
         }
         if let n = entries["auth"] { route.auth = try self.auth(n, "\(key).auth") }
+        if staticFiles != nil, let n = entries["auth"] ?? entries["client_subjects"] {
+            throw self.fail(n, "\(key).static", "files are served without credentials: give the WebSocket route with auth or client_subjects a path of its own")
+        }
         if targets?.fromJWT == true {
             guard case .jwt = route.auth?.method else { throw self.fail(entries["targets"], "\(key).targets.from_jwt", "needs auth.jwt on the same route") }
         }
@@ -397,6 +404,39 @@ extension NodeReader {
         }
         guard !urls.isEmpty else { throw self.fail(n, "\(key).backends", "needs at least one target") }
         return urls
+    }
+
+    /// `static: DIR` or `static: {root: DIR, index: FILE|"", listing: BOOL, cache_control: TEXT}`.
+    /// A relative DIR is taken from the configuration file's directory (or the working directory).
+    func staticFiles(_ node: Node, _ key: String) throws(ConfigurationError) -> StaticSettings {
+        var entries: [String: Node] = [:]
+        if case .mapping = node {
+            entries = try self.mapping(node, key, allowed: ["root", "index", "listing", "cache_control"])
+        } else {
+            entries["root"] = node
+        }
+        guard let rootNode = entries["root"] else { throw self.fail(node, "\(key).root", "missing") }
+        var root = try self.string(rootNode, "\(key).root")
+        if !root.hasPrefix("/") {
+            let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
+            root = base + "/" + root
+        }
+        guard let real = StaticFileLookup.resolve(root, within: "/") else {
+            throw self.fail(rootNode, "\(key).root", "cannot open directory \(root)")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw self.fail(rootNode, "\(key).root", "\(root) is not a directory")
+        }
+        var settings = StaticSettings(root: real)
+        if let n = entries["index"] {
+            let index = try self.string(n, "\(key).index")
+            guard !index.contains("/"), !index.hasPrefix(".") else { throw self.fail(n, "\(key).index", "expected a file name, got '\(index)'") }
+            settings.index = index.isEmpty ? nil : index
+        }
+        if let n = entries["listing"] { settings.listing = try self.bool(n, "\(key).listing") }
+        if let n = entries["cache_control"] { settings.cacheControl = try self.string(n, "\(key).cache_control") }
+        return settings
     }
 
     func backendURL(_ node: Node, _ key: String) throws(ConfigurationError) -> BackendURL {

@@ -92,6 +92,11 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var backends: [BackendURL]
     /// How a pool picks among `backends`, and their health checks.
     public var pool = PoolSettings()
+    /// Files for plain GET/HEAD requests (`static:`); nil: those get 426.
+    public var staticFiles: StaticSettings?
+    /// false for a route with `static` and no backend: its `backends` is a placeholder and a
+    /// WebSocket handshake gets 404.
+    public var servesWebSockets = true
     /// Subprotocols a client may negotiate on this route; nil allows whatever the backend accepts
     /// (for TCP backends: websockify's `binary`).
     public var subprotocols: [String]?

@@ -91,6 +91,12 @@ public struct PoolSettings: Sendable, Equatable {
 extension RouteConfiguration {
     /// Where the route sends sessions, for the start-up log and `wsgate check`.
     public var backendSummary: String {
+        let files = self.staticFiles.map { " + files \($0.root)\($0.listing ? " (listing)" : "")" } ?? ""
+        guard self.servesWebSockets else { return "files \(self.staticFiles?.root ?? "")\(self.staticFiles?.listing == true ? " (listing)" : "")" }
+        return self.webSocketSummary + files
+    }
+
+    private var webSocketSummary: String {
         if let targets = self.targets {
             return "dynamic(\(targets.fromJWT ? "jwt claim" : "token file \(targets.tokenFile ?? "")"), allowed: \(targets.allowed.map(\.description).joined(separator: ",")))"
         }

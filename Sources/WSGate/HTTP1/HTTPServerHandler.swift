@@ -14,6 +14,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case awaitingHead
         case readingRequest(HandshakeDecision, keepAlive: Bool, isHead: Bool)
         case connectingBackend
+        /// A static file is being looked up or sent: the next request waits (no pipelining).
+        case servingFile
         case upgraded
         case closing
     }
@@ -96,6 +98,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.respond(status, body: body, keepAlive: keepAlive, isHead: isHead, context: context)
         case .refuse(let refusal):
             self.refuse(refusal, keepAlive: keepAlive, isHead: isHead, context: context)
+        case .serveFile(let request):
+            self.serveFile(request, keepAlive: keepAlive, context: context)
         case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             self.state = .connectingBackend
@@ -188,16 +192,27 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Plain responses
 
     /// A response to HEAD carries the headers of the GET answer and no body.
-    private func respond(_ status: HTTPResponseStatus, headers extra: HTTPHeaders = [:], body: String, keepAlive: Bool, isHead: Bool = false, context: ChannelHandlerContext) {
+    private func respond(_ status: HTTPResponseStatus, headers extra: HTTPHeaders = [:], contentType: String = "text/plain; charset=utf-8", body: String,
+                         keepAlive: Bool, isHead: Bool = false, context: ChannelHandlerContext) {
         var headers = extra
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
-        headers.add(name: "Server", value: "wsgate")
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        self.writeHead(status, headers: headers, keepAlive: keepAlive, context: context)
         if !isHead {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
+        self.endResponse(keepAlive: keepAlive, context: context)
+    }
+
+    private func writeHead(_ status: HTTPResponseStatus, headers extra: HTTPHeaders, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = extra
+        headers.add(name: "Server", value: "wsgate")
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    }
+
+    /// Ends the response; a kept-alive connection waits for its next request.
+    private func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
         if keepAlive {
             self.state = .awaitingHead
@@ -212,11 +227,61 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    // MARK: Static files
+
+    private func serveFile(_ request: StaticRequest, keepAlive: Bool, context: ChannelHandlerContext) {
+        self.state = .servingFile
+        let route = request.route.configuration.path
+        StaticFileLookup.answer(request.lookup, threadPool: .singleton, eventLoop: context.eventLoop).whenComplete { result in
+            let answer: StaticAnswer
+            switch result {
+            case .success(let found): answer = found
+            case .failure(let error):
+                self.logger.error("static file lookup failed: \(error)", metadata: ["route": "\(route)"])
+                answer = .page(status: .internalServerError, contentType: "text/plain; charset=utf-8", body: "Internal Server Error\n")
+            }
+            StaticFileMetrics.answered(route: route, status: answer.status)
+            guard context.channel.isActive else {
+                if case .file(let handle, _, _) = answer { try? handle.close() }
+                return
+            }
+            self.logger.debug("static", metadata: ["client": "\(self.clientDescription)", "route": "\(route)", "path": "\(request.lookup.path)", "status": "\(answer.status.code)"])
+            switch answer {
+            case .page(let status, let contentType, let body):
+                self.respond(status, contentType: contentType, body: body, keepAlive: keepAlive, isHead: request.isHead, context: context)
+            case .redirect(let location):
+                self.respond(.movedPermanently, headers: ["Location": location], body: "Moved Permanently: \(location)\n", keepAlive: keepAlive, isHead: request.isHead, context: context)
+            case .notModified(let headers):
+                self.writeHead(.notModified, headers: HTTPHeaders(headers), keepAlive: keepAlive, context: context)
+                self.endResponse(keepAlive: keepAlive, context: context)
+            case .file(let handle, let byteCount, let headers):
+                var all = HTTPHeaders(headers)
+                all.add(name: "Content-Length", value: String(byteCount))
+                self.writeHead(.ok, headers: all, keepAlive: keepAlive, context: context)
+                guard !request.isHead else {
+                    try? handle.close()
+                    self.endResponse(keepAlive: keepAlive, context: context)
+                    return
+                }
+                StaticFileStreamer.send(handle, byteCount: byteCount, context: context, wrap: { Self.wrapOutboundOut(.body(.byteBuffer($0))) }).whenComplete { result in
+                    switch result {
+                    case .success: self.endResponse(keepAlive: keepAlive, context: context)
+                    case .failure(let error):
+                        // Headers are out: the only way to tell the client is to cut the connection.
+                        self.logger.info("static file not sent whole: \(error)", metadata: ["client": "\(self.clientDescription)", "route": "\(route)"])
+                        self.state = .closing
+                        context.close(promise: nil)
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Flow control and errors
 
     func read(context: ChannelHandlerContext) {
         switch self.state {
-        case .connectingBackend, .closing:
+        case .connectingBackend, .servingFile, .closing:
             self.readPending = true
         default:
             context.read()

@@ -76,6 +76,8 @@ public enum HandshakeDecision: Sendable {
     case probe(Probe)
     case refuse(HTTPRefusal)
     case upgrade(UpgradeRequest)
+    /// A plain GET/HEAD on a route with `static`.
+    case serveFile(StaticRequest)
 }
 
 public enum HandshakeValidator {
@@ -99,6 +101,12 @@ public enum HandshakeValidator {
             return .refuse(HTTPRefusal(.notFound, "no route for \(path)", closesConnection: asksForWebSocket, label: "no_route"))
         }
         guard asksForWebSocket else {
+            if let files = route.configuration.staticFiles {
+                switch StaticRequest.make(method: head.method, target: head.uri, headers: headers, route: route, settings: files) {
+                case .success(let request): return .serveFile(request)
+                case .failure(let refusal): return .refuse(refusal)
+                }
+            }
             var extra = HTTPHeaders()
             extra.add(name: "Upgrade", value: "websocket")
             extra.add(name: "Connection", value: "Upgrade")
@@ -138,6 +146,9 @@ public enum HandshakeValidator {
     /// handshake for `route`: origin, credentials (taken out of the request), subprotocols, compression.
     static func upgrade(route: RouteTable.Route, head: HTTPRequestHead, key: String, secure: Bool) -> Result<UpgradeRequest, HTTPRefusal> {
         let config = route.configuration
+        guard config.servesWebSockets else {
+            return .failure(HTTPRefusal(.notFound, "route \(config.path) serves files, not WebSockets", closesConnection: true, label: "no_route"))
+        }
         if let why = OriginCheck.refusal(policy: config.origins, origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"), clientUsesTLS: secure) {
             return .failure(HTTPRefusal(.forbidden, why, closesConnection: true, label: "origin"))
         }

@@ -154,6 +154,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             }
         case .streamClosed(let id, _):
             if let stream = self.streams.removeValue(forKey: id) {
+                stream.streamClosed()
                 stream.leg?.transportClosed()
                 stream.leg?.transport = nil
                 stream.leg = nil
@@ -181,6 +182,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.respond(stream, status: Int(status.code), body: body, isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
         case .refuse(let status, let extra, let reason, let label):
             self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
+        case .serveFile(let request):
+            self.serveFile(request, stream: stream, context: context)
         case .webSocket(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             stream.isConnecting = true
@@ -207,14 +210,66 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         self.respond(stream, status: status, headers: headers, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
     }
 
-    private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], body: String, isHead: Bool = false) {
+    private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: String, isHead: Bool = false) {
         var all = headers
-        all.append(("content-type", "text/plain; charset=utf-8"))
+        all.append(("content-type", contentType))
         all.append(("content-length", String(body.utf8.count)))
         all.append(("server", "wsgate"))
         if !isHead { stream.enqueueBody(self.allocator.buffer(string: body)) }
         do {
             try self.session.submitResponse(stream: stream.id, status: status, headers: all, hasBody: !isHead)
+        } catch {
+            self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
+        }
+        self.flushOutput()
+    }
+
+    // MARK: Static files
+
+    /// As over HTTP/1.1 (``StaticFileLookup``), with the body going through the stream's queue:
+    /// the next chunk is read once the queue is below its high-water mark.
+    private func serveFile(_ request: StaticRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
+        let route = request.route.configuration.path
+        StaticFileLookup.answer(request.lookup, threadPool: .singleton, eventLoop: context.eventLoop).whenComplete { result in
+            let answer = (try? result.get()) ?? .page(status: .internalServerError, contentType: "text/plain; charset=utf-8", body: "Internal Server Error\n")
+            StaticFileMetrics.answered(route: route, status: answer.status)
+            guard self.streams[stream.id] === stream, context.channel.isActive else {
+                if case .file(let handle, _, _) = answer { try? handle.close() }
+                return
+            }
+            switch answer {
+            case .page(let status, let contentType, let body):
+                self.respond(stream, status: Int(status.code), contentType: contentType, body: body, isHead: request.isHead)
+            case .redirect(let location):
+                self.respond(stream, status: 301, headers: [("location", location)], body: "Moved Permanently: \(location)\n", isHead: request.isHead)
+            case .notModified(let headers):
+                self.submit(stream, status: 304, headers: headers, hasBody: false)
+            case .file(let handle, let byteCount, let headers):
+                self.submit(stream, status: 200, headers: headers + [("content-length", String(byteCount))], hasBody: !request.isHead && byteCount > 0)
+                guard !request.isHead, byteCount > 0 else {
+                    try? handle.close()
+                    return
+                }
+                let sent = StaticFileStreamer.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: StaticFileStreamer.chunkSize,
+                                                                 allocator: self.allocator, eventLoop: context.eventLoop) { chunk in
+                    stream.writeBody(chunk)
+                }
+                sent.whenComplete { result in
+                    try? handle.close()
+                    switch result {
+                    case .success: stream.endBody()
+                    case .failure:
+                        guard self.streams[stream.id] === stream else { return }
+                        stream.close()
+                    }
+                }
+            }
+        }
+    }
+
+    private func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
+        do {
+            try self.session.submitResponse(stream: stream.id, status: status, headers: headers.map { ($0.0.lowercased(), $0.1) } + [("server", "wsgate")], hasBody: hasBody)
         } catch {
             self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
         }

@@ -6,6 +6,7 @@ enum HTTP2RequestDecision {
     case probe(Probe)
     case refuse(status: Int, headers: [(String, String)], reason: String, label: String = "bad_request")
     case webSocket(UpgradeRequest)
+    case serveFile(StaticRequest)
 }
 
 enum HTTP2RequestValidator {
@@ -38,6 +39,13 @@ enum HTTP2RequestValidator {
             return .refuse(status: 404, headers: [], reason: "no route for \(RouteTable.path(ofTarget: path))", label: "no_route")
         }
         guard isWebSocket else {
+            if let files = route.configuration.staticFiles, method != "CONNECT" {
+                if let authority { regular.replaceOrAdd(name: "host", value: authority) }
+                switch StaticRequest.make(method: HTTPMethod(rawValue: method), target: path, headers: regular, route: route, settings: files) {
+                case .success(let request): return .serveFile(request)
+                case .failure(let refusal): return .refuse(status: Int(refusal.status.code), headers: refusal.http2Headers, reason: refusal.reason, label: refusal.label)
+                }
+            }
             if method == "CONNECT" {
                 return .refuse(status: 501, headers: [], reason: "CONNECT with :protocol \(protocolName ?? "(none)") is not supported")
             }

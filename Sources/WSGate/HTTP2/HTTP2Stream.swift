@@ -26,6 +26,8 @@ final class HTTP2Stream: LegTransport {
     private var early: [ByteBuffer] = []
     /// The queue went past the high-water mark, so the partner stopped reading; set until it drains.
     private var aboveHighWater = false
+    /// A static file's sender waiting for room in the queue; failed if the stream closes first.
+    private var roomWaiter: EventLoopPromise<Void>?
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
@@ -85,6 +87,28 @@ final class HTTP2Stream: LegTransport {
     /// Called by the connection once nghttp2 is done: tell the partner it may read again.
     func notifyWritable() {
         self.leg?.partner?.resumeReading()
+        if let waiter = self.roomWaiter, self.isWritable {
+            self.roomWaiter = nil
+            waiter.succeed(())
+        }
+    }
+
+    /// Queues a chunk of a response body; succeeds once the queue has room for the next one.
+    func writeBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void> {
+        self.write(chunk)
+        self.flush()
+        if self.isWritable { return self.eventLoop.makeSucceededVoidFuture() }
+        let waiter = self.eventLoop.makePromise(of: Void.self)
+        self.roomWaiter = waiter
+        return waiter.futureResult
+    }
+
+    /// The stream is gone (ended, reset by the client, or its connection closed).
+    func streamClosed() {
+        if let waiter = self.roomWaiter {
+            self.roomWaiter = nil
+            waiter.fail(ChannelError.ioOnClosedChannel)
+        }
     }
 
     /// A fixed body (plain responses).
@@ -107,6 +131,12 @@ final class HTTP2Stream: LegTransport {
         self.pending.append(buffer)
         self.pendingBytes += buffer.readableBytes
         if self.pendingBytes >= Self.highWaterMark { self.aboveHighWater = true }
+    }
+
+    /// Ends a response body once what is queued has gone.
+    func endBody() {
+        self.endAfterPending = true
+        self.flush()
     }
 
     func flush() {

@@ -29,6 +29,9 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
     /// gets its own target (or is refused).
     public static let dynamic = BackendURL.tcp(host: "dynamic.invalid", port: 1)
 
+    /// The placeholder backend of a route that only serves files: never connected to.
+    public static let none = BackendURL.tcp(host: "no-backend.invalid", port: 1)
+
     public init(parsing text: String) throws(ParseError) {
         if text.hasPrefix("unix:") {
             var path = String(text.dropFirst("unix:".count))

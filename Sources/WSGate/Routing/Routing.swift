@@ -35,7 +35,7 @@ final class Routing: Sendable {
         var made: [TargetRegistry.Key: BackendTarget] = [:]
         for route in table.routes {
             let config = route.configuration
-            if config.targets == nil {
+            if config.targets == nil && config.servesWebSockets {
                 pools[route.index] = BackendPool(targets: config.backends.map { targets.target($0, of: config, made: &made) }, settings: config.pool)
             }
             if config.auth != nil || config.targets != nil {
