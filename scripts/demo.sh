@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs wsgate on examples/demo.yaml in front of its demo services (a WebSocket echo on :9001 and a
-# line-oriented TCP service on :9002), until Ctrl-C. Then open examples/demo.html in a browser.
+# Runs the demo: wsgate on examples/demo/demo.yaml in front of wsgate-demo-backend (two instances
+# of a line-oriented chat console on :9002/:9003, a WebSocket echo on :9001), until Ctrl-C.
+# Then open http://127.0.0.1:8080/ — the page is served by wsgate too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,6 @@ trap 'kill $backend 2>/dev/null || true' EXIT
 sleep 0.5
 
 echo
-echo "wsgate demo: open file://$PWD/examples/demo.html (or connect to ws://127.0.0.1:8080/echo and /tcp)"
+echo "wsgate demo: open http://127.0.0.1:8080/ (status: curl 127.0.0.1:9090/status)"
 echo
-"$bin/wsgate" --config examples/demo.yaml
+"$bin/wsgate" --config examples/demo/demo.yaml

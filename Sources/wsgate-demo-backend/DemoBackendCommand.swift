@@ -1,37 +1,46 @@
 import ArgumentParser
 import DemoBackends
+import Foundation
 import NIOPosix
 
-/// The services behind `examples/demo.yaml`: a WebSocket echo and a line-oriented TCP service.
+/// The services behind `examples/demo/demo.yaml`: two instances of a line-oriented chat console
+/// (a pool behind one route) and a WebSocket echo.
 @main
 struct DemoBackendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wsgate-demo-backend",
-        abstract: "Demo services for wsgate: a WebSocket echo and a line-oriented TCP service."
+        abstract: "Demo services for wsgate: a line-oriented chat console (two instances) and a WebSocket echo."
     )
 
-    @Option(help: "Address for both services.")
+    @Option(help: "Address for every service.")
     var host = "127.0.0.1"
 
-    @Option(help: "WebSocket echo port.")
+    @Option(help: "WebSocket echo port (0: any free port; the ports are printed).")
     var wsPort = 9001
 
-    @Option(help: "Line-oriented TCP service port.")
-    var tcpPort = 9002
+    @Option(help: "First console instance's port.")
+    var consoleAPort = 9002
+
+    @Option(help: "Second console instance's port.")
+    var consoleBPort = 9003
 
     @Option(help: "Plain TCP echo port (0 = off).")
     var echoPort = 0
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let room = ConsoleRoom()
         let ws = try await WebSocketEchoServer.start(host: self.host, port: self.wsPort, group: group)
-        let lines = try await TCPServices.startLineService(host: self.host, port: self.tcpPort, group: group)
-        print("WebSocket echo on ws://\(self.host):\(self.wsPort)/, line service on tcp://\(self.host):\(self.tcpPort)")
+        let consoleA = try await room.start(instance: "console-a", host: self.host, port: self.consoleAPort, group: group)
+        let consoleB = try await room.start(instance: "console-b", host: self.host, port: self.consoleBPort, group: group)
+        print("websocket echo on ws://\(self.host):\(ws.localAddress!.port!)/")
+        print("console-a on tcp://\(self.host):\(consoleA.localAddress!.port!)")
+        print("console-b on tcp://\(self.host):\(consoleB.localAddress!.port!)")
         if self.echoPort != 0 {
-            _ = try await TCPServices.startEcho(host: self.host, port: self.echoPort, group: group)
-            print("TCP echo on tcp://\(self.host):\(self.echoPort)")
+            let echo = try await TCPServices.startEcho(host: self.host, port: self.echoPort, group: group)
+            print("tcp echo on tcp://\(self.host):\(echo.localAddress!.port!)")
         }
+        fflush(stdout)  // whoever started us may be waiting for the ports
         try await ws.closeFuture.get()
-        try await lines.closeFuture.get()
     }
 }

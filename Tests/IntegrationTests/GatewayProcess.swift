@@ -12,29 +12,32 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// The executable next to the test bundle (`swift build` puts both in the same directory).
     static var executable: URL {
-        get throws {
-            let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            var directory = testBinary.deletingLastPathComponent()
-            if directory.lastPathComponent == "MacOS" {  // an .xctest bundle on Darwin
-                directory = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            }
-            let candidate = directory.appendingPathComponent("wsgate")
-            guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
-                throw TestTimeout(what: "the wsgate executable at \(candidate.path) (run `swift build` before `swift test`)")
-            }
-            return candidate
+        get throws { try self.locate("wsgate") }
+    }
+
+    static func locate(_ name: String) throws -> URL {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        if directory.lastPathComponent == "MacOS" {  // an .xctest bundle on Darwin
+            directory = directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         }
+        let candidate = directory.appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+            throw TestTimeout(what: "the \(name) executable at \(candidate.path) (run `swift build` before `swift test`)")
+        }
+        return candidate
     }
 
     static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         try await Peers.run(try self.executable, arguments)
     }
 
-    init(arguments: [String], environment: [String: String] = [:]) throws {
+    /// `executable`: another product built next to the tests (the demo backend).
+    init(executable: String = "wsgate", arguments: [String], environment: [String: String] = [:]) throws {
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         self.process = Process()
-        self.process.executableURL = try Self.executable
+        self.process.executableURL = try Self.locate(executable)
         self.process.arguments = arguments
         if !environment.isEmpty {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -109,6 +112,10 @@ final class GatewayProcess: @unchecked Sendable {
             let deadline = Date().addingTimeInterval(1)
             while self.process.isRunning && Date() < deadline { usleep(10_000) }
             if self.process.isRunning { self.process.terminate() }
+            // A process that keeps the test runner's blocked SIGTERM (only wsgate unblocks it).
+            let last = Date().addingTimeInterval(2)
+            while self.process.isRunning && Date() < last { usleep(10_000) }
+            if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
             self.process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: self.logFile)

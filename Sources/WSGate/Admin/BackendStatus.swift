@@ -6,6 +6,7 @@ import NIOCore
 struct BackendStatus: Encodable {
     struct Route: Encodable {
         var path: String
+        var host: String?
         var match: String
         var backend: String?
         var balance: String?
@@ -35,7 +36,8 @@ struct BackendStatus: Encodable {
         self.routes = routing.table.routes.map { route in
             let config = route.configuration
             guard let pool = routing.pools[route.index] else {
-                return Route(path: config.path, match: config.match.rawValue, backend: "dynamic", targets: [])
+                let backend = config.servesWebSockets ? "dynamic" : "files"
+                return Route(path: config.path, host: config.host?.description, match: config.match.rawValue, backend: backend, targets: [])
             }
             let targets = pool.targets.map { target in
                 let state = target.snapshot(at: now)
@@ -43,7 +45,7 @@ struct BackendStatus: Encodable {
                               ejectedForSeconds: state.ejectedFor.map { Double($0.nanoseconds / 1_000_000) / 1000 }, sessions: state.sessions,
                               consecutiveFailures: state.consecutiveFailures, ejections: state.ejections, lastError: state.lastError, lastCheck: state.lastCheck)
             }
-            return Route(path: config.path, match: config.match.rawValue, balance: config.backends.count > 1 ? config.pool.balance.description : nil,
+            return Route(path: config.path, host: config.host?.description, match: config.match.rawValue, balance: config.backends.count > 1 ? config.pool.balance.description : nil,
                          healthCheck: config.pool.healthCheck?.description, targets: targets)
         }
     }

@@ -1,0 +1,80 @@
+import Foundation
+import NIOCore
+import Testing
+
+/// The demo as a user meets it: `examples/demo/demo.yaml` as shipped (on free ports), the demo
+/// services, and headless Chromium using the page wsgate serves. The screenshot is kept in
+/// `.build/test-artifacts/demo.png`.
+@Suite(.timeLimit(.minutes(2))) struct DemoTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct PageSnapshot: Decodable {
+        var console: String
+        var echo: String
+        var instance: String
+        var chat: [String]
+        var echoes: [String]
+        var replies: [String]
+        var system: [String]
+        var sent: [String]
+        var errors: [String]
+        var rttCount: Int
+        var messagesIn: Int
+        var messagesOut: Int
+        var compression: String
+    }
+
+    @Test func chromiumUsesTheDemoPageThroughTheGateway() async throws {
+        let backend = try GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0"])
+        defer { backend.stop() }
+        var ports: [String: String] = [:]
+        try await eventually("the demo services' ports") {
+            // "console-a on tcp://127.0.0.1:PORT", "websocket echo on ws://127.0.0.1:PORT/"
+            for line in backend.log.split(separator: "\n") {
+                guard let name = line.split(separator: " ").first, let colon = line.lastIndex(of: ":") else { continue }
+                ports[String(name)] = String(line[line.index(after: colon)...].prefix { $0.isNumber })
+            }
+            return ports.count == 3
+        }
+        let gateway = try GatewayProcess(arguments: ["--config", Self.repository.appendingPathComponent("examples/demo/demo.yaml").path, "--log-level", "info"], environment: [
+            "DEMO_PORT": "0", "DEMO_ADMIN_PORT": "0",
+            "ECHO_PORT": ports["websocket"] ?? "", "CONSOLE_A_PORT": ports["console-a"] ?? "", "CONSOLE_B_PORT": ports["console-b"] ?? "",
+        ])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let artifacts = Self.repository.appendingPathComponent(".build/test-artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let screenshot = artifacts.appendingPathComponent("demo.png")
+        try? FileManager.default.removeItem(at: screenshot)
+        let run = try await Peers.run(try Peers.python, [Peers.script("chromium_demo.py"), "http://127.0.0.1:\(gateway.port)", screenshot.path], timeout: 90)
+        let json = run.output.split(separator: "\n").first { $0.hasPrefix("RESULT: ") }?.dropFirst("RESULT: ".count)
+        let result = try #require(json, "\(run.output)")
+        let page = try JSONDecoder().decode(PageSnapshot.self, from: Data(result.utf8))
+
+        #expect(page.console == "open" && page.echo == "open")
+        #expect(["console-a", "console-b"].contains(page.instance), "the pool's instance is shown: \(page.instance)")
+        let greeting = try #require(page.system.first { $0.hasPrefix("connected to \(page.instance) as ") }, "\(page.system)")
+        let name = String(greeting.dropFirst("connected to \(page.instance) as ".count).prefix { $0 != "." })
+        #expect(page.sent == ["/time", "hello from chromium", "/who"])
+        #expect(page.chat == ["<\(name)> hello from chromium"], "the room said it back to everyone, us included")
+        #expect(page.system.allSatisfy { !$0.contains(" left") }, "health checks are not announced: \(page.system)")
+        #expect(page.replies.contains { $0.hasPrefix("time: 20") })
+        #expect(page.replies.contains { $0.hasPrefix("who: 1 online — \(name) (\(page.instance))") })
+        #expect(page.echoes == ["echo from chromium"])
+        #expect(page.errors.isEmpty, "\(page.errors)")
+        #expect(page.rttCount >= 20)
+        #expect(page.messagesOut >= 27 && page.messagesIn >= 27, "\(page.messagesOut) out, \(page.messagesIn) in")
+        #expect(page.compression == "permessage-deflate")
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.count > 20_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a real screenshot, not a blank page")
+        print("demo screenshot: \(screenshot.path) (\(png.count) bytes)")
+
+        // What the gateway saw: the page and its scripts as files, then two WebSocket sessions.
+        let status = try await PoolTests.status(try await gateway.adminPort(), group: .singletonMultiThreadedEventLoopGroup)
+        let sessions = status["/console"]?.values.compactMap { $0["sessions"] as? Int }.reduce(0, +)
+        #expect(sessions == 0, "the browser closed, and so did its sessions")
+        try await eventually("the sessions' log lines") { gateway.log.components(separatedBy: "session ended").count - 1 >= 2 }
+        #expect(gateway.log.contains("route=/console") && gateway.log.contains("route=/echo"))
+    }
+}
