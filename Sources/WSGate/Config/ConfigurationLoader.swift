@@ -259,7 +259,7 @@ private struct NodeReader {
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
                                                              "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects",
-                                                             "backends", "balance", "health_check", "passive_health", "host", "static"])
+                                                             "backends", "balance", "health_check", "passive_health", "host", "static", "record"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -281,6 +281,10 @@ private struct NodeReader {
         }
         route.backends = backends
         route.staticFiles = staticFiles
+        if let n = entries["record"] {
+            guard servesWebSockets else { throw self.fail(n, "\(key).record", "a route that only serves files has no sessions to record") }
+            route.record = try self.record(n, "\(key).record")
+        }
         route.servesWebSockets = servesWebSockets
         route.targets = targets
         route.pool = try self.pool(entries, backends: backends, key)
@@ -436,6 +440,36 @@ extension NodeReader {
         }
         if let n = entries["listing"] { settings.listing = try self.bool(n, "\(key).listing") }
         if let n = entries["cache_control"] { settings.cacheControl = try self.string(n, "\(key).cache_control") }
+        return settings
+    }
+
+    /// `record: DIR` or `record: {directory: DIR, max_file_bytes, max_total_bytes, max_files}`.
+    func record(_ node: Node, _ key: String) throws(ConfigurationError) -> RecordSettings {
+        var entries: [String: Node] = [:]
+        if case .mapping = node {
+            entries = try self.mapping(node, key, allowed: ["directory", "max_file_bytes", "max_total_bytes", "max_files"])
+        } else {
+            entries["directory"] = node
+        }
+        guard let directoryNode = entries["directory"] else { throw self.fail(node, "\(key).directory", "missing") }
+        var directory = try self.string(directoryNode, "\(key).directory")
+        if !directory.hasPrefix("/") {
+            let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
+            directory = base + "/" + directory
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw self.fail(directoryNode, "\(key).directory", "\(directory) is not a directory (create it, writable by wsgate only)")
+        }
+        guard access(directory, W_OK) == 0 else { throw self.fail(directoryNode, "\(key).directory", "\(directory) is not writable") }
+        var settings = RecordSettings(directory: URL(fileURLWithPath: directory).standardizedFileURL.path)
+        if let n = entries["max_file_bytes"] { settings.maxFileBytes = try self.size(n, "\(key).max_file_bytes") }
+        if let n = entries["max_total_bytes"] { settings.maxTotalBytes = try self.size(n, "\(key).max_total_bytes") }
+        if let n = entries["max_files"] { settings.maxFiles = try self.integer(n, "\(key).max_files", in: 1...1_000_000) }
+        guard settings.maxFileBytes >= 4096 else { throw self.fail(entries["max_file_bytes"], "\(key).max_file_bytes", "must be at least 4KiB") }
+        guard settings.maxTotalBytes >= settings.maxFileBytes else {
+            throw self.fail(entries["max_total_bytes"] ?? node, "\(key).max_total_bytes", "must be at least max_file_bytes (\(settings.maxFileBytes))")
+        }
         return settings
     }
 

@@ -94,6 +94,8 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var pool = PoolSettings()
     /// Files for plain GET/HEAD requests (`static:`); nil: those get 426.
     public var staticFiles: StaticSettings?
+    /// Each session's messages to a file (`record:`); nil: not recorded.
+    public var record: RecordSettings?
     /// false for a route with `static` and no backend: its `backends` is a placeholder and a
     /// WebSocket handshake gets 404.
     public var servesWebSockets = true

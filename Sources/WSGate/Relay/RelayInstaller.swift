@@ -58,6 +58,17 @@ struct RelayInstaller {
         }
         clientLeg.partner = backendLeg
         session.backendLeg = backendLeg
+        if let record = route.record {
+            let recorder = SessionRecorder.start(record, route: route.path, backend: backend.url, client: clientAddress?.loggable ?? "?",
+                                                 protocol: clientProtocol, eventLoop: eventLoop, logger: gateway.logger)
+            session.recorder = recorder
+            clientLeg.partner = RecordingTap(backendLeg, recorder: recorder, direction: .clientToBackend)
+            switch backendLeg {
+            case let leg as TCPLegHandler: leg.partner = RecordingTap(clientLeg, recorder: recorder, direction: .backendToClient)
+            case let leg as WebSocketLeg: leg.partner = RecordingTap(clientLeg, recorder: recorder, direction: .backendToClient)
+            default: break
+            }
+        }
         try backend.channel.pipeline.syncOperations.addHandler(backendHandler)
         return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
     }

@@ -54,6 +54,8 @@ final class RelaySession: GoingAway {
     private let identity: String?
     /// This route's metric handles (shared by its sessions).
     let metrics: SessionMetrics
+    /// On routes with `record`.
+    var recorder: SessionRecorder?
 
     init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
@@ -162,6 +164,8 @@ final class RelaySession: GoingAway {
         self.metrics.messagesOut.increment(by: self.fromBackend.messages)
         self.metrics.duration.recordNanoseconds(elapsed.nanoseconds)
         self.metrics.closed(code: closeCode, by: self.closeInitiator ?? "network")
+        self.recorder?.finish(closeCode: closeCode, closedBy: self.closeInitiator ?? "network")
+        self.recorder = nil
         // The line's metadata is built only when it will be written.
         guard self.logger.logLevel <= .info else { return }
         let duration = Double(elapsed.nanoseconds) / 1e9
