@@ -162,3 +162,33 @@ import Testing
         }
     }
 }
+
+@Suite struct RecordConfigurationTests {
+    @Test func recordingDirectoriesAndLimits() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-rec-config-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("rec"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("gw.yaml").path
+        func parse(_ route: String) throws -> RouteConfiguration {
+            try ConfigurationLoader.parse(yaml: "listeners: [{address: \":8080\"}]\nroutes:\n  - \(route)\n", file: file).routes[0]
+        }
+        let short = try parse("{path: /, backend: \"tcp://h:1\", record: rec}")
+        #expect(short.record?.directory == directory.appendingPathComponent("rec").standardizedFileURL.path)
+        #expect(short.record?.maxFileBytes == 16 * 1024 * 1024)
+        let long = try parse("{path: /, backend: \"tcp://h:1\", record: {directory: ./rec, max_file_bytes: 1MiB, max_total_bytes: 10MiB, max_files: 5}}")
+        #expect(long.record?.maxFileBytes == 1024 * 1024 && long.record?.maxTotalBytes == 10 * 1024 * 1024 && long.record?.maxFiles == 5)
+        for (route, message) in [
+            ("{path: /, backend: \"tcp://h:1\", record: missing}", "is not a directory"),
+            ("{path: /, backend: \"tcp://h:1\", record: {directory: rec, max_file_bytes: 1KiB}}", "at least 4KiB"),
+            ("{path: /, backend: \"tcp://h:1\", record: {directory: rec, max_file_bytes: 2MiB, max_total_bytes: 1MiB}}", "at least max_file_bytes"),
+            ("{path: /, static: rec, record: rec}", "no sessions to record"),
+        ] {
+            do {
+                _ = try parse(route)
+                Issue.record("accepted: \(route)")
+            } catch {
+                #expect("\(error)".contains(message), "\(route): \(error)")
+            }
+        }
+    }
+}
