@@ -231,11 +231,63 @@ import Testing
         }
     }
 
+    @Test func aTargetThatNeverAnswersTheHandshakeTimesOutFailsOverAndIsClosed() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
+        let connections = ConnectionCounter()
+        let silent = try await TestServices.start(group: group) { CountingSilentHandler(connections) }
+        defer { try? ws.close().wait(); try? silent.close().wait() }
+        let silentURL = "ws://127.0.0.1:\(silent.localAddress!.port!)/"
+        let (gateway, admin) = try await Self.start("pool-silent", """
+              - path: /echo
+                backends: ["\(silentURL)", "ws://127.0.0.1:\(ws.localAddress!.port!)/"]
+                health_check: {interval: 200ms, timeout: 150ms, rise: 1, fall: 100}
+                limits: {connect_timeout: 300ms}
+            """)
+        defer { gateway.stop() }
+        for _ in 0..<4 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/echo", group: group)
+            try await client.sendFrame(1, Array("ok".utf8))
+            #expect(try await client.readMessage().text == "ok")
+            await client.close()
+        }
+        #expect(gateway.log.contains("backend did not answer within 300ms"))
+        // Sessions' and checks' connections to the silent target were all given up and closed.
+        try await Task.sleep(nanoseconds: 400_000_000)
+        #expect(connections.opened.withLockedValue { $0 } >= 3)
+        try await Self.until("every connection to the silent target closed") { connections.open.withLockedValue { $0 } <= 1 }
+        let state = try await Self.status(admin, group: group)["/echo"]?[silentURL]
+        #expect((state?["last_check"] as? String)?.contains("did not answer within 150ms") == true, "\(String(describing: state))")
+    }
+
     static func until(_ what: String, timeout: TimeAmount = .seconds(10), _ condition: () async throws -> Bool) async throws {
         let deadline = NIODeadline.now() + timeout
         while try await !condition() {
             if NIODeadline.now() > deadline { throw TestTimeout(what: what) }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
+    }
+}
+
+final class ConnectionCounter: Sendable {
+    let open = NIOLockedValueBox(0)
+    let opened = NIOLockedValueBox(0)
+}
+
+/// Accepts and never answers, counting its connections.
+final class CountingSilentHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let counter: ConnectionCounter
+    init(_ counter: ConnectionCounter) { self.counter = counter }
+    func channelActive(context: ChannelHandlerContext) {
+        self.counter.open.withLockedValue { $0 += 1 }
+        self.counter.opened.withLockedValue { $0 += 1 }
+    }
+    func channelInactive(context: ChannelHandlerContext) { self.counter.open.withLockedValue { $0 -= 1 } }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    /// The gateway's FIN (the test services allow half-closure): close our side too.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
     }
 }

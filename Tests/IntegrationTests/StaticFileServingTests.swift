@@ -74,6 +74,17 @@ import Testing
         await client.close()
     }
 
+    @Test func aPipelinedRequestBehindAFileClosesTheConnectionAfterIt() async throws {
+        let (fixture, base) = try await Self.fixture()
+        defer { Task { await fixture.stop(); try? FileManager.default.removeItem(at: base) } }
+        let client = try await fixture.raw()
+        try await client.send("GET /files/big.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /files/app.js HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (status, _, body) = try await client.readResponse()
+        #expect(status == 200 && body.utf8.count == Self.bigSize, "the first response is whole")
+        try await client.waitForEOF()
+        await client.close()
+    }
+
     @Test func traversalAttemptsNeverReachAFileOutsideTheRoot() async throws {
         let (fixture, base) = try await Self.fixture()
         defer { Task { await fixture.stop(); try? FileManager.default.removeItem(at: base) } }

@@ -36,7 +36,8 @@ extension BackendConnector {
                         return
                     }
                     tried.append((target.url, failure))
-                    if let period = target.connectFailed(failure, at: .now()) {
+                    // One-target routes are not "ejected" in any way that matters: the target is tried anyway.
+                    if let period = target.connectFailed(failure, at: .now()), pool.targets.count > 1 {
                         logger.warning("backend target ejected for \(period.prettyDescription) after failed connects", metadata: [
                             "route": "\(route.path)", "target": "\(target.url)", "error": "\(failure)",
                         ])

@@ -52,13 +52,13 @@ public struct BackendConnector: Sendable {
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
-            let connected = Self.openWebSocket(
+            let (connected, ready) = Self.openWebSocket(
                 bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
                 tls: tls ? request.routing?.backendTLS[request.route.index] : nil, serverName: route.backendTLS.serverName,
                 subprotocols: request.subprotocols, offersCompression: route.backendCompression
             )
-            Self.closeIfAbandoned(connected.map(\.0), promise: promise)
-            connected.map { channel, outcome in
+            Self.closeIfAbandoned(connected, promise: promise)
+            ready.map { channel, outcome in
                 BackendConnection(channel: channel, subprotocol: outcome.subprotocol, compression: outcome.compression, url: backend)
             }.flatMapErrorThrowing { error in
                 throw Self.describe(error, timeout: timeout)
@@ -78,10 +78,11 @@ public struct BackendConnector: Sendable {
             .channelOption(.recvAllocator, value: ReceiveBuffers())
     }
 
-    /// Connects and runs the opening handshake `head` (TLS first for `wss://`); succeeds once the
-    /// HTTP codec has left the pipeline, with bytes that followed the 101 held back.
+    /// Connects and runs the opening handshake `head` (TLS first for `wss://`). `connected` is the
+    /// TCP connection (for closing it if the caller gives up mid-handshake); `ready` succeeds once
+    /// the HTTP codec has left the pipeline, with bytes that followed the 101 held back.
     static func openWebSocket(_ bootstrap: ClientBootstrap, on eventLoop: EventLoop, host: String, port: Int, head: HTTPRequestHead, key: String, tls: NIOSSLContext?, serverName: String?,
-                              subprotocols: [String], offersCompression: Bool) -> EventLoopFuture<(Channel, BackendHandshakeHandler.Outcome)> {
+                              subprotocols: [String], offersCompression: Bool) -> (connected: EventLoopFuture<Channel>, ready: EventLoopFuture<(Channel, BackendHandshakeHandler.Outcome)>) {
         let sni = serverName ?? (Self.isIPAddress(host) ? nil : host)
         let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
         let configured = bootstrap
@@ -103,7 +104,7 @@ public struct BackendConnector: Sendable {
             }
         let connected = Self.connect(configured, host: host, port: port)
         connected.whenFailure { handshake.fail($0) }
-        return connected.and(handshake.futureResult)
+        return (connected, connected.and(handshake.futureResult))
     }
 
     private static func finishPlain(_ connected: EventLoopFuture<Channel>, request: UpgradeRequest, backend: BackendURL, timeout: TimeAmount, promise: EventLoopPromise<BackendConnection>) {

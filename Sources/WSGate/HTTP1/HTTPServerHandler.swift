@@ -28,6 +28,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var state = State.awaitingHead
     private var handshakeTimer: Scheduled<Void>?
     private var readPending = false
+    /// See ``channelRead``: the connection closes after the current response.
+    private var pipelinedRequestDropped = false
     private var context: ChannelHandlerContext?
     /// `ip:port` of the client, formatted only when something is logged.
     private var clientDescription: String { self.client.loggable }
@@ -86,6 +88,10 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.end, .readingRequest(let decision, let keepAlive, let isHead)):
             self.headLimiter.requestEnded()
             self.handle(decision, keepAlive: keepAlive, isHead: isHead, context: context)
+        case (.head, .servingFile):
+            // A pipelined request behind a file still being sent: it is not answered, and the
+            // connection closes after the file, which tells the client to send it again.
+            self.pipelinedRequestDropped = true
         default:
             break
         }
@@ -214,7 +220,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Ends the response; a kept-alive connection waits for its next request.
     private func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
-        if keepAlive {
+        if keepAlive && !self.pipelinedRequestDropped {
             self.state = .awaitingHead
             self.armHandshakeTimer(context: context)
             if self.readPending {

@@ -66,12 +66,16 @@ final class HealthChecker: Sendable {
         }
         promise.futureResult.whenComplete { _ in deadline.cancel() }
         let bootstrap = BackendConnector.bootstrap(on: eventLoop, timeout: timeout)
-        let opened: EventLoopFuture<Channel>
+        // `connected`: the connection, closed whatever happens; `checked`: the check passed.
+        let connected: EventLoopFuture<Channel>
+        let checked: EventLoopFuture<Void>
         switch (self.target.url, self.settings.kind) {
         case (.unix(let path), _):
-            opened = bootstrap.connect(unixDomainSocketPath: path)
+            connected = bootstrap.connect(unixDomainSocketPath: path)
+            checked = connected.map { _ in () }
         case (.tcp(let host, let port), _), (.webSocket(let host, let port, _, _, _), .tcp):
-            opened = BackendConnector.connect(bootstrap, host: host, port: port)
+            connected = BackendConnector.connect(bootstrap, host: host, port: port)
+            checked = connected.map { _ in () }
         case (.webSocket(let host, let port, let path, let query, let tls), .webSocket(let checkPath)):
             let key = WebSocketAccept.makeKey()
             var headers = HTTPHeaders()
@@ -83,24 +87,21 @@ final class HealthChecker: Sendable {
             headers.add(name: "User-Agent", value: "wsgate-health-check")
             let uri = checkPath ?? ((path ?? "/") + (query.map { "?\($0)" } ?? ""))
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
-            opened = BackendConnector.openWebSocket(bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
-                                                    tls: tls ? self.tls : nil, serverName: self.serverName, subprotocols: [], offersCompression: false)
-                .map { channel, _ in
-                    // A proper goodbye (1001 Going Away), masked as a client must.
-                    channel.writeAndFlush(Self.closeFrame(allocator: channel.allocator), promise: nil)
-                    return channel
-                }
-        }
-        promise.futureResult.whenFailure { _ in opened.whenSuccess { $0.close(promise: nil) } }
-        opened.whenComplete { result in
-            switch result {
-            case .success(let channel):
-                channel.close(promise: nil)
-                promise.succeed(())
-            case .failure(let error):
-                promise.fail(BackendConnector.describe(error, timeout: timeout))
+            let opened = BackendConnector.openWebSocket(bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
+                                                        tls: tls ? self.tls : nil, serverName: self.serverName, subprotocols: [], offersCompression: false)
+            connected = opened.connected
+            checked = opened.ready.flatMap { channel, _ in
+                // A proper goodbye (1001 Going Away), masked as a client must.
+                channel.writeAndFlush(Self.closeFrame(allocator: channel.allocator))
             }
         }
+        checked.whenComplete { result in
+            switch result {
+            case .success: promise.succeed(())
+            case .failure(let error): promise.fail(BackendConnector.describe(error, timeout: timeout))
+            }
+        }
+        promise.futureResult.whenComplete { _ in connected.whenSuccess { $0.close(promise: nil) } }
         return promise.futureResult
     }
 
