@@ -11,12 +11,9 @@ page shows the answers, saves a screenshot, and prints "RESULT: <json>" with wha
 import asyncio
 import base64
 import json
-import re
-import shutil
 import sys
-import tempfile
 
-from websockets.asyncio.client import connect
+from cdp import Chromium, ChromiumMissing
 
 SNAPSHOT = """(() => {
   const lines = (kind) => [...document.querySelectorAll('#console-log .line.' + kind + ' .text')].map((e) => e.textContent);
@@ -45,88 +42,44 @@ def click(selector: str) -> str:
 
 
 async def main(origin: str, screenshot: str) -> int:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not browser:
-        print("ERROR: chromium is not installed")
-        return 2
-    profile = tempfile.mkdtemp(prefix="wsgate-chromium-")
-    process = await asyncio.create_subprocess_exec(
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--hide-scrollbars",
-        "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1360,860", "about:blank",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     try:
-        endpoint = None
-        while endpoint is None:
-            line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
-            if not line:
-                print("ERROR: chromium exited")
-                return 2
-            match = re.search(r"DevTools listening on (ws://\S+)", line)
-            endpoint = match.group(1) if match else None
-        async with connect(endpoint, max_size=None) as cdp:
-            ids = iter(range(1, 1_000_000))
+        async with Chromium(window=(1360, 860)) as browser:
+            session = await browser.open(origin + "/")
 
-            async def call(method, params=None, session=None):
-                request_id = next(ids)
-                message = {"id": request_id, "method": method, "params": params or {}}
-                if session:
-                    message["sessionId"] = session
-                await cdp.send(json.dumps(message))
-                while True:
-                    reply = json.loads(await cdp.recv())
-                    if reply.get("id") == request_id:
-                        if "error" in reply:
-                            raise RuntimeError(f"{method}: {reply['error']}")
-                        return reply["result"]
-
-            async def evaluate(expression, session):
-                result = await call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
-                return result["result"].get("value")
-
-            async def until(what, predicate, session, timeout=15):
+            async def until(what, predicate, timeout=15):
+                snapshot = None
                 for _ in range(int(timeout * 10)):
-                    try:
-                        snapshot = await evaluate(SNAPSHOT, session)
-                        if snapshot and predicate(snapshot):
-                            return snapshot
-                    except RuntimeError:
-                        pass  # context destroyed mid-navigation: ask again
+                    snapshot = await browser.evaluate(SNAPSHOT, session)
+                    if snapshot and predicate(snapshot):
+                        return snapshot
                     await asyncio.sleep(0.1)
                 raise TimeoutError(f"{what}: page shows {json.dumps(snapshot)}")
 
-            target = await call("Target.createTarget", {"url": origin + "/"})
-            session = (await call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}))["sessionId"]
-            await call("Emulation.setDeviceMetricsOverride", {"width": 1360, "height": 860, "deviceScaleFactor": 1, "mobile": False}, session)
             try:
                 await until("both sockets open and the console's greeting shown",
-                            lambda s: s["console"] == "open" and s["echo"] == "open" and s["instance"].startswith("console-"), session)
-                await evaluate(submit("/time"), session)
-                await evaluate(submit("hello from chromium"), session)
-                await evaluate(click(".chips [data-line='/who']"), session)
-                await evaluate(click("#echo-burst"), session)
-                await evaluate("document.getElementById('echo-input').value = 'echo from chromium'; document.getElementById('echo-form').requestSubmit()", session)
-                snapshot = await until("the answers shown",
-                                       lambda s: any(r.startswith("time: ") for r in s["replies"])
-                                       and any(r.startswith("who: ") for r in s["replies"])
-                                       and any(c.endswith("> hello from chromium") for c in s["chat"]) and s["rttCount"] >= 20
-                                       and "echo from chromium" in s["echoes"], session)
+                            lambda s: s["console"] == "open" and s["echo"] == "open" and s["instance"].startswith("console-"))
+                await browser.evaluate(submit("/time"), session)
+                await browser.evaluate(submit("hello from chromium"), session)
+                await browser.evaluate(click(".chips [data-line='/who']"), session)
+                await browser.evaluate(click("#echo-burst"), session)
+                await browser.evaluate("document.getElementById('echo-input').value = 'echo from chromium';"
+                                       " document.getElementById('echo-form').requestSubmit()", session)
+                await until("the answers shown",
+                            lambda s: any(r.startswith("time: ") for r in s["replies"])
+                            and any(r.startswith("who: ") for r in s["replies"])
+                            and any(c.endswith("> hello from chromium") for c in s["chat"]) and s["rttCount"] >= 20
+                            and "echo from chromium" in s["echoes"])
                 await asyncio.sleep(1.1)  # the traffic panel refreshes every second
-                snapshot = await evaluate(SNAPSHOT, session)
-            except TimeoutError as error:
-                print(f"ERROR: {error}")
-                return 1
+                snapshot = await browser.evaluate(SNAPSHOT, session)
             finally:
-                shot = await call("Page.captureScreenshot", {"format": "png"}, session)
+                shot = await browser.call("Page.captureScreenshot", {"format": "png"}, session)
                 with open(screenshot, "wb") as file:
                     file.write(base64.b64decode(shot["data"]))
-            print("RESULT: " + json.dumps(snapshot), flush=True)
-            await call("Browser.close")
+        print("RESULT: " + json.dumps(snapshot), flush=True)
         return 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+    except (ChromiumMissing, TimeoutError) as error:
+        print(f"ERROR: {error}")
+        return 1
 
 
 if __name__ == "__main__":

@@ -421,10 +421,7 @@ extension NodeReader {
         }
         guard let rootNode = entries["root"] else { throw self.fail(node, "\(key).root", "missing") }
         var root = try self.string(rootNode, "\(key).root")
-        if !root.hasPrefix("/") {
-            let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
-            root = base + "/" + root
-        }
+        root = self.relativeToFile(root)
         guard let real = StaticFileLookup.resolve(root, within: "/") else {
             throw self.fail(rootNode, "\(key).root", "cannot open directory \(root)")
         }
@@ -443,6 +440,14 @@ extension NodeReader {
         return settings
     }
 
+    /// A relative path from the file is taken from the file's directory (from the working
+    /// directory for text without a file).
+    func relativeToFile(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
+        return base + "/" + path
+    }
+
     /// `record: DIR` or `record: {directory: DIR, max_file_bytes, max_total_bytes, max_files}`.
     func record(_ node: Node, _ key: String) throws(ConfigurationError) -> RecordSettings {
         var entries: [String: Node] = [:]
@@ -453,10 +458,7 @@ extension NodeReader {
         }
         guard let directoryNode = entries["directory"] else { throw self.fail(node, "\(key).directory", "missing") }
         var directory = try self.string(directoryNode, "\(key).directory")
-        if !directory.hasPrefix("/") {
-            let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
-            directory = base + "/" + directory
-        }
+        directory = self.relativeToFile(directory)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw self.fail(directoryNode, "\(key).directory", "\(directory) is not a directory (create it, writable by wsgate only)")
