@@ -243,6 +243,8 @@ struct Check: ParsableCommand {
                 print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> files \(files.root) index=\(files.index ?? "none") listing=\(files.listing ? "on" : "off") cache_control=\"\(files.cacheControl)\"")
                 continue
             }
+            let framing = route.framing == .raw ? "" : " framing=\(route.framing)"
+            let text = route.backend.isByteStream && route.messageType == .text ? " message_type=text invalid_utf8=\(route.invalidUTF8.rawValue)" : ""
             let record = route.record.map { " record=\($0.directory) (max_file_bytes=\($0.maxFileBytes) max_total_bytes=\($0.maxTotalBytes) max_files=\($0.maxFiles))" } ?? ""
             let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
             let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
@@ -252,7 +254,7 @@ struct Check: ParsableCommand {
                 : ""
             let backendCompression = route.backendCompression ? " backend_compression=on" : ""
             let maxFrame = (route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? "") + " ping_interval=" + (route.limits.pingInterval.map { $0.prettyDescription } ?? "off")
-            print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> \(route.backendSummary)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")\(record)")
+            print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> \(route.backendSummary)\(framing)\(text)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")\(record)")
             for warning in SecurityWarnings.warnings(for: route) {
                 print("  warning: \(warning)")
             }

@@ -259,7 +259,7 @@ private struct NodeReader {
     func route(_ node: Node, _ key: String) throws(ConfigurationError) -> RouteConfiguration {
         let entries = try self.mapping(node, key, allowed: ["path", "match", "backend", "backend_tls", "subprotocols", "message_type", "limits", "compression", "backend_compression",
                                                              "origins", "auth", "targets", "backend_proxy_protocol", "client_subjects",
-                                                             "backends", "balance", "health_check", "passive_health", "host", "static", "record"])
+                                                             "backends", "balance", "health_check", "passive_health", "host", "static", "record", "framing", "invalid_utf8"])
         guard let pathNode = entries["path"] else { throw self.fail(node, "\(key).path", "missing") }
         let path = try self.string(pathNode, "\(key).path")
         guard path.hasPrefix("/") else { throw self.fail(pathNode, "\(key).path", "must start with '/'") }
@@ -332,6 +332,16 @@ private struct NodeReader {
             guard let type = TCPMessageType(rawValue: text) else { throw self.fail(n, "\(key).message_type", "expected 'binary' or 'text', got '\(text)'") }
             if case .webSocket = backend { throw self.fail(n, "\(key).message_type", "only applies to tcp:// and unix: backends") }
             route.messageType = type
+        }
+        if let n = entries["framing"] {
+            guard backend.isByteStream, servesWebSockets else { throw self.fail(n, "\(key).framing", "only applies to tcp:// and unix: backends") }
+            route.framing = try self.framing(n, "\(key).framing")
+        }
+        if let n = entries["invalid_utf8"] {
+            let text = try self.string(n, "\(key).invalid_utf8")
+            guard let policy = InvalidUTF8Policy(rawValue: text) else { throw self.fail(n, "\(key).invalid_utf8", "expected 'binary' or 'close', got '\(text)'") }
+            guard route.messageType == .text else { throw self.fail(n, "\(key).invalid_utf8", "only applies with message_type: text") }
+            route.invalidUTF8 = policy
         }
         if let n = entries["backend_tls"] {
             guard case .webSocket(_, _, _, _, true) = backend else { throw self.fail(n, "\(key).backend_tls", "only applies to wss:// backends") }
@@ -446,6 +456,52 @@ extension NodeReader {
         guard !path.hasPrefix("/") else { return path }
         let base = self.file.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
         return base + "/" + path
+    }
+
+    /// `raw`, `lines`, `length_prefixed: KIND` as `{length_prefixed: KIND}`, or the long forms
+    /// `{lines: {line_ending, max_line_bytes, overflow, keep_line_ending}}` and
+    /// `{length_prefixed: {prefix: KIND, max_message_bytes}}`.
+    func framing(_ node: Node, _ key: String) throws(ConfigurationError) -> TCPFraming {
+        let kinds = LengthPrefix.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+        guard case .mapping = node else {
+            switch try self.string(node, key) {
+            case "raw": return .raw
+            case "lines": return .lines(LineFraming())
+            case let other: throw self.fail(node, key, "expected raw, lines, {lines: {…}} or {length_prefixed: \(kinds)}, got '\(other)'")
+            }
+        }
+        let entries = try self.mapping(node, key, allowed: ["lines", "length_prefixed"])
+        guard entries.count == 1, let (name, value) = entries.first else { throw self.fail(node, key, "give one of lines or length_prefixed") }
+        if name == "lines" {
+            var lines = LineFraming()
+            let options = try self.mapping(value, "\(key).lines", allowed: ["line_ending", "max_line_bytes", "overflow", "keep_line_ending"])
+            if let n = options["line_ending"] {
+                let text = try self.string(n, "\(key).lines.line_ending")
+                guard let ending = LineFraming.LineEnding(rawValue: text) else { throw self.fail(n, "\(key).lines.line_ending", "expected lf or crlf, got '\(text)'") }
+                lines.lineEnding = ending
+            }
+            if let n = options["max_line_bytes"] { lines.maxLineBytes = try self.size(n, "\(key).lines.max_line_bytes") }
+            if let n = options["overflow"] {
+                let text = try self.string(n, "\(key).lines.overflow")
+                guard let overflow = LineFraming.Overflow(rawValue: text) else { throw self.fail(n, "\(key).lines.overflow", "expected close or split, got '\(text)'") }
+                lines.overflow = overflow
+            }
+            if let n = options["keep_line_ending"] { lines.keepLineEnding = try self.bool(n, "\(key).lines.keep_line_ending") }
+            return .lines(lines)
+        }
+        var kindNode = value
+        var maxMessageBytes: Int?
+        if case .mapping = value {
+            let options = try self.mapping(value, "\(key).length_prefixed", allowed: ["prefix", "max_message_bytes"])
+            guard let n = options["prefix"] else { throw self.fail(value, "\(key).length_prefixed.prefix", "missing (\(kinds))") }
+            kindNode = n
+            if let n = options["max_message_bytes"] { maxMessageBytes = try self.size(n, "\(key).length_prefixed.max_message_bytes") }
+        }
+        let text = try self.string(kindNode, "\(key).length_prefixed")
+        guard let kind = LengthPrefix.Kind(rawValue: text) else { throw self.fail(kindNode, "\(key).length_prefixed", "expected one of \(kinds), got '\(text)'") }
+        var prefix = LengthPrefix(kind: kind)
+        prefix.maxMessageBytes = maxMessageBytes
+        return .lengthPrefixed(prefix)
     }
 
     /// `record: DIR` or `record: {directory: DIR, max_file_bytes, max_total_bytes, max_files}`.

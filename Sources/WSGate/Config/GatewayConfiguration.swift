@@ -103,6 +103,10 @@ public struct RouteConfiguration: Sendable, Equatable {
     /// (for TCP backends: websockify's `binary`).
     public var subprotocols: [String]?
     public var messageType: TCPMessageType
+    /// TCP/unix only: how the service's stream is cut into messages (`framing`).
+    public var framing = TCPFraming.raw
+    /// TCP/unix with `message_type: text`: service bytes that are not UTF-8 (`invalid_utf8`).
+    public var invalidUTF8 = InvalidUTF8Policy.binary
     public var limits: RouteLimits
     /// For `wss://` backends.
     public var backendTLS: BackendTLS

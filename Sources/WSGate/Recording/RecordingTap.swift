@@ -33,11 +33,8 @@ final class RecordingTap: RelayPartner {
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
         // The relay unmasks in place as it forwards; the recording gets an unmasked copy.
-        var copy = ByteBufferAllocator().buffer(capacity: payload.readableBytes)
-        let key = [mask.key.0, mask.key.1, mask.key.2, mask.key.3]
-        for (index, byte) in payload.readableBytesView.enumerated() {
-            copy.writeInteger(byte ^ key[(offset + index) & 3])
-        }
+        var copy = ByteBufferAllocator().buffer(buffer: payload)
+        copy.withUnsafeMutableReadableBytes { mask.apply(to: $0, offset: offset) }
         self.recordPiece(copy)
         self.inner.relayMaskedPayload(payload, mask: mask, offset: offset)
     }

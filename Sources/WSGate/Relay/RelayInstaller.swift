@@ -45,7 +45,7 @@ struct RelayInstaller {
         let backendHandler: ChannelHandler
         switch backend.url {
         case .tcp, .unix:
-            let leg = TCPLegHandler(session: session, messageType: route.messageType)
+            let leg = TCPLegHandler(session: session, route: route)
             leg.partner = clientLeg
             backendLeg = leg
             backendHandler = leg

@@ -2,7 +2,8 @@ import Logging
 import NIOCore
 
 /// The byte-stream backend leg (TCP or Unix socket): WebSocket payload bytes go to the service as
-/// they arrive, and every read from the service becomes one WebSocket message to the client.
+/// they arrive, and the service's bytes become WebSocket messages to the client — one per read
+/// (`framing: raw`), per line or per length-prefixed record (see ``TCPFraming``).
 ///
 /// TCP has no closing handshake: a client close shuts the connection after pending bytes are
 /// written; the service's EOF becomes close 1000 and a reset 1011 on the client leg.
@@ -13,6 +14,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     private let session: RelaySession
     private let messageType: TCPMessageType
+    private let invalidUTF8: InvalidUTF8Policy
     var partner: RelayPartner?
     private var context: ChannelHandlerContext?
     private var reads = ReadGate()
@@ -22,10 +24,25 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     /// In text mode: the start of a UTF-8 character split across reads (at most 3 bytes).
     private var textCarry: ByteBuffer?
     private var output = GatheredOutput()
+    /// Service → client framing state, and client → service.
+    private var lines: LineSplitter?
+    private var records: RecordSplitter?
+    /// A text record being collected, to be checked whole before it goes (bounded by the limit).
+    private var textRecord: ByteBuffer?
+    private var textRecordRemaining = 0
+    private var clientFramer: ClientMessageFramer
 
-    init(session: RelaySession, messageType: TCPMessageType) {
+    init(session: RelaySession, route: RouteConfiguration) {
         self.session = session
-        self.messageType = messageType
+        self.messageType = route.messageType
+        self.invalidUTF8 = route.invalidUTF8
+        self.clientFramer = ClientMessageFramer(route.framing, maxMessageBytes: route.limits.maxMessageBytes)
+        switch route.framing {
+        case .raw: break
+        case .lines(let settings): self.lines = LineSplitter(settings)
+        case .lengthPrefixed(let prefix):
+            self.records = RecordSplitter(prefix.kind, limit: min(prefix.maxMessageBytes ?? route.limits.maxMessageBytes, prefix.kind.maximum))
+        }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -39,6 +56,26 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing, let partner = self.partner else { return }
         let buffer = Self.unwrapInboundIn(data)
+        if self.lines != nil {
+            self.session.count(from: .backend, messages: 0, bytes: buffer.readableBytes)
+            do {
+                try self.lines!.receive(buffer) { line in self.relayMessage(line.held, line.rest, to: partner) }
+            } catch {
+                if case .lineTooLong(let limit) = error { self.fail(.messageTooBig, "backend sent a line longer than \(limit) bytes", context: context) }
+            }
+            return
+        }
+        if self.records != nil {
+            self.session.count(from: .backend, messages: 0, bytes: buffer.readableBytes)
+            do {
+                try self.records!.receive(buffer) { event in self.relayRecord(event, to: partner) }
+            } catch {
+                if case .recordTooLong(let length, let limit) = error {
+                    self.fail(.messageTooBig, "backend sent a \(length)-byte record (limit \(limit))", context: context)
+                }
+            }
+            return
+        }
         switch self.messageType {
         case .binary:
             self.session.count(from: .backend, messages: 1, bytes: buffer.readableBytes)
@@ -60,6 +97,10 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         var opcode = WebSocketOpcode.text
         var carryOut: ByteBuffer?
         if !validator.isValidSoFar {
+            if self.invalidUTF8 == .close, let context = self.context {
+                self.fail(.invalidPayload, "backend sent bytes that are not UTF-8 on a text route", context: context)
+                return
+            }
             opcode = .binary
         } else if !validator.isComplete {
             // Cut before the lead byte of the unfinished character (within the last 3 bytes).
@@ -96,6 +137,63 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
             copy.writeImmutableBuffer(carryOut)
             self.textCarry = copy
         }
+    }
+
+    /// One whole message (a line, or a checked text record) in at most two pieces.
+    private func relayMessage(_ head: ByteBuffer?, _ rest: ByteBuffer, to partner: RelayPartner) {
+        guard !self.closing else { return }
+        var opcode = WebSocketOpcode.binary
+        if self.messageType == .text {
+            var validator = UTF8Validator()
+            if let head { head.withUnsafeReadableBytes { _ = validator.consume($0) } }
+            rest.withUnsafeReadableBytes { _ = validator.consume($0) }
+            if validator.isComplete {
+                opcode = .text
+            } else if self.invalidUTF8 == .close, let context = self.context {
+                self.fail(.invalidPayload, "backend sent bytes that are not UTF-8 on a text route", context: context)
+                return
+            }
+        }
+        self.session.count(from: .backend, messages: 1, bytes: 0)
+        partner.relayFrame(opcode: opcode, fin: true, length: (head?.readableBytes ?? 0) + rest.readableBytes)
+        if let head { partner.relayPayload(head) }
+        if rest.readableBytes > 0 { partner.relayPayload(rest) }
+    }
+
+    /// Binary records stream through as they arrive; text records are collected and checked first.
+    private func relayRecord(_ event: RecordSplitter.Event, to partner: RelayPartner) {
+        guard !self.closing else { return }
+        switch (event, self.messageType) {
+        case (.start(let length), .binary):
+            self.session.count(from: .backend, messages: 1, bytes: 0)
+            partner.relayFrame(opcode: .binary, fin: true, length: length)
+        case (.bytes(let piece), .binary):
+            partner.relayPayload(piece)
+        case (.start(let length), .text):
+            self.textRecord = ByteBufferAllocator().buffer(capacity: min(length, 64 * 1024))
+            self.textRecordRemaining = length
+            if length == 0 { self.finishTextRecord(to: partner) }
+        case (.bytes(var piece), .text):
+            self.textRecordRemaining -= piece.readableBytes
+            self.textRecord?.writeBuffer(&piece)
+            if self.textRecordRemaining == 0 { self.finishTextRecord(to: partner) }
+        }
+    }
+
+    private func finishTextRecord(to partner: RelayPartner) {
+        guard let record = self.textRecord else { return }
+        self.textRecord = nil
+        self.relayMessage(nil, record, to: partner)
+    }
+
+    /// A framing limit or rule broken by the service: the client hears why, the service is cut off.
+    private func fail(_ code: WebSocketCloseCode, _ reason: String, context: ChannelHandlerContext) {
+        guard !self.closing else { return }
+        self.session.logger.info("closing session: \(reason)", metadata: ["client": "\(self.session.clientAddress)", "route": "\(self.session.route)"])
+        self.partner?.relayFlush()
+        self.partner?.relayClose(code: code, reason: reason)
+        self.closing = true
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -143,7 +241,14 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     // MARK: RelayPartner
 
-    func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {}
+    func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
+        guard let context, !self.closing else { return }
+        do {
+            try self.clientFramer.frame(opcode: opcode, fin: fin, length: length) { self.write($0, context: context) }
+        } catch {
+            self.clientMessageTooLong(error, context: context)
+        }
+    }
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
         var clear = payload
@@ -153,6 +258,19 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     func relayPayload(_ payload: ByteBuffer) {
         guard let context, !self.closing else { return }
+        do {
+            try self.clientFramer.payload(payload) { self.write($0, context: context) }
+        } catch {
+            self.clientMessageTooLong(error, context: context)
+        }
+    }
+
+    private func clientMessageTooLong(_ error: ClientMessageFramer.Failure, context: ChannelHandlerContext) {
+        guard case .messageTooLong(let limit) = error else { return }
+        self.fail(.messageTooBig, "client message longer than \(limit) bytes, the most the service's length prefix allows here", context: context)
+    }
+
+    private func write(_ payload: ByteBuffer, context: ChannelHandlerContext) {
         if payload.readableBytes <= GatheredOutput.copyLimit {
             self.output.append(reserving: payload.readableBytes) { $0.writeImmutableBuffer(payload) }
         } else {

@@ -120,24 +120,16 @@ function showServiceLine(line) {
   addLine(consoleLog, "reply", line);
 }
 
-// Each text message is whatever one read from the service returned: lines may be split across
-// messages or several may share one, so they are put back together here.
-let partial = "";
+// The route has `framing: lines`: each message is one line from the service, without its "\n",
+// and each message sent is one line for it (wsgate adds the "\n").
 const consoleSocket = keepOpen("/console", "console-state", {
-  open: () => { partial = ""; },
-  message: (data) => {
-    partial += typeof data === "string" ? data : new TextDecoder().decode(data);
-    const lines = partial.split("\n");
-    partial = lines.pop();
-    if (partial.length > 4096) partial = "";
-    for (const line of lines) showServiceLine(line.replace(/\r$/, ""));
-  },
+  message: (data) => showServiceLine(typeof data === "string" ? data : new TextDecoder().decode(data)),
   close: (event) => addLine(consoleLog, "sys", `disconnected (close code ${event.code}${event.reason ? `: ${event.reason}` : ""}); reconnecting…`),
 });
 
 function sendLine(line) {
   if (!line) return;
-  if (consoleSocket.send(line + "\n")) addLine(consoleLog, "out", line);
+  if (consoleSocket.send(line)) addLine(consoleLog, "out", line);
   else addLine(consoleLog, "err", "not connected yet");
 }
 
