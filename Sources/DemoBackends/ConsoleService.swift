@@ -72,7 +72,7 @@ public final class ConsoleRoom: Sendable {
         for member in self.members.withLockedValue({ Array($0.values) }) {
             let channel = member.channel
             channel.eventLoop.execute {
-                channel.writeAndFlush(NIOAny(channel.allocator.buffer(string: line + "\n")), promise: nil)
+                channel.writeAndFlush(channel.allocator.buffer(string: line + "\n"), promise: nil)
             }
         }
     }

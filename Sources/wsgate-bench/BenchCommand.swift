@@ -24,7 +24,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Pin wsgate to this CPU (taskset), so the load side runs on the others.")
     var pinCPU: Int?
 
-    @Option(help: "Backends to proxy to: ws (WS→WS), tcp (WS→TCP), comma-separated.")
+    @Option(help: "Backends to proxy to: ws (WS→WS), tcp (WS→TCP), lines (WS→TCP with framing: lines, JSON text messages), comma-separated.")
     var paths = "ws,tcp"
 
     @Option(help: "Workloads: throughput, latency, connrate, idle, compression (WS→WS only), comma-separated.")
@@ -62,10 +62,14 @@ struct BenchCommand: AsyncParsableCommand {
             let backend: String
             switch path {
             case "ws": backend = "ws://127.0.0.1:\(wsEcho.localAddress!.port!)"
-            case "tcp": backend = "tcp://127.0.0.1:\(tcpEcho.localAddress!.port!)"
-            default: throw ValidationError("unknown path '\(path)' (ws or tcp)")
+            case "tcp", "lines": backend = "tcp://127.0.0.1:\(tcpEcho.localAddress!.port!)"
+            default: throw ValidationError("unknown path '\(path)' (ws, tcp or lines)")
             }
-            let label = path == "ws" ? "WS→WS" : "WS→TCP"
+            // lines: the echo service gets each message plus \n and sends it back; the gateway cuts
+            // its stream at the \n again. The messages are the JSON feed's (text, no newlines).
+            let lines = path == "lines"
+            let routeKeys = lines ? ["framing: lines", "message_type: text"] : []
+            let label = path == "ws" ? "WS→WS" : lines ? "WS→TCP, framing: lines" : "WS→TCP"
             print("## \(label)\n")
             var rows: [(String, String)] = []
             func report(_ name: String, _ body: () async throws -> String) async {
@@ -79,9 +83,27 @@ struct BenchCommand: AsyncParsableCommand {
             print("| workload | result |\n|---|---|")
             // A fresh gateway per run, as the shared harness does: nothing carries over.
             func withGateway<T>(compression: String? = nil, json: Bool = false, _ body: (Workloads) async throws -> T) async throws -> T {
-                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, compression: compression)
+                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, compression: compression, routeKeys: routeKeys)
                 defer { gateway.stop() }
-                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path == "ws", json: json, compression: compression != nil))
+                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path != "tcp", json: json || lines, compression: compression != nil))
+            }
+            if lines {
+                // Framing's cost: the JSON feed through a TCP echo, cut into lines on the way back
+                // (the other workloads' binary messages may contain \n, so they are not run here).
+                // Against the same feed through `framing: raw`, one message per read, for the difference.
+                for (name, keys) in [("raw", ["message_type: text"]), ("lines", routeKeys)] where modes.contains("throughput") {
+                    await report("throughput, JSON feed ~210 B, framing: \(name) (32 conns × 16)") {
+                        let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, routeKeys: keys)
+                        defer { gateway.stop() }
+                        let workloads = Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: name == "lines", json: true)
+                        let figures = try await workloads.throughput(size: 0, connections: 32, window: 16, warmup: warmup, duration: measured)
+                        return "\(Self.rate(figures.echoesPerSecond)) echoes/s · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo · "
+                            + "gateway core use \(figures.gatewayCoreUse.map { String(format: "%.0f%%", $0 * 100) } ?? "?")"
+                    }
+                }
+                print("")
+                if rows.contains(where: { $0.1.hasPrefix("FAILED") }) { throw ExitCode(1) }
+                continue
             }
             if modes.contains("throughput") {
                 for size in sizes {

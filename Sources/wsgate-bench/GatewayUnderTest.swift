@@ -21,13 +21,15 @@ final class GatewayUnderTest {
 
     /// Starts `binary` with one route to `backend` and waits until it accepts connections.
     /// `compression`: the route's `compression:` value in YAML (`on`, `{server_no_context_takeover: true}`, …).
-    static func launch(binary: String, backend: String, threads: Int, cpu: Int?, compression: String? = nil) async throws -> GatewayUnderTest {
+    /// `routeKeys`: more YAML keys for the route (`framing: lines`), one per line.
+    static func launch(binary: String, backend: String, threads: Int, cpu: Int?, compression: String? = nil, routeKeys: [String] = []) async throws -> GatewayUnderTest {
         let port = try await Self.freePort()
         let process = Process()
         var arguments = ["--listen", "127.0.0.1:\(port)", "--route", "/=\(backend)", "--threads", "\(threads)", "--log-level", "warning"]
-        if let compression {
+        if compression != nil || !routeKeys.isEmpty {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).yaml")
-            let yaml = "listeners:\n  - address: \"127.0.0.1:\(port)\"\nroutes:\n  - path: /\n    backend: \(backend)\n    compression: \(compression)\n"
+            let keys = (compression.map { ["compression: \($0)"] } ?? []) + routeKeys
+            let yaml = "listeners:\n  - address: \"127.0.0.1:\(port)\"\nroutes:\n  - path: /\n    backend: \(backend)\n" + keys.map { "    \($0)\n" }.joined()
             try yaml.write(to: file, atomically: true, encoding: .utf8)
             arguments = ["--config", file.path, "--threads", "\(threads)", "--log-level", "warning"]
         }

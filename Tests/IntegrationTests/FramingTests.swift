@@ -24,7 +24,7 @@ final class ScriptedService: ChannelInboundHandler, @unchecked Sendable {
         let channel = context.channel
         for (index, chunk) in self.chunks.enumerated() {
             context.eventLoop.scheduleTask(in: self.gap * Int64(index)) {
-                channel.writeAndFlush(NIOAny(channel.allocator.buffer(bytes: chunk)), promise: nil)
+                channel.writeAndFlush(channel.allocator.buffer(bytes: chunk), promise: nil)
             }
         }
     }

@@ -25,7 +25,7 @@ enum RecordingFiles {
         guard let names = try? manager.contentsOfDirectory(atPath: settings.directory) else { return }
         var files: [(name: String, size: Int)] = names.filter { $0.hasSuffix(Self.suffix) }.sorted().map { name in
             let size = (try? manager.attributesOfItem(atPath: settings.directory + "/" + name)[.size] as? Int) ?? 0
-            return (name, size ?? 0)
+            return (name, size)
         }
         var total = files.reduce(0) { $0 + $1.size }
         while !files.isEmpty && (files.count + newFiles > settings.maxFiles || total + newFiles * settings.maxFileBytes > settings.maxTotalBytes) {

@@ -17,6 +17,8 @@ struct ClientMessageFramer {
     private var lastByte: UInt8?
     /// Length-prefixed, fragmented message: held until its last frame.
     private var held: ByteBuffer?
+    /// Lines: the ending, made once (each write shares its storage).
+    private let lineEnding: ByteBuffer
 
     init(_ framing: TCPFraming, maxMessageBytes: Int) {
         self.framing = framing
@@ -24,6 +26,11 @@ struct ClientMessageFramer {
             self.limit = min(prefix.maxMessageBytes ?? maxMessageBytes, prefix.kind.maximum)
         } else {
             self.limit = maxMessageBytes
+        }
+        if case .lines(let lines) = framing {
+            self.lineEnding = ByteBuffer(bytes: lines.lineEnding.bytes)
+        } else {
+            self.lineEnding = ByteBuffer()
         }
     }
 
@@ -73,8 +80,8 @@ struct ClientMessageFramer {
         switch self.framing {
         case .raw:
             break
-        case .lines(let lines):
-            if self.lastByte != 0x0A { write(ByteBuffer(bytes: lines.lineEnding.bytes)) }
+        case .lines:
+            if self.lastByte != 0x0A { write(self.lineEnding) }
             self.lastByte = nil
         case .lengthPrefixed(let prefix):
             guard let held = self.held else { return }
