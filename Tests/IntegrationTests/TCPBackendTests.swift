@@ -69,7 +69,9 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
         let (first, _) = try await fixture.client("/polite")
         #expect(try await first.readMessage().payload == Array("bye".utf8))
         #expect(try await first.readMessage().closeCode == 1000)
-        try await first.sendClose(1000)
+        // The answer may find the connection gone when a loaded machine delays this client past
+        // the gateway's close timeout; the EOF is what matters.
+        try? await first.sendClose(1000)
         try await first.waitForEOF()
 
         let (second, _) = try await fixture.client("/rude")
