@@ -85,6 +85,29 @@ import Testing
         await client.close()
     }
 
+    /// Descriptors this process has open on `path` (the in-process gateway's files).
+    static func openDescriptors(to path: String) -> Int {
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return descriptors.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == path }.count
+    }
+
+    @Test func aClientThatLeavesMidFileReleasesTheFile() async throws {
+        let (fixture, base) = try await Self.fixture()
+        defer { Task { await fixture.stop(); try? FileManager.default.removeItem(at: base) } }
+        let big = StaticFileLookup.resolve(base.appendingPathComponent("web/big.txt").path, within: "/")!
+        // HTTP/1.1: asks for a megabyte, reads none of it, hangs up.
+        for _ in 0..<3 {
+            let client = try await fixture.raw()
+            try await client.send("GET /files/big.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = try await client.readHead()
+            await client.close()
+        }
+        // HTTP/2: a stream whose window is full (the gateway waits for room), then the connection goes.
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_get_and_drop.py"), "127.0.0.1", String(fixture.port), "/files/big.txt"])
+        #expect(run.output.contains("DROPPED after"), "\(run.output)")
+        try await eventually("the file closed after the clients left") { Self.openDescriptors(to: big) == 0 }
+    }
+
     @Test func traversalAttemptsNeverReachAFileOutsideTheRoot() async throws {
         let (fixture, base) = try await Self.fixture()
         defer { Task { await fixture.stop(); try? FileManager.default.removeItem(at: base) } }

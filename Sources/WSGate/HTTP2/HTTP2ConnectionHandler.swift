@@ -116,6 +116,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let streams = self.streams
         self.streams.removeAll()
         for stream in streams.values {
+            stream.streamClosed()  // a file being sent stops and lets go of its file
             stream.leg?.transportClosed()
             stream.leg?.transport = nil
         }
@@ -256,11 +257,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 }
                 sent.whenComplete { result in
                     try? handle.close()
+                    guard self.streams[stream.id] === stream, !stream.isClosed else { return }
                     switch result {
                     case .success: stream.endBody()
-                    case .failure:
-                        guard self.streams[stream.id] === stream else { return }
-                        stream.close()
+                    case .failure: stream.close()
                     }
                 }
             }

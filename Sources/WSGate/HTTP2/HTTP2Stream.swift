@@ -28,6 +28,7 @@ final class HTTP2Stream: LegTransport {
     private var aboveHighWater = false
     /// A static file's sender waiting for room in the queue; failed if the stream closes first.
     private var roomWaiter: EventLoopPromise<Void>?
+    private(set) var isClosed = false
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
@@ -93,8 +94,10 @@ final class HTTP2Stream: LegTransport {
         }
     }
 
-    /// Queues a chunk of a response body; succeeds once the queue has room for the next one.
+    /// Queues a chunk of a response body; succeeds once the queue has room for the next one,
+    /// fails once the stream is gone.
     func writeBody(_ chunk: ByteBuffer) -> EventLoopFuture<Void> {
+        guard !self.isClosed else { return self.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         self.write(chunk)
         self.flush()
         if self.isWritable { return self.eventLoop.makeSucceededVoidFuture() }
@@ -105,6 +108,7 @@ final class HTTP2Stream: LegTransport {
 
     /// The stream is gone (ended, reset by the client, or its connection closed).
     func streamClosed() {
+        self.isClosed = true
         if let waiter = self.roomWaiter {
             self.roomWaiter = nil
             waiter.fail(ChannelError.ioOnClosedChannel)

@@ -58,13 +58,13 @@ enum StaticFileLookup {
         guard stat(real, &info) == 0 else { return self.notFound }
         if (info.st_mode & S_IFMT) == S_IFDIR {
             guard request.isDirectory else { return .redirect(location: request.path + "/") }
-            if let index = request.settings.index, let file = self.resolve(real + "/" + index, within: root), let answer = self.open(file, request) {
+            if let index = request.settings.index, let file = self.resolve(real + "/" + index, within: root), let answer = self.openRegularFile(file, request) {
                 return answer
             }
             return request.settings.listing ? self.listing(real, request) : self.notFound
         }
         guard !request.isDirectory else { return self.notFound }
-        return self.open(real, request) ?? self.notFound
+        return self.openRegularFile(real, request) ?? self.notFound
     }
 
     static let notFound = StaticAnswer.page(status: .notFound, contentType: "text/plain; charset=utf-8", body: "Not Found\n")
@@ -80,8 +80,8 @@ enum StaticFileLookup {
 
     /// Opens a regular file (never blocking on a FIFO or a device) and builds its headers;
     /// nil when it is not one.
-    private static func open(_ path: String, _ request: Request) -> StaticAnswer? {
-        let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    private static func openRegularFile(_ path: String, _ request: Request) -> StaticAnswer? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
