@@ -259,8 +259,8 @@ struct Check: ParsableCommand {
                 print("  warning: \(warning)")
             }
         }
-        for (route, winner) in table.shadowed {
-            print("warning: route \(route.index) (\(route.configuration.path)) is never used: route \(winner.index) has the same host, match and path and is listed first")
+        for warning in table.shadowWarnings {
+            print("warning: \(warning)")
         }
         let limits = configuration.server.limits
         print("limits: max_connections=\(limits.maxConnections.map(String.init) ?? "auto (open-file limit / 2)") max_connections_per_ip=\(limits.maxConnectionsPerIP.map(String.init) ?? "off") handshake_rate_per_ip=\(limits.handshakeRatePerIP.map { "\($0)/s" } ?? "off") max_header_count=\(limits.maxHeaderCount)")

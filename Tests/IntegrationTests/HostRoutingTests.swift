@@ -6,8 +6,8 @@ import Testing
 
 /// Host + path routing over the wire: `Host` on HTTP/1.1, `:authority` on HTTP/2.
 @Suite(.timeLimit(.minutes(1))) struct HostRoutingTests {
-    static func fixture() async throws -> (GatewayFixture, [Channel]) {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    static func fixture() async throws -> GatewayFixture {
+        let group = MultiThreadedEventLoopGroup.singleton
         var services: [Channel] = []
         for name in ["exact", "wildcard", "default"] {
             services.append(try await TestServices.start(group: group) { GreetAndEchoHandler(name) })
@@ -23,7 +23,7 @@ import Testing
             echo.host = HostPattern(parsing: "chat.example.com")
             return [route(nil, "/", ports[2]), route("*.example.com", "/", ports[1]), route("app.example.com", "/app", ports[0]), echo]
         }
-        return (fixture, [])
+        return fixture
     }
 
     static func greeting(_ fixture: GatewayFixture, path: String, host: String) async throws -> String {
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func http1RoutesOnHostThenPath() async throws {
-        let (fixture, _) = try await Self.fixture()
+        let fixture = try await Self.fixture()
         defer { Task { await fixture.stop() } }
         #expect(try await Self.greeting(fixture, path: "/app", host: "app.example.com") == "exact")
         #expect(try await Self.greeting(fixture, path: "/app/x", host: "APP.example.com:8080") == "exact")
@@ -51,10 +51,7 @@ import Testing
     }
 
     @Test func http2RoutesOnAuthority() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let service = try await TestServices.start(group: group) { GreetAndEchoHandler("x") }
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { ws, _ in
+        let fixture = try await GatewayFixture.start { ws, _ in
             var only = RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))
             only.host = HostPattern(parsing: "*.example.com")
             return [only]

@@ -9,19 +9,24 @@ import Testing
 /// Backend pools through a real `wsgate` process: failover past dead targets, the balancing
 /// policies' splits, and health (passive ejection, active checks) as `/status` and `/metrics` show it.
 @Suite(.timeLimit(.minutes(2))) struct PoolTests {
+    /// Where targets that go down (or never were up) live. Tests run in parallel and bind
+    /// 127.0.0.1:0 all the time: a port freed there can be taken by another test's server at once,
+    /// which then answers for the "dead" target. Nothing else binds this address.
+    static let downHost = "127.0.0.77"
+
     /// A greeting echo service on a given port (0: any), so a test can bring a target back.
-    static func service(_ name: String, port: Int = 0, group: EventLoopGroup) async throws -> Channel {
+    static func service(_ name: String, host: String = "127.0.0.1", port: Int = 0, group: EventLoopGroup) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(GreetAndEchoHandler(name)) }
             }
-            .bind(host: "127.0.0.1", port: port).get()
+            .bind(host: host, port: port).get()
     }
 
-    /// A loopback port nothing listens on (bound, then closed).
+    /// A port on ``downHost`` nothing listens on (bound, then closed).
     static func deadPort(group: EventLoopGroup) async throws -> Int {
-        let channel = try await TestServices.start(group: group) { SilentHandler() }
+        let channel = try await ServerBootstrap(group: group).bind(host: Self.downHost, port: 0).get()
         let port = channel.localAddress!.port!
         try await channel.close()
         return port
@@ -68,7 +73,7 @@ import Testing
         let dead = try await Self.deadPort(group: group)
         let (gateway, admin) = try await Self.start("pool-rr", """
               - path: /app
-                backends: ["tcp://127.0.0.1:\(dead)", "tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
+                backends: ["tcp://\(Self.downHost):\(dead)", "tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
                 balance: round_robin
                 passive_health: {failures: 2, eject_for: 1m}
             """)
@@ -83,7 +88,7 @@ import Testing
         #expect(gateway.log.contains("backend target failed, trying the next one"))
         #expect(gateway.log.contains("backend target ejected for 60s"))
 
-        let deadURL = "tcp://127.0.0.1:\(dead)"
+        let deadURL = "tcp://\(Self.downHost):\(dead)"
         let status = try await Self.status(admin, group: group)
         let deadState = status["/app"]?[deadURL]
         #expect(deadState?["available"] as? Bool == false)
@@ -95,12 +100,49 @@ import Testing
         #expect(metrics["wsgate_backend_ejected{target=\"\(deadURL)\"}"] == 1)
     }
 
+    @Test func aReloadKeepsTheHealthOfTheTargetsItNamesAgain() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let a = try await Self.service("A", group: group)
+        defer { try? a.close().wait() }
+        let dead = try await Self.deadPort(group: group)
+        let deadURL = "tcp://\(Self.downHost):\(dead)"
+        let pool = """
+                backends: ["\(deadURL)", "tcp://127.0.0.1:\(a.localAddress!.port!)"]
+                passive_health: {failures: 1, eject_for: 1m}
+            """
+        let head = """
+            admin: {address: "127.0.0.1:0"}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes:
+              - path: /app
+
+            """
+        let (gateway, config) = try await LifecycleTests.start("pool-reload", head + pool, arguments: ["--watch-interval", "0", "--log-level", "info"])
+        defer { gateway.stop() }
+        let admin = try await gateway.adminPort()
+        for _ in 0..<2 { #expect(try await Self.greeting(port: gateway.port, path: "/app", group: group) == "A") }
+        #expect(try await Self.status(admin, group: group)["/app"]?[deadURL]?["ejections"] as? Int == 1)
+
+        // The same pool again, and a second route naming it: one target, its ejection kept.
+        try LifecycleTests.writeConfig(config, head + pool + "\n  - path: /other\n" + pool)
+        gateway.signal(SIGHUP)
+        try await eventually("the reload") { gateway.log.contains("configuration reloaded") }
+        let status = try await Self.status(admin, group: group)
+        for route in ["/app", "/other"] {
+            #expect(status[route]?[deadURL]?["ejections"] as? Int == 1, "\(route)")
+            #expect(status[route]?[deadURL]?["available"] as? Bool == false, "\(route)")
+        }
+        #expect(try await Self.greeting(port: gateway.port, path: "/other", group: group) == "A")
+        #expect(gateway.log.components(separatedBy: "backend target failed").count == 2, "the ejected target was not tried again")
+    }
+
     @Test func everyTargetDownAnswers502NamingEachAttempt() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let (dead1, dead2) = (try await Self.deadPort(group: group), try await Self.deadPort(group: group))
         let (gateway, _) = try await Self.start("pool-dead", """
-              - {path: /app, backends: ["tcp://127.0.0.1:\(dead1)", "tcp://127.0.0.1:\(dead2)"]}
+              - {path: /app, backends: ["tcp://\(Self.downHost):\(dead1)", "tcp://\(Self.downHost):\(dead2)"]}
             """)
         defer { gateway.stop() }
         let client = try await TestClient.connect(port: gateway.port, group: group)
@@ -173,10 +215,10 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let a = try await Self.service("A", group: group)
-        var b = try await Self.service("B", group: group)
+        var b = try await Self.service("B", host: Self.downHost, group: group)
         let portB = b.localAddress!.port!
         defer { try? a.close().wait() }
-        let urlB = "tcp://127.0.0.1:\(portB)"
+        let urlB = "tcp://\(Self.downHost):\(portB)"
         let (gateway, admin) = try await Self.start("pool-active", """
               - path: /app
                 backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "\(urlB)"]
@@ -195,7 +237,7 @@ import Testing
         #expect(metrics["wsgate_backend_up{target=\"\(urlB)\"}"] == 0)
         #expect((metrics["wsgate_backend_health_checks_total{target=\"\(urlB)\",result=\"failed\"}"] ?? 0) >= 2)
 
-        b = try await Self.service("B", port: portB, group: group)
+        b = try await Self.service("B", host: Self.downHost, port: portB, group: group)
         defer { try? b.close().wait() }
         try await Self.until("B is up again") { try await Self.status(admin, group: group)["/app"]?[urlB]?["up"] as? Bool == true }
         #expect(gateway.log.contains("backend target is up: 2 health checks passed"))

@@ -102,7 +102,7 @@ struct TestCertificates {
         let session = Task {
             try await Peers.run(try Peers.python, [Peers.script("wss_slow_client.py"), "wss://localhost:\(fixture.port)/ws", certificates.ca, "3"])
         }
-        try await eventually("the live session") { fixture.gateway.activeSessions == 1 }
+        try await eventually("the live session", timeout: .seconds(30)) { fixture.gateway.activeSessions == 1 }  // a Python process starting under a busy suite
 
         try await TestCertificates.issue(in: certificates.directory, name: "server")  // new key and certificate, same files
         fixture.gateway.reloadCertificates()

@@ -72,9 +72,9 @@ import Testing
         let query = Self.pool(3, .hashQuery("sid"))
         let a = Self.names(query.candidates(clientAddress: nil, head: Self.head("/app?x=1&sid=42")))
         #expect(Self.names(query.candidates(clientAddress: nil, head: Self.head("/app?sid=42"))) == a)
-        #expect(BackendPool.queryValue("sid", in: "/a?x=1&sid=42#f") == "42")
-        #expect(BackendPool.queryValue("sid", in: "/a?sidx=1") == nil)
-        #expect(BackendPool.queryValue("sid", in: "/a?sid") == "")
+        #expect(QueryParameters(target: "/a?x=1&sid=42#f").value("sid") == "42")
+        #expect(QueryParameters(target: "/a?sidx=1").value("sid") == nil)
+        #expect(QueryParameters(target: "/a?sid").value("sid") == "")
     }
 
     @Test func passiveEjectionDoublesOnProbationAndASuccessResetsIt() {

@@ -11,21 +11,7 @@ struct BackendStatus: Encodable {
         var backend: String?
         var balance: String?
         var healthCheck: String?
-        var targets: [Target]
-    }
-
-    struct Target: Encodable {
-        var url: String
-        /// Takes new sessions now: up and not ejected.
-        var available: Bool
-        /// What the active checks say (always true without them).
-        var up: Bool
-        var ejectedForSeconds: Double?
-        var sessions: Int
-        var consecutiveFailures: Int
-        var ejections: Int
-        var lastError: String?
-        var lastCheck: String?
+        var targets: [BackendTarget.Snapshot]
     }
 
     var ready: Bool
@@ -39,12 +25,7 @@ struct BackendStatus: Encodable {
                 let backend = config.servesWebSockets ? "dynamic" : "files"
                 return Route(path: config.path, host: config.host?.description, match: config.match.rawValue, backend: backend, targets: [])
             }
-            let targets = pool.targets.map { target in
-                let state = target.snapshot(at: now)
-                return Target(url: target.url.description, available: state.up && state.ejectedFor == nil, up: state.up,
-                              ejectedForSeconds: state.ejectedFor.map { Double($0.nanoseconds / 1_000_000) / 1000 }, sessions: state.sessions,
-                              consecutiveFailures: state.consecutiveFailures, ejections: state.ejections, lastError: state.lastError, lastCheck: state.lastCheck)
-            }
+            let targets = pool.targets.map { $0.snapshot(at: now) }
             return Route(path: config.path, host: config.host?.description, match: config.match.rawValue, balance: config.backends.count > 1 ? config.pool.balance.description : nil,
                          healthCheck: config.pool.healthCheck?.description, targets: targets)
         }

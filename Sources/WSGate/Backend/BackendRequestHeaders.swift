@@ -24,18 +24,8 @@ enum BackendRequestHeaders {
         offersCompression: Bool = false
     ) -> HTTPHeaders {
         let connectionTokens = Set(HTTPTokens.list(client.headers, "connection").map { $0.lowercased() })
-        var headers = HTTPHeaders()
-        let hostValue = BackendURL.bracketed(backendHost) + (backendPort == 80 || backendPort == 443 ? "" : ":\(backendPort)")
+        var headers = Self.handshake(host: backendHost, port: backendPort, key: key, subprotocols: subprotocols, offersCompression: offersCompression)
         let proto = clientUsesTLS ? "https" : "http"
-        headers.add(name: "Host", value: hostValue)
-        headers.add(name: "Upgrade", value: "websocket")
-        headers.add(name: "Connection", value: "Upgrade")
-        headers.add(name: "Sec-WebSocket-Key", value: key)
-        headers.add(name: "Sec-WebSocket-Version", value: "13")
-        if !subprotocols.isEmpty {
-            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
-        }
-        if offersCompression { headers.add(name: "Sec-WebSocket-Extensions", value: DeflateNegotiation.backendOffer) }
         for (name, value) in client.headers {
             let lower = name.lowercased()
             if Self.notForwarded.contains(lower) || connectionTokens.contains(lower) { continue }
@@ -62,6 +52,22 @@ enum BackendRequestHeaders {
         element.append("proto=\(proto)")
         forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
         headers.add(name: "Forwarded", value: forwarded)
+        return headers
+    }
+
+    /// The opening handshake's own headers (RFC 6455 §4.1), for a session's backend leg and for
+    /// WebSocket health checks.
+    static func handshake(host: String, port: Int, key: String, subprotocols: [String] = [], offersCompression: Bool = false) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: BackendURL.bracketed(host) + (port == 80 || port == 443 ? "" : ":\(port)"))
+        headers.add(name: "Upgrade", value: "websocket")
+        headers.add(name: "Connection", value: "Upgrade")
+        headers.add(name: "Sec-WebSocket-Key", value: key)
+        headers.add(name: "Sec-WebSocket-Version", value: "13")
+        if !subprotocols.isEmpty {
+            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocols.joined(separator: ", "))
+        }
+        if offersCompression { headers.add(name: "Sec-WebSocket-Extensions", value: DeflateNegotiation.backendOffer) }
         return headers
     }
 }

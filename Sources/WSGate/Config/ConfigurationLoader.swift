@@ -423,15 +423,9 @@ extension NodeReader {
     /// `static: DIR` or `static: {root: DIR, index: FILE|"", listing: BOOL, cache_control: TEXT}`.
     /// A relative DIR is taken from the configuration file's directory (or the working directory).
     func staticFiles(_ node: Node, _ key: String) throws(ConfigurationError) -> StaticSettings {
-        var entries: [String: Node] = [:]
-        if case .mapping = node {
-            entries = try self.mapping(node, key, allowed: ["root", "index", "listing", "cache_control"])
-        } else {
-            entries["root"] = node
-        }
+        let entries = try self.shortOrLong(node, key, main: "root", allowed: ["index", "listing", "cache_control"])
         guard let rootNode = entries["root"] else { throw self.fail(node, "\(key).root", "missing") }
-        var root = try self.string(rootNode, "\(key).root")
-        root = self.relativeToFile(root)
+        let root = self.relativeToFile(try self.string(rootNode, "\(key).root"))
         guard let real = StaticFileLookup.resolve(root, within: "/") else {
             throw self.fail(rootNode, "\(key).root", "cannot open directory \(root)")
         }
@@ -448,6 +442,12 @@ extension NodeReader {
         if let n = entries["listing"] { settings.listing = try self.bool(n, "\(key).listing") }
         if let n = entries["cache_control"] { settings.cacheControl = try self.string(n, "\(key).cache_control") }
         return settings
+    }
+
+    /// `key: VALUE` as shorthand for `key: {main: VALUE}`; the long form may add `allowed` keys.
+    func shortOrLong(_ node: Node, _ key: String, main: String, allowed: [String]) throws(ConfigurationError) -> [String: Node] {
+        guard case .mapping = node else { return [main: node] }
+        return try self.mapping(node, key, allowed: [main] + allowed)
     }
 
     /// A relative path from the file is taken from the file's directory (from the working
@@ -506,15 +506,9 @@ extension NodeReader {
 
     /// `record: DIR` or `record: {directory: DIR, max_file_bytes, max_total_bytes, max_files}`.
     func record(_ node: Node, _ key: String) throws(ConfigurationError) -> RecordSettings {
-        var entries: [String: Node] = [:]
-        if case .mapping = node {
-            entries = try self.mapping(node, key, allowed: ["directory", "max_file_bytes", "max_total_bytes", "max_files"])
-        } else {
-            entries["directory"] = node
-        }
+        let entries = try self.shortOrLong(node, key, main: "directory", allowed: ["max_file_bytes", "max_total_bytes", "max_files"])
         guard let directoryNode = entries["directory"] else { throw self.fail(node, "\(key).directory", "missing") }
-        var directory = try self.string(directoryNode, "\(key).directory")
-        directory = self.relativeToFile(directory)
+        let directory = self.relativeToFile(try self.string(directoryNode, "\(key).directory"))
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw self.fail(directoryNode, "\(key).directory", "\(directory) is not a directory (create it, writable by wsgate only)")

@@ -91,9 +91,9 @@ public struct PoolSettings: Sendable, Equatable {
 extension RouteConfiguration {
     /// Where the route sends sessions, for the start-up log and `wsgate check`.
     public var backendSummary: String {
-        let files = self.staticFiles.map { " + files \($0.root)\($0.listing ? " (listing)" : "")" } ?? ""
-        guard self.servesWebSockets else { return "files \(self.staticFiles?.root ?? "")\(self.staticFiles?.listing == true ? " (listing)" : "")" }
-        return self.webSocketSummary + files
+        let files = self.staticFiles.map { "files \($0.root)\($0.listing ? " (listing)" : "")" }
+        guard self.servesWebSockets else { return files ?? "" }
+        return self.webSocketSummary + (files.map { " + " + $0 } ?? "")
     }
 
     private var webSocketSummary: String {

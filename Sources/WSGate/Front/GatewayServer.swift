@@ -107,8 +107,8 @@ public final class GatewayServer: Sendable {
                 self.gateway.logger.warning("route \(config.path): \(warning)")
             }
         }
-        for (route, winner) in routing.table.shadowed {
-            self.gateway.logger.warning("route \(route.index) (\(route.configuration.path)) is never used: route \(winner.index) has the same host, match and path and is listed first")
+        for warning in routing.table.shadowWarnings {
+            self.gateway.logger.warning("\(warning)")
         }
     }
 

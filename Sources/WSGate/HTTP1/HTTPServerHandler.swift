@@ -238,15 +238,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func serveFile(_ request: StaticRequest, keepAlive: Bool, context: ChannelHandlerContext) {
         self.state = .servingFile
         let route = request.route.configuration.path
-        StaticFileLookup.answer(request.lookup, threadPool: .singleton, eventLoop: context.eventLoop).whenComplete { result in
-            let answer: StaticAnswer
-            switch result {
-            case .success(let found): answer = found
-            case .failure(let error):
-                self.logger.error("static file lookup failed: \(error)", metadata: ["route": "\(route)"])
-                answer = .page(status: .internalServerError, contentType: "text/plain; charset=utf-8", body: "Internal Server Error\n")
-            }
-            StaticFileMetrics.answered(route: route, status: answer.status)
+        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).whenSuccess { answer in
             guard context.channel.isActive else {
                 if case .file(let handle, _, _) = answer { try? handle.close() }
                 return
@@ -269,7 +261,9 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     self.endResponse(keepAlive: keepAlive, context: context)
                     return
                 }
-                StaticFileStreamer.send(handle, byteCount: byteCount, context: context, wrap: { Self.wrapOutboundOut(.body(.byteBuffer($0))) }).whenComplete { result in
+                StaticFileStreamer.send(handle, byteCount: byteCount, allocator: context.channel.allocator, eventLoop: context.eventLoop,
+                                        write: { context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer($0)))) },
+                                        abandon: { context.close(promise: nil) }).whenComplete { result in
                     switch result {
                     case .success: self.endResponse(keepAlive: keepAlive, context: context)
                     case .failure(let error):

@@ -212,13 +212,14 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: String, isHead: Bool = false) {
-        var all = headers
-        all.append(("content-type", contentType))
-        all.append(("content-length", String(body.utf8.count)))
-        all.append(("server", "wsgate"))
         if !isHead { stream.enqueueBody(self.allocator.buffer(string: body)) }
+        self.submit(stream, status: status, headers: headers + [("content-type", contentType), ("content-length", String(body.utf8.count))], hasBody: !isHead)
+    }
+
+    /// The response head (plus `server`); with `hasBody`, DATA comes from the stream's queue.
+    private func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
         do {
-            try self.session.submitResponse(stream: stream.id, status: status, headers: all, hasBody: !isHead)
+            try self.session.submitResponse(stream: stream.id, status: status, headers: headers + [("server", "wsgate")], hasBody: hasBody)
         } catch {
             self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
         }
@@ -230,10 +231,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     /// As over HTTP/1.1 (``StaticFileLookup``), with the body going through the stream's queue:
     /// the next chunk is read once the queue is below its high-water mark.
     private func serveFile(_ request: StaticRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
-        let route = request.route.configuration.path
-        StaticFileLookup.answer(request.lookup, threadPool: .singleton, eventLoop: context.eventLoop).whenComplete { result in
-            let answer = (try? result.get()) ?? .page(status: .internalServerError, contentType: "text/plain; charset=utf-8", body: "Internal Server Error\n")
-            StaticFileMetrics.answered(route: route, status: answer.status)
+        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).whenSuccess { answer in
             guard self.streams[stream.id] === stream, context.channel.isActive else {
                 if case .file(let handle, _, _) = answer { try? handle.close() }
                 return
@@ -251,12 +249,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                     try? handle.close()
                     return
                 }
-                let sent = StaticFileStreamer.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: StaticFileStreamer.chunkSize,
-                                                                 allocator: self.allocator, eventLoop: context.eventLoop) { chunk in
-                    stream.writeBody(chunk)
-                }
+                let sent = StaticFileStreamer.send(handle, byteCount: byteCount, allocator: self.allocator, eventLoop: context.eventLoop,
+                                                   write: { stream.writeBody($0) }, abandon: { if !stream.isClosed { stream.close() } })
                 sent.whenComplete { result in
-                    try? handle.close()
                     guard self.streams[stream.id] === stream, !stream.isClosed else { return }
                     switch result {
                     case .success: stream.endBody()
@@ -265,15 +260,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 }
             }
         }
-    }
-
-    private func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
-        do {
-            try self.session.submitResponse(stream: stream.id, status: status, headers: headers.map { ($0.0.lowercased(), $0.1) } + [("server", "wsgate")], hasBody: hasBody)
-        } catch {
-            self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
-        }
-        self.flushOutput()
     }
 
     private func connectBackend(for request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {

@@ -18,10 +18,7 @@ import NIOCore
 /// and last `{"end":SECONDS,"close_code":1000,"closed_by":"client","lost_bytes":0}` (`lost_bytes`:
 /// payload not recorded because the disk could not keep up).
 enum RecordingFormat {
-    enum Direction: String, Sendable {
-        case clientToBackend = ">"
-        case backendToClient = "<"
-    }
+    typealias Direction = RecordingEntry.Direction
 
     enum Kind: String, Sendable {
         case text = "t"

@@ -38,14 +38,14 @@ public enum RecordingEntry: Equatable, Sendable {
                 throw Invalid(line: number, reason: "expected [seconds, \">\"|\"<\", kind, data, end]")
             }
             let payload: [UInt8]
-            switch kind {
-            case "t": payload = Array(data.utf8)
-            case "b", "tb":
+            switch RecordingFormat.Kind(rawValue: kind) {
+            case .text: payload = Array(data.utf8)
+            case .binary, .textBytes:
                 guard let decoded = Data(base64Encoded: data) else { throw Invalid(line: number, reason: "bad base64") }
                 payload = Array(decoded)
-            default: throw Invalid(line: number, reason: "unknown kind '\(kind)'")
+            case nil: throw Invalid(line: number, reason: "unknown kind '\(kind)'")
             }
-            return .piece(seconds: seconds, direction: direction, isText: kind != "b", payload: payload, ends: ends == 1)
+            return .piece(seconds: seconds, direction: direction, isText: kind != RecordingFormat.Kind.binary.rawValue, payload: payload, ends: ends == 1)
         }
         guard let object = value as? [String: Any] else { throw Invalid(line: number, reason: "expected an object or an array") }
         if object["format"] as? String == "wsgate-recording" {

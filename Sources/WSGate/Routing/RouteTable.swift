@@ -18,6 +18,8 @@ public struct RouteTable: Sendable {
     public let routes: [Route]
     /// In the order they are tried.
     public let evaluationOrder: [Route]
+    /// Whether any route has a `host` (else the request's host is not even looked at).
+    private let hasHostRoutes: Bool
 
     public init(_ routes: [RouteConfiguration]) {
         self.routes = routes.enumerated().map { Route(index: $0.offset, configuration: $0.element) }
@@ -25,6 +27,7 @@ public struct RouteTable: Sendable {
             let (x, y) = (Self.precedence(a.configuration), Self.precedence(b.configuration))
             return x != y ? x.lexicographicallyPrecedes(y, by: >) : a.index < b.index
         }
+        self.hasHostRoutes = routes.contains { $0.host != nil }
     }
 
     /// Bigger is tried first: (host kind, host length, exact path, path length).
@@ -42,7 +45,7 @@ public struct RouteTable: Sendable {
     /// `Host` header or `:authority`, port and all; nil when the request has none).
     public func route(forTarget target: String, host: String? = nil) -> Route? {
         let path = Self.path(ofTarget: target)
-        let requestHost = host.map(HostPattern.normalize)
+        let requestHost = self.hasHostRoutes ? host.map(HostPattern.normalize) : nil
         for route in self.evaluationOrder {
             let config = route.configuration
             if let pattern = config.host {
@@ -67,6 +70,11 @@ public struct RouteTable: Sendable {
             if let first = seen[key] { result.append((route, first)) } else { seen[key] = route }
         }
         return result
+    }
+
+    /// ``shadowed`` as `wsgate check` prints it and the gateway logs it.
+    public var shadowWarnings: [String] {
+        self.shadowed.map { "route \($0.route.index) (\($0.route.configuration.path)) is never used: route \($0.by.index) has the same host, match and path and is listed first" }
     }
 
     /// The path part of a request target (query and fragment removed).

@@ -136,14 +136,18 @@ struct QueryParameters {
 
     /// Removes every `name=` parameter; returns the first one's value, percent-decoded.
     mutating func remove(_ name: String) -> String? {
-        var value: String?
-        self.pairs.removeAll { pair in
-            let key = pair.prefix { $0 != "=" }
-            guard key == name else { return false }
-            if value == nil { value = Self.percentDecoded(pair.dropFirst(key.count + 1)) }
-            return true
-        }
+        let value = self.value(name)
+        self.pairs.removeAll { $0.prefix { $0 != "=" } == name }
         return value
+    }
+
+    /// The first `name=` parameter's value that decodes, percent-decoded (`""` for a bare `name`).
+    func value(_ name: String) -> String? {
+        for pair in self.pairs {
+            let key = pair.prefix { $0 != "=" }
+            if key == name, let value = Self.percentDecoded(pair.dropFirst(key.count + 1)) { return value }
+        }
+        return nil
     }
 
     var target: String {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -46,8 +47,17 @@ enum StaticFileLookup {
         var ifModifiedSince: String?
     }
 
-    static func answer(_ request: Request, threadPool: NIOThreadPool, eventLoop: EventLoop) -> EventLoopFuture<StaticAnswer> {
-        threadPool.runIfActive(eventLoop: eventLoop) { Self.answer(request) }
+    /// The answer for a route's request, counted in `wsgate_static_responses_total`; never fails
+    /// (a lookup that cannot run is logged and answered 500).
+    static func answer(_ request: StaticRequest, eventLoop: EventLoop, logger: Logger) -> EventLoopFuture<StaticAnswer> {
+        let route = request.route.configuration.path
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { Self.answer(request.lookup) }.recover { error in
+            logger.error("static file lookup failed: \(error)", metadata: ["route": "\(route)"])
+            return .page(status: .internalServerError, contentType: "text/plain; charset=utf-8", body: "Internal Server Error\n")
+        }.map { answer in
+            StaticFileMetrics.answered(route: route, status: answer.status)
+            return answer
+        }
     }
 
     static func answer(_ request: Request) -> StaticAnswer {

@@ -11,12 +11,14 @@ enum StaticFileStreamer {
     static let stallTimeout = TimeAmount.seconds(60)
     static let fileIO = NonBlockingFileIO(threadPool: .singleton)
 
-    /// Closes `handle` when done, however it ends.
-    static func send(_ handle: NIOFileHandle, byteCount: Int, context: ChannelHandlerContext, wrap: @escaping (ByteBuffer) -> NIOAny) -> EventLoopFuture<Void> {
-        let eventLoop = context.eventLoop
-        let sent = self.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: self.chunkSize, allocator: context.channel.allocator, eventLoop: eventLoop) { chunk in
-            let written = context.writeAndFlush(wrap(chunk))
-            let stall = eventLoop.scheduleTask(in: self.stallTimeout) { context.close(promise: nil) }
+    /// `write` hands a chunk to the transport and succeeds once it may take the next (HTTP/1.1:
+    /// the write completed; HTTP/2: the stream's queue has room); `abandon` ends the response when
+    /// a chunk waits longer than `stallTimeout`. Closes `handle` when done, however it ends.
+    static func send(_ handle: NIOFileHandle, byteCount: Int, allocator: ByteBufferAllocator, eventLoop: EventLoop,
+                     write: @escaping (ByteBuffer) -> EventLoopFuture<Void>, abandon: @escaping () -> Void) -> EventLoopFuture<Void> {
+        let sent = self.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: self.chunkSize, allocator: allocator, eventLoop: eventLoop) { chunk in
+            let written = write(chunk)
+            let stall = eventLoop.scheduleTask(in: self.stallTimeout) { abandon() }
             written.whenComplete { _ in stall.cancel() }
             return written
         }

@@ -35,7 +35,7 @@ final class BackendPool: Sendable {
         case .hashHeader(let name):
             ordered = self.hashed(available, key: head.headers.first(name: name))
         case .hashQuery(let name):
-            ordered = self.hashed(available, key: Self.queryValue(name, in: head.uri))
+            ordered = self.hashed(available, key: QueryParameters(target: head.uri).value(name))
         }
         return Array(ordered.prefix(self.settings.connectAttempts))
     }
@@ -54,7 +54,7 @@ final class BackendPool: Sendable {
     private func hashed(_ targets: [BackendTarget], key: String?) -> [BackendTarget] {
         guard let key, !key.isEmpty else { return self.rotated(targets) }
         let keyHash = Self.fnv1a(key)
-        return targets.map { ($0, Self.mix(keyHash ^ Self.fnv1a($0.url.description))) }.sorted { $0.1 > $1.1 }.map(\.0)
+        return targets.map { ($0, Self.mix(keyHash ^ $0.urlHash)) }.sorted { $0.1 > $1.1 }.map(\.0)
     }
 
     static func fnv1a(_ text: String) -> UInt64 {
@@ -72,17 +72,5 @@ final class BackendPool: Sendable {
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
-    }
-
-    /// The first value of query parameter `name` in a request target (not percent-decoded: equal
-    /// encodings hash alike).
-    static func queryValue(_ name: String, in uri: String) -> String? {
-        guard let questionMark = uri.firstIndex(of: "?") else { return nil }
-        let query = uri[uri.index(after: questionMark)...].prefix { $0 != "#" }
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts[0] == name { return parts.count > 1 ? String(parts[1]) : "" }
-        }
-        return nil
     }
 }

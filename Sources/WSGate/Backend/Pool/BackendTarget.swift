@@ -9,10 +9,14 @@ import NIOCore
 /// A target takes sessions when its active checks say it is up (or it has none) and it is not
 /// ejected by passive health.
 final class BackendTarget: Sendable {
-    /// Read by the status endpoint.
-    struct Snapshot: Sendable {
+    /// The target as the admin listener's `/status` shows it.
+    struct Snapshot: Sendable, Encodable {
+        var url: String
+        /// Takes new sessions now: up and not ejected.
+        var available: Bool
+        /// What the active checks say (always true without them).
         var up: Bool
-        var ejectedFor: TimeAmount?
+        var ejectedForSeconds: Double?
         var sessions: Int
         var consecutiveFailures: Int
         var ejections: Int
@@ -35,6 +39,8 @@ final class BackendTarget: Sendable {
     }
 
     let url: BackendURL
+    /// The URL's share of every rendezvous-hash score, computed once.
+    let urlHash: UInt64
     let check: HealthCheckSettings?
     let passive: PassiveHealthSettings
     private let state = NIOLockedValueBox(State())
@@ -45,6 +51,7 @@ final class BackendTarget: Sendable {
 
     init(url: BackendURL, check: HealthCheckSettings?, passive: PassiveHealthSettings) {
         self.url = url
+        self.urlHash = BackendPool.fnv1a(url.description)
         self.check = check
         self.passive = passive
         let dimensions = [("target", url.description)]
@@ -157,8 +164,9 @@ final class BackendTarget: Sendable {
     func snapshot(at now: NIODeadline) -> Snapshot {
         self.state.withLockedValue { state in
             let ejectedFor = state.ejectedUntil.flatMap { $0 > now ? $0 - now : nil }
-            return Snapshot(up: state.up, ejectedFor: ejectedFor, sessions: state.sessions, consecutiveFailures: state.consecutiveFailures,
-                            ejections: state.ejections, lastError: state.lastError, lastCheck: state.lastCheck)
+            return Snapshot(url: self.url.description, available: state.up && ejectedFor == nil, up: state.up,
+                            ejectedForSeconds: ejectedFor.map { Double($0.nanoseconds / 1_000_000) / 1000 }, sessions: state.sessions,
+                            consecutiveFailures: state.consecutiveFailures, ejections: state.ejections, lastError: state.lastError, lastCheck: state.lastCheck)
         }
     }
 }

@@ -19,7 +19,9 @@ final class HealthChecker: Sendable {
     private let passed: Counter
     private let failed: Counter
 
-    init(target: BackendTarget, settings: HealthCheckSettings, tls: NIOSSLContext?, serverName: String?, logger: Logger) {
+    /// nil for a target without active checks.
+    init?(target: BackendTarget, tls: NIOSSLContext?, serverName: String?, logger: Logger) {
+        guard let settings = target.check else { return nil }
         self.target = target
         self.settings = settings
         self.tls = tls
@@ -31,7 +33,7 @@ final class HealthChecker: Sendable {
 
     func start(on eventLoop: EventLoop) {
         let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: self.settings.interval) { _ in
-            self.probe(on: eventLoop).always { self.record($0) }.map { _ in () }.recover { _ in () }
+            self.probe(on: eventLoop).always { self.record($0) }.recover { _ in () }
         }
         self.task.withLockedValue { $0 = task }
     }
@@ -78,12 +80,7 @@ final class HealthChecker: Sendable {
             checked = connected.map { _ in () }
         case (.webSocket(let host, let port, let path, let query, let tls), .webSocket(let checkPath)):
             let key = WebSocketAccept.makeKey()
-            var headers = HTTPHeaders()
-            headers.add(name: "Host", value: BackendURL.bracketed(host) + (port == 80 || port == 443 ? "" : ":\(port)"))
-            headers.add(name: "Upgrade", value: "websocket")
-            headers.add(name: "Connection", value: "Upgrade")
-            headers.add(name: "Sec-WebSocket-Key", value: key)
-            headers.add(name: "Sec-WebSocket-Version", value: "13")
+            var headers = BackendRequestHeaders.handshake(host: host, port: port, key: key)
             headers.add(name: "User-Agent", value: "wsgate-health-check")
             let uri = checkPath ?? ((path ?? "/") + (query.map { "?\($0)" } ?? ""))
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
@@ -91,8 +88,10 @@ final class HealthChecker: Sendable {
                                                         tls: tls ? self.tls : nil, serverName: self.serverName, subprotocols: [], offersCompression: false)
             connected = opened.connected
             checked = opened.ready.flatMap { channel, _ in
-                // A proper goodbye (1001 Going Away), masked as a client must.
-                channel.writeAndFlush(Self.closeFrame(allocator: channel.allocator))
+                // A proper goodbye: 1001 Going Away, masked as a client must.
+                var code = channel.allocator.buffer(capacity: 2)
+                code.writeInteger(WebSocketCloseCode.goingAway.rawValue)
+                return channel.writeAndFlush(FrameEncoder.controlFrame(opcode: .close, payload: code, mask: .random(), allocator: channel.allocator))
             }
         }
         checked.whenComplete { result in
@@ -103,13 +102,5 @@ final class HealthChecker: Sendable {
         }
         promise.futureResult.whenComplete { _ in connected.whenSuccess { $0.close(promise: nil) } }
         return promise.futureResult
-    }
-
-    /// A masked close frame with code 1001 Going Away.
-    static func closeFrame(allocator: ByteBufferAllocator) -> ByteBuffer {
-        let mask = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        var buffer = allocator.buffer(capacity: 8)
-        buffer.writeBytes([0x88, 0x82] + mask + [0x03 ^ mask[0], 0xE9 ^ mask[1]])
-        return buffer
     }
 }

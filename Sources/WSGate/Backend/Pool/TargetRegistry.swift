@@ -13,6 +13,13 @@ final class TargetRegistry: Sendable {
         var check: HealthCheckSettings?
         var passive: PassiveHealthSettings
         var tls: BackendTLS
+
+        init(_ url: BackendURL, of route: RouteConfiguration) {
+            self.url = url.description
+            self.check = route.pool.healthCheck
+            self.passive = route.pool.passiveHealth
+            self.tls = route.backendTLS
+        }
     }
 
     private struct Entry {
@@ -25,7 +32,7 @@ final class TargetRegistry: Sendable {
     /// The target for `url` as `route` checks it: the one in force, or a new one (not checked
     /// until its table is applied).
     func target(_ url: BackendURL, of route: RouteConfiguration, made: inout [Key: BackendTarget]) -> BackendTarget {
-        let key = Key(url: url.description, check: route.pool.healthCheck, passive: route.pool.passiveHealth, tls: route.backendTLS)
+        let key = Key(url, of: route)
         if let target = made[key] ?? self.entries.withLockedValue({ $0[key]?.target }) {
             made[key] = target
             return target
@@ -41,10 +48,8 @@ final class TargetRegistry: Sendable {
         var wanted: [Key: (BackendTarget, NIOSSLContext?)] = [:]
         for route in routing.table.routes {
             guard let pool = routing.pools[route.index] else { continue }
-            let config = route.configuration
             for target in pool.targets {
-                let key = Key(url: target.url.description, check: config.pool.healthCheck, passive: config.pool.passiveHealth, tls: config.backendTLS)
-                wanted[key] = (target, routing.backendTLS[route.index])
+                wanted[Key(target.url, of: route.configuration)] = (target, routing.backendTLS[route.index])
             }
         }
         let stopping: [HealthChecker] = self.entries.withLockedValue { entries in
@@ -53,7 +58,7 @@ final class TargetRegistry: Sendable {
                 if let entry = entries[key], entry.target === target {
                     next[key] = entry
                 } else {
-                    let checker = target.check.map { HealthChecker(target: target, settings: $0, tls: tls, serverName: key.tls.serverName, logger: logger) }
+                    let checker = HealthChecker(target: target, tls: tls, serverName: key.tls.serverName, logger: logger)
                     checker?.start(on: group.next())
                     next[key] = Entry(target: target, checker: checker)
                 }

@@ -19,6 +19,8 @@ struct ClientMessageFramer {
     private var held: ByteBuffer?
     /// Lines: the ending, made once (each write shares its storage).
     private let lineEnding: ByteBuffer
+    /// Length-prefixed: reused for every prefix (the writer copies such small buffers out).
+    private var prefixBuffer = ByteBuffer()
 
     init(_ framing: TCPFraming, maxMessageBytes: Int) {
         self.framing = framing
@@ -46,9 +48,7 @@ struct ClientMessageFramer {
         case .lengthPrefixed(let prefix):
             if starts && fin {
                 guard length <= self.limit else { throw .messageTooLong(limit: self.limit) }
-                var header = ByteBufferAllocator().buffer(capacity: 4)
-                RecordSplitter.encode(length, as: prefix.kind, into: &header)
-                write(header)
+                self.writePrefix(length, prefix.kind, write: write)
             } else if starts {
                 self.held = ByteBufferAllocator().buffer(capacity: min(max(length, 256), self.limit))
             }
@@ -86,10 +86,14 @@ struct ClientMessageFramer {
         case .lengthPrefixed(let prefix):
             guard let held = self.held else { return }
             self.held = nil
-            var header = ByteBufferAllocator().buffer(capacity: 4)
-            RecordSplitter.encode(held.readableBytes, as: prefix.kind, into: &header)
-            write(header)
+            self.writePrefix(held.readableBytes, prefix.kind, write: write)
             write(held)
         }
+    }
+
+    private mutating func writePrefix(_ length: Int, _ kind: LengthPrefix.Kind, write: (ByteBuffer) -> Void) {
+        self.prefixBuffer.clear()
+        RecordSplitter.encode(length, as: kind, into: &self.prefixBuffer)
+        write(self.prefixBuffer)
     }
 }

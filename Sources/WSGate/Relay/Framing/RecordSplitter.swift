@@ -47,8 +47,7 @@ struct RecordSplitter {
     }
 
     private func decodedLength() -> Int {
-        let bytes = self.kind.isBigEndian ? self.prefix : self.prefix.reversed()
-        return bytes.reduce(0) { $0 << 8 | Int($1) }
+        self.kind.isBigEndian ? self.prefix.reduce(0) { $0 << 8 | Int($1) } : self.prefix.reversed().reduce(0) { $0 << 8 | Int($1) }
     }
 
     /// The prefix for a record of `length` bytes.
