@@ -58,7 +58,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         self.timer?.cancel()
         do {
             if http2 {
-                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway, client: self.client))
+                try context.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: self.gateway, client: self.client, eventLoop: context.eventLoop))
             } else {
                 try HTTP1Pipeline.configure(context.channel, gateway: self.gateway, client: self.client)
             }

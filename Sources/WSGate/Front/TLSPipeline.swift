@@ -23,7 +23,7 @@ enum TLSPipeline {
             return channel.eventLoop.makeCompletedFuture {
                 switch result {
                 case .negotiated("h2"):
-                    try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: gateway, client: client))
+                    try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionHandler(gateway: gateway, client: client, eventLoop: channel.eventLoop))
                 case .negotiated("http/1.1"):
                     try HTTP1Pipeline.configure(channel, gateway: gateway, client: client)
                 default:

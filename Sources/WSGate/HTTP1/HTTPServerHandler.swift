@@ -185,7 +185,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             sync.removeHandler(self.encoder, promise: nil)
             sync.removeHandler(context: context, promise: nil)
             try context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
-            try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg))
+            try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg, eventLoop: context.eventLoop))
             sync.removeHandler(self.decoder, promise: nil)
             relay.start()
         } catch {

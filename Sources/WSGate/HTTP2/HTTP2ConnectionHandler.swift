@@ -25,25 +25,30 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private var idleTimer: Scheduled<Void>?
     /// GOAWAY sent: close once the last stream is done.
     private var draining = false
+    /// The channel closed (or the handler left it): events still in the batch being handled open nothing.
+    private var isGone = false
 
     private let client: ClientConnection
+    /// The channel's loop, known from the start: streams and file senders that outlive the
+    /// handler's time in the pipeline still need it to fail their futures.
+    let eventLoop: EventLoop
 
-    init(gateway: GatewayContext, client: ClientConnection) throws {
+    init(gateway: GatewayContext, client: ClientConnection, eventLoop: EventLoop) throws {
         self.gateway = gateway
         self.client = client
+        self.eventLoop = eventLoop
         self.session = try NGHTTP2ServerSession(settings: gateway.settings.http2)
     }
 
     var allocator: ByteBufferAllocator { self.context?.channel.allocator ?? ByteBufferAllocator() }
-    var eventLoop: EventLoop { self.context!.eventLoop }
     var isChannelWritable: Bool { self.context?.channel.isWritable ?? false }
     private var logger: Logger { self.gateway.logger }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.clientDescription = self.client.loggable
-        self.session.readData = { [unowned self] id, buffer in
-            guard let stream = self.streams[id] else { return .bytes(0, endStream: true) }
+        self.session.readData = { [weak self] id, buffer in
+            guard let self, let stream = self.streams[id] else { return .bytes(0, endStream: true) }
             return stream.readData(into: buffer)
         }
         self.flushOutput()  // our SETTINGS
@@ -52,7 +57,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     private func armIdleTimer() {
-        guard let context, self.streams.isEmpty else { return }
+        guard let context, self.streams.isEmpty, !self.isGone else { return }
         self.idleTimer?.cancel()
         let timeout = self.gateway.settings.handshakeTimeout
         self.idleTimer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
@@ -73,6 +78,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.closeAllStreams()  // normally done by channelInactive; a removal without it must not leave streams open
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -113,14 +119,22 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     func channelInactive(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
         self.gateway.sessions.remove(self)
+        self.closeAllStreams()
+        context.fireChannelInactive()
+    }
+
+    /// The connection is gone: every stream hears so once (a file being sent stops and lets go of
+    /// its file, a WebSocket leg ends its session), and no stream is opened after this.
+    private func closeAllStreams() {
+        self.isGone = true
         let streams = self.streams
         self.streams.removeAll()
         for stream in streams.values {
-            stream.streamClosed()  // a file being sent stops and lets go of its file
+            stream.streamClosed()
             stream.leg?.transportClosed()
             stream.leg?.transport = nil
+            stream.leg = nil
         }
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -133,6 +147,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func handle(_ event: NGHTTP2ServerSession.Event, context: ChannelHandlerContext) {
         switch event {
         case .request(let id, let headers, _):
+            guard !self.isGone else { return }
             let stream = HTTP2Stream(id: id, connection: self)
             self.streams[id] = stream
             self.idleTimer?.cancel()
@@ -221,7 +236,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         do {
             try self.session.submitResponse(stream: stream.id, status: status, headers: headers + [("server", "wsgate")], hasBody: hasBody)
         } catch {
-            self.session.submitReset(stream: stream.id, errorCode: 0x2)  // INTERNAL_ERROR
+            self.session.submitReset(stream: stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
         }
         self.flushOutput()
     }
@@ -306,7 +321,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         } catch {
             self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
             backend.channel.close(promise: nil)
-            self.session.submitReset(stream: stream.id, errorCode: 0x2)
+            self.session.submitReset(stream: stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
             self.flushOutput()
         }
     }

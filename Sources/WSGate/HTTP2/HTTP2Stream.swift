@@ -11,7 +11,10 @@ final class HTTP2Stream: LegTransport {
     static let lowWaterMark = 32 * 1024
 
     let id: Int32
-    unowned let connection: HTTP2ConnectionHandler
+    /// Weak: a stream can outlive its connection's handler (a file chunk read by the thread pool,
+    /// a future's callback); it then finds no connection and does nothing.
+    private weak var connection: HTTP2ConnectionHandler?
+    let eventLoop: EventLoop
     var leg: WebSocketLeg?
     /// The backend is being opened: DATA is held (in ``early``), not discarded.
     var isConnecting = false
@@ -33,6 +36,7 @@ final class HTTP2Stream: LegTransport {
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
         self.connection = connection
+        self.eventLoop = connection.eventLoop
     }
 
     // MARK: Incoming
@@ -48,15 +52,15 @@ final class HTTP2Stream: LegTransport {
     }
 
     private func consumeNow() {
-        guard self.unconsumed > 0 else { return }
-        self.connection.session.consume(stream: self.id, bytes: self.unconsumed)
+        guard self.unconsumed > 0, let connection = self.connection else { return }
+        connection.session.consume(stream: self.id, bytes: self.unconsumed)
         self.unconsumed = 0
     }
 
     /// A stream with no leg (a plain request, a refused one) takes whatever comes.
     func discard(_ data: ByteBuffer) {
         // The connection window was already reopened on arrival; only the stream's is left.
-        self.connection.session.consume(stream: self.id, bytes: data.readableBytes)
+        self.connection?.session.consume(stream: self.id, bytes: data.readableBytes)
     }
 
     // MARK: Outgoing (nghttp2's data source)
@@ -79,7 +83,7 @@ final class HTTP2Stream: LegTransport {
         self.pendingBytes -= written
         if self.aboveHighWater && self.pendingBytes <= Self.lowWaterMark {
             self.aboveHighWater = false
-            self.connection.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
+            self.connection?.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
         }
         if self.pending.isEmpty && self.endAfterPending { return .bytes(written, endStream: true) }
         return written == 0 ? .deferred : .bytes(written, endStream: false)
@@ -100,6 +104,9 @@ final class HTTP2Stream: LegTransport {
         guard !self.isClosed else { return self.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         self.write(chunk)
         self.flush()
+        // The flush may have closed the connection, and this stream with it: nothing would ever
+        // complete a waiter set now.
+        guard !self.isClosed else { return self.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         if self.isWritable { return self.eventLoop.makeSucceededVoidFuture() }
         let waiter = self.eventLoop.makePromise(of: Void.self)
         self.roomWaiter = waiter
@@ -124,10 +131,8 @@ final class HTTP2Stream: LegTransport {
 
     // MARK: LegTransport
 
-    var eventLoop: EventLoop { self.connection.eventLoop }
-
     var isWritable: Bool {
-        self.connection.isChannelWritable && self.pendingBytes < Self.highWaterMark
+        (self.connection?.isChannelWritable ?? false) && self.pendingBytes < Self.highWaterMark
     }
 
     func write(_ buffer: ByteBuffer) {
@@ -144,8 +149,9 @@ final class HTTP2Stream: LegTransport {
     }
 
     func flush() {
-        self.connection.session.resumeData(stream: self.id)
-        self.connection.flushOutput()
+        guard let connection = self.connection, !self.isClosed else { return }
+        connection.session.resumeData(stream: self.id)
+        connection.flushOutput()
     }
 
     func startReading() {
@@ -156,12 +162,12 @@ final class HTTP2Stream: LegTransport {
         }
         if !early.isEmpty { self.leg?.readComplete() }
         if self.leg?.partner?.isWritable ?? true { self.consumeNow() }
-        self.connection.flushOutput()
+        self.connection?.flushOutput()
     }
 
     func resumeReading() {
         self.consumeNow()
-        self.connection.flushOutput()
+        self.connection?.flushOutput()
     }
 
     func closeAfterFlush() {
@@ -170,7 +176,8 @@ final class HTTP2Stream: LegTransport {
     }
 
     func close() {
-        self.connection.session.submitReset(stream: self.id, errorCode: 0x8)  // CANCEL
-        self.connection.flushOutput()
+        guard let connection = self.connection, !self.isClosed else { return }
+        connection.session.submitReset(stream: self.id, errorCode: NGHTTP2ServerSession.ErrorCode.cancel)
+        connection.flushOutput()
     }
 }

@@ -113,6 +113,13 @@ final class NGHTTP2ServerSession {
         guard result == 0 else { throw Failure(function: "nghttp2_submit_response", code: Int(result)) }
     }
 
+    /// RST_STREAM codes we send (RFC 9113 §7).
+    enum ErrorCode {
+        static let internalError = UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)
+        static let refusedStream = UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
+        static let cancel = UInt32(NGHTTP2_CANCEL.rawValue)
+    }
+
     func submitReset(stream: Int32, errorCode: UInt32) {
         nghttp2_submit_rst_stream(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, errorCode)
     }
@@ -136,7 +143,7 @@ final class NGHTTP2ServerSession {
         nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
     }
 
-    private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+    private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> T) -> T {
         var storage: [UInt8] = []
         var spans: [(Int, Int, Int, Int)] = []
         for (name, value) in headers {
@@ -147,19 +154,19 @@ final class NGHTTP2ServerSession {
             spans.append((nameStart, name.utf8.count, valueStart, value.utf8.count))
         }
         return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress ?? UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
+            let base = bytes.baseAddress  // nil only with no header at all: then no span points into it
             let vector = spans.map { span in
-                nghttp2_nv(name: base + span.0, value: base + span.2, namelen: span.1, valuelen: span.3,
+                nghttp2_nv(name: base.map { $0 + span.0 }, value: base.map { $0 + span.2 }, namelen: span.1, valuelen: span.3,
                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
             }
-            return vector.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+            return vector.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
         }
     }
 
     // MARK: Callback targets
 
-    fileprivate static func from(_ userData: UnsafeMutableRawPointer?) -> NGHTTP2ServerSession {
-        Unmanaged<NGHTTP2ServerSession>.fromOpaque(userData!).takeUnretainedValue()
+    fileprivate static func from(_ userData: UnsafeMutableRawPointer?) -> NGHTTP2ServerSession? {
+        userData.map { Unmanaged<NGHTTP2ServerSession>.fromOpaque($0).takeUnretainedValue() }
     }
 
     fileprivate func beginHeaders(stream: Int32) {
@@ -210,17 +217,22 @@ final class NGHTTP2ServerSession {
     }
 }
 
-// C callbacks: each finds its session through user_data and records what happened.
+// C callbacks: each finds its session through user_data (set at creation, never nil; a missing one
+// fails the call instead of trapping) and records what happened.
+
+private let callbackFailure = Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
 
 private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
     guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
-    NGHTTP2ServerSession.from(userData).beginHeaders(stream: frame.pointee.hd.stream_id)
+    guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    session.beginHeaders(stream: frame.pointee.hd.stream_id)
     return 0
 }
 
 private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
     guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
-    NGHTTP2ServerSession.from(userData).header(
+    guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    session.header(
         stream: frame.pointee.hd.stream_id,
         name: UnsafeRawBufferPointer(start: name, count: nameLength),
         value: UnsafeRawBufferPointer(start: value, count: valueLength)
@@ -230,20 +242,24 @@ private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength,
 
 private let onFrameReceived: nghttp2_on_frame_recv_callback = { _, frame, userData in
     guard let frame else { return 0 }
-    NGHTTP2ServerSession.from(userData).frameReceived(type: frame.pointee.hd.type, flags: frame.pointee.hd.flags, stream: frame.pointee.hd.stream_id)
+    guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    session.frameReceived(type: frame.pointee.hd.type, flags: frame.pointee.hd.flags, stream: frame.pointee.hd.stream_id)
     return 0
 }
 
 private let onDataChunk: nghttp2_on_data_chunk_recv_callback = { _, _, stream, data, length, userData in
-    NGHTTP2ServerSession.from(userData).dataChunk(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
+    guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    session.dataChunk(stream: stream, bytes: UnsafeRawBufferPointer(start: data, count: length))
     return 0
 }
 
 private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, errorCode, userData in
-    NGHTTP2ServerSession.from(userData).streamClosed(stream: stream, errorCode: errorCode)
+    guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    session.streamClosed(stream: stream, errorCode: errorCode)
     return 0
 }
 
 private let readCallback: wsgate_read_callback = { _, stream, buffer, length, flags, userData in
-    NGHTTP2ServerSession.from(userData).read(stream: stream, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags!)
+    guard let session = NGHTTP2ServerSession.from(userData), let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+    return session.read(stream: stream, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
 }

@@ -32,8 +32,8 @@ final class IdleSweeper {
         if self.task == nil || wanted < self.interval {
             self.interval = wanted
             self.task?.cancel()
-            self.task = self.eventLoop.scheduleRepeatedTask(initialDelay: wanted, delay: wanted) { [unowned self] _ in
-                self.sweep()
+            self.task = self.eventLoop.scheduleRepeatedTask(initialDelay: wanted, delay: wanted) { [weak self] _ in
+                self?.sweep()
             }
         }
     }

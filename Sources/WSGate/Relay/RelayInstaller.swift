@@ -54,7 +54,7 @@ struct RelayInstaller {
                                    compression: backend.compression.map { LegCompression(backend: $0, settings: route.compression) })
             leg.partner = clientLeg
             backendLeg = leg
-            backendHandler = WebSocketLegHandler(leg: leg)
+            backendHandler = WebSocketLegHandler(leg: leg, eventLoop: backend.channel.eventLoop)
         }
         clientLeg.partner = backendLeg
         session.backendLeg = backendLeg

@@ -16,9 +16,10 @@ final class WebSocketLeg: RelayPartner {
     private let session: RelaySession
     private var decoder: FrameDecoder
     var partner: RelayPartner?
-    /// Not weak: a weak reference would push every retain and release of the transport onto the
-    /// slow side-table path. The transport owns this leg and clears the reference when it goes.
-    unowned(unsafe) var transport: LegTransport?
+    /// Strong, not weak (a weak reference puts every retain of the transport on the slow side-table
+    /// path): the transport owns this leg and clears the reference when it goes, which breaks the
+    /// cycle. A transport that is gone but still referenced only finds its channel closed.
+    var transport: LegTransport?
 
     private var closeSent = false
     private var closeReceived = false

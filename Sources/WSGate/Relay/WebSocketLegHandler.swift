@@ -8,11 +8,14 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
     typealias OutboundOut = ByteBuffer
 
     let leg: WebSocketLeg
+    /// The channel's loop, known from the start: a leg's timer may ask for it after the handler left.
+    let eventLoop: EventLoop
     private var context: ChannelHandlerContext?
     private var reads = ReadGate()
 
-    init(leg: WebSocketLeg) {
+    init(leg: WebSocketLeg, eventLoop: EventLoop) {
         self.leg = leg
+        self.eventLoop = eventLoop
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -62,7 +65,6 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
 
     // MARK: LegTransport
 
-    var eventLoop: EventLoop { self.context!.eventLoop }
     var isWritable: Bool { self.context?.channel.isWritable ?? true }
 
     func write(_ buffer: ByteBuffer) {

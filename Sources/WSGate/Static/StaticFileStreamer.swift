@@ -17,14 +17,26 @@ enum StaticFileStreamer {
     static func send(_ handle: NIOFileHandle, byteCount: Int, allocator: ByteBufferAllocator, eventLoop: EventLoop,
                      write: @escaping (ByteBuffer) -> EventLoopFuture<Void>, abandon: @escaping () -> Void) -> EventLoopFuture<Void> {
         let sent = self.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: self.chunkSize, allocator: allocator, eventLoop: eventLoop) { chunk in
-            let written = write(chunk)
-            let stall = eventLoop.scheduleTask(in: self.stallTimeout) { abandon() }
-            written.whenComplete { _ in stall.cancel() }
-            return written
+            // The stall timer ends the wait itself: however the transport behaves, the file is closed.
+            let next = eventLoop.makePromise(of: Void.self)
+            let stall = eventLoop.scheduleTask(in: self.stallTimeout) {
+                abandon()
+                next.fail(Stalled())
+            }
+            write(chunk).whenComplete { result in
+                stall.cancel()
+                next.completeWith(result)  // ignored if the stall timer already failed it
+            }
+            return next.futureResult
         }
         sent.whenComplete { _ in try? handle.close() }
         return sent
     }
+}
+
+/// A client took no bytes for ``StaticFileStreamer/stallTimeout``.
+struct Stalled: Error, CustomStringConvertible {
+    var description: String { "the client took no bytes for \(StaticFileStreamer.stallTimeout.prettyDescription)" }
 }
 
 /// `wsgate_static_responses_total{route, status}`.
