@@ -285,6 +285,11 @@ final class WebSocketLeg: RelayPartner {
             case .backend:
                 self.partner?.relayClose(code: .internalError, reason: "backend connection lost")
             }
+        } else {
+            // This hop's closing handshake ran (or was cut short). A partner still open ends too: a
+            // TCP service that closed its side first is waiting for exactly this (for WebSocket
+            // partners, which run their own handshake, it changes nothing).
+            self.partner?.relayClose(code: .normalClosure, reason: "\(self.side.rawValue) connection closed")
         }
         self.partner = nil
         self.session.legFinished()

@@ -76,7 +76,14 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
     }
 
     func startReading() {
-        self.context?.read()
+        guard let context else { return }
+        guard context.channel.isActive else {
+            // The connection closed before this handler joined it (the 101's write failed, say): its
+            // channelInactive has gone by, so the leg hears of the end here, or its partner stays open.
+            self.leg.transportClosed()
+            return
+        }
+        context.read()
     }
 
     func resumeReading() {
