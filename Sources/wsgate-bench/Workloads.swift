@@ -81,30 +81,30 @@ final class Workloads: @unchecked Sendable {
     /// `rate` messages per second of `size` bytes, spread over `connections`, each timed from when it
     /// was due (a stall shows up in the figures rather than delaying the schedule).
     func latency(size: Int, connections: Int, rate: Int, warmup: Duration, duration: Duration) async throws -> Latency {
-        var backlog: [ObjectIdentifier: [NIODeadline]] = [:]
-        var late = 0
+        let backlog = OnLoop<[ObjectIdentifier: [NIODeadline]]>([:])
+        let late = OnLoop(0)
         try await self.open(connections, size: size, concurrency: connections) { _ in
         } echoed: { connection, due in
             if self.counting { self.latencies.append((NIODeadline.now() - due).nanoseconds) }
-            if var queued = backlog[ObjectIdentifier(connection)], !queued.isEmpty {
+            if var queued = backlog.value[ObjectIdentifier(connection)], !queued.isEmpty {
                 connection.send(due: queued.removeFirst())
-                backlog[ObjectIdentifier(connection)] = queued
+                backlog.value[ObjectIdentifier(connection)] = queued
             }
         }
-        let ordered = try await self.loop.submit { Array(self.connections.values) }.get()
+        let ordered = OnLoop(try await self.loop.submit { OnLoop(Array(self.connections.values)) }.get().value)
         let interval = TimeAmount.nanoseconds(1_000_000_000 / Int64(rate))
         let start = NIODeadline.now()
-        var tick: Int64 = 0
+        let tick = OnLoop<Int64>(0)
         let task = self.loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
             // Catch up on every send that fell due since the last run.
             while true {
-                let due = start + TimeAmount.nanoseconds(interval.nanoseconds * (tick + 1))
+                let due = start + TimeAmount.nanoseconds(interval.nanoseconds * (tick.value + 1))
                 guard due <= .now() else { break }
-                let connection = ordered[Int(tick % Int64(ordered.count))]
-                tick += 1
+                let connection = ordered.value[Int(tick.value % Int64(ordered.value.count))]
+                tick.value += 1
                 if connection.inFlight > 0 {
-                    if self.counting { late += 1 }
-                    backlog[ObjectIdentifier(connection), default: []].append(due)
+                    if self.counting { late.value += 1 }
+                    backlog.value[ObjectIdentifier(connection), default: []].append(due)
                 } else {
                     connection.send(due: due)
                     connection.flush()
@@ -115,7 +115,7 @@ final class Workloads: @unchecked Sendable {
         let (echoes, _, cpu) = try await self.measure(for: duration)
         task.cancel()
         let samples = try await self.loop.submit { self.latencies.sorted() }.get()
-        let lateSends = try await self.loop.submit { late }.get()
+        let lateSends = try await self.loop.submit { late.value }.get()
         try await self.closeAll()
         func percentile(_ p: Double) -> Double {
             guard !samples.isEmpty else { return .nan }
@@ -130,9 +130,9 @@ final class Workloads: @unchecked Sendable {
 
     /// `concurrency` loops of: connect, handshake, one echo of 64 bytes, closing handshake, EOF.
     func connectionRate(concurrency: Int, warmup: Duration, duration: Duration) async throws -> ConnectionRate {
-        var running = true
-        func cycle() {
-            guard running else { return }
+        let running = OnLoop(true)
+        @Sendable func cycle() {
+            guard running.value else { return }
             self.connect(size: 64) { connection in
                 connection.send()
                 connection.flush()
@@ -146,7 +146,7 @@ final class Workloads: @unchecked Sendable {
         try await self.loop.submit { for _ in 0..<concurrency { cycle() } }.get()
         try await Task.sleep(for: warmup)
         let (cycles, seconds, cpu) = try await self.measure(for: duration)
-        try await self.loop.submit { running = false }.get()
+        try await self.loop.submit { running.value = false }.get()
         try await self.waitUntil("every connection closed") { self.connections.isEmpty }
         return ConnectionRate(perSecond: Double(cycles) / seconds, gatewayMicrosPerConnection: cpu.map { $0 * 1e6 / Double(max(cycles, 1)) })
     }
@@ -157,14 +157,14 @@ final class Workloads: @unchecked Sendable {
     /// resident memory growth per connection.
     func idle(connections: Int, concurrency: Int) async throws -> Idle {
         let before = self.gateway.residentKiB()
-        var echoes = 0
+        let echoes = OnLoop(0)
         try await self.open(connections, size: 64, concurrency: concurrency) { connection in
             connection.send()
             connection.flush()
         } echoed: { _, _ in
-            echoes += 1
+            echoes.value += 1
         }
-        try await self.waitUntil("every connection echoed") { echoes >= connections }
+        try await self.waitUntil("every connection echoed") { echoes.value >= connections }
         try await Task.sleep(for: .seconds(1))
         let after = self.gateway.residentKiB()
         let held = try await self.loop.submit { self.connections.count }.get()
@@ -183,20 +183,20 @@ final class Workloads: @unchecked Sendable {
 
     /// Opens `total` connections, at most `concurrency` handshakes at a time, and waits for all.
     private func open(_ total: Int, size: Int, concurrency: Int,
-                      opened: @escaping (EchoConnection) -> Void, echoed: @escaping (EchoConnection, NIODeadline) -> Void) async throws {
+                      opened: @escaping @Sendable (EchoConnection) -> Void, echoed: @escaping @Sendable (EchoConnection, NIODeadline) -> Void) async throws {
         let promise = self.loop.makePromise(of: Void.self)
         try await self.loop.submit {
-            var started = 0
-            var open = 0
-            var settled = false
-            func next() {
-                guard started < total, self.failure == nil else { return }
-                started += 1
+            let started = OnLoop(0)
+            let open = OnLoop(0)
+            let settled = OnLoop(false)
+            @Sendable func next() {
+                guard started.value < total, self.failure == nil else { return }
+                started.value += 1
                 self.connect(size: size) { connection in
                     opened(connection)
-                    open += 1
-                    if open == total, !settled {
-                        settled = true
+                    open.value += 1
+                    if open.value == total, !settled.value {
+                        settled.value = true
                         promise.succeed()
                     } else {
                         next()
@@ -205,8 +205,8 @@ final class Workloads: @unchecked Sendable {
                     if self.counting { self.count += 1 }
                     echoed(connection, due)
                 } closed: { _, _ in
-                    if let failure = self.failure, !settled {
-                        settled = true
+                    if let failure = self.failure, !settled.value {
+                        settled.value = true
                         promise.fail(BenchError(failure))
                     }
                 }
@@ -216,19 +216,19 @@ final class Workloads: @unchecked Sendable {
         try await promise.futureResult.get()
     }
 
-    private func connect(size: Int, opened: @escaping (EchoConnection) -> Void, echoed: @escaping (EchoConnection, NIODeadline) -> Void,
-                         closed: @escaping (EchoConnection, Bool) -> Void) {
-        var clean = true
+    private func connect(size: Int, opened: @escaping @Sendable (EchoConnection) -> Void, echoed: @escaping @Sendable (EchoConnection, NIODeadline) -> Void,
+                         closed: @escaping @Sendable (EchoConnection, Bool) -> Void) {
+        let clean = OnLoop(true)
         let events = EchoConnection.Events(
             opened: opened,
             echoed: echoed,
             failed: { _, failure in
-                clean = false
+                clean.value = false
                 if !self.closing { self.failure = self.failure ?? failure.description }
             },
             closed: { connection in
                 self.connections.removeValue(forKey: ObjectIdentifier(connection))
-                closed(connection, clean)
+                closed(connection, clean.value)
             }
         )
         let connection = EchoConnection(host: "127.0.0.1:\(self.gateway.port)", size: size, boundaries: self.boundaries,
@@ -278,7 +278,7 @@ final class Workloads: @unchecked Sendable {
     }
 
     /// Polls `condition` on the loop for up to 30 s; a connection failure ends the wait early.
-    private func waitUntil(_ what: String, _ condition: @escaping () -> Bool) async throws {
+    private func waitUntil(_ what: String, _ condition: @escaping @Sendable () -> Bool) async throws {
         for _ in 0..<600 {
             let (met, failure) = try await self.loop.submit { (condition(), self.failure) }.get()
             if let failure { throw BenchError(failure) }
@@ -287,4 +287,11 @@ final class Workloads: @unchecked Sendable {
         }
         throw BenchError("not \(what) within 30 s")
     }
+}
+
+/// State that one event loop alone reads and writes (the bench's loop), shared by the closures it
+/// runs: Sendable by that confinement, as ``Workloads`` is.
+final class OnLoop<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -40,7 +40,7 @@ struct DemoBackendCommand: AsyncParsableCommand {
             let echo = try await TCPServices.startEcho(host: self.host, port: self.echoPort, group: group)
             print("tcp echo on tcp://\(self.host):\(echo.localAddress!.port!)")
         }
-        fflush(stdout)  // whoever started us may be waiting for the ports
+        fflush(nil)  // every output stream: whoever started us may be waiting for the ports
         try await ws.closeFuture.get()
     }
 }

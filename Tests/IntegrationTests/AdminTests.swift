@@ -27,9 +27,9 @@ import Testing
 
     @Test func metricsMoveAsSessionsRunAndProbesAnswer() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-admin-\(UUID().uuidString.prefix(8)).yaml")
         try """
             admin: {address: "127.0.0.1:0"}

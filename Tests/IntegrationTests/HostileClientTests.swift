@@ -14,9 +14,9 @@ import Testing
 
     @Test func slowHeadersAndAHandshakeFloodDoNotLockOutOthers() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-hostile-\(UUID().uuidString.prefix(8)).yaml")
         try """
             server: {handshake_timeout: 12s}
@@ -52,12 +52,13 @@ import Testing
         let opened = NIODeadline.now()
         let head = Array("GET /tcp HTTP/1.1\r\nHost: x\r\n".utf8)
         let position = NIOLockedValueBox(0)
+        let trickled = slow
         let trickle = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
             let index = position.withLockedValue { value -> Int in
                 defer { value = (value + 1) % head.count }
                 return value
             }
-            for client in slow where client.channel.isActive {
+            for client in trickled where client.channel.isActive {
                 client.channel.writeAndFlush(client.channel.allocator.buffer(bytes: [head[index]]), promise: nil)
             }
         }

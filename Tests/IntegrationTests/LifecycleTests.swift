@@ -58,9 +58,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func sigtermDrainsEverySessionWith1001AndExitsZero() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         let (gateway, _) = try await Self.start("drain", """
             server: {drain_timeout: 8s}
             listeners: [{address: "127.0.0.1:0"}]
@@ -100,9 +100,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func aSecondSignalCutsTheDrainShort() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         // Clients that never answer the close would hold the drain for a minute.
         let (gateway, _) = try await Self.start("cut", """
             server: {drain_timeout: 60s, close_timeout: 60s}
@@ -133,10 +133,10 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func sighupSwapsTheTableForNewSessionsWhileLiveOnesKeepTheirRoute() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let serviceA = try await TestServices.start(group: group) { GreetAndEchoHandler("A") }
         let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("B") }
-        defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
+        defer { serviceA.close(promise: nil); serviceB.close(promise: nil) }
         let (portA, portB) = (serviceA.localAddress!.port!, serviceB.localAddress!.port!)
         let (gateway, config) = try await Self.start("reload", """
             listeners: [{address: "127.0.0.1:0"}]
@@ -184,9 +184,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func anInvalidReloadKeepsTheOldTable() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let service = try await TestServices.start(group: group) { GreetAndEchoHandler("A") }
-        defer { try? service.close().wait() }
+        defer { service.close(promise: nil) }
         let valid = """
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(service.localAddress!.port!)"}]
@@ -215,10 +215,10 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func aChangedFileIsReloadedWithoutASignal() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let serviceA = try await TestServices.start(group: group) { GreetAndEchoHandler("A") }
         let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("B") }
-        defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
+        defer { serviceA.close(promise: nil); serviceB.close(promise: nil) }
         let yaml = { (port: Int) in """
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(port)"}]
@@ -233,10 +233,10 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func reusePortLetsANewProcessTakeOverWhileTheOldOneDrains() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let serviceA = try await TestServices.start(group: group) { GreetAndEchoHandler("old") }
         let serviceB = try await TestServices.start(group: group) { GreetAndEchoHandler("new") }
-        defer { try? serviceA.close().wait(); try? serviceB.close().wait() }
+        defer { serviceA.close(promise: nil); serviceB.close(promise: nil) }
         let yaml = { (address: String, backend: Int) in """
             listeners: [{address: "\(address)", reuse_port: true}]
             routes: [{path: /app, backend: "tcp://127.0.0.1:\(backend)"}]
@@ -265,9 +265,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func environmentVariablesConfigureTheGatewayAndJSONLogsParse() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let service = try await TestServices.start(group: group) { GreetAndEchoHandler("env") }
-        defer { try? service.close().wait() }
+        defer { service.close(promise: nil) }
         // Flags-free: the file comes from WSGATE_CONFIG, its backend port from ${SERVICE_PORT},
         // its listener from WSGATE_LISTEN.
         let config = Self.temporaryConfig("env")
@@ -308,9 +308,9 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func listenAndRouteFromTheEnvironmentWithoutAFile() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let service = try await TestServices.start(group: group) { GreetAndEchoHandler("flags") }
-        defer { try? service.close().wait() }
+        defer { service.close(promise: nil) }
         let gateway = try GatewayProcess(arguments: [], environment: [
             "WSGATE_LISTEN": "127.0.0.1:0",
             "WSGATE_ROUTE": "/a=tcp://127.0.0.1:\(service.localAddress!.port!), /b=tcp://127.0.0.1:1",

@@ -66,10 +66,10 @@ import Testing
 
     @Test func roundRobinFailsOverPastADeadTargetAndEjectsIt() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let a = try await Self.service("A", group: group)
         let b = try await Self.service("B", group: group)
-        defer { try? a.close().wait(); try? b.close().wait() }
+        defer { a.close(promise: nil); b.close(promise: nil) }
         let dead = try await Self.deadPort(group: group)
         let (gateway, admin) = try await Self.start("pool-rr", """
               - path: /app
@@ -102,9 +102,9 @@ import Testing
 
     @Test func aReloadKeepsTheHealthOfTheTargetsItNamesAgain() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let a = try await Self.service("A", group: group)
-        defer { try? a.close().wait() }
+        defer { a.close(promise: nil) }
         let dead = try await Self.deadPort(group: group)
         let deadURL = "tcp://\(Self.downHost):\(dead)"
         let pool = """
@@ -139,7 +139,7 @@ import Testing
 
     @Test func everyTargetDownAnswers502NamingEachAttempt() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let (dead1, dead2) = (try await Self.deadPort(group: group), try await Self.deadPort(group: group))
         let (gateway, _) = try await Self.start("pool-dead", """
               - {path: /app, backends: ["tcp://\(Self.downHost):\(dead1)", "tcp://\(Self.downHost):\(dead2)"]}
@@ -155,10 +155,10 @@ import Testing
 
     @Test func leastConnectionsSendsNewSessionsToTheEmptiestTarget() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let a = try await Self.service("A", group: group)
         let b = try await Self.service("B", group: group)
-        defer { try? a.close().wait(); try? b.close().wait() }
+        defer { a.close(promise: nil); b.close(promise: nil) }
         let (gateway, _) = try await Self.start("pool-lc", """
               - path: /app
                 backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
@@ -191,10 +191,10 @@ import Testing
 
     @Test func headerHashKeepsEachKeyOnOneTarget() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let a = try await Self.service("A", group: group)
         let b = try await Self.service("B", group: group)
-        defer { try? a.close().wait(); try? b.close().wait() }
+        defer { a.close(promise: nil); b.close(promise: nil) }
         let (gateway, _) = try await Self.start("pool-hash", """
               - path: /app
                 backends: ["tcp://127.0.0.1:\(a.localAddress!.port!)", "tcp://127.0.0.1:\(b.localAddress!.port!)"]
@@ -213,11 +213,11 @@ import Testing
 
     @Test func activeChecksTakeADeadTargetOutAndBringItBack() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let a = try await Self.service("A", group: group)
         var b = try await Self.service("B", host: Self.downHost, group: group)
         let portB = b.localAddress!.port!
-        defer { try? a.close().wait() }
+        defer { a.close(promise: nil) }
         let urlB = "tcp://\(Self.downHost):\(portB)"
         let (gateway, admin) = try await Self.start("pool-active", """
               - path: /app
@@ -238,7 +238,7 @@ import Testing
         #expect((metrics["wsgate_backend_health_checks_total{target=\"\(urlB)\",result=\"failed\"}"] ?? 0) >= 2)
 
         b = try await Self.service("B", host: Self.downHost, port: portB, group: group)
-        defer { try? b.close().wait() }
+        defer { b.close(promise: nil) }
         try await Self.until("B is up again") { try await Self.status(admin, group: group)["/app"]?[urlB]?["up"] as? Bool == true }
         #expect(gateway.log.contains("backend target is up: 2 health checks passed"))
         var names: Set<String> = []
@@ -248,11 +248,11 @@ import Testing
 
     @Test func webSocketChecksNeedA101() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
         // Accepts TCP, answers HTTP with 503: a TCP check would call it healthy.
         let busy = try await TestServices.start(group: group) { SayAndCloseHandler("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n") }
-        defer { try? ws.close().wait(); try? busy.close().wait() }
+        defer { ws.close(promise: nil); busy.close(promise: nil) }
         let good = "ws://127.0.0.1:\(ws.localAddress!.port!)/"
         let bad = "ws://127.0.0.1:\(busy.localAddress!.port!)/"
         let (gateway, admin) = try await Self.start("pool-ws", """
@@ -275,11 +275,11 @@ import Testing
 
     @Test func aTargetThatNeverAnswersTheHandshakeTimesOutFailsOverAndIsClosed() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let ws = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
         let connections = ConnectionCounter()
         let silent = try await TestServices.start(group: group) { CountingSilentHandler(connections) }
-        defer { try? ws.close().wait(); try? silent.close().wait() }
+        defer { ws.close(promise: nil); silent.close(promise: nil) }
         let silentURL = "ws://127.0.0.1:\(silent.localAddress!.port!)/"
         let (gateway, admin) = try await Self.start("pool-silent", """
               - path: /echo

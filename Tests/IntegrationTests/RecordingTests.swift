@@ -31,9 +31,9 @@ import Testing
 
     @Test func aWebSocketSessionIsRecordedPieceByPieceAndReplays() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (gateway, _) = try await LifecycleTests.start("record-ws", """
@@ -102,9 +102,9 @@ import Testing
 
     @Test func filesAreBoundedAndTheDirectoryRotated() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
+        defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
-        defer { try? echo.close().wait() }
+        defer { echo.close(promise: nil) }
         let directory = try Self.directory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let (gateway, _) = try await LifecycleTests.start("record-tcp", """

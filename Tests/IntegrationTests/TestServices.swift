@@ -39,13 +39,13 @@ final class SayAndCloseHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func sayAndClose(context: ChannelHandlerContext) {
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: self.text))).whenComplete { _ in
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: self.text))).assumeIsolated().whenComplete { _ in
             guard self.reset, let provider = context.channel as? SocketOptionProvider else {
                 context.close(promise: nil)
                 return
             }
             // SO_LINGER 0: close sends RST instead of FIN.
-            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in context.close(promise: nil) }
+            provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 }

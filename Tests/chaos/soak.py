@@ -833,11 +833,29 @@ async def load(fronts, seed: int, duration: float, results: Results, counts: dic
             else:
                 await well_behaved_session(fronts, rng, case_seed, results, max_handshake)
 
-    async def bad(index: int):
-        while time.monotonic() < end and gateway.alive():
+    # The misbehaving clients run in processes of their own: a busy client loop would otherwise
+    # delay the well-behaved handshakes it times.
+    workers = [subprocess.Popen([sys.executable, __file__, "--misbehave", json.dumps(fronts), "--seed", str(master.randrange(1 << 32)),
+                                 "--duration", str(duration), "--bad", str(max(1, bad_workers // 2))], stdout=subprocess.PIPE, text=True)
+               for _ in range(2 if bad_workers else 0)]
+    await asyncio.gather(*[good(i) for i in range(good_workers)])
+    for worker in workers:
+        output, _ = await asyncio.get_running_loop().run_in_executor(None, worker.communicate)
+        for name, count in json.loads(output.strip().splitlines()[-1] if output.strip() else "{}").items():
+            counts[name] = counts.get(name, 0) + count
+
+
+async def misbehave_for(fronts, seed: int, duration: float, workers: int) -> dict:
+    end = time.monotonic() + duration
+    master = random.Random(seed)
+    counts = {}
+
+    async def bad():
+        while time.monotonic() < end:
             await misbehave(fronts, random.Random(master.randrange(1 << 32)), counts)
 
-    await asyncio.gather(*[good(i) for i in range(good_workers)], *[bad(i) for i in range(bad_workers)])
+    await asyncio.gather(*[bad() for _ in range(workers)])
+    return counts
 
 
 def settle(gateway: Gateway, idle_fds: int, timeout: float) -> int:
@@ -861,11 +879,16 @@ def main() -> int:
     parser.add_argument("--max-handshake", type=float, default=1.0, help="seconds a well-behaved handshake may take")
     parser.add_argument("--settle", type=float, default=20, help="seconds the gateway gets to let go of a round's connections")
     parser.add_argument("--backends", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--misbehave", help=argparse.SUPPRESS)
     parser.add_argument("--certs", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.backends:
         asyncio.run(run_backends(args.certs, args.directory))
+        return 0
+    if args.misbehave:
+        fronts = {name: tuple(front) for name, front in json.loads(args.misbehave).items()}
+        print(json.dumps(asyncio.run(misbehave_for(fronts, args.seed, args.duration, args.bad))), flush=True)
         return 0
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)

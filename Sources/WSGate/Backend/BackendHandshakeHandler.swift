@@ -67,7 +67,7 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
             // (and choke on) the relay's writes: succeed only once the whole codec is gone.
             let pipeline = context.pipeline.syncOperations
             let removed = self.codec.map { pipeline.removeHandler($0) }
-            EventLoopFuture.andAllComplete(removed, on: context.eventLoop).whenComplete { _ in
+            EventLoopFuture.andAllComplete(removed, on: context.eventLoop).assumeIsolated().whenComplete { _ in
                 guard context.channel.isActive else {
                     self.promise.fail(BackendError.closedDuringHandshake)
                     return

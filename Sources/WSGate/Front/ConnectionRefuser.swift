@@ -33,10 +33,10 @@ final class ConnectionRefuser: ChannelInboundHandler {
 
     private func answer(context: ChannelHandlerContext) {
         guard self.timer == nil else { return }
-        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(string: self.response))).whenComplete { _ in
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(string: self.response))).assumeIsolated().whenComplete { _ in
             context.close(mode: .output, promise: nil)
         }
-        self.timer = context.eventLoop.scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) { context.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

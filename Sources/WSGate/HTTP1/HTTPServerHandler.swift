@@ -66,7 +66,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func armHandshakeTimer(context: ChannelHandlerContext) {
         self.handshakeTimer?.cancel()
         let timeout = self.gateway.settings.handshakeTimeout
-        self.handshakeTimer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+        self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self else { return }
             self.logger.info("dropped client: no complete request within \(timeout.prettyDescription)", metadata: ["client": "\(self.clientDescription)"])
             self.state = .closing
@@ -109,7 +109,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             self.state = .connectingBackend
-            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
                 switch result {
                 case .success(let admitted):
                     self.connectBackend(for: admitted, context: context)
@@ -136,7 +136,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func connectBackend(for request: UpgradeRequest, context: ChannelHandlerContext) {
         let route = request.route.configuration
         let started = NIODeadline.now()
-        self.gateway.connector.connect(request, on: context.eventLoop).whenComplete { result in
+        self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")
@@ -229,7 +229,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         } else {
             self.state = .closing
-            done.whenComplete { _ in context.close(promise: nil) }
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -238,7 +238,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func serveFile(_ request: StaticRequest, keepAlive: Bool, context: ChannelHandlerContext) {
         self.state = .servingFile
         let route = request.route.configuration.path
-        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).whenSuccess { answer in
+        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).assumeIsolated().whenSuccess { answer in
             guard context.channel.isActive else {
                 if case .file(let handle, _, _) = answer { try? handle.close() }
                 return
@@ -263,7 +263,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 StaticFileStreamer.send(handle, byteCount: byteCount, allocator: context.channel.allocator, eventLoop: context.eventLoop,
                                         write: { context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer($0)))) },
-                                        abandon: { context.close(promise: nil) }).whenComplete { result in
+                                        abandon: { context.close(promise: nil) }).assumeIsolated().whenComplete { result in
                     switch result {
                     case .success: self.endResponse(keepAlive: keepAlive, context: context)
                     case .failure(let error):

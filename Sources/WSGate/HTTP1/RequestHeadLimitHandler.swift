@@ -34,6 +34,6 @@ final class RequestHeadLimitHandler: ChannelInboundHandler, RemovableChannelHand
         let body = "request head larger than \(self.limiter.limit) bytes\n"
         var response = context.channel.allocator.buffer(capacity: 160)
         response.writeString("HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
-        context.writeAndFlush(NIOAny(response)).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(NIOAny(response)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

@@ -60,7 +60,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         guard let context, self.streams.isEmpty, !self.isGone else { return }
         self.idleTimer?.cancel()
         let timeout = self.gateway.settings.handshakeTimeout
-        self.idleTimer = context.eventLoop.scheduleTask(in: timeout) { [weak self] in
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self, self.streams.isEmpty else { return }
             self.logger.debug("closing idle HTTP/2 connection", metadata: ["client": "\(self.clientDescription)"])
             self.goAway(reason: "idle")
@@ -203,7 +203,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         case .webSocket(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             stream.isConnecting = true
-            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).whenComplete { result in
+            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
                 switch result {
                 case .success(let admitted):
                     self.connectBackend(for: admitted, stream: stream, context: context)
@@ -246,7 +246,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     /// As over HTTP/1.1 (``StaticFileLookup``), with the body going through the stream's queue:
     /// the next chunk is read once the queue is below its high-water mark.
     private func serveFile(_ request: StaticRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
-        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).whenSuccess { answer in
+        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).assumeIsolated().whenSuccess { answer in
             guard self.streams[stream.id] === stream, context.channel.isActive else {
                 if case .file(let handle, _, _) = answer { try? handle.close() }
                 return
@@ -266,7 +266,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 }
                 let sent = StaticFileStreamer.send(handle, byteCount: byteCount, allocator: self.allocator, eventLoop: context.eventLoop,
                                                    write: { stream.writeBody($0) }, abandon: { if !stream.isClosed { stream.close() } })
-                sent.whenComplete { result in
+                sent.assumeIsolated().whenComplete { result in
                     guard self.streams[stream.id] === stream, !stream.isClosed else { return }
                     switch result {
                     case .success: stream.endBody()
@@ -281,7 +281,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let route = request.route.configuration
         let clientAddress = self.clientDescription
         let started = NIODeadline.now()
-        self.gateway.connector.connect(request, on: context.eventLoop).whenComplete { result in
+        self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
             switch result {

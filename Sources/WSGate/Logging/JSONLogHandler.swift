@@ -84,9 +84,10 @@ public struct JSONLogHandler: LogHandler {
     @Sendable public static func writeToStandardError(_ line: String) {
         var line = line
         line.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return }
             var offset = 0
             while offset < bytes.count {
-                let written = write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = write(STDERR_FILENO, base + offset, bytes.count - offset)
                 if written <= 0 { if errno == EINTR { continue }; return }
                 offset += written
             }

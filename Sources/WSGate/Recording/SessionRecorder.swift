@@ -52,11 +52,12 @@ final class SessionRecorder {
         let path = settings.directory + "/" + RecordingFiles.name(route: route, at: now)
         let header = RecordingFormat.header(route: route, backend: backend.description, client: client, protocol: clientProtocol, started: now)
         let recorder = SessionRecorder(path: path, eventLoop: eventLoop, logger: logger, maxFileBytes: settings.maxFileBytes, header: header)
+        let fileIO = recorder.fileIO
         NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
             RecordingFiles.rotate(settings, keepingRoomFor: 1)
         }.flatMap { _ in
-            recorder.fileIO.openFile(_deprecatedPath: path, mode: .write, flags: .allowFileCreation(posixMode: 0o600), eventLoop: eventLoop)
-        }.whenComplete { result in
+            fileIO.openFile(_deprecatedPath: path, mode: .write, flags: .allowFileCreation(posixMode: 0o600), eventLoop: eventLoop)
+        }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let handle):
                 if case .closed = recorder.state {
@@ -122,7 +123,7 @@ final class SessionRecorder {
         let chunk = self.pending
         self.pending = ByteBufferAllocator().buffer(capacity: 0)
         self.writing = true
-        self.fileIO.write(fileHandle: handle, buffer: chunk, eventLoop: self.eventLoop).whenComplete { result in
+        self.fileIO.write(fileHandle: handle, buffer: chunk, eventLoop: self.eventLoop).assumeIsolated().whenComplete { result in
             self.writing = false
             if case .failure(let error) = result {
                 self.logger.warning("session recording stopped: \(error)", metadata: ["file": "\(self.path)"])

@@ -11,7 +11,8 @@ final class IdleSweeper {
     private var task: RepeatedTask?
     private var interval: TimeAmount = .seconds(1)
 
-    private static let perThread = ThreadSpecificVariable<IdleSweeper>()
+    /// Thread-local: each event loop thread reads and writes only its own sweeper, so nothing is shared.
+    nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<IdleSweeper>()
 
     /// The sweeper of the calling event loop's thread.
     static func current(on eventLoop: EventLoop) -> IdleSweeper {
@@ -32,8 +33,10 @@ final class IdleSweeper {
         if self.task == nil || wanted < self.interval {
             self.interval = wanted
             self.task?.cancel()
-            self.task = self.eventLoop.scheduleRepeatedTask(initialDelay: wanted, delay: wanted) { [weak self] _ in
-                self?.sweep()
+            // Strong: the sweeper is its thread's for good, and the task is cancelled once it has no session.
+            let sweeper = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.task = self.eventLoop.scheduleRepeatedTask(initialDelay: wanted, delay: wanted) { _ in
+                sweeper.value.sweep()
             }
         }
     }

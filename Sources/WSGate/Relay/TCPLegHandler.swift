@@ -296,7 +296,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         // Everything the client sent before its close still reaches the service.
         self.writeGathered(context)
         self.closing = true
-        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

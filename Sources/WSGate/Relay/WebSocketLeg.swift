@@ -552,7 +552,7 @@ final class WebSocketLeg: RelayPartner {
             self.writeGathered(transport)
             transport.closeAfterFlush()
         } else {
-            self.closeTimer = transport.eventLoop.scheduleTask(in: self.session.closeTimeout) { [weak transport] in
+            self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
                 transport?.close()
             }
         }

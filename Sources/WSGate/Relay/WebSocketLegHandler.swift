@@ -93,7 +93,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
 
     func closeAfterFlush() {
         guard let context else { return }
-        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

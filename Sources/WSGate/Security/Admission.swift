@@ -31,11 +31,12 @@ enum Admission {
             }
             return eventLoop.makeSucceededFuture(request)
         }
-        return routeGuard.authenticate(request.credential, on: eventLoop).flatMapThrowing { identity in
-            var admitted = request
+        let checked = request
+        return routeGuard.authenticate(checked.credential, on: eventLoop).flatMapThrowing { identity in
+            var admitted = checked
             admitted.credential = nil
-            admitted.identity = identity.name ?? request.identity
-            if let target = try routeGuard.resolveTarget(token: request.targetToken, identity: identity) {
+            admitted.identity = identity.name ?? checked.identity
+            if let target = try routeGuard.resolveTarget(token: checked.targetToken, identity: identity) {
                 admitted.backend = target
             }
             return admitted

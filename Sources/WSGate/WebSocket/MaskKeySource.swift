@@ -27,7 +27,8 @@ enum MaskKeys {
         }
     }
 
-    private static let batch = ThreadSpecificVariable<Batch>()
+    /// Thread-local: each thread draws from its own batch, so nothing is shared.
+    nonisolated(unsafe) private static let batch = ThreadSpecificVariable<Batch>()
 
     static func next() -> WebSocketMask {
         if let batch = self.batch.currentValue { return batch.nextMask() }
