@@ -5,6 +5,7 @@ extension BackendConnector {
     /// A pool session: the pool's candidates in order, the next one after each target failure,
     /// until one takes the session, the attempts run out or the pool's connect deadline passes.
     /// Each outcome feeds the target's passive health; an open session counts towards its load.
+    /// Called on `eventLoop` (the client's), where every attempt completes.
     static func connect(_ request: UpgradeRequest, pool: BackendPool, logger: Logger, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
         let candidates = pool.candidates(clientAddress: request.clientAddress, head: request.head)
@@ -21,7 +22,7 @@ extension BackendConnector {
                 return
             }
             let target = candidates[index]
-            Self.connect(request, to: target.url, timeout: min(route.limits.connectTimeout, left), on: eventLoop).whenComplete { result in
+            Self.connect(request, to: target.url, timeout: min(route.limits.connectTimeout, left), on: eventLoop).assumeIsolated().whenComplete { result in
                 switch result {
                 case .success(let connection):
                     target.connectSucceeded()

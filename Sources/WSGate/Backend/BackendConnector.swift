@@ -5,7 +5,7 @@ import NIOPosix
 import NIOSSL
 
 /// A connected backend, handshake done, not yet reading: the relay starts reads once it is installed.
-public struct BackendConnection {
+public struct BackendConnection: Sendable {
     public var channel: Channel
     /// The subprotocol to answer the client with.
     public var subprotocol: String?

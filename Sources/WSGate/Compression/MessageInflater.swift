@@ -117,7 +117,8 @@ public final class MessageDeflater {
             // A sync flush that fit ends with its empty stored block: 00 00 FF FF.
             if output.writableBytes > 0 { break }
         }
-        precondition(output.readableBytes >= 4, "a sync flush always ends with an empty stored block")
+        // A sync flush always ends with its empty stored block; zlib not doing so is its failure, not ours to trap on.
+        guard output.readableBytes >= 4 else { throw CompressionFailure(description: "zlib's sync flush ended without its empty stored block") }
         output.moveWriterIndex(to: output.writerIndex - 4)
         if self.resetsEachMessage { self.zlib = nil }
     }
@@ -128,4 +129,9 @@ public final class MessageDeflater {
         self.zlib = zlib
         return zlib
     }
+}
+
+/// zlib did something its contract rules out.
+struct CompressionFailure: Error, CustomStringConvertible {
+    var description: String
 }

@@ -671,8 +671,10 @@ extension NodeReader {
             settings.sources.cookie = nil
             settings.sources.queryParameter = nil
             settings.sources.subprotocolPrefix = nil
+        } else if let n = entries["jwt"] {
+            settings = AuthSettings(method: .jwt(try self.jwt(n, "\(key).jwt")))
         } else {
-            settings = AuthSettings(method: .jwt(try self.jwt(entries["jwt"]!, "\(key).jwt")))
+            throw self.fail(node, key, "needs one of bearer_tokens_file, bearer_tokens_env, basic_htpasswd, jwt")  // the count above rules it out
         }
         if let n = entries["token_sources"] {
             var sources = TokenSources()

@@ -36,16 +36,22 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = Self.unwrapInboundIn(data)
-        if self.buffered == nil {
-            self.buffered = incoming
+        var buffered: ByteBuffer
+        if var held = self.buffered {
+            self.buffered = nil  // no second reference: the append below does not copy
+            held.writeBuffer(&incoming)
+            buffered = held
         } else {
-            self.buffered!.writeBuffer(&incoming)
+            buffered = incoming
         }
-        let bytes = self.buffered!.readableBytesView
+        let bytes = buffered.readableBytesView
         let compared = min(bytes.count, Self.preface.count)
         let matches = bytes.prefix(compared).elementsEqual(Self.preface.prefix(compared))
-        if matches && compared < Self.preface.count { return }  // too early to tell
-        self.decide(http2: matches, context: context)
+        if matches && compared < Self.preface.count {  // too early to tell
+            self.buffered = buffered
+            return
+        }
+        self.decide(http2: matches, buffered: buffered, context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -53,7 +59,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
-    private func decide(http2: Bool, context: ChannelHandlerContext) {
+    private func decide(http2: Bool, buffered: ByteBuffer, context: ChannelHandlerContext) {
         self.decided = true
         self.timer?.cancel()
         do {
@@ -67,8 +73,6 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
-        let buffered = self.buffered!
-        self.buffered = nil
         context.fireChannelRead(Self.wrapInboundOut(buffered))
         context.fireChannelReadComplete()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

@@ -82,9 +82,10 @@ public enum ProxyProtocol {
     private static func parseV2(_ buffer: inout ByteBuffer) throws(ParseError) -> Header? {
         guard buffer.readableBytes >= 16 else { return nil }
         let start = buffer.readerIndex
-        let versionCommand = buffer.getInteger(at: start + 12, as: UInt8.self)!
-        let family = buffer.getInteger(at: start + 13, as: UInt8.self)!
-        let length = Int(buffer.getInteger(at: start + 14, endianness: .big, as: UInt16.self)!)
+        guard let versionCommand = buffer.getInteger(at: start + 12, as: UInt8.self),
+              let family = buffer.getInteger(at: start + 13, as: UInt8.self),
+              let rawLength = buffer.getInteger(at: start + 14, endianness: .big, as: UInt16.self) else { return nil }
+        let length = Int(rawLength)
         guard versionCommand >> 4 == 2 else { throw ParseError(description: "PROXY v2 header with version \(versionCommand >> 4)") }
         guard 16 + length <= self.maxV2Length else { throw ParseError(description: "PROXY v2 header of \(16 + length) bytes (limit \(self.maxV2Length))") }
         guard buffer.readableBytes >= 16 + length else { return nil }
@@ -100,19 +101,19 @@ public enum ProxyProtocol {
         let body = start + 16
         switch family {
         case 0x11:  // TCP over IPv4
-            guard length >= 12 else { throw ParseError(description: "PROXY v2 TCP4 addresses truncated") }
-            let source = buffer.getBytes(at: body, length: 4)!
-            let destination = buffer.getBytes(at: body + 4, length: 4)!
-            let sourcePort = Int(buffer.getInteger(at: body + 8, endianness: .big, as: UInt16.self)!)
-            let destinationPort = Int(buffer.getInteger(at: body + 10, endianness: .big, as: UInt16.self)!)
-            return .proxied(source: try self.v4(source, sourcePort), destination: try self.v4(destination, destinationPort))
+            guard length >= 12, let source = buffer.getBytes(at: body, length: 4), let destination = buffer.getBytes(at: body + 4, length: 4),
+                  let sourcePort = buffer.getInteger(at: body + 8, endianness: .big, as: UInt16.self),
+                  let destinationPort = buffer.getInteger(at: body + 10, endianness: .big, as: UInt16.self) else {
+                throw ParseError(description: "PROXY v2 TCP4 addresses truncated")
+            }
+            return .proxied(source: try self.v4(source, Int(sourcePort)), destination: try self.v4(destination, Int(destinationPort)))
         case 0x21:  // TCP over IPv6
-            guard length >= 36 else { throw ParseError(description: "PROXY v2 TCP6 addresses truncated") }
-            let source = buffer.getBytes(at: body, length: 16)!
-            let destination = buffer.getBytes(at: body + 16, length: 16)!
-            let sourcePort = Int(buffer.getInteger(at: body + 32, endianness: .big, as: UInt16.self)!)
-            let destinationPort = Int(buffer.getInteger(at: body + 34, endianness: .big, as: UInt16.self)!)
-            return .proxied(source: try self.v6(source, sourcePort), destination: try self.v6(destination, destinationPort))
+            guard length >= 36, let source = buffer.getBytes(at: body, length: 16), let destination = buffer.getBytes(at: body + 16, length: 16),
+                  let sourcePort = buffer.getInteger(at: body + 32, endianness: .big, as: UInt16.self),
+                  let destinationPort = buffer.getInteger(at: body + 34, endianness: .big, as: UInt16.self) else {
+                throw ParseError(description: "PROXY v2 TCP6 addresses truncated")
+            }
+            return .proxied(source: try self.v6(source, Int(sourcePort)), destination: try self.v6(destination, Int(destinationPort)))
         case 0x00:
             return .local  // UNSPEC: the proxy does not know; use the socket's
         default:
@@ -162,9 +163,11 @@ public enum ProxyProtocol {
             buffer.writeBytes(self.v2Signature)
             switch (source, destination) {
             case (.v4(let s)?, .v4(let d)?):
-                self.writeV2Addresses(family: 0x11, s.address.sin_addr, d.address.sin_addr, ports: (source!.port!, destination!.port!), into: &buffer)
+                self.writeV2Addresses(family: 0x11, s.address.sin_addr, d.address.sin_addr,
+                                      ports: (UInt16(bigEndian: s.address.sin_port), UInt16(bigEndian: d.address.sin_port)), into: &buffer)
             case (.v6(let s)?, .v6(let d)?):
-                self.writeV2Addresses(family: 0x21, s.address.sin6_addr, d.address.sin6_addr, ports: (source!.port!, destination!.port!), into: &buffer)
+                self.writeV2Addresses(family: 0x21, s.address.sin6_addr, d.address.sin6_addr,
+                                      ports: (UInt16(bigEndian: s.address.sin6_port), UInt16(bigEndian: d.address.sin6_port)), into: &buffer)
             default:
                 buffer.writeInteger(UInt8(0x20))  // LOCAL
                 buffer.writeInteger(UInt8(0x00))
@@ -174,13 +177,13 @@ public enum ProxyProtocol {
     }
 
     /// PROXY command, `family`, then both addresses (raw, network order) and both ports.
-    private static func writeV2Addresses<Address>(family: UInt8, _ source: Address, _ destination: Address, ports: (Int, Int), into buffer: inout ByteBuffer) {
+    private static func writeV2Addresses<Address>(family: UInt8, _ source: Address, _ destination: Address, ports: (UInt16, UInt16), into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(0x21))
         buffer.writeInteger(family)
         buffer.writeInteger(UInt16(2 * MemoryLayout<Address>.size + 4), endianness: .big)
-        withUnsafeBytes(of: source) { buffer.writeBytes($0) }
-        withUnsafeBytes(of: destination) { buffer.writeBytes($0) }
-        buffer.writeInteger(UInt16(ports.0), endianness: .big)
-        buffer.writeInteger(UInt16(ports.1), endianness: .big)
+        withUnsafeBytes(of: source) { _ = buffer.writeBytes($0) }
+        withUnsafeBytes(of: destination) { _ = buffer.writeBytes($0) }
+        buffer.writeInteger(ports.0, endianness: .big)
+        buffer.writeInteger(ports.1, endianness: .big)
     }
 }

@@ -37,10 +37,18 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.done else { return }
         var incoming = Self.unwrapInboundIn(data)
-        if self.buffered == nil { self.buffered = incoming } else { self.buffered!.writeBuffer(&incoming) }
+        var buffered: ByteBuffer
+        if var held = self.buffered {
+            self.buffered = nil  // no second reference: the append below does not copy
+            held.writeBuffer(&incoming)
+            buffered = held
+        } else {
+            buffered = incoming
+        }
         let header: ProxyProtocol.Header?
         do {
-            header = try ProxyProtocol.parse(&self.buffered!)
+            header = try ProxyProtocol.parse(&buffered)
+            self.buffered = buffered
         } catch {
             self.refuse("\(error)", context: context)
             return
@@ -59,7 +67,7 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
             context.close(promise: nil)
             return
         }
-        let rest = self.buffered!
+        let rest = buffered
         self.buffered = nil
         if rest.readableBytes > 0 {
             context.fireChannelRead(Self.wrapInboundOut(rest))

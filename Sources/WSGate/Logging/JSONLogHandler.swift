@@ -39,11 +39,11 @@ public struct JSONLogHandler: LogHandler {
         Self.appendString(self.label, to: &line)
         line += ",\"message\":"
         Self.appendString(event.message.description, to: &line)
-        for key in merged.keys.sorted() where !Self.ownKeys.contains(key) {
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) where !Self.ownKeys.contains(key) {
             line += ","
             Self.appendString(key, to: &line)
             line += ":"
-            Self.append(merged[key]!, to: &line)
+            Self.append(value, to: &line)
         }
         line += "}\n"
         self.output(line)
@@ -62,11 +62,11 @@ public struct JSONLogHandler: LogHandler {
             line += "]"
         case .dictionary(let dictionary):
             line += "{"
-            for (index, key) in dictionary.keys.sorted().enumerated() {
+            for (index, entry) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { line += "," }
-                self.appendString(key, to: &line)
+                self.appendString(entry.key, to: &line)
                 line += ":"
-                self.append(dictionary[key]!, to: &line)
+                self.append(entry.value, to: &line)
             }
             line += "}"
         }

@@ -59,7 +59,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         if self.lines != nil {
             self.session.count(from: .backend, messages: 0, bytes: buffer.readableBytes)
             do {
-                try self.lines!.receive(buffer) { line in self.relayMessage(line.held, line.rest, to: partner) }
+                try self.lines?.receive(buffer) { line in self.relayMessage(line.held, line.rest, to: partner) }
             } catch {
                 if case .lineTooLong(let limit) = error { self.fail(.messageTooBig, "backend sent a line longer than \(limit) bytes", context: context) }
             }
@@ -68,7 +68,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         if self.records != nil {
             self.session.count(from: .backend, messages: 0, bytes: buffer.readableBytes)
             do {
-                try self.records!.receive(buffer) { event in self.relayRecord(event, to: partner) }
+                try self.records?.receive(buffer) { event in self.relayRecord(event, to: partner) }
             } catch {
                 if case .recordTooLong(let length, let limit) = error {
                     self.fail(.messageTooBig, "backend sent a \(length)-byte record (limit \(limit))", context: context)
@@ -119,7 +119,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
                 return
             }
             let keep = bytes.endIndex - cut
-            send = buffer.getSlice(at: buffer.readerIndex, length: buffer.readableBytes - keep)!
+            send = buffer.getSlice(at: buffer.readerIndex, length: buffer.readableBytes - keep) ?? ByteBuffer()  // keep ≤ readable: always a slice
             carryOut = buffer.getSlice(at: buffer.readerIndex + buffer.readableBytes - keep, length: keep)
         }
         let carry = self.textCarry

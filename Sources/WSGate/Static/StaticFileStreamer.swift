@@ -16,14 +16,16 @@ enum StaticFileStreamer {
     /// a chunk waits longer than `stallTimeout`. Closes `handle` when done, however it ends.
     static func send(_ handle: NIOFileHandle, byteCount: Int, allocator: ByteBufferAllocator, eventLoop: EventLoop,
                      write: @escaping (ByteBuffer) -> EventLoopFuture<Void>, abandon: @escaping () -> Void) -> EventLoopFuture<Void> {
+        // NIO calls the chunk handler on `eventLoop`, where the transport's closures belong.
+        let transport = NIOLoopBound((write: write, abandon: abandon), eventLoop: eventLoop)
         let sent = self.fileIO.readChunked(fileHandle: handle, byteCount: byteCount, chunkSize: self.chunkSize, allocator: allocator, eventLoop: eventLoop) { chunk in
             // The stall timer ends the wait itself: however the transport behaves, the file is closed.
             let next = eventLoop.makePromise(of: Void.self)
             let stall = eventLoop.scheduleTask(in: self.stallTimeout) {
-                abandon()
+                transport.value.abandon()
                 next.fail(Stalled())
             }
-            write(chunk).whenComplete { result in
+            transport.value.write(chunk).whenComplete { result in
                 stall.cancel()
                 next.completeWith(result)  // ignored if the stall timer already failed it
             }

@@ -113,7 +113,7 @@ public struct FrameDecoder {
             case .dataPayload(let remaining, let mask, let offset, let fin):
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
-                var slice = buffer.readSlice(length: count)!
+                guard var slice = buffer.readSlice(length: count) else { return nil }  // count ≤ readable: always a slice
                 let frameDone = count == remaining
                 let event: Event
                 if let mask, self.configuration.keepsMasked, !self.readsPayload {
@@ -140,8 +140,9 @@ public struct FrameDecoder {
             case .controlPayload(let opcode, let remaining, let mask):
                 guard buffer.readableBytes > 0 else { return nil }
                 let count = min(remaining, buffer.readableBytes)
-                var slice = buffer.readSlice(length: count)!
-                self.controlPayload!.writeBuffer(&slice)
+                guard var slice = buffer.readSlice(length: count) else { return nil }  // count ≤ readable: always a slice
+                if self.controlPayload == nil { self.controlPayload = ByteBuffer() }
+                self.controlPayload?.writeBuffer(&slice)
                 if count < remaining {
                     self.state = .controlPayload(opcode: opcode, remaining: remaining - count, mask: mask)
                     return nil
@@ -250,8 +251,8 @@ public struct FrameDecoder {
         if opcode.isControl {
             guard header.fin else { throw WebSocketProtocolError(.protocolError, "fragmented control frame") }
             guard length <= 125 else { throw WebSocketProtocolError(.protocolError, "control frame longer than 125 bytes") }
-            self.controlPayload = self.controlPayload ?? ByteBuffer()
-            self.controlPayload!.clear()
+            if self.controlPayload == nil { self.controlPayload = ByteBuffer() }
+            self.controlPayload?.clear()  // in place: the buffer is reused frame after frame
             if length == 0 {
                 return try self.finishControl(opcode: opcode, mask: header.mask)
             }
@@ -323,7 +324,7 @@ public struct FrameDecoder {
         case .ping: return .ping(payload)
         case .pong: return .pong(payload)
         case .close: return try Self.decodeClose(payload)
-        default: preconditionFailure("finishControl is only reached for control opcodes")
+        default: throw WebSocketProtocolError(.protocolError, "opcode \(opcode) is not a control opcode")  // not reached: begin() checked it
         }
     }
 

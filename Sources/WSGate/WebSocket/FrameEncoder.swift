@@ -30,7 +30,7 @@ public enum FrameEncoder {
     ) {
         let size = self.headerSize(payloadLength: payloadLength, masked: mask != nil)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
-            let out = bytes.baseAddress!
+            guard let out = bytes.baseAddress else { return 0 }  // never: at least `size` bytes were asked for
             out.storeBytes(of: (fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | opcode.rawValue, as: UInt8.self)
             let maskBit: UInt8 = mask == nil ? 0 : 0x80
             var at: Int
@@ -71,7 +71,9 @@ public enum FrameEncoder {
 
     /// Appends a control frame to `buffer`, masking the payload there (one copy, no extra buffer).
     public static func writeControlFrame(into buffer: inout ByteBuffer, opcode: WebSocketOpcode, payload: ByteBuffer, mask: WebSocketMask?) {
-        precondition(opcode.isControl && payload.readableBytes <= 125, "control frames carry at most 125 bytes")
+        // At most 125 bytes (RFC 6455 §5.5): every caller passes a peer's control payload (checked by the
+        // decoder) or a close payload (truncated by closePayload); cut here rather than trap if not.
+        let payload = payload.getSlice(at: payload.readerIndex, length: min(payload.readableBytes, 125)) ?? ByteBuffer()
         self.writeHeader(into: &buffer, fin: true, opcode: opcode, payloadLength: payload.readableBytes, mask: mask)
         let start = buffer.writerIndex - buffer.readerIndex
         buffer.writeImmutableBuffer(payload)

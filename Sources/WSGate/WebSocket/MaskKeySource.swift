@@ -16,7 +16,9 @@ enum MaskKeys {
 
         func nextMask() -> WebSocketMask {
             if self.next == 256 {
-                self.keys.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+                self.keys.withUnsafeMutableBytes { bytes in
+                    if let base = bytes.baseAddress { arc4random_buf(base, bytes.count) }
+                }
                 self.next = 0
             }
             let word = self.keys[self.next >> 1]

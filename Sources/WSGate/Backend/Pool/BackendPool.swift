@@ -10,7 +10,8 @@ final class BackendPool: Sendable {
     private let turn = NIOLockedValueBox(0)
 
     init(targets: [BackendTarget], settings: PoolSettings) {
-        precondition(!targets.isEmpty)
+        // A programming error, not a peer's doing: the loader refuses a route without a backend.
+        precondition(!targets.isEmpty, "a pool needs a target")
         self.targets = targets
         self.settings = settings
     }

@@ -66,9 +66,9 @@ struct ClientMessageFramer {
             write(payload)
             if payload.readableBytes > 0 { self.lastByte = payload.getInteger(at: payload.writerIndex - 1, as: UInt8.self) }
         case .lengthPrefixed:
-            if self.held != nil {
-                guard self.held!.readableBytes + payload.readableBytes <= self.limit else { throw .messageTooLong(limit: self.limit) }
-                self.held!.writeImmutableBuffer(payload)
+            if let heldBytes = self.held?.readableBytes {
+                guard heldBytes + payload.readableBytes <= self.limit else { throw .messageTooLong(limit: self.limit) }
+                self.held?.writeImmutableBuffer(payload)
             } else {
                 write(payload)
             }

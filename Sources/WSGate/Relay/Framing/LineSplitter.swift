@@ -38,16 +38,16 @@ struct LineSplitter {
             let content = (newline ?? view.endIndex) - view.startIndex
             if self.heldBytes + content > limit {
                 guard self.settings.overflow == .split else { throw .lineTooLong(limit: limit) }
-                let part = input.readSlice(length: limit - self.heldBytes)!
+                guard let part = input.readSlice(length: limit - self.heldBytes) else { return }  // never: fewer than `content` bytes
                 emit(Line(held: self.takeHeld(), rest: part))
                 continue
             }
             guard let newline else {
                 if self.held == nil { self.held = ByteBufferAllocator().buffer(capacity: min(max(input.readableBytes, 256), limit)) }
-                self.held!.writeBuffer(&input)
+                self.held?.writeBuffer(&input)
                 return
             }
-            var rest = input.readSlice(length: newline - view.startIndex + 1)!
+            guard var rest = input.readSlice(length: newline - view.startIndex + 1) else { return }  // never: the newline is in `input`
             var held = self.takeHeld()
             if !self.settings.keepLineEnding {
                 rest.moveWriterIndex(to: rest.writerIndex - 1)

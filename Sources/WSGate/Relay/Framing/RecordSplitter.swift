@@ -31,12 +31,13 @@ struct RecordSplitter {
         var input = input
         while input.readableBytes > 0 {
             if self.remaining > 0 {
-                let piece = input.readSlice(length: min(self.remaining, input.readableBytes))!
+                guard let piece = input.readSlice(length: min(self.remaining, input.readableBytes)) else { return }  // never: ≤ readable
                 self.remaining -= piece.readableBytes
                 emit(.bytes(piece))
                 continue
             }
-            self.prefix.append(input.readInteger(as: UInt8.self)!)
+            guard let byte = input.readInteger(as: UInt8.self) else { return }  // never: the loop checked for a byte
+            self.prefix.append(byte)
             guard self.prefix.count == self.kind.width else { continue }
             let length = self.decodedLength()
             self.prefix.removeAll(keepingCapacity: true)
