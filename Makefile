@@ -1,6 +1,6 @@
 # wsgate: `make demo` runs the gateway with its demo services, `make test` runs every test.
 # Both install what they need (a Python venv for the conformance suite) on a fresh machine.
-.PHONY: demo test build release bench bench-peers conformance clean
+.PHONY: demo test build release bench bench-peers conformance chaos clean
 
 demo:
 	scripts/demo.sh
@@ -29,6 +29,11 @@ bench-peers:
 
 conformance:
 	scripts/conformance.sh
+
+# The chaos soak on a release build: misbehaving clients and backends beside well-behaved sessions
+# (SOAK_ARGS, e.g. "--rounds 10 --duration 60 --seed 42"; see Tests/chaos/soak.py).
+chaos:
+	scripts/chaos-soak.sh $(SOAK_ARGS)
 
 clean:
 	rm -rf .build .venv-conformance

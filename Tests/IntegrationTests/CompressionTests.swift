@@ -133,10 +133,10 @@ final class PythonEchoServer: @unchecked Sendable {
         throw TestTimeout(what: "echo_ws.py to listen")
     }
 
-    /// SIGKILL: the test process may have SIGTERM blocked, and children inherit the mask.
+    /// SIGKILL (the test process may have SIGTERM blocked, and children inherit the mask), without
+    /// waiting: see ``GatewayProcess/stop()``.
     func stop() {
         if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-        self.process.waitUntilExit()
     }
 }
 

@@ -78,13 +78,25 @@ final class GatewayFixture: @unchecked Sendable {
     }
 }
 
-/// Deterministic payloads: every byte checked, nothing compressible by accident.
+/// Deterministic payloads: every byte checked, nothing compressible by accident. Eight bytes per
+/// step of xorshift64, stored a word at a time: tests run unoptimised on the few threads all async
+/// tests share, and a byte-by-byte `map` over 16 MiB held one of them for seconds.
 func pattern(_ count: Int, seed: Int = 1) -> [UInt8] {
-    var state = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 | 1)
-    return (0..<count).map { _ in
-        state ^= state << 13
-        state ^= state >> 17
-        state ^= state << 5
-        return UInt8(truncatingIfNeeded: state)
+    var state = UInt64(truncatingIfNeeded: seed &* 2_654_435_761) | 1
+    return [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
+        guard let base = UnsafeMutableRawPointer(bytes.baseAddress) else { return }
+        var offset = 0
+        while offset < count {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            let word = state.littleEndian
+            withUnsafeBytes(of: word) { wordBytes in
+                let take = min(8, count - offset)
+                if let source = wordBytes.baseAddress { (base + offset).copyMemory(from: source, byteCount: take) }
+            }
+            offset += 8
+        }
+        initialized = count
     }
 }

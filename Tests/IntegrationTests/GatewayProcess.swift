@@ -105,19 +105,13 @@ final class GatewayProcess: @unchecked Sendable {
         return kib * 1024
     }
 
-    /// SIGTERM (the drain), and a second one if sessions still hold it after a second (the cut).
+    /// SIGKILL, without waiting for the exit: `stop()` runs in the `defer` of async tests, and
+    /// blocking there (the old drain-then-wait took up to 3 s, `waitUntilExit` longer) held one of
+    /// the few threads every async test shares — a stall of seconds in which other tests' idle
+    /// connections hit their gateway's timeouts. Tests of the drain send SIGTERM themselves
+    /// (``signal(_:)``, ``waitForExit(timeout:)``).
     func stop() {
-        if self.process.isRunning {
-            self.process.terminate()
-            let deadline = Date().addingTimeInterval(1)
-            while self.process.isRunning && Date() < deadline { usleep(10_000) }
-            if self.process.isRunning { self.process.terminate() }
-            // A process that keeps the test runner's blocked SIGTERM (only wsgate unblocks it).
-            let last = Date().addingTimeInterval(2)
-            while self.process.isRunning && Date() < last { usleep(10_000) }
-            if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-            self.process.waitUntilExit()
-        }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: self.logFile)
         for file in self.removesOnStop { try? FileManager.default.removeItem(at: file) }
     }

@@ -51,10 +51,14 @@ final class TestClient: @unchecked Sendable {
 
     let channel: Channel
     let inbox: Inbox
+    /// When the connection was made, read on its event loop: the awaiting test may resume much
+    /// later on a busy machine.
+    let connectedAt: NIODeadline
 
-    private init(channel: Channel, inbox: Inbox) {
+    private init(channel: Channel, inbox: Inbox, connectedAt: NIODeadline) {
         self.channel = channel
         self.inbox = inbox
+        self.connectedAt = connectedAt
     }
 
     /// `from`: the local address to connect from (another loopback address plays another client IP).
@@ -63,12 +67,12 @@ final class TestClient: @unchecked Sendable {
         inbox.firstBytes = firstBytes
         var bootstrap = ClientBootstrap(group: group)
         if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
-        let channel = try await bootstrap
+        let (channel, connectedAt) = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbox) }
             }
-            .connect(host: host, port: port).get()
-        return TestClient(channel: channel, inbox: inbox)
+            .connect(host: host, port: port).map { ($0, NIODeadline.now()) }.get()
+        return TestClient(channel: channel, inbox: inbox, connectedAt: connectedAt)
     }
 
     /// Connects and completes a handshake; fails unless the answer is 101 with the right accept.
