@@ -18,7 +18,7 @@ RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
 # Stripped: 150 MB of symbols and debug info would triple the image.
-RUN swift build -c release --product wsgate --static-swift-stdlib -Xswiftc -enforce-exclusivity=unchecked \
+RUN swift build -c release --product wsgate --static-swift-stdlib \
     && install -D --strip "$(swift build -c release --show-bin-path)/wsgate" /out/wsgate
 
 FROM ${RUNTIME_IMAGE}

@@ -55,12 +55,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
-            swiftSettings: [
-                .swiftLanguageMode(.v6),
-                // The relay's state lives in classes driven from one event loop; dynamic exclusivity
-                // checks on them were ~8% of the 64-byte relay profile. Debug builds keep checking.
-                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-            ]
+            // Release builds keep Swift's run-time exclusivity checks: turning them off is only
+            // worth it with a benchmark in BENCHMARKS.md that shows what it buys.
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "wsgate",

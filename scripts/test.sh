@@ -27,6 +27,12 @@ done
 # a debug build mean nothing, a FAILED row fails the run).
 .build/debug/wsgate-bench --duration 0.5 --sizes 64,4096 --idle-connections 200 --rate 500 --paths ws,tcp,lines
 
+# The chaos soak, briefly (scripts/chaos-soak.sh; `make chaos` runs it for minutes on a release
+# build): misbehaving clients and backends on every kind of route and front, well-behaved sessions
+# checked byte for byte beside them, then descriptors and memory once the load stops. The debug
+# build gets 2 s per well-behaved handshake where the release soak allows 1 s.
+scripts/chaos-soak.sh --debug --rounds 1 --duration 20 --max-handshake 2
+
 # The Dockerfile (hadolint), the Kubernetes manifests (kubernetes-validate) and the ConfigMap's
 # configuration (wsgate check).
 scripts/check-deployment-files.sh

@@ -84,6 +84,27 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
         #expect(code == 1011)
     }
 
+    /// A service that says its last word and shuts its side (as mosquitto after DISCONNECT, or a
+    /// service that replies and closes): once the client has answered the 1000 it gets, the gateway
+    /// closes its own side too. It used to keep that socket in CLOSE-WAIT for good, with the session.
+    @Test func aServiceThatClosesFirstIsClosedOnceTheClientAnswers() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let service = HalfClosingService("bye")
+        let listener = try await TestServices.start(group: group) { service }
+        let fixture = try await GatewayFixture.start(extraBackends: [listener]) { _, _ in
+            [RouteConfiguration(path: "/closes", backend: .tcp(host: "127.0.0.1", port: listener.localAddress!.port!))]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (client, _) = try await fixture.client("/closes")
+        #expect(try await client.readMessage().payload == Array("bye".utf8))
+        #expect(try await client.readMessage().closeCode == 1000)
+        try await client.sendClose(1000)
+        try await client.waitForEOF()
+        try await eventually("the gateway to close its side of the service connection") { service.sawEOF.withLockedValue { $0 } }
+        try await eventually("the session to end") { fixture.gateway.activeSessions == 0 }
+    }
+
     @Test func clientCloseClosesTheServiceAfterDeliveringEverything() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let recorder = RecordingHandler()

@@ -85,3 +85,29 @@ func eventually(_ what: String, timeout: TimeAmount = .seconds(10), _ condition:
         try await Task.sleep(nanoseconds: 5_000_000)
     }
 }
+
+/// Says something, shuts its output (a TCP half-close) and waits: `sawEOF` once the other side closes too.
+final class HalfClosingService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let text: String
+    let sawEOF = NIOLockedValueBox(false)
+
+    init(_ text: String) { self.text = text }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.write(NIOAny(context.channel.allocator.buffer(string: self.text)), promise: nil)
+        context.flush()
+        context.close(mode: .output, promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            self.sawEOF.withLockedValue { $0 = true }
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.sawEOF.withLockedValue { $0 = true }
+    }
+}

@@ -5,6 +5,9 @@ import NIOHTTP1
 /// Entry points for `wsgate-fuzz`: each takes arbitrary bytes and drives one parser the network
 /// (or an operator) feeds, checking invariants on the way. A crash, a hang or a failed
 /// precondition is a bug.
+///
+/// The traps here (`precondition`, `fatalError`, force unwraps) are the fuzzer's oracle: only the
+/// `wsgate-fuzz` binary calls this code, never the gateway, so no peer can reach them.
 @_spi(Fuzzing)
 public enum FuzzTargets {
     public static let names = ["handshake", "frames", "config", "proxy-protocol"]
