@@ -83,7 +83,7 @@ final class EchoFrameHandler: ChannelInboundHandler {
             let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self)
             var reply = context.channel.allocator.buffer(capacity: 2)
             if let code { reply.writeInteger(code) }
-            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).whenComplete { _ in
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply))).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         case .ping:

@@ -78,7 +78,11 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.closeAllStreams()  // normally done by channelInactive; a removal without it must not leave streams open
+        // Normally done by channelInactive; a removal without it must leave no stream open and no
+        // registry entry behind.
+        self.idleTimer?.cancel()
+        self.gateway.sessions.remove(self)
+        self.closeAllStreams()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
