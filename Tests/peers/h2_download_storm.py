@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Many HTTP/2 clients that start a file download and walk away, while one downloads it properly.
 
-    h2_download_storm.py HOST PORT PATH SIZE [--clients N] [--concurrency C] [--tls] [--seed S]
+    h2_download_storm.py HOST PORT PATH SIZE [--clients N] [--concurrency C] [--tls] [--seed S] [--stall SECONDS]
 
 Each misbehaving client opens its own connection (h2c with prior knowledge, or TLS with ALPN h2),
 GETs PATH and then, after a random number of bytes (0 up to 1 MiB, often 0 so the drop races the
@@ -46,7 +46,7 @@ async def open_socket(args) -> tuple:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         context.set_alpn_protocols(["h2"])
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(args.host, args.port, ssl=context), 10)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(args.host, args.port, ssl=context), args.stall)
     return reader, writer
 
 
@@ -116,7 +116,7 @@ async def download(args) -> int:
     status = None
     try:
         while True:
-            data = await asyncio.wait_for(reader.read(65536), 10)
+            data = await asyncio.wait_for(reader.read(65536), args.stall)
             if not data:
                 raise ConnectionError(f"closed after {received} bytes")
             for event in conn.receive_data(data):
@@ -146,6 +146,9 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--seed", type=int, default=None)
+    # Long enough for an unoptimised gateway on a machine whose cores are all busy; a wedged one
+    # never answers at all.
+    parser.add_argument("--stall", type=float, default=30, help="seconds the healthy client waits for any byte")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     rng = random.Random(seed)
