@@ -35,15 +35,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var incoming = Self.unwrapInboundIn(data)
-        var buffered: ByteBuffer
-        if var held = self.buffered {
-            self.buffered = nil  // no second reference: the append below does not copy
-            held.writeBuffer(&incoming)
-            buffered = held
-        } else {
-            buffered = incoming
-        }
+        let buffered = self.buffered.takeAppending(Self.unwrapInboundIn(data))
         let bytes = buffered.readableBytesView
         let compared = min(bytes.count, Self.preface.count)
         let matches = bytes.prefix(compared).elementsEqual(Self.preface.prefix(compared))

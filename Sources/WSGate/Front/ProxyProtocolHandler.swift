@@ -36,15 +36,7 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.done else { return }
-        var incoming = Self.unwrapInboundIn(data)
-        var buffered: ByteBuffer
-        if var held = self.buffered {
-            self.buffered = nil  // no second reference: the append below does not copy
-            held.writeBuffer(&incoming)
-            buffered = held
-        } else {
-            buffered = incoming
-        }
+        var buffered = self.buffered.takeAppending(Self.unwrapInboundIn(data))
         let header: ProxyProtocol.Header?
         do {
             header = try ProxyProtocol.parse(&buffered)

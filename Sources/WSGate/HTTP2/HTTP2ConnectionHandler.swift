@@ -78,11 +78,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        // Normally done by channelInactive; a removal without it must leave no stream open and no
-        // registry entry behind.
-        self.idleTimer?.cancel()
-        self.gateway.sessions.remove(self)
-        self.closeAllStreams()
+        self.connectionEnded()  // normally done by channelInactive already; a removal without it too
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -121,24 +117,20 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.idleTimer?.cancel()
-        self.gateway.sessions.remove(self)
-        self.closeAllStreams()
+        self.connectionEnded()
         context.fireChannelInactive()
     }
 
-    /// The connection is gone: every stream hears so once (a file being sent stops and lets go of
-    /// its file, a WebSocket leg ends its session), and no stream is opened after this.
-    private func closeAllStreams() {
+    /// The connection is gone: no timer, no registry entry, every stream told once, and no stream
+    /// opened after this. Idempotent.
+    private func connectionEnded() {
+        guard !self.isGone else { return }
         self.isGone = true
+        self.idleTimer?.cancel()
+        self.gateway.sessions.remove(self)
         let streams = self.streams
         self.streams.removeAll()
-        for stream in streams.values {
-            stream.streamClosed()
-            stream.leg?.transportClosed()
-            stream.leg?.transport = nil
-            stream.leg = nil
-        }
+        for stream in streams.values { stream.streamClosed() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -173,12 +165,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 stream.closeAfterFlush()
             }
         case .streamClosed(let id, _):
-            if let stream = self.streams.removeValue(forKey: id) {
-                stream.streamClosed()
-                stream.leg?.transportClosed()
-                stream.leg?.transport = nil
-                stream.leg = nil
-            }
+            self.streams.removeValue(forKey: id)?.streamClosed()
             if self.streams.isEmpty {
                 if self.draining {
                     self.flushOutput()

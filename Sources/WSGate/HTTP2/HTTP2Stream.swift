@@ -113,13 +113,17 @@ final class HTTP2Stream: LegTransport {
         return waiter.futureResult
     }
 
-    /// The stream is gone (ended, reset by the client, or its connection closed).
+    /// The stream is gone (ended, reset by the client, or its connection closed): a file sender
+    /// waiting for room fails, a WebSocket leg ends its session and lets go of this transport.
     func streamClosed() {
         self.isClosed = true
         if let waiter = self.roomWaiter {
             self.roomWaiter = nil
             waiter.fail(ChannelError.ioOnClosedChannel)
         }
+        self.leg?.transportClosed()
+        self.leg?.transport = nil
+        self.leg = nil
     }
 
     /// A fixed body (plain responses).

@@ -15,10 +15,10 @@ struct GatheredOutput {
     mutating func append<T>(reserving bytes: Int, _ body: (inout ByteBuffer) -> T) -> T {
         // Every channel here uses NIO's default (malloc) allocator; asking the channel for it costs
         // a retain and a lock per frame.
-        var buffer = self.buffer ?? ByteBufferAllocator().buffer(capacity: max(bytes, 256))
-        self.buffer = nil  // one reference while `body` writes: no copy on write
-        defer { self.buffer = buffer }
-        return body(&buffer)
+        if self.buffer == nil { self.buffer = ByteBufferAllocator().buffer(capacity: max(bytes, 256)) }
+        // Set on the line above, so never nil; unwrapped in place, it is written without a copy and
+        // without moving the buffer out and back per frame.
+        return body(&self.buffer!)
     }
 
     /// What was gathered, if anything; the gatherer is empty afterwards.
