@@ -121,10 +121,14 @@ import Testing
             """)
         let shortest = lifetimes.withLockedValue { $0.min() } ?? .zero
         #expect(lifetimes.withLockedValue { $0.count } == Self.slowConnections)
-        // The client learns of its connection after the gateway accepted it, and of the drop after
-        // the gateway sent it: on a loaded machine (the whole suite runs beside this) each end can
-        // be a second late. A drop by anything but the timeout (a limit, the flood) comes seconds early.
-        #expect(shortest >= .milliseconds(10_000), "a slow connection was dropped after \(shortest.prettyDescription), before its 12 s handshake timeout; log: \(gateway.log.suffix(3000))")
+        // Every slow connection was dropped by its handshake timeout, as the gateway saw it: one
+        // timeout line each ("no request within" before its first byte arrived, "no complete
+        // request within" after). (The client's own clock cannot say so: it learns of its connection
+        // late when the whole suite runs beside it, by 2 s and more on two busy cores.)
+        let timedOut = gateway.log.split(separator: "\n").filter { $0.contains("client=127.0.0.2:") && $0.contains("request within 12s") }.count
+        #expect(timedOut == Self.slowConnections, "\(timedOut) of \(Self.slowConnections) slow connections ended by the handshake timeout; log: \(gateway.log.suffix(3000))")
+        // A drop by anything else (a limit, the flood) would come within a second or two of the connect.
+        #expect(shortest >= .seconds(5), "a slow connection was dropped after \(shortest.prettyDescription), before its 12 s handshake timeout; log: \(gateway.log.suffix(3000))")
         #expect((floodStatuses[101] ?? 0) <= allowed, "\(floodStatuses), at most \(allowed) allowed")
         #expect((floodStatuses[429] ?? 0) == Self.floodHandshakes - (floodStatuses[101] ?? 0), "\(floodStatuses)")
         #expect(droppedAfter >= 10 && droppedAfter < 12 + openedSeconds + 15, "dropped after \(droppedAfter) s")
