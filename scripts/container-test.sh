@@ -2,7 +2,8 @@
 # Builds the Dockerfile with podman from locally made base images (no registry needed), runs the
 # image, talks to it through published ports, and stops it with SIGTERM to check the drain
 # (Tests/container/container_test.py). Skips, saying why, only when podman cannot run here.
-#   scripts/container-test.sh            build + test
+#   scripts/container-test.sh            build (release, as users do) + test
+#   SWIFT_CONFIGURATION=debug ...        build the binary in debug (make test: half the build time)
 #   KEEP_IMAGES=1 ...                    keep the built images (for a second run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,11 +36,13 @@ fi
 
 # 2. The Dockerfile: lint, then build with the toolchain and package mirror mounted.
 .venv-conformance/bin/hadolint Dockerfile
-echo "building $image (release build inside the container)" >&2
+configuration=${SWIFT_CONFIGURATION:-release}
+echo "building $image ($configuration build inside the container)" >&2
 start=$(date +%s)
 podman build --format docker --network host \
   -v /opt/swift:/opt/swift:ro -v /opt/swift-packages:/opt/swift-packages:ro \
   --build-arg "BUILD_IMAGE=$toolchain" --build-arg "RUNTIME_IMAGE=$base" \
+  --build-arg "SWIFT_CONFIGURATION=$configuration" \
   -t "$image" .
 echo "image built in $(( $(date +%s) - start )) s: $(podman image inspect "$image" --format '{{.Size}}') bytes" >&2
 

@@ -110,9 +110,12 @@ import Testing
 final class PythonEchoServer: @unchecked Sendable {
     let process = Process()
     let port: Int
+    /// The server's output (its port, and why it failed): removed by ``stop()``.
+    let output: URL
 
     init(_ arguments: [String]) async throws {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("echo-ws-\(UUID().uuidString.prefix(8)).log")
+        self.output = output
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         self.process.executableURL = try Peers.python
         self.process.arguments = [Peers.packageRoot.appendingPathComponent("scripts/echo_ws.py").path, "--port", "0"] + arguments
@@ -130,6 +133,7 @@ final class PythonEchoServer: @unchecked Sendable {
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         self.process.terminate()
+        try? FileManager.default.removeItem(at: output)
         throw TestTimeout(what: "echo_ws.py to listen")
     }
 
@@ -137,6 +141,7 @@ final class PythonEchoServer: @unchecked Sendable {
     /// waiting: see ``GatewayProcess/stop()``.
     func stop() {
         if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: self.output)
     }
 }
 
