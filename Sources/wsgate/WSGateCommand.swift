@@ -47,6 +47,9 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .long, help: "Origins (browser pages) allowed on every --route: an origin such as https://app.example.com, a *.example.com pattern, 'any', or 'same-origin' (the default). Repeatable; env WSGATE_ALLOW_ORIGIN, comma-separated.")
     var allowOrigin: [String] = []
 
+    @Option(name: .long, help: "Subprotocol accepted on every --route, e.g. mqtt (repeatable, in order of preference; env WSGATE_SUBPROTOCOL, comma-separated). Clients offering none of them get 400. Without it, a tcp:// or unix: route answers binary when offered, else the client's first offer, and a ws:// route lets its backend choose.")
+    var subprotocol: [String] = []
+
     /// The options with the environment filled in where no flag was given.
     func resolved(_ environment: [String: String]) -> ConfigurationOptions {
         func list(_ name: String) -> [String] {
@@ -62,6 +65,7 @@ struct ConfigurationOptions: ParsableArguments {
         if !options.compression { options.compression = flag("WSGATE_COMPRESSION") }
         if !options.backendCompression { options.backendCompression = flag("WSGATE_BACKEND_COMPRESSION") }
         if options.allowOrigin.isEmpty { options.allowOrigin = list("WSGATE_ALLOW_ORIGIN") }
+        if options.subprotocol.isEmpty { options.subprotocol = list("WSGATE_SUBPROTOCOL") }
         if options.config == nil, options.route.isEmpty, FileManager.default.fileExists(atPath: Self.defaultConfigFile) {
             options.config = Self.defaultConfigFile
         }
@@ -72,8 +76,8 @@ struct ConfigurationOptions: ParsableArguments {
     func load() throws -> GatewayConfiguration {
         do {
             if let config {
-                guard self.route.isEmpty, !self.compression, !self.backendCompression, self.allowOrigin.isEmpty else {
-                    throw ValidationError("--route, --compression, --backend-compression and --allow-origin build a configuration without a file: use them without --config (or put them in the file)")
+                guard self.route.isEmpty, !self.compression, !self.backendCompression, self.allowOrigin.isEmpty, self.subprotocol.isEmpty else {
+                    throw ValidationError("--route, --compression, --backend-compression, --allow-origin and --subprotocol build a configuration without a file: use them without --config (or put them in the file)")
                 }
                 var configuration = try ConfigurationLoader.load(file: config)
                 if !self.listen.isEmpty {
@@ -87,8 +91,12 @@ struct ConfigurationOptions: ParsableArguments {
                 throw ValidationError("give --config FILE (or WSGATE_CONFIG, or a file at \(Self.defaultConfigFile)), or --listen ADDRESS and --route /PATH=URL")
             }
             var configuration = try CommandLineConfiguration.make(listen: self.listen, routes: self.route, tls: try self.listenerTLS(), origins: self.allowOrigin)
+            if let bad = self.subprotocol.first(where: { !HTTPTokens.isToken($0) }) {
+                throw ValidationError("--subprotocol '\(bad)' is not a valid subprotocol token")
+            }
             for index in configuration.routes.indices {
                 configuration.routes[index].compression.enabled = self.compression
+                if !self.subprotocol.isEmpty { configuration.routes[index].subprotocols = self.subprotocol }
                 if case .webSocket = configuration.routes[index].backend { configuration.routes[index].backendCompression = self.backendCompression }
             }
             return configuration
@@ -246,7 +254,9 @@ struct Check: ParsableCommand {
             let framing = route.framing == .raw ? "" : " framing=\(route.framing)"
             let text = route.backend.isByteStream && route.messageType == .text ? " message_type=text invalid_utf8=\(route.invalidUTF8.rawValue)" : ""
             let record = route.record.map { " record=\($0.directory) (max_file_bytes=\($0.maxFileBytes) max_total_bytes=\($0.maxTotalBytes) max_files=\($0.maxFiles))" } ?? ""
-            let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" } ?? ""
+            // Without a list a byte-stream route answers the client's own offer (BackendConnector).
+            let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" }
+                ?? (route.backend.isByteStream ? " subprotocols=the client's first offer (binary if offered)" : "")
             let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
             let c = route.compression
             let compression = c.enabled

@@ -80,4 +80,51 @@ import Testing
         #expect(samples["wsgate_backend_connect_seconds_count{route=\"/tcp\",backend=\"tcp\"}"] == 3)
         #expect(samples["wsgate_draining"] == 0)
     }
+
+    /// The close code a session is counted and logged with says how the client left: its own code,
+    /// 1005 for a close frame without one, 1006 for a connection dropped without any close frame.
+    @Test func closeCodesSayHowTheClientLeft() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        defer { echo.close(promise: nil) }
+        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/tcp=tcp://127.0.0.1:\(echo.localAddress!.port!)", "--log-level", "info"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let adminPort = try await gateway.adminPort()
+
+        func session(_ end: (TestClient) async throws -> Void) async throws {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group)
+            try await client.sendFrame(2, [1, 2, 3])
+            #expect(try await client.readMessage().payload == [1, 2, 3])
+            try await end(client)
+            await client.close()
+        }
+        try await session { client in
+            try await client.sendClose(4001)
+            #expect(try await client.readFrame().opcode == 8)
+        }
+        try await session { client in
+            try await client.sendFrame(8, [])
+            #expect(try await client.readFrame().opcode == 8)
+        }
+        try await session { _ in }  // closed with no close frame
+
+        let closes = { (code: Int) in "wsgate_session_closes_total{route=\"/tcp\",code=\"\(code)\",closed_by=\"client\"}" }
+        var samples: [String: Double] = [:]
+        let deadline = NIODeadline.now() + .seconds(10)
+        repeat {
+            samples = Self.samples(try await Self.get(adminPort, "/metrics", group: group).1)
+            if [4001, 1005, 1006].allSatisfy({ samples[closes($0)] == 1 }) { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        } while NIODeadline.now() < deadline
+        for code in [4001, 1005, 1006] {
+            #expect(samples[closes(code)] == 1, "\(code): \(samples.filter { $0.key.hasPrefix("wsgate_session_closes") })")
+        }
+        let ended = gateway.log.split(separator: "\n").filter { $0.contains("session ended") }
+        #expect(ended.count == 3)
+        for code in [4001, 1005, 1006] {
+            #expect(ended.contains { $0.contains("close_code=\(code) ") && $0.contains("closed_by=client") }, "\(code): \(ended)")
+        }
+    }
 }

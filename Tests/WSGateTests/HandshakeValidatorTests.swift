@@ -113,13 +113,36 @@ import Testing
         #expect(self.refusal(head)?.status == .badRequest)
     }
 
-    @Test func byteStreamRoutesSelectWebsockifyBinary() {
-        let head = self.head(set: [("Sec-WebSocket-Protocol", "base64, binary")])
+    /// A browser fails a handshake that offered subprotocols and got none back, so a tcp:// route
+    /// without a list names the client's protocol: websockify's `binary` first, never `base64`.
+    @Test(arguments: [
+        ("base64, binary", "binary"), ("mqtt", "mqtt"), ("v12.stomp, v11.stomp, v10.stomp", "v12.stomp"),
+        ("base64, mqtt", "mqtt"), ("base64", nil), ("", nil),
+    ] as [(String, String?)])
+    func byteStreamRoutesAnswerTheClientsProtocol(offered: String, answer: String?) {
+        let head = self.head(set: offered.isEmpty ? [] : [("Sec-WebSocket-Protocol", offered)])
         guard case .upgrade(let request) = HandshakeValidator.decide(head, routes: self.routes) else {
             Issue.record("expected an upgrade")
             return
         }
-        #expect(BackendConnector.subprotocolForByteStream(request) == "binary")
+        #expect(BackendConnector.subprotocolForByteStream(request) == answer)
+    }
+
+    /// With a list, the client's first offer in it; offering none of it is refused before any backend.
+    @Test func byteStreamRoutesWithAListAnswerFromIt() {
+        let routes = RouteTable([RouteConfiguration(path: "/mqtt", backend: .tcp(host: "127.0.0.1", port: 1883), subprotocols: ["mqtt", "mqttv3.1"])])
+        let head = self.head(.GET, "/mqtt", set: [("Sec-WebSocket-Protocol", "mqttv3.1, mqtt")])
+        guard case .upgrade(let request) = HandshakeValidator.decide(head, routes: routes) else {
+            Issue.record("expected an upgrade")
+            return
+        }
+        #expect(BackendConnector.subprotocolForByteStream(request) == "mqttv3.1")
+        let other = self.head(.GET, "/mqtt", set: [("Sec-WebSocket-Protocol", "stomp")])
+        guard case .refuse(let refusal) = HandshakeValidator.decide(other, routes: routes) else {
+            Issue.record("expected a refusal")
+            return
+        }
+        #expect(refusal.status == .badRequest)
     }
 }
 

@@ -132,12 +132,18 @@ public struct BackendConnector: Sendable {
         }
     }
 
-    /// TCP services speak no subprotocol; websockify clients offer `binary` and expect it back.
+    /// The answer on a byte-stream route. The service gets the client's bytes as they are, so the
+    /// client already speaks the service's protocol; naming it lets a browser accept the handshake
+    /// (it fails one that offered subprotocols and got none back). With the route's `subprotocols`
+    /// list, the client's first offer in it (the validator refused clients offering none of them).
+    /// Without one: `binary` when offered (websockify's clients offer it beside `base64`, which is
+    /// never answered: wsgate relays bytes, not base64 text), else the client's first offer.
     static func subprotocolForByteStream(_ request: UpgradeRequest) -> String? {
+        let offered = request.subprotocols
         if request.route.configuration.subprotocols == nil {
-            return request.subprotocols.contains("binary") ? "binary" : nil
+            return offered.contains("binary") ? "binary" : offered.first { $0 != "base64" }
         }
-        return request.subprotocols.first
+        return offered.first
     }
 
     /// IP literals connect directly; only names go through the resolver (a thread hop per connection).

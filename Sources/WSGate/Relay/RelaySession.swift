@@ -85,7 +85,8 @@ final class RelaySession: GoingAway {
         }
     }
 
-    /// Records the first close seen on the client leg.
+    /// Records the first close seen on the client leg: `code` nil is a close frame without a code
+    /// (1005); a connection that ended without any close frame is recorded as 1006 by its caller.
     func recordClientClose(code: WebSocketCloseCode?, initiator: String, reason: String) {
         guard self.closeInitiator == nil else { return }
         self.clientCloseCode = code ?? .noStatusReceived

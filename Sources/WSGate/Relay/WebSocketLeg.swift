@@ -280,7 +280,7 @@ final class WebSocketLeg: RelayPartner {
             // The peer vanished without a close frame.
             switch self.side {
             case .client:
-                self.session.recordClientClose(code: nil, initiator: "client", reason: "connection dropped without a close frame")
+                self.session.recordClientClose(code: .abnormalClosure, initiator: "client", reason: "connection dropped without a close frame")
                 self.partner?.relayClose(code: .goingAway, reason: "client went away")
             case .backend:
                 self.partner?.relayClose(code: .internalError, reason: "backend connection lost")
