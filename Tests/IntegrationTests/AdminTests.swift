@@ -127,4 +127,41 @@ import Testing
             #expect(ended.contains { $0.contains("close_code=\(code) ") && $0.contains("closed_by=client") }, "\(code): \(ended)")
         }
     }
+
+    /// 200 sessions to a service that replies and closes first (as mosquitto after DISCONNECT):
+    /// each client answers the 1000 it gets; afterwards no session is counted and no socket of the
+    /// gateway is left in CLOSE-WAIT (each such session used to stay, with its service socket).
+    @Test func servicesClosingFirstLeaveNothingBehind() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let counts = ClosingService.Counts()
+        let service = try await TestServices.start(group: group) { ClosingService(.repliesAndCloses, counts: counts) }
+        defer { service.close(promise: nil) }
+        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/svc=tcp://127.0.0.1:\(service.localAddress!.port!)", "--log-level", "info"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let adminPort = try await gateway.adminPort()
+
+        for _ in 0..<200 {
+            let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/svc", group: group)
+            try await client.sendFrame(2, Array("DISCONNECT".utf8))
+            #expect(try await client.readMessage().payload == Array("bye".utf8))
+            #expect(try await client.readFrame().closeCode == 1000)
+            try await client.sendClose(1000)
+            try await client.waitForEOF()
+            await client.close()
+        }
+        let active = "wsgate_sessions_active{route=\"/svc\",backend=\"tcp\",protocol=\"http/1.1\"}"
+        var samples: [String: Double] = [:]
+        let deadline = NIODeadline.now() + .seconds(10)
+        repeat {
+            samples = Self.samples(try await Self.get(adminPort, "/metrics", group: group).1)
+            if samples[active] == 0, counts.state.withLockedValue({ $0.closed == 200 }) { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        } while NIODeadline.now() < deadline
+        #expect(samples[active] == 0)
+        #expect(samples["wsgate_session_closes_total{route=\"/svc\",code=\"1000\",closed_by=\"backend\"}"] == 200, "\(samples.filter { $0.key.hasPrefix("wsgate_session_closes") })")
+        #expect(counts.state.withLockedValue { $0 } == (opened: 200, closed: 200))
+        #expect(gateway.closeWaitSockets == 0)
+    }
 }

@@ -105,6 +105,43 @@ final class GatewayProcess: @unchecked Sendable {
         return kib * 1024
     }
 
+    /// The gateway's TCP sockets in CLOSE-WAIT (the peer closed, the gateway never did): its socket
+    /// descriptors' inodes (/proc/PID/fd) looked up in /proc/PID/net/tcp and tcp6 (state 08).
+    var closeWaitSockets: Int {
+        let pid = self.process.processIdentifier
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        let inodes = Set(fds.compactMap { fd -> Substring? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
+                  target.hasPrefix("socket:[") else { return nil }
+            return target.dropFirst(8).dropLast()
+        })
+        var count = 0
+        for table in ["tcp", "tcp6"] {
+            let text = Self.readWhole("/proc/\(pid)/net/\(table)")
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                if fields.count > 9, fields[3] == "08", inodes.contains(fields[9]) { count += 1 }
+            }
+        }
+        return count
+    }
+
+    /// A /proc file to its end: it reports size 0 and gives a page per read, and Foundation's
+    /// `String(contentsOfFile:)` stopped after the first page (27 sockets of /proc/net/tcp).
+    static func readWhole(_ path: String) -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// SIGKILL, without waiting for the exit: `stop()` runs in the `defer` of async tests, and
     /// blocking there (the old drain-then-wait took up to 3 s, `waitUntilExit` longer) held one of
     /// the few threads every async test shares — a stall of seconds in which other tests' idle

@@ -105,6 +105,47 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
         try await eventually("the session to end") { fixture.gateway.activeSessions == 0 }
     }
 
+    /// Services that end the conversation themselves, each the way real ones do, on tcp:// and
+    /// unix: routes, over HTTP/1.1 and HTTP/2 (5 sessions on one connection): every session ends,
+    /// every service connection is closed by the gateway, and nothing stays counted.
+    @Test(arguments: ClosingService.Behaviour.allCases, [false, true])
+    func servicesThatCloseFirstEndTheirSessions(behaviour: ClosingService.Behaviour, unix: Bool) async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let counts = ClosingService.Counts()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-closes-\(UUID().uuidString.prefix(8)).sock").path
+        let listener = try await TestServices.start(group: group, unixPath: unix ? path : nil) { ClosingService(behaviour, counts: counts) }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fixture = try await GatewayFixture.start(extraBackends: [listener]) { _, _ in
+            var route = RouteConfiguration(path: "/svc", backend: unix ? .unix(path: path) : .tcp(host: "127.0.0.1", port: listener.localAddress!.port!))
+            if behaviour == .closesMidRecord { route.framing = .lengthPrefixed(LengthPrefix(kind: .u16be)) }
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        // HTTP/1.1: the client reads what comes, answers the close, and sees the connection end.
+        // A record cut short was announced in a frame header already: no close frame can follow
+        // it, so that client sees the connection end mid-frame (1006, as a browser reports it).
+        for _ in 0..<5 {
+            let (client, _) = try await fixture.client("/svc")
+            try await client.sendFrame(2, Array("hello".utf8))
+            if behaviour == .closesMidRecord {
+                try await client.waitForEOF()
+            } else {
+                var frame = try await client.readFrame()
+                while frame.opcode != 8 { frame = try await client.readFrame() }
+                try await client.sendClose(1000)
+                try await client.waitForEOF()
+            }
+            await client.close()
+        }
+        // HTTP/2: five sessions on one connection, each sends, reads, closes (h2_websocket.py).
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port)] + Array(repeating: "/svc", count: 5))
+        #expect(run.output.contains("OK 5"), "\(run.output)")
+
+        try await eventually("every session to end") { fixture.gateway.activeSessions == 0 }
+        try await eventually("the gateway to close all 10 service connections") { counts.state.withLockedValue { $0.opened == 10 && $0.closed == 10 } }
+    }
+
     @Test func clientCloseClosesTheServiceAfterDeliveringEverything() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let recorder = RecordingHandler()

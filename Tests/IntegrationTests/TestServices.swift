@@ -111,3 +111,65 @@ final class HalfClosingService: ChannelInboundHandler, @unchecked Sendable {
         self.sawEOF.withLockedValue { $0 = true }
     }
 }
+
+/// A service that ends the conversation itself once the client has said something: the ways real
+/// services (mosquitto after DISCONNECT, a failed VNC password, a one-shot line service) do it.
+final class ClosingService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    enum Behaviour: String, CaseIterable, Sendable {
+        /// Replies, then closes the connection.
+        case repliesAndCloses
+        /// Closes without a word.
+        case closesAfterReading
+        /// Sends the start of a length-prefixed record (10 of 100 bytes) and closes.
+        case closesMidRecord
+        /// Replies and shuts its output only (a TCP half-close), closing when the gateway does.
+        case halfCloses
+    }
+
+    /// Connections accepted and connections gone, across all of a listener's children.
+    final class Counts: Sendable {
+        let state = NIOLockedValueBox((opened: 0, closed: 0))
+    }
+
+    let behaviour: Behaviour
+    let counts: Counts
+    private var answered = false
+
+    init(_ behaviour: Behaviour, counts: Counts) {
+        self.behaviour = behaviour
+        self.counts = counts
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.counts.state.withLockedValue { $0.opened += 1 }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.counts.state.withLockedValue { $0.closed += 1 }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.answered else { return }
+        self.answered = true
+        let allocator = context.channel.allocator
+        switch self.behaviour {
+        case .repliesAndCloses:
+            context.writeAndFlush(NIOAny(allocator.buffer(string: "bye")), promise: nil)
+            context.close(promise: nil)
+        case .closesAfterReading:
+            context.close(promise: nil)
+        case .closesMidRecord:
+            context.writeAndFlush(NIOAny(allocator.buffer(bytes: [0, 100] + Array(repeating: 0x61, count: 10))), promise: nil)
+            context.close(promise: nil)
+        case .halfCloses:
+            context.writeAndFlush(NIOAny(allocator.buffer(string: "bye")), promise: nil)
+            context.close(mode: .output, promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+}
