@@ -8,8 +8,9 @@ step_started=$SECONDS
 step_done() { echo "test.sh: $1 took $(( SECONDS - step_started )) s ($(( SECONDS / 60 )) min in all)" >&2; step_started=$SECONDS; }
 
 # libnghttp2 is the HTTP/2 engine (a system library target; pkg-config finds it); zlib serves compress-nio.
-# Test peers: nghttp, Chromium, openssl (certificates), mosquitto and node-ws (MQTT over WebSocket).
-scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config nghttp2-client chromium openssl mosquitto node-ws
+# Test peers: nghttp, Chromium, openssl (certificates), mosquitto and node-ws (MQTT over WebSocket),
+# noVNC and TigerVNC (the browser VNC console end to end).
+scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config nghttp2-client chromium openssl mosquitto node-ws novnc tigervnc-standalone-server
 
 scripts/setup-python.sh
 step_done "packages and Python venv"
