@@ -98,9 +98,14 @@ final class GatewayProcess: @unchecked Sendable {
     var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
 
     /// Resident memory of the gateway process, from /proc.
-    var residentBytes: Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+    var residentBytes: Int { self.statusBytes("VmRSS:") }
+
+    /// The most resident memory the gateway process has had (the kernel's high-water mark).
+    var peakResidentBytes: Int { self.statusBytes("VmHWM:") }
+
+    private func statusBytes(_ field: String) -> Int {
+        let status = Self.readWhole("/proc/\(self.process.processIdentifier)/status")
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kib * 1024
     }

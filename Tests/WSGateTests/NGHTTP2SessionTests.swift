@@ -166,6 +166,39 @@ enum H2 {
         #expect(try self.output(session).contains { $0.type == 0 && $0.flags & 1 == 1 })  // END_STREAM
     }
 
+    /// The header list is bounded as it is decoded: past SETTINGS_MAX_HEADER_LIST_SIZE the request
+    /// becomes a verdict without fields (the connection stays usable: HPACK state is kept).
+    @Test func headerListsLargerThanAdvertisedAreDroppedWhileDecoding() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 1024
+        let session = try NGHTTP2ServerSession(settings: settings)
+        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        let filler = String(repeating: "a", count: 100)
+        let big = Self.webSocketRequest + (0..<10).map { ("x-filler-\($0)", filler) }  // 10 × 142 bytes
+        let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, big)))
+        guard case .headersTooLarge(1, 1024) = try #require(events.first) else {
+            Issue.record("expected headersTooLarge, got \(events)")
+            return
+        }
+        #expect(events.count == 1)
+        // The next request on the same connection is whole.
+        let next = try session.receive(ByteBuffer(bytes: H2.headers(stream: 3, Self.webSocketRequest)))
+        guard case .request(3, let headers, _) = try #require(next.first) else {
+            Issue.record("expected a request, got \(next)")
+            return
+        }
+        #expect(headers.count == Self.webSocketRequest.count)
+    }
+
+    /// Trailers are not a second request on their stream.
+    @Test func trailersAreNotARequest() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, [(":method", "POST"), (":scheme", "https"), (":path", "/"), (":authority", "a")])))
+        let events = try session.receive(ByteBuffer(bytes: H2.data(stream: 1, [1, 2, 3]) + H2.headers(stream: 1, [("x-trailer", "1")], endStream: true)))
+        #expect(!events.contains { if case .request = $0 { return true } else { return false } }, "\(events)")
+        #expect(events.contains { if case .endStream(1) = $0 { return true } else { return false } }, "\(events)")
+    }
+
     @Test func garbageIsAConnectionError() throws {
         let session = try NGHTTP2ServerSession(settings: HTTP2Settings())
         #expect(throws: NGHTTP2ServerSession.Failure.self) {

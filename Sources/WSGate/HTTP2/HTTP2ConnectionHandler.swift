@@ -148,6 +148,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.streams[id] = stream
             self.idleTimer?.cancel()
             self.handleRequest(stream, headers: headers, context: context)
+        case .headersTooLarge(let id, let limit):
+            guard !self.isGone else { return }
+            let stream = HTTP2Stream(id: id, connection: self)
+            self.streams[id] = stream
+            self.idleTimer?.cancel()
+            self.refuse(stream, status: 431, headers: [], reason: "request header list larger than \(limit) bytes (server.http2.max_header_list_size)", label: "header_size")
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }
             if stream.leg == nil && !stream.isConnecting {

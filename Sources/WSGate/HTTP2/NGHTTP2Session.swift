@@ -21,6 +21,18 @@ final class NGHTTP2ServerSession {
         /// The client ended its side of the stream on a DATA frame.
         case endStream(streamID: Int32)
         case streamClosed(streamID: Int32, errorCode: UInt32)
+        /// A request header block larger than the advertised SETTINGS_MAX_HEADER_LIST_SIZE: its
+        /// fields were dropped as they were decoded (answer 431).
+        case headersTooLarge(streamID: Int32, limit: Int)
+    }
+
+    /// A request's header block as it is decoded. A few bytes of HPACK table references can decode
+    /// to megabytes, so its size (RFC 7541 §4.1: name + value + 32 per field) is bounded by the
+    /// limit the server advertised; past it the fields are dropped and only the verdict is kept.
+    private struct HeaderBlock {
+        var fields: [(name: String, value: String)] = []
+        var size = 0
+        var tooLarge = false
     }
 
     enum DataRead {
@@ -37,11 +49,13 @@ final class NGHTTP2ServerSession {
 
     private var session: OpaquePointer?
     private var events: [Event] = []
-    private var headerBlocks: [Int32: [(name: String, value: String)]] = [:]
+    private var headerBlocks: [Int32: HeaderBlock] = [:]
+    private let maxHeaderListSize: Int
     /// Fills outgoing DATA for a stream; set by the connection before the first response with a body.
     var readData: ((Int32, UnsafeMutableRawBufferPointer) -> DataRead)?
 
     init(settings: Settings) throws {
+        self.maxHeaderListSize = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -169,20 +183,32 @@ final class NGHTTP2ServerSession {
         userData.map { Unmanaged<NGHTTP2ServerSession>.fromOpaque($0).takeUnretainedValue() }
     }
 
+    /// Only a request's own header block; trailers (a later HEADERS on the stream) are not kept.
     fileprivate func beginHeaders(stream: Int32) {
-        self.headerBlocks[stream] = []
+        self.headerBlocks[stream] = HeaderBlock()
     }
 
     fileprivate func header(stream: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        self.headerBlocks[stream, default: []].append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        guard var block = self.headerBlocks[stream], !block.tooLarge else { return }
+        block.size += name.count + value.count + 32
+        if block.size > self.maxHeaderListSize {
+            block = HeaderBlock(fields: [], size: block.size, tooLarge: true)
+        } else {
+            block.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        self.headerBlocks[stream] = block
     }
 
     fileprivate func frameReceived(type: UInt8, flags: UInt8, stream: Int32) {
         let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(type) {
         case NGHTTP2_HEADERS.rawValue:
-            if let headers = self.headerBlocks.removeValue(forKey: stream) {
-                self.events.append(.request(streamID: stream, headers: headers, endStream: endStream))
+            if let block = self.headerBlocks.removeValue(forKey: stream) {
+                if block.tooLarge {
+                    self.events.append(.headersTooLarge(streamID: stream, limit: self.maxHeaderListSize))
+                } else {
+                    self.events.append(.request(streamID: stream, headers: block.fields, endStream: endStream))
+                }
             } else if endStream {
                 self.events.append(.endStream(streamID: stream))  // trailers
             }
@@ -223,7 +249,7 @@ final class NGHTTP2ServerSession {
 private let callbackFailure = Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
 
 private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
-    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
     guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
     session.beginHeaders(stream: frame.pointee.hd.stream_id)
     return 0
