@@ -92,6 +92,7 @@ final class HTTP2Stream: LegTransport {
     /// Called by the connection once nghttp2 is done: tell the partner it may read again.
     func notifyWritable() {
         self.leg?.partner?.resumeReading()
+        self.leg?.transportBecameWritable()
         if let waiter = self.roomWaiter, self.isWritable {
             self.roomWaiter = nil
             waiter.succeed(())

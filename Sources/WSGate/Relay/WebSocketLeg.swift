@@ -34,7 +34,8 @@ final class WebSocketLeg: RelayPartner {
     private var outgoingOffset = 0
     private var outgoingRemaining = 0
     private var output = GatheredOutput()
-    /// A ping that arrived while a frame to this peer was half written (only the latest needs an answer).
+    /// A ping that arrived while a frame to this peer was half written or its transport was full
+    /// (only the latest needs an answer).
     private var pendingPong: ByteBuffer?
     /// permessage-deflate with this leg's peer (client legs only).
     private let compression: LegCompression?
@@ -351,8 +352,10 @@ final class WebSocketLeg: RelayPartner {
     }
 
     private func writeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, transport: LegTransport) {
-        // A control frame may go between frames, never inside one: answer once the current frame is out.
-        guard self.outgoingRemaining == 0 else {
+        // A control frame may go between frames, never inside one: answer once the current frame is
+        // out. And a peer that pings without reading gets one answer when it reads again, not one per
+        // ping queued in memory: only the latest ping needs its pong (RFC 6455 §5.5.3).
+        guard self.outgoingRemaining == 0, transport.isWritable else {
             self.pendingPong = payload
             return
         }
@@ -510,6 +513,14 @@ final class WebSocketLeg: RelayPartner {
             self.pendingPong = nil
             self.writeControl(.pong, payload: pong, transport: transport)
         }
+    }
+
+    /// This leg's own transport drained: a pong held back while it was full goes now.
+    func transportBecameWritable() {
+        guard let transport, !self.closeSent, self.outgoingRemaining == 0, let pong = self.pendingPong else { return }
+        self.pendingPong = nil
+        self.writeControl(.pong, payload: pong, transport: transport)
+        self.flushOutput(transport)
     }
 
     func relayFlush() {

@@ -41,7 +41,10 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { self.leg.partner?.resumeReading() }
+        if context.channel.isWritable {
+            self.leg.partner?.resumeReading()
+            self.leg.transportBecameWritable()
+        }
         context.fireChannelWritabilityChanged()
     }
 
