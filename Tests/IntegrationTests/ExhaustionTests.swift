@@ -54,4 +54,56 @@ import Testing
         #expect(try await client.readMessage().text == "still here")
         await client.close()
     }
+
+    /// Rapid reset of WebSocket streams: extended CONNECTs reset in the same write start no backend
+    /// connect at all; reset after the server read them, they start at most
+    /// max_concurrent_streams (16 here) connects at a time, the rest answered 503. The backend
+    /// accepts and never answers, so each connect it sees is held until the connect timeout
+    /// (before: one backend connection per reset stream, every descriptor of the process in use).
+    @Test(arguments: ["same-write", "after-read"])
+    func resetWebSocketStreamsDoNotOpenABackendConnectionEach(mode: String) async throws {
+        let counts = ClosingService.Counts()
+        let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts) }
+        defer { silent.close(promise: nil) }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-reset-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+            server: {http2: {max_concurrent_streams: 16}}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 10s}}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        gateway.removesOnStop.append(config)
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_connect_reset.py"), "127.0.0.1", String(gateway.port), "/ws", "--streams", "300", "--mode", mode], timeout: 60)
+        #expect(run.output.contains("sent 300"), "\(run.output)")
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let opened = counts.state.withLockedValue { $0.opened }
+        print("rapid reset (\(mode)): 300 CONNECT streams reset, \(opened) backend connections; \(run.output.split(separator: "\n").last ?? "")")
+        if mode == "same-write" {
+            #expect(opened <= 3, "\(opened) backend connections")  // only a pair split across reads by TCP
+        } else {
+            #expect(opened <= 16, "\(opened) backend connections")
+        }
+
+        // The process still answers others at once.
+        #expect(try await AdminTests.get(gateway.port, "/healthz", group: MultiThreadedEventLoopGroup.singleton).0 == 200)
+    }
+}
+
+/// Accepts and never says a word (a WebSocket backend whose handshake never comes).
+final class SilentService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let counts: ClosingService.Counts
+
+    init(counts: ClosingService.Counts) { self.counts = counts }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.counts.state.withLockedValue { $0.opened += 1 }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.counts.state.withLockedValue { $0.closed += 1 }
+    }
 }

@@ -37,6 +37,8 @@ import Testing
             """)
         defer { gateway.stop() }
         let pid = gateway.process.processIdentifier
+        // Listeners log "listening" as each binds: the first one's line is all start() waits for.
+        try await eventually("the TLS listener on 127.0.0.2") { gateway.listeningPort(host: "127.0.0.2") != nil }
         let tlsPort = try #require(gateway.listeningPort(host: "127.0.0.2"))
         let idle = Self.descriptors(of: pid)
         let resolved = file.resolvingSymlinksInPath().path

@@ -165,6 +165,7 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         let gone = try await TestClient.connect(port: gateway.port, group: group)
         try await gone.send(TestClient.handshake(path: "/old"))
         #expect(try await gone.readHead().0 == 404)
+        try await eventually("the listener on 127.0.0.2") { gateway.listeningPort(host: "127.0.0.2") != nil }
         let secondPort = try #require(gateway.listeningPort(host: "127.0.0.2"))
         let viaSecond = try await TestClient.connect(port: secondPort, host: "127.0.0.2", group: group)
         try await viaSecond.send(TestClient.handshake(path: "/app"))

@@ -17,6 +17,13 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private var context: ChannelHandlerContext?
     private var streams: [Int32: HTTP2Stream] = [:]
     private var touched: [HTTP2Stream] = []
+    /// WebSocket requests of the current read, admitted once all of its frames are handled: a
+    /// client that opens and resets a stream in one write (rapid reset) gets no backend connect.
+    private var upgradesToStart: [(request: UpgradeRequest, stream: HTTP2Stream)] = []
+    /// Backend connects under way for this connection, streams reset since included: no more than
+    /// SETTINGS_MAX_CONCURRENT_STREAMS (a client resetting each stream after its request arrived
+    /// would otherwise start one per stream, each holding a descriptor until its timeout).
+    private var pendingConnects = 0
     private var becameWritable: [HTTP2Stream] = []
     private var flushing = false
     private var clientDescription = "?"
@@ -94,6 +101,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         for event in events {
             self.handle(event, context: context)
         }
+        self.startUpgrades(context: context)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -199,18 +207,45 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.serveFile(request, stream: stream, context: context)
         case .webSocket(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
-            stream.isConnecting = true
-            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
-                switch result {
-                case .success(let admitted):
-                    self.connectBackend(for: admitted, stream: stream, context: context)
-                case .failure(let error):
+            stream.isConnecting = true  // its DATA is kept from now on, for the relay to replay
+            self.upgradesToStart.append((request, stream))
+        }
+    }
+
+    /// Admits, then connects, the WebSocket requests of the read just handled whose streams are
+    /// still open.
+    private func startUpgrades(context: ChannelHandlerContext) {
+        guard !self.upgradesToStart.isEmpty else { return }
+        let upgrades = self.upgradesToStart
+        self.upgradesToStart.removeAll(keepingCapacity: true)
+        for (request, stream) in upgrades where self.streams[stream.id] === stream && !stream.isClosed {
+            self.admit(request, stream: stream, context: context)
+        }
+    }
+
+    private func admit(_ request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
+        Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
+            switch result {
+            case .success(let admitted):
+                // Admission may have waited (an auth check): the stream may be gone by now.
+                guard self.streams[stream.id] === stream, !stream.isClosed else {
                     stream.isConnecting = false
-                    guard self.streams[stream.id] === stream, context.channel.isActive else { return }
-                    let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
-                    self.refuse(stream, status: Int(refusal.status.code), headers: refusal.http2Headers,
-                                reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
+                    return
                 }
+                let limit = Int(self.gateway.settings.http2.maxConcurrentStreams)
+                guard self.pendingConnects < limit else {
+                    stream.isConnecting = false
+                    self.refuse(stream, status: 503, headers: [("retry-after", "1")], reason: "\(limit) backend connects already pending on this connection (server.http2.max_concurrent_streams)",
+                                label: "pending_connects", route: request.route.configuration.path)
+                    return
+                }
+                self.connectBackend(for: admitted, stream: stream, context: context)
+            case .failure(let error):
+                stream.isConnecting = false
+                guard self.streams[stream.id] === stream, context.channel.isActive else { return }
+                let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
+                self.refuse(stream, status: Int(refusal.status.code), headers: refusal.http2Headers,
+                            reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
             }
         }
     }
@@ -278,7 +313,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let route = request.route.configuration
         let clientAddress = self.clientDescription
         let started = NIODeadline.now()
+        self.pendingConnects += 1
         self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            self.pendingConnects -= 1
             stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
             switch result {
