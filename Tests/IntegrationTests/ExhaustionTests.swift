@@ -92,6 +92,41 @@ import Testing
     }
 }
 
+extension ExhaustionTests {
+    /// One HTTP/2 connection cannot carry more sessions than max_connections allows: each
+    /// WebSocket stream counts as a connection does (it holds a backend descriptor), the rest are
+    /// answered 503; once those sessions end, their slots are free again.
+    @Test func webSocketStreamsCountAgainstMaxConnections() async throws {
+        let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { try? await echo.close() } }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-limit-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+            limits: {max_connections: 10}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes: [{path: /ws, backend: "ws://127.0.0.1:\(echo.localAddress!.port!)"}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        gateway.removesOnStop.append(config)
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        // 20 streams on one connection: the connection holds one slot, 9 sessions the rest.
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(gateway.port)] + Array(repeating: "/ws", count: 20))
+        let statuses = run.output.split(separator: "\n").compactMap { line -> String? in
+            guard let range = line.range(of: #""status": "(\d+)""#, options: .regularExpression) else { return nil }
+            return String(line[range].dropFirst(11).dropLast())
+        }
+        #expect(statuses.filter { $0 == "200" }.count == 9, "\(run.output)")
+        #expect(statuses.filter { $0 == "503" }.count == 11, "\(run.output)")
+        #expect(gateway.log.contains("connection limit reached (10 open)"))
+
+        // The slots come back with the sessions: the same again.
+        try await eventually("every session to end") { gateway.log.components(separatedBy: "session ended").count - 1 == 9 }
+        let again = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(gateway.port)] + Array(repeating: "/ws", count: 20))
+        #expect(again.output.components(separatedBy: "\"status\": \"200\"").count - 1 == 9, "\(again.output)")
+    }
+}
+
 /// Accepts and never says a word (a WebSocket backend whose handshake never comes).
 final class SilentService: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer

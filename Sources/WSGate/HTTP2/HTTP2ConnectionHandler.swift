@@ -232,6 +232,17 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                     stream.isConnecting = false
                     return
                 }
+                // Each WebSocket session over HTTP/2 holds a backend descriptor of its own: it counts
+                // against max_connections / max_connections_per_ip as a connection would, so one
+                // HTTP/2 connection cannot carry a process past its descriptor limit.
+                if let refusal = self.gateway.clients.open(self.client.address) {
+                    stream.isConnecting = false
+                    self.refuse(stream, status: refusal.status, headers: [("retry-after", "1")], reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
+                    return
+                }
+                let clients = self.gateway.clients
+                let address = self.client.address
+                stream.releasesSlot = { clients.close(address) }
                 let limit = Int(self.gateway.settings.http2.maxConcurrentStreams)
                 guard self.pendingConnects < limit else {
                     stream.isConnecting = false

@@ -18,6 +18,9 @@ final class HTTP2Stream: LegTransport {
     var leg: WebSocketLeg?
     /// The backend is being opened: DATA is held (in ``early``), not discarded.
     var isConnecting = false
+    /// Gives back the connection slot a WebSocket session on this stream took (see
+    /// ``HTTP2ConnectionHandler``): called once, when the stream is gone.
+    var releasesSlot: (() -> Void)?
     /// Got DATA in the current read batch: its leg is told when the batch ends.
     var inReadBatch = false
     private var pending = CircularBuffer<ByteBuffer>()
@@ -118,6 +121,10 @@ final class HTTP2Stream: LegTransport {
     /// waiting for room fails, a WebSocket leg ends its session and lets go of this transport.
     func streamClosed() {
         self.isClosed = true
+        if let release = self.releasesSlot {
+            self.releasesSlot = nil
+            release()
+        }
         if let waiter = self.roomWaiter {
             self.roomWaiter = nil
             waiter.fail(ChannelError.ioOnClosedChannel)
