@@ -120,3 +120,12 @@ import Testing
         #expect(FileStamp(directory.appendingPathComponent("missing").path) == nil)
     }
 }
+
+@Suite struct CloseCodeLabelTests {
+    /// Clients choose close codes: the metric keeps RFC 6455's and folds the rest into a few series.
+    @Test(arguments: [(1000, "1000"), (1005, "1005"), (1006, "1006"), (1015, "1015"), (3000, "3xxx"), (3999, "3xxx"),
+                      (4001, "4xxx"), (4999, "4xxx"), (1016, "other"), (2999, "other"), (5000, "other"), (65535, "other")] as [(UInt16, String)])
+    func closeCodesFoldIntoAClosedSetOfLabels(code: UInt16, label: String) {
+        #expect(SessionMetrics.codeLabel(code) == label)
+    }
+}

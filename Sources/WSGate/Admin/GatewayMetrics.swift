@@ -51,11 +51,24 @@ final class SessionMetrics: Sendable {
         }
     }
 
+    /// The `code` label: clients choose close codes, so only RFC 6455's own (1000–1015) are kept
+    /// as they are; the ranges applications use are one series each, anything else `other`
+    /// (a series per code a client invents would grow the metrics without bound).
+    static func codeLabel(_ code: UInt16) -> String {
+        switch code {
+        case 1000...1015: return String(code)
+        case 3000...3999: return "3xxx"
+        case 4000...4999: return "4xxx"
+        default: return "other"
+        }
+    }
+
     func closed(code: UInt16, by initiator: String) {
-        let key = "\(code) \(initiator)"
+        let label = Self.codeLabel(code)
+        let key = "\(label) \(initiator)"
         let counter = self.closes.withLockedValue { closes in
             if let existing = closes[key] { return existing }
-            let made = Counter(label: "wsgate_session_closes_total", dimensions: [("route", self.route), ("code", String(code)), ("closed_by", initiator)])
+            let made = Counter(label: "wsgate_session_closes_total", dimensions: [("route", self.route), ("code", label), ("closed_by", initiator)])
             closes[key] = made
             return made
         }
