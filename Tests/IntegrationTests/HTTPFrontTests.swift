@@ -73,6 +73,22 @@ import Testing
         try await client.waitForEOF()
     }
 
+    /// A complete head announcing a body that never comes is a request that never completes: the
+    /// same timeout drops it (it used to hold the connection for good).
+    @Test func aBodyThatNeverComesIsDropped() async throws {
+        var server = ServerSettings()
+        server.handshakeTimeout = .milliseconds(300)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let started = NIODeadline.now()
+        let client = try await fixture.raw()
+        try? await client.send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly part of it")
+        try await client.waitForEOF(timeout: .seconds(30))
+        #expect(NIODeadline.now() - started >= .milliseconds(300))
+    }
+
     @Test func slowClientIsDropped() async throws {
         var server = ServerSettings()
         server.handshakeTimeout = .milliseconds(200)

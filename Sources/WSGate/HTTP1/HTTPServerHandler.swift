@@ -77,7 +77,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (Self.unwrapInboundIn(data), self.state) {
         case (.head(let head), .awaitingHead):
-            self.handshakeTimer?.cancel()
+            // The timer runs on until the request's end: a head announcing a body that never
+            // comes would otherwise hold the connection for good.
             let limit = self.gateway.settings.limits.maxHeaderCount
             let decision = head.headers.count > limit
                 ? .refuse(HTTPRefusal(.requestHeaderFieldsTooLarge, "\(head.headers.count) request headers (limit \(limit))", closesConnection: true, label: "header_count"))
@@ -86,6 +87,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
         case (.end, .readingRequest(let decision, let keepAlive, let isHead)):
+            self.handshakeTimer?.cancel()
             self.headLimiter.requestEnded()
             self.handle(decision, keepAlive: keepAlive, isHead: isHead, context: context)
         case (.head, .servingFile):
