@@ -91,6 +91,22 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         #expect(Self.receivedGoAway(client))
     }
 
+    /// A request whose client side never ends (HEADERS without END_STREAM, then silence) gets its
+    /// answer and then RST_STREAM(NO_ERROR) (RFC 9113 §8.1), so the connection, with no stream
+    /// left, idles out like any other (a half-open stream used to keep it forever).
+    @Test func aRequestTheClientNeverEndsDoesNotKeepTheConnection() async throws {
+        var server = ServerSettings()
+        server.handshakeTimeout = .seconds(1)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+        defer { Task { await fixture.stop() } }
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_half_open.py"), "127.0.0.1", String(fixture.port), "/healthz", "--wait", "20"])
+        #expect(run.output.contains("\"status\": \"200\""), "\(run.output)")
+        #expect(run.output.contains("\"reset\": 0"), "\(run.output)")
+        #expect(run.output.contains("\"goaway\"") && run.output.contains("\"closed\""), "\(run.output)")
+    }
+
     @Test func shutdownSendsGoAway() async throws {
         let fixture = try await GatewayFixture.standard()
         defer { Task { await fixture.stop() } }

@@ -133,7 +133,9 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
             } else {
                 var frame = try await client.readFrame()
                 while frame.opcode != 8 { frame = try await client.readFrame() }
-                try await client.sendClose(1000)
+                // The answer may find the connection gone: on a loaded machine the gateway's
+                // close_timeout can run out before the client gets to answer (it is then cut).
+                try? await client.sendClose(1000)
                 try await client.waitForEOF()
             }
             await client.close()

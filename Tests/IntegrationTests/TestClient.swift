@@ -147,8 +147,8 @@ final class TestClient: @unchecked Sendable {
         }
     }
 
-    func readHead() async throws -> (Int, [String: String]) {
-        let text: String = try await self.take("a response head") { buffer in
+    func readHead(timeout: TimeAmount = .seconds(10)) async throws -> (Int, [String: String]) {
+        let text: String = try await self.take("a response head", timeout: timeout) { buffer in
             guard let end = buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
             let length = end.upperBound - buffer.readableBytesView.startIndex
             return buffer.readString(length: length)

@@ -24,6 +24,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     /// SETTINGS_MAX_CONCURRENT_STREAMS (a client resetting each stream after its request arrived
     /// would otherwise start one per stream, each holding a descriptor until its timeout).
     private var pendingConnects = 0
+    /// Plain responses sent whole in the current send pass. A client that has not ended its side of
+    /// such a stream gets RST_STREAM(NO_ERROR) (RFC 9113 §8.1): a half-open stream would otherwise
+    /// keep the connection from ever idling out.
+    private var endedResponses: [Int32] = []
     private var becameWritable: [HTTP2Stream] = []
     private var flushing = false
     private var clientDescription = "?"
@@ -278,10 +282,15 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
         do {
             try self.session.submitResponse(stream: stream.id, status: status, headers: headers + [("server", "wsgate")], hasBody: hasBody)
+            if !hasBody { self.responseEnded(stream.id) }
         } catch {
             self.session.submitReset(stream: stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
         }
         self.flushOutput()
+    }
+
+    func responseEnded(_ id: Int32) {
+        self.endedResponses.append(id)
     }
 
     // MARK: Static files
@@ -382,6 +391,15 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         var output = context.channel.allocator.buffer(capacity: 0)
         do {
             try self.session.send(into: &output)
+            while !self.endedResponses.isEmpty {
+                // After the pass that queued their last frames: a reset goes out ahead of DATA.
+                let ended = self.endedResponses
+                self.endedResponses.removeAll(keepingCapacity: true)
+                for id in ended where !self.session.clientEnded(stream: id) {
+                    self.session.submitReset(stream: id, errorCode: NGHTTP2ServerSession.ErrorCode.noError)
+                }
+                try self.session.send(into: &output)
+            }
         } catch {
             self.logger.info("HTTP/2 send error: \(error)", metadata: ["client": "\(self.clientDescription)"])
             self.flushing = false

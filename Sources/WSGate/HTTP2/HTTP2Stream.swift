@@ -88,7 +88,10 @@ final class HTTP2Stream: LegTransport {
             self.aboveHighWater = false
             self.connection?.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
         }
-        if self.pending.isEmpty && self.endAfterPending { return .bytes(written, endStream: true) }
+        if self.pending.isEmpty && self.endAfterPending {
+            if self.leg == nil { self.connection?.responseEnded(self.id) }  // told after the send pass too
+            return .bytes(written, endStream: true)
+        }
         return written == 0 ? .deferred : .bytes(written, endStream: false)
     }
 

@@ -132,6 +132,12 @@ final class NGHTTP2ServerSession {
         static let internalError = UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)
         static let refusedStream = UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
         static let cancel = UInt32(NGHTTP2_CANCEL.rawValue)
+        static let noError = UInt32(NGHTTP2_NO_ERROR.rawValue)
+    }
+
+    /// Whether the client has ended its side of the stream (a stream nghttp2 no longer knows has).
+    func clientEnded(stream: Int32) -> Bool {
+        nghttp2_session_get_stream_remote_close(self.session, stream) != 0
     }
 
     func submitReset(stream: Int32, errorCode: UInt32) {
