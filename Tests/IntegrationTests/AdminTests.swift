@@ -165,4 +165,28 @@ import Testing
         #expect(counts.state.withLockedValue { $0 } == (opened: 200, closed: 200))
         #expect(gateway.closeWaitSockets == 0)
     }
+
+    /// The admin listener closes what it should: a connection whose request says Connection: close
+    /// once answered, and one that stops halfway through its request after the idle timeout
+    /// (both used to stay open for good).
+    @Test func adminConnectionsDoNotStayOpen() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/x=tcp://127.0.0.1:1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let adminPort = try await gateway.adminPort()
+
+        let closing = try await TestClient.connect(port: adminPort, group: group)
+        try await closing.send("GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        let (status, headers, _) = try await closing.readResponse()
+        #expect(status == 200 && headers["connection"] == "close")
+        try await closing.waitForEOF(timeout: .seconds(5))
+
+        let started = NIODeadline.now()
+        let stalled = try await TestClient.connect(port: adminPort, group: group)
+        try await stalled.send("GET /metrics HTTP/1.1\r\nHost: ad")
+        try await stalled.waitForEOF(timeout: .seconds(30))
+        #expect(NIODeadline.now() - started >= .seconds(9))
+    }
 }

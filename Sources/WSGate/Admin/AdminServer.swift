@@ -6,8 +6,12 @@ import NIOPosix
 /// The admin listener: `GET /metrics` (whatever `metrics` renders: Prometheus text from the
 /// `wsgate` command), `/healthz` (the process answers), `/readyz` (listening and not draining) and
 /// `/status` (routes and their targets' health as JSON).
-/// Plain HTTP/1.1 through NIO's server pipeline; keep it on a private address.
+/// Plain HTTP/1.1 through NIO's server pipeline; keep it on a private address. A connection that
+/// sends and reads nothing for ``idleTimeout`` is closed, as is one whose request says
+/// `Connection: close` (or is HTTP/1.0 without keep-alive), once it is answered.
 final class AdminServer: Sendable {
+    static let idleTimeout = TimeAmount.seconds(10)
+
     typealias Readiness = @Sendable () -> Bool
     typealias MetricsText = @Sendable () -> String
     typealias StatusJSON = @Sendable () -> String
@@ -25,6 +29,7 @@ final class AdminServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics, status: status))
                 }
@@ -52,6 +57,14 @@ private final class AdminHandler: ChannelInboundHandler {
         self.ready = ready
         self.metrics = metrics
         self.status = status
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)  // a half-sent request, or a kept-alive connection nobody uses
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -94,10 +107,15 @@ private final class AdminHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Server", value: "wsgate")
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if head.method != .HEAD {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         }
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        let written = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
     }
 }
