@@ -1,5 +1,6 @@
 import DemoBackends
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -124,6 +125,70 @@ extension ExhaustionTests {
         try await eventually("every session to end") { gateway.log.components(separatedBy: "session ended").count - 1 == 9 }
         let again = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(gateway.port)] + Array(repeating: "/ws", count: 20))
         #expect(again.output.components(separatedBy: "\"status\": \"200\"").count - 1 == 9, "\(again.output)")
+    }
+}
+
+extension ExhaustionTests {
+    /// A flood of wrong passwords (bcrypt cost 12, 32 checks in flight) does not hold up static
+    /// files: password hashing has threads of its own. On NIO's shared pool every file lookup
+    /// queued behind the hashing (seconds each here; 12 s seen in a longer run).
+    @Test func passwordGuessesDoNotStarveStaticFiles() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { group.shutdownGracefully { _ in } }
+        let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        defer { echo.close(promise: nil) }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-starve-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("web"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "hello\n".write(to: directory.appendingPathComponent("web/index.txt"), atomically: true, encoding: .utf8)
+        try "ann:$2b$12$8LYA2AqeA.GhMmZye4hm1eG5NP2rUZMuQxXT3dgLSwua5NnAgF3y6\n".write(to: directory.appendingPathComponent("users.htpasswd"), atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("wsgate.yaml")
+        try """
+            listeners: [{address: "127.0.0.1:0"}]
+            routes:
+              - {path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)", auth: {basic_htpasswd: \(directory.appendingPathComponent("users.htpasswd").path)}}
+              - {path: /files, static: \(directory.appendingPathComponent("web").path)}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let port = gateway.port
+
+        // 32 guessers, each sending wrong passwords one after another until told to stop.
+        let stop = NIOLockedValueBox(false)
+        let guesses = NIOLockedValueBox(0)
+        let flood = Task {
+            await withTaskGroup(of: Void.self) { tasks in
+                for _ in 0..<32 {
+                    tasks.addTask {
+                        while !stop.withLockedValue({ $0 }) {
+                            guard let client = try? await TestClient.connect(port: port, group: group) else { continue }
+                            let credential = Data("ann:wrong".utf8).base64EncodedString()
+                            try? await client.send(TestClient.handshake(path: "/tcp", extra: ["Authorization: Basic \(credential)"]))
+                            if (try? await client.readHead(timeout: .seconds(60))) != nil { guesses.withLockedValue { $0 += 1 } }
+                            await client.close()
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(nanoseconds: 1_000_000_000)  // the hashing queue fills
+
+        var slowest = TimeAmount.zero
+        for _ in 0..<10 {
+            let started = NIODeadline.now()
+            let (status, body) = try await AdminTests.get(port, "/files/index.txt", group: group)
+            #expect(status == 200 && body == "hello\n")
+            slowest = max(slowest, NIODeadline.now() - started)
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        stop.withLockedValue { $0 = true }
+        flood.cancel()  // the guessers' waits end at once (their sleeps throw)
+        await flood.value
+        print("password flood: \(guesses.withLockedValue { $0 }) wrong passwords answered; slowest of 10 static files \(slowest.nanoseconds / 1_000_000) ms")
+        // A bound far above a file lookup and far below the hashing queue ahead of it on a shared pool.
+        #expect(slowest < .seconds(1), "a static file took \(slowest.nanoseconds / 1_000_000) ms during the password flood")
+        #expect(gateway.log.contains("refused request"), "the guesses were refused")
     }
 }
 

@@ -169,19 +169,29 @@ enum TargetTokenFile {
     }
 }
 
-/// Password hashing runs on NIO's blocking pool, a bounded number at a time, and remembers recent
+/// Password hashing runs on threads of its own, a bounded number at a time, and remembers recent
 /// successes, so a browser reconnecting does not pay bcrypt again and a flood of guesses cannot
 /// queue unbounded work.
 final class PasswordChecks: Sendable {
     static let maxInFlight = 32
     static let rememberedSuccesses = 1024
 
+    /// Not NIO's shared blocking pool: a check costs bcrypt's tens to hundreds of milliseconds, and
+    /// a flood of wrong passwords queued there delayed every static file lookup and read behind it
+    /// (2 ms → 12 s seen). Half the cores, so hashing never takes them all; it lives as long as the
+    /// process, as the shared pool does.
+    static let hashingPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
+        pool.start()
+        return pool
+    }()
+
     private let pool: NIOThreadPool
     private let inFlight = NIOLockedValueBox(0)
     /// SHA-256 of user, password and stored hash → success (a changed file changes the key).
     private let remembered = NIOLockedValueBox(Set<[UInt8]>())
 
-    init(pool: NIOThreadPool = .singleton) {
+    init(pool: NIOThreadPool = PasswordChecks.hashingPool) {
         self.pool = pool
     }
 
