@@ -579,11 +579,30 @@ async def well_behaved_download(fronts, rng: random.Random, seed: int, results: 
 
 # ---------------------------------------------------------------- misbehaving clients
 
+def raw_h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
+
+
+def hpack_literal(name: bytes, value: bytes, indexing: bool = False) -> bytes:
+    """A literal header field (RFC 7541 §6.2), never Huffman-coded; with `indexing` it enters the table."""
+    def string(text: bytes) -> bytes:
+        if len(text) < 127:
+            return bytes([len(text)]) + text
+        rest, out = len(text) - 127, bytearray([127])
+        while rest >= 128:
+            out.append((rest & 0x7F) | 0x80)
+            rest >>= 7
+        out.append(rest)
+        return bytes(out) + text
+    return bytes([0x40 if indexing else 0x00]) + string(name) + string(value)
+
+
 async def misbehave(fronts, rng: random.Random, counts: dict):
     """One hostile or clumsy client; whatever the gateway answers is fine as long as it survives."""
     action = rng.choice(["partial_head", "mid_frame", "no_read_flood", "garbage", "ping_burst", "drop_download",
                          "h2_reset_ws", "h2_drop_ws", "h2_drop_download", "h2_many_streams", "flaky_backend",
-                         "close_and_vanish", "tls_garbage", "half_message"])
+                         "close_and_vanish", "tls_garbage", "half_message", "hpack_bomb", "ping_flood_no_read",
+                         "h2_connect_reset_storm"])
     counts[action] = counts.get(action, 0) + 1
     front_name = rng.choice(list(fronts))
     front = fronts[front_name]
@@ -622,6 +641,34 @@ async def misbehave(fronts, rng: random.Random, counts: dict):
                 writer.write(b"GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
                 await reader.read(rng.randint(1, 200000))
                 writer.transport.abort() if rng.random() < 0.5 else writer.close()
+        elif action in ("hpack_bomb", "h2_connect_reset_storm"):
+            # Hand-written frames: header blocks decoding to 1-4 MB each from a few KB (HPACK table
+            # references), or extended CONNECTs each reset in the same write.
+            h2_front = fronts["h2-tls"] if tls and "h2-tls" in fronts else fronts["h2c"]
+            reader, writer = await asyncio.open_connection(h2_front[0], h2_front[1], ssl=client_tls(["h2"]) if h2_front[2] else None)
+            writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + raw_h2_frame(4, 0, 0, b""))
+            await asyncio.wait_for(reader.read(65536), 5)  # the server's SETTINGS
+            writer.write(raw_h2_frame(4, 1, 0, b""))  # acknowledged: extended CONNECT is on
+            if action == "hpack_bomb":
+                references = rng.randint(250, 1000)
+                out = bytearray()
+                for index in range(rng.randint(5, 40)):
+                    block = hpack_literal(b":method", b"GET") + hpack_literal(b":scheme", b"http") + hpack_literal(b":path", b"/healthz") + hpack_literal(b":authority", b"x")
+                    block += (hpack_literal(b"x-bomb", b"b" * 4000, indexing=True) + b"\xbe" * (references - 1)) if index == 0 else b"\xbe" * references
+                    out += raw_h2_frame(1, 0x5, 1 + 2 * index, block)
+                writer.write(bytes(out))
+            else:
+                block = b"".join(hpack_literal(n, v) for n, v in [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
+                                                                   (b":path", rng.choice([b"/ws", b"/tcp", b"/flaky-ws"])), (b":authority", b"x"),
+                                                                   (b"sec-websocket-version", b"13")])
+                writer.write(b"".join(raw_h2_frame(1, 0x4, 1 + 2 * i, block) + raw_h2_frame(3, 0, 1 + 2 * i, struct.pack("!I", 8))
+                                      for i in range(rng.randint(20, 200))))
+            await writer.drain()
+            try:
+                await asyncio.wait_for(reader.read(rng.randint(1, 100000)), rng.random())
+            except asyncio.TimeoutError:
+                pass
+            writer.transport.abort() if rng.random() < 0.5 else writer.close()
         elif action == "h2_many_streams":
             connection = await H2Connection.open(front)
             await asyncio.wait_for(connection.connect_enabled.wait(), 5)
@@ -654,6 +701,12 @@ async def misbehave(fronts, rng: random.Random, counts: dict):
                 end = time.monotonic() + rng.random() * 1.5
                 while time.monotonic() < end:
                     await asyncio.wait_for(transport.send(ws_frame(2, rng.randbytes(rng.randint(1, 65536)))), 1)
+            elif action == "ping_flood_no_read":
+                # Pings, never reading a pong: the gateway may hold one pong, not one per ping.
+                pings = b"".join(ws_frame(9, rng.randbytes(125)) for _ in range(400))
+                end = time.monotonic() + rng.random() * 1.5
+                while time.monotonic() < end:
+                    await asyncio.wait_for(transport.send(pings), 1)
             elif action == "ping_burst":
                 await transport.send(b"".join(ws_frame(9, b"p") for _ in range(rng.randint(1, 500))))
                 await asyncio.sleep(rng.random() * 0.3)
