@@ -129,9 +129,12 @@ extension ExhaustionTests {
 }
 
 extension ExhaustionTests {
-    /// A flood of wrong passwords (bcrypt cost 12, 32 checks in flight) does not hold up static
-    /// files: password hashing has threads of its own. On NIO's shared pool every file lookup
-    /// queued behind the hashing (seconds each here; 12 s seen in a longer run).
+    /// A flood of wrong passwords does not hold up static files: password hashing has threads of
+    /// its own. 16 guessers keep 16 bcrypt checks queued (under the 32 admitted at once, so the
+    /// gateway's time goes to hashing, not refusing); a static file then takes a small part of what
+    /// a guess waits. On NIO's shared pool a file lookup queued behind the same checks as the
+    /// guesses and waited as long (over 10 s at bcrypt cost 12; 12 s seen in a longer run). Medians,
+    /// compared with each other: both slow down alike when the machine is loaded.
     @Test func passwordGuessesDoNotStarveStaticFiles() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { group.shutdownGracefully { _ in } }
@@ -141,7 +144,7 @@ extension ExhaustionTests {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("web"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try "hello\n".write(to: directory.appendingPathComponent("web/index.txt"), atomically: true, encoding: .utf8)
-        try "ann:$2b$12$8LYA2AqeA.GhMmZye4hm1eG5NP2rUZMuQxXT3dgLSwua5NnAgF3y6\n".write(to: directory.appendingPathComponent("users.htpasswd"), atomically: true, encoding: .utf8)
+        try "ann:$2b$10$dSnqjLG..m5Q0An29HF7rOc8xzPrMiiewNbZcM84eWawM672vaE1G\n".write(to: directory.appendingPathComponent("users.htpasswd"), atomically: true, encoding: .utf8)
         let config = directory.appendingPathComponent("wsgate.yaml")
         try """
             listeners: [{address: "127.0.0.1:0"}]
@@ -154,40 +157,45 @@ extension ExhaustionTests {
         try await gateway.waitUntilListening()
         let port = gateway.port
 
-        // 32 guessers, each sending wrong passwords one after another until told to stop.
+        // 16 guessers, each sending wrong passwords one after another until told to stop.
         let stop = NIOLockedValueBox(false)
-        let guesses = NIOLockedValueBox(0)
+        let guessWaits = NIOLockedValueBox<[TimeAmount]>([])
         let flood = Task {
             await withTaskGroup(of: Void.self) { tasks in
-                for _ in 0..<32 {
+                for _ in 0..<16 {
                     tasks.addTask {
                         while !stop.withLockedValue({ $0 }) {
                             guard let client = try? await TestClient.connect(port: port, group: group) else { continue }
                             let credential = Data("ann:wrong".utf8).base64EncodedString()
+                            let sent = NIODeadline.now()
                             try? await client.send(TestClient.handshake(path: "/tcp", extra: ["Authorization: Basic \(credential)"]))
-                            if (try? await client.readHead(timeout: .seconds(60))) != nil { guesses.withLockedValue { $0 += 1 } }
+                            if (try? await client.readHead(timeout: .seconds(60)))?.0 == 401 {
+                                guessWaits.withLockedValue { $0.append(NIODeadline.now() - sent) }
+                            }
                             await client.close()
                         }
                     }
                 }
             }
         }
-        try await Task.sleep(nanoseconds: 1_000_000_000)  // the hashing queue fills
+        try await eventually("the hashing queue to fill", timeout: .seconds(60)) { guessWaits.withLockedValue { $0.count >= 16 } }
 
-        var slowest = TimeAmount.zero
+        var fileWaits: [TimeAmount] = []
         for _ in 0..<10 {
             let started = NIODeadline.now()
             let (status, body) = try await AdminTests.get(port, "/files/index.txt", group: group)
             #expect(status == 200 && body == "hello\n")
-            slowest = max(slowest, NIODeadline.now() - started)
+            fileWaits.append(NIODeadline.now() - started)
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         stop.withLockedValue { $0 = true }
         flood.cancel()  // the guessers' waits end at once (their sleeps throw)
         await flood.value
-        print("password flood: \(guesses.withLockedValue { $0 }) wrong passwords answered; slowest of 10 static files \(slowest.nanoseconds / 1_000_000) ms")
-        // A bound far above a file lookup and far below the hashing queue ahead of it on a shared pool.
-        #expect(slowest < .seconds(1), "a static file took \(slowest.nanoseconds / 1_000_000) ms during the password flood")
+        func median(_ waits: [TimeAmount]) -> TimeAmount { waits.sorted()[waits.count / 2] }
+        let guesses = guessWaits.withLockedValue { $0 }
+        let (file, guess) = (median(fileWaits), median(guesses))
+        print("password flood: \(guesses.count) wrong passwords answered in \(guess.nanoseconds / 1_000_000) ms (median); static files in \(file.nanoseconds / 1_000_000) ms (median of 10)")
+        #expect(file * 4 < guess, "a static file waited \(file.nanoseconds / 1_000_000) ms, a guess \(guess.nanoseconds / 1_000_000) ms")
         #expect(gateway.log.contains("refused request"), "the guesses were refused")
     }
 }
