@@ -10,8 +10,8 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct ExhaustionTests {
     /// HPACK bomb: 500 requests whose header blocks decode to 4 MB each from a few KB on the wire.
     /// Each is answered 431 as its fields are dropped while decoding; the process's peak memory
-    /// barely moves (it grew by gigabytes when decoded headers were kept), and a WebSocket over
-    /// HTTP/2 still works afterwards.
+    /// barely moves (67 MiB more here when decoded headers were kept, 3.5 GiB in a longer attack),
+    /// and a WebSocket over HTTP/2 still works afterwards.
     @Test func hpackBombIsRefusedWithoutHoldingTheDecodedHeaders() async throws {
         let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { try? await echo.close() } }
