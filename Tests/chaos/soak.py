@@ -579,6 +579,13 @@ async def well_behaved_download(fronts, rng: random.Random, seed: int, results: 
 
 # ---------------------------------------------------------------- misbehaving clients
 
+MISBEHAVIOURS = ["partial_head", "mid_frame", "no_read_flood", "garbage", "ping_burst", "drop_download",
+                 "h2_reset_ws", "h2_drop_ws", "h2_drop_download", "h2_many_streams", "flaky_backend",
+                 "close_and_vanish", "tls_garbage", "half_message", "hpack_bomb", "ping_flood_no_read",
+                 "h2_connect_reset_storm"]
+# --exclude: misbehaviours left out of this run (and its worker processes).
+EXCLUDED: set = set()
+
 def raw_h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
     return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
 
@@ -599,10 +606,7 @@ def hpack_literal(name: bytes, value: bytes, indexing: bool = False) -> bytes:
 
 async def misbehave(fronts, rng: random.Random, counts: dict):
     """One hostile or clumsy client; whatever the gateway answers is fine as long as it survives."""
-    action = rng.choice(["partial_head", "mid_frame", "no_read_flood", "garbage", "ping_burst", "drop_download",
-                         "h2_reset_ws", "h2_drop_ws", "h2_drop_download", "h2_many_streams", "flaky_backend",
-                         "close_and_vanish", "tls_garbage", "half_message", "hpack_bomb", "ping_flood_no_read",
-                         "h2_connect_reset_storm"])
+    action = rng.choice([name for name in MISBEHAVIOURS if name not in EXCLUDED])
     counts[action] = counts.get(action, 0) + 1
     front_name = rng.choice(list(fronts))
     front = fronts[front_name]
@@ -883,7 +887,8 @@ async def load(fronts, seed: int, duration: float, results: Results, counts: dic
     # The misbehaving clients run in processes of their own: a busy client loop would otherwise
     # delay the well-behaved handshakes it times.
     workers = [subprocess.Popen([sys.executable, __file__, "--misbehave", json.dumps(fronts), "--seed", str(master.randrange(1 << 32)),
-                                 "--duration", str(duration), "--bad", str(max(1, bad_workers // 2))], stdout=subprocess.PIPE, text=True)
+                                 "--duration", str(duration), "--bad", str(max(1, bad_workers // 2)),
+                                 "--exclude", ",".join(sorted(EXCLUDED))], stdout=subprocess.PIPE, text=True)
                for _ in range(2 if bad_workers else 0)]
     await asyncio.gather(*[good(i) for i in range(good_workers)])
     for worker in workers:
@@ -927,9 +932,14 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=20, help="seconds the gateway gets to let go of a round's connections")
     parser.add_argument("--backends", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--misbehave", help=argparse.SUPPRESS)
+    parser.add_argument("--exclude", default="", help="misbehaviours to leave out, comma-separated (" + ", ".join(MISBEHAVIOURS) + ")")
     parser.add_argument("--certs", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = [name for name in args.exclude.split(",") if name and name not in MISBEHAVIOURS]
+    if unknown:
+        parser.error(f"--exclude: unknown misbehaviour {', '.join(unknown)}")
+    EXCLUDED.update(name for name in args.exclude.split(",") if name)
     if args.backends:
         asyncio.run(run_backends(args.certs, args.directory))
         return 0
