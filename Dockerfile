@@ -17,8 +17,8 @@ COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
 COPY Tests ./Tests
-# release for any image you run; scripts/container-test.sh (make test) builds debug, which takes
-# half as long and checks the same image layout. Stripped: 150 MB of symbols and debug info would
+# release for any image you run; scripts/container-test.sh (make test) builds debug: it checks the
+# image's layout, user, signals and drain, not the optimiser. Stripped: 150 MB of symbols and debug info would
 # triple the image.
 ARG SWIFT_CONFIGURATION=release
 RUN swift build -c "$SWIFT_CONFIGURATION" --product wsgate --static-swift-stdlib \

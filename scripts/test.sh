@@ -54,8 +54,8 @@ scripts/check-deployment-files.sh
 step_done "deployment files"
 
 # The container image: built with podman from local base images, run, drained (skipped, saying
-# why, only where podman cannot run). The binary inside is a debug build: half of a release build's
-# 16 minutes on 2 cores, and the image's layout, user, signals and drain are what is checked here.
+# why, only where podman cannot run). The binary inside is a debug build: the image's layout, user,
+# signals and drain are what is checked here, not the optimiser.
 SWIFT_CONFIGURATION=debug scripts/container-test.sh
 step_done "container image"
 

@@ -8,15 +8,21 @@ import Testing
 /// Attacks that try to make a `wsgate` process hold memory or descriptors without bound (issue 22),
 /// each against a process of its own so its memory is the gateway's alone.
 @Suite(.timeLimit(.minutes(2))) struct ExhaustionTests {
+    /// A `wsgate` process of its own with one route, /ws, to a WebSocket echo server (the caller
+    /// waits for it to listen, once it has arranged to stop both).
+    static func gatewayToAnEcho() async throws -> (GatewayProcess, Channel) {
+        let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
+        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1"])
+        return (gateway, echo)
+    }
+
     /// HPACK bomb: 500 requests whose header blocks decode to 4 MB each from a few KB on the wire.
     /// Each is answered 431 as its fields are dropped while decoding; the process's peak memory
     /// barely moves (67 MiB more here when decoded headers were kept, 3.5 GiB in a longer attack),
     /// and a WebSocket over HTTP/2 still works afterwards.
     @Test func hpackBombIsRefusedWithoutHoldingTheDecodedHeaders() async throws {
-        let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
-        defer { Task { try? await echo.close() } }
-        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1"])
-        defer { gateway.stop() }
+        let (gateway, echo) = try await Self.gatewayToAnEcho()
+        defer { gateway.stop(); echo.close(promise: nil) }
         try await gateway.waitUntilListening()
         let before = gateway.peakResidentBytes
 
@@ -31,23 +37,21 @@ import Testing
         #expect(gateway.log.contains("request header list larger than 16384 bytes"))
     }
 
-    /// A client that pings without reading, over HTTP/1.1 (64 MB of pings) and over an HTTP/2
-    /// stream (8 MB; the Python client is slower there): each ping is answered once the client
+    /// A client that pings without reading (64 MB of pings): each ping is answered once the client
     /// reads again (only the latest needs a pong), so the gateway holds at most one pong, not one
-    /// per ping (HTTP/1.1 peak RSS grew by 60 MiB here before, 3 GiB in a longer run).
-    @Test(arguments: [false, true])
-    func pingsFromAClientThatDoesNotReadAreNotQueued(h2: Bool) async throws {
-        let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
-        defer { Task { try? await echo.close() } }
-        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1"])
-        defer { gateway.stop() }
+    /// per ping (peak RSS grew by 60 MiB here before, 3 GiB in a longer run). HTTP/2 streams hold
+    /// their pong by the same writability check (``HTTP2Stream/isWritable``); an HTTP/2 flood from
+    /// Python's `h2` did not make the old code grow, so it proved nothing and is not run.
+    @Test func pingsFromAClientThatDoesNotReadAreNotQueued() async throws {
+        let (gateway, echo) = try await Self.gatewayToAnEcho()
+        defer { gateway.stop(); echo.close(promise: nil) }
         try await gateway.waitUntilListening()
         let before = gateway.peakResidentBytes
 
-        let flood = try await Peers.run(try Peers.python, [Peers.script("ping_flood.py"), "127.0.0.1", String(gateway.port), "/ws", "--megabytes", h2 ? "8" : "64"] + (h2 ? ["--h2"] : []), timeout: 60)
+        let flood = try await Peers.run(try Peers.python, [Peers.script("ping_flood.py"), "127.0.0.1", String(gateway.port), "/ws", "--megabytes", "64"], timeout: 60)
         #expect(flood.output.contains("sent "), "\(flood.output)")
         let growth = gateway.peakResidentBytes - before
-        print("ping flood over \(h2 ? "HTTP/2" : "HTTP/1.1"): \(flood.output.trimmingCharacters(in: .whitespacesAndNewlines)); peak RSS \(before >> 20) → \(gateway.peakResidentBytes >> 20) MiB")
+        print("ping flood: \(flood.output.trimmingCharacters(in: .whitespacesAndNewlines)); peak RSS \(before >> 20) → \(gateway.peakResidentBytes >> 20) MiB")
         #expect(growth < 16 << 20, "peak RSS grew by \(growth >> 20) MiB")
 
         let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/ws", group: MultiThreadedEventLoopGroup.singleton)
@@ -130,11 +134,12 @@ extension ExhaustionTests {
 
 extension ExhaustionTests {
     /// A flood of wrong passwords does not hold up static files: password hashing has threads of
-    /// its own. 16 guessers keep 16 bcrypt checks queued (under the 32 admitted at once, so the
-    /// gateway's time goes to hashing, not refusing); a static file then takes a small part of what
-    /// a guess waits. On NIO's shared pool a file lookup queued behind the same checks as the
-    /// guesses and waited as long (over 10 s at bcrypt cost 12; 12 s seen in a longer run). Medians,
-    /// compared with each other: both slow down alike when the machine is loaded.
+    /// its own. 16 guessers keep 16 bcrypt checks (cost 8: the test keeps a core busy while it runs)
+    /// queued, under the 32 admitted at once, so the gateway's time goes to hashing, not refusing;
+    /// a static file then takes a small part of what a guess waits. On NIO's shared pool a file
+    /// lookup queued behind the same checks as the guesses and waited as long (over 10 s at bcrypt
+    /// cost 12; 12 s seen in a longer run). Medians, compared with each other: both slow down alike
+    /// when the machine is loaded.
     @Test func passwordGuessesDoNotStarveStaticFiles() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         defer { group.shutdownGracefully { _ in } }
@@ -144,7 +149,7 @@ extension ExhaustionTests {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("web"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try "hello\n".write(to: directory.appendingPathComponent("web/index.txt"), atomically: true, encoding: .utf8)
-        try "ann:$2b$10$dSnqjLG..m5Q0An29HF7rOc8xzPrMiiewNbZcM84eWawM672vaE1G\n".write(to: directory.appendingPathComponent("users.htpasswd"), atomically: true, encoding: .utf8)
+        try "ann:$2b$08$i3zxE5nV6ThXPhhanyULhOFBjXzvmCLx6cU7DbBRmpE47gN4mX/aK\n".write(to: directory.appendingPathComponent("users.htpasswd"), atomically: true, encoding: .utf8)
         let config = directory.appendingPathComponent("wsgate.yaml")
         try """
             listeners: [{address: "127.0.0.1:0"}]
@@ -178,7 +183,7 @@ extension ExhaustionTests {
                 }
             }
         }
-        try await eventually("the hashing queue to fill", timeout: .seconds(60)) { guessWaits.withLockedValue { $0.count >= 16 } }
+        try await eventually("the hashing queue to fill", timeout: .seconds(60)) { guessWaits.withLockedValue { $0.count >= 8 } }
 
         var fileWaits: [TimeAmount] = []
         for _ in 0..<10 {

@@ -76,6 +76,16 @@ final class GatewayFixture: @unchecked Sendable {
             ]
         }
     }
+
+    /// One route, / to the WebSocket echo, and `timeout` for a complete request (also how long an
+    /// HTTP/2 connection may idle): the tests of what the gateway drops.
+    static func withHandshakeTimeout(_ timeout: TimeAmount) async throws -> GatewayFixture {
+        var server = ServerSettings()
+        server.handshakeTimeout = timeout
+        return try await self.start(server: server) { ws, _ in
+            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
+        }
+    }
 }
 
 /// Deterministic payloads: every byte checked, nothing compressible by accident. Eight bytes per

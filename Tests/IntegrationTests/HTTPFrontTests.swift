@@ -76,11 +76,7 @@ import Testing
     /// A complete head announcing a body that never comes is a request that never completes: the
     /// same timeout drops it (it used to hold the connection for good).
     @Test func aBodyThatNeverComesIsDropped() async throws {
-        var server = ServerSettings()
-        server.handshakeTimeout = .milliseconds(300)
-        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
-            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
-        }
+        let fixture = try await GatewayFixture.withHandshakeTimeout(.milliseconds(300))
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
         let client = try await fixture.raw()
@@ -90,11 +86,7 @@ import Testing
     }
 
     @Test func slowClientIsDropped() async throws {
-        var server = ServerSettings()
-        server.handshakeTimeout = .milliseconds(200)
-        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
-            [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
-        }
+        let fixture = try await GatewayFixture.withHandshakeTimeout(.milliseconds(200))
         defer { Task { await fixture.stop() } }
         let started = NIODeadline.now()
         let client = try await fixture.raw()

@@ -16,7 +16,11 @@ import Testing
 
     @Test(arguments: Setup.allCases)
     func mqttClientsConnectThroughAUnixRoute(setup: Setup) async throws {
-        let broker = try await Mosquitto.start()
+        let broker = try await UnixSocketService.start("/usr/sbin/mosquitto", package: "mosquitto", writableByAll: true) { broker in
+            let config = broker.directory.appendingPathComponent("mosquitto.conf")
+            try "listener 0 \(broker.socket)\nallow_anonymous true\n".write(to: config, atomically: true, encoding: .utf8)
+            return ["-c", config.path]
+        }
         defer { broker.stop() }
         let gateway: GatewayProcess
         switch setup {
@@ -58,41 +62,5 @@ import Testing
         try await eventually("\(sessions) session lines", timeout: .seconds(15)) {
             gateway.log.split(separator: "\n").filter { $0.contains("session ended") }.count == sessions
         }
-    }
-}
-
-/// mosquitto listening on a unix socket in a fresh directory (no port to pick or collide on).
-final class Mosquitto: @unchecked Sendable {
-    let directory: URL
-    let process = Process()
-    var socket: String { self.directory.appendingPathComponent("broker.sock").path }
-
-    static func start() async throws -> Mosquitto {
-        let broker = try Mosquitto()
-        try await eventually("mosquitto to listen on \(broker.socket)") { FileManager.default.fileExists(atPath: broker.socket) }
-        return broker
-    }
-
-    private init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-mqtt-\(UUID().uuidString.prefix(8))")
-        // Started as root, mosquitto binds as its own user: it needs to write here.
-        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-        let config = self.directory.appendingPathComponent("mosquitto.conf")
-        try "listener 0 \(self.directory.appendingPathComponent("broker.sock").path)\nallow_anonymous true\n".write(to: config, atomically: true, encoding: .utf8)
-        let executable = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw TestTimeout(what: "mosquitto to be installed (scripts/test.sh installs it)")
-        }
-        self.process.executableURL = executable
-        self.process.arguments = ["-c", config.path]
-        self.process.standardOutput = FileHandle.nullDevice
-        self.process.standardError = FileHandle.nullDevice
-        try self.process.run()
-    }
-
-    /// SIGKILL, without waiting (see ``GatewayProcess/stop()``), then the directory goes.
-    func stop() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: self.directory)
     }
 }

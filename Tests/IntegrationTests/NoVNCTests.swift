@@ -9,7 +9,12 @@ import Testing
 @Suite(.timeLimit(.minutes(3))) struct NoVNCTests {
     @Test(arguments: [false, true])
     func noVNCConnectsToTigerVNC(tls: Bool) async throws {
-        let vnc = try await Xvnc.start()
+        // TigerVNC's X server, its VNC listener on the unix socket only (no TCP port; the display
+        // number is the first free one, `-displayfd`), no password.
+        let vnc = try await UnixSocketService.start("/usr/bin/Xvnc", package: "tigervnc-standalone-server") { vnc in
+            ["-displayfd", "1", "-rfbunixpath", vnc.socket, "-rfbport", "-1", "-nolisten", "tcp",
+             "-SecurityTypes", "None", "-geometry", "800x600", "-depth", "24"]
+        }
         defer { vnc.stop() }
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
@@ -37,43 +42,5 @@ import Testing
         #expect(line.contains(tls ? "protocol=h2" : "protocol=http/1.1"), "\(line)")
         // noVNC's disconnect calls WebSocket.close() with no code: a close frame without one, 1005.
         #expect(line.contains("close_code=1005 closed_by=client"), "\(line)")
-    }
-}
-
-/// TigerVNC's X server with its VNC listener on a unix socket only (no TCP port; the display
-/// number is the first free one, `-displayfd`), no password.
-final class Xvnc: @unchecked Sendable {
-    let directory: URL
-    let process = Process()
-    var socket: String { self.directory.appendingPathComponent("vnc.sock").path }
-
-    static func start() async throws -> Xvnc {
-        let server = try Xvnc()
-        try await eventually("Xvnc to listen on \(server.socket)") { FileManager.default.fileExists(atPath: server.socket) }
-        return server
-    }
-
-    private init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-vnc-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        let executable = URL(fileURLWithPath: "/usr/bin/Xvnc")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            throw TestTimeout(what: "Xvnc to be installed (tigervnc-standalone-server; scripts/test.sh installs it)")
-        }
-        let log = self.directory.appendingPathComponent("xvnc.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        self.process.executableURL = executable
-        self.process.arguments = ["-displayfd", "1", "-rfbunixpath", self.socket, "-rfbport", "-1", "-nolisten", "tcp",
-                                  "-SecurityTypes", "None", "-geometry", "800x600", "-depth", "24"]
-        self.process.standardOutput = handle
-        self.process.standardError = handle
-        try self.process.run()
-    }
-
-    /// SIGKILL, without waiting (see ``GatewayProcess/stop()``), then the directory goes.
-    func stop() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: self.directory)
     }
 }

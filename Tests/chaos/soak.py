@@ -37,6 +37,9 @@ import tempfile
 import time
 import zlib
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+import h2raw  # noqa: E402 - hand-written HTTP/2 frames, shared with the attack peers
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -586,23 +589,6 @@ MISBEHAVIOURS = ["partial_head", "mid_frame", "no_read_flood", "garbage", "ping_
 # --exclude: misbehaviours left out of this run (and its worker processes).
 EXCLUDED: set = set()
 
-def raw_h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-    return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
-
-
-def hpack_literal(name: bytes, value: bytes, indexing: bool = False) -> bytes:
-    """A literal header field (RFC 7541 §6.2), never Huffman-coded; with `indexing` it enters the table."""
-    def string(text: bytes) -> bytes:
-        if len(text) < 127:
-            return bytes([len(text)]) + text
-        rest, out = len(text) - 127, bytearray([127])
-        while rest >= 128:
-            out.append((rest & 0x7F) | 0x80)
-            rest >>= 7
-        out.append(rest)
-        return bytes(out) + text
-    return bytes([0x40 if indexing else 0x00]) + string(name) + string(value)
-
 
 async def misbehave(fronts, rng: random.Random, counts: dict):
     """One hostile or clumsy client; whatever the gateway answers is fine as long as it survives."""
@@ -650,22 +636,23 @@ async def misbehave(fronts, rng: random.Random, counts: dict):
             # references), or extended CONNECTs each reset in the same write.
             h2_front = fronts["h2-tls"] if tls and "h2-tls" in fronts else fronts["h2c"]
             reader, writer = await asyncio.open_connection(h2_front[0], h2_front[1], ssl=client_tls(["h2"]) if h2_front[2] else None)
-            writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + raw_h2_frame(4, 0, 0, b""))
+            writer.write(h2raw.PREFACE + h2raw.frame(h2raw.SETTINGS, 0, 0, b""))
             await asyncio.wait_for(reader.read(65536), 5)  # the server's SETTINGS
-            writer.write(raw_h2_frame(4, 1, 0, b""))  # acknowledged: extended CONNECT is on
+            writer.write(h2raw.frame(h2raw.SETTINGS, h2raw.ACK, 0, b""))  # acknowledged: extended CONNECT is on
             if action == "hpack_bomb":
                 references = rng.randint(250, 1000)
                 out = bytearray()
                 for index in range(rng.randint(5, 40)):
-                    block = hpack_literal(b":method", b"GET") + hpack_literal(b":scheme", b"http") + hpack_literal(b":path", b"/healthz") + hpack_literal(b":authority", b"x")
-                    block += (hpack_literal(b"x-bomb", b"b" * 4000, indexing=True) + b"\xbe" * (references - 1)) if index == 0 else b"\xbe" * references
-                    out += raw_h2_frame(1, 0x5, 1 + 2 * index, block)
+                    block = h2raw.request_block([(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/healthz"), (b":authority", b"x")])
+                    block += (h2raw.literal(b"x-bomb", b"b" * 4000, indexing=True) + b"\xbe" * (references - 1)) if index == 0 else b"\xbe" * references
+                    out += h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS | h2raw.END_STREAM, 1 + 2 * index, block)
                 writer.write(bytes(out))
             else:
-                block = b"".join(hpack_literal(n, v) for n, v in [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
-                                                                   (b":path", rng.choice([b"/ws", b"/tcp", b"/flaky-ws"])), (b":authority", b"x"),
-                                                                   (b"sec-websocket-version", b"13")])
-                writer.write(b"".join(raw_h2_frame(1, 0x4, 1 + 2 * i, block) + raw_h2_frame(3, 0, 1 + 2 * i, struct.pack("!I", 8))
+                block = h2raw.request_block([(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"http"),
+                                             (b":path", rng.choice([b"/ws", b"/tcp", b"/flaky-ws"])), (b":authority", b"x"),
+                                             (b"sec-websocket-version", b"13")])
+                writer.write(b"".join(h2raw.frame(h2raw.HEADERS, h2raw.END_HEADERS, 1 + 2 * i, block)
+                                      + h2raw.frame(h2raw.RST_STREAM, 0, 1 + 2 * i, struct.pack("!I", h2raw.CANCEL))
                                       for i in range(rng.randint(20, 200))))
             await writer.drain()
             try:

@@ -96,3 +96,16 @@ class Chromium:
                 pass  # context destroyed mid-navigation: ask again
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{url} did not load")
+
+
+def run(body, window=None) -> int:
+    """Runs `await body(browser)` in a fresh headless Chromium and returns its exit status; a missing
+    Chromium or a page that does not load prints "ERROR: <why>" and returns 2."""
+    async def main() -> int:
+        try:
+            async with Chromium(window=window) as browser:
+                return await body(browser)
+        except (ChromiumMissing, TimeoutError) as error:
+            print(f"ERROR: {error}")
+            return 2
+    return asyncio.run(main())

@@ -12,34 +12,31 @@ import asyncio
 import json
 import sys
 
-from cdp import Chromium, ChromiumMissing
+from cdp import run
 
 STATE = "[document.documentElement.classList.contains('noVNC_connected'), document.getElementById('noVNC_status') ? document.getElementById('noVNC_status').textContent : '']"
 
 
-async def main(origin: str, path: str) -> int:
-    try:
-        async with Chromium(window=(1024, 768)) as browser:
-            url = f"{origin}/vnc.html?autoconnect=true&reconnect=false&resize=off&path={path.lstrip('/')}"
-            session = await browser.open(url, loaded_prefix=origin)
-            connected, status = False, ""
-            for _ in range(200):
-                connected, status = await browser.evaluate(STATE, session)
-                if connected:
-                    break
-                await asyncio.sleep(0.1)
-            if not connected:
-                print(f"ERROR: not connected after 20 s (status: {status!r})")
-                return 1
-            # The UI's own disconnect, which closes the WebSocket with 1000.
-            await browser.evaluate("document.getElementById('noVNC_disconnect_button').click(); true", session)
-            await asyncio.sleep(0.5)
-            print(f"CONNECTED {json.dumps(status)}", flush=True)
+def main(origin: str, path: str) -> int:
+    async def body(browser) -> int:
+        url = f"{origin}/vnc.html?autoconnect=true&reconnect=false&resize=off&path={path.lstrip('/')}"
+        session = await browser.open(url, loaded_prefix=origin)
+        connected, status = False, ""
+        for _ in range(200):
+            connected, status = await browser.evaluate(STATE, session)
+            if connected:
+                break
+            await asyncio.sleep(0.1)
+        if not connected:
+            print(f"ERROR: not connected after 20 s (status: {status!r})")
+            return 1
+        # The UI's own disconnect, which closes the WebSocket (without a code: 1005).
+        await browser.evaluate("document.getElementById('noVNC_disconnect_button').click(); true", session)
+        await asyncio.sleep(0.5)
+        print(f"CONNECTED {json.dumps(status)}", flush=True)
         return 0
-    except (ChromiumMissing, TimeoutError) as error:
-        print(f"ERROR: {error}")
-        return 2
+    return run(body, window=(1024, 768))
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2])))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

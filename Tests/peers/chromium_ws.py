@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from cdp import Chromium, ChromiumMissing
+from cdp import run
 
 SCRIPT = """
 new Promise((resolve) => {
@@ -25,20 +25,17 @@ new Promise((resolve) => {
 """
 
 
-async def main(origin: str, path: str, message: str) -> int:
-    try:
-        async with Chromium() as browser:
-            # The tab holds a connection to the gateway (HTTP/2 when TLS ALPN offers it) first.
-            session = await browser.open(origin + "/healthz", loaded_prefix=origin)
-            url = ("wss" if origin.startswith("https") else "ws") + origin[origin.index(":"):] + path
-            result = await browser.evaluate(SCRIPT % (json.dumps(url), json.dumps(message)), session, await_promise=True)
-            print(result, flush=True)
-            await asyncio.sleep(0.3)  # let the close handshake finish before the browser goes
+def main(origin: str, path: str, message: str) -> int:
+    async def body(browser) -> int:
+        # The tab holds a connection to the gateway (HTTP/2 when TLS ALPN offers it) first.
+        session = await browser.open(origin + "/healthz", loaded_prefix=origin)
+        url = ("wss" if origin.startswith("https") else "ws") + origin[origin.index(":"):] + path
+        result = await browser.evaluate(SCRIPT % (json.dumps(url), json.dumps(message)), session, await_promise=True)
+        print(result, flush=True)
+        await asyncio.sleep(0.3)  # let the close handshake finish before the browser goes
         return 0
-    except (ChromiumMissing, TimeoutError) as error:
-        print(f"ERROR: {error}")
-        return 2
+    return run(body)
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3])))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -155,16 +155,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private func handle(_ event: NGHTTP2ServerSession.Event, context: ChannelHandlerContext) {
         switch event {
         case .request(let id, let headers, _):
-            guard !self.isGone else { return }
-            let stream = HTTP2Stream(id: id, connection: self)
-            self.streams[id] = stream
-            self.idleTimer?.cancel()
+            guard let stream = self.openStream(id) else { return }
             self.handleRequest(stream, headers: headers, context: context)
         case .headersTooLarge(let id, let limit):
-            guard !self.isGone else { return }
-            let stream = HTTP2Stream(id: id, connection: self)
-            self.streams[id] = stream
-            self.idleTimer?.cancel()
+            guard let stream = self.openStream(id) else { return }
             self.refuse(stream, status: 431, headers: [], reason: "request header list larger than \(limit) bytes (server.http2.max_header_list_size)", label: "header_size")
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }
@@ -214,6 +208,15 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             stream.isConnecting = true  // its DATA is kept from now on, for the relay to replay
             self.upgradesToStart.append((request, stream))
         }
+    }
+
+    /// A stream for a request that arrived; none once the connection is gone.
+    private func openStream(_ id: Int32) -> HTTP2Stream? {
+        guard !self.isGone else { return nil }
+        let stream = HTTP2Stream(id: id, connection: self)
+        self.streams[id] = stream
+        self.idleTimer?.cancel()
+        return stream
     }
 
     /// Admits, then connects, the WebSocket requests of the read just handled whose streams are
@@ -413,6 +416,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let writable = self.becameWritable
         self.becameWritable.removeAll(keepingCapacity: true)
         for stream in writable { stream.notifyWritable() }
+        for event in self.session.takeEvents() {
+            self.handle(event, context: context)  // streams the send closed: an idle connection arms its timer
+        }
         if !self.session.wantsRead && !self.session.wantsWrite {
             context.close(promise: nil)
         }

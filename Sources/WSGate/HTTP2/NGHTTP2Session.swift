@@ -95,12 +95,20 @@ final class NGHTTP2ServerSession {
         let consumed = buffer.withUnsafeReadableBytes { bytes in
             wsgate_session_mem_recv(self.session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
-        let events = self.events
-        self.events.removeAll(keepingCapacity: true)
+        let events = self.takeEvents()
         if consumed < 0 { throw Failure(function: "nghttp2_session_mem_recv", code: consumed) }
         var received = 0
         for case .data(_, let data) in events { received += data.readableBytes }
         if received > 0 { nghttp2_session_consume_connection(self.session, received) }
+        return events
+    }
+
+    /// What happened while frames were sent: streams our own END_STREAM or RST_STREAM closed
+    /// (nghttp2 closes them as it sends). Left for the next ``receive(_:)`` they would wait for the
+    /// client's next bytes, which a silent client never sends.
+    func takeEvents() -> [Event] {
+        let events = self.events
+        self.events.removeAll(keepingCapacity: true)
         return events
     }
 
@@ -198,7 +206,7 @@ final class NGHTTP2ServerSession {
         guard var block = self.headerBlocks[stream], !block.tooLarge else { return }
         block.size += name.count + value.count + 32
         if block.size > self.maxHeaderListSize {
-            block = HeaderBlock(fields: [], size: block.size, tooLarge: true)
+            block = HeaderBlock(tooLarge: true)  // the fields go; only the verdict is kept
         } else {
             block.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }

@@ -120,7 +120,7 @@ final class WebSocketLeg: RelayPartner {
                     bytes += payload.readableBytes
                     if !self.closeSent { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
                 case .ping(let payload):
-                    if !self.closeSent { self.writeControl(.pong, payload: payload, transport: transport) }
+                    if !self.closeSent { self.answerPing(payload, transport: transport) }
                 case .pong:
                     break
                 case .close(let code, let reason):
@@ -351,17 +351,25 @@ final class WebSocketLeg: RelayPartner {
         return true
     }
 
-    private func writeControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, transport: LegTransport) {
+    private func answerPing(_ payload: ByteBuffer, transport: LegTransport) {
         // A control frame may go between frames, never inside one: answer once the current frame is
         // out. And a peer that pings without reading gets one answer when it reads again, not one per
-        // ping queued in memory: only the latest ping needs its pong (RFC 6455 §5.5.3).
+        // ping queued in memory: only the latest ping needs its pong (RFC 6455 §5.5.3). The held
+        // payload is copied (at most 125 bytes): a slice would keep the whole read buffer alive.
         guard self.outgoingRemaining == 0, transport.isWritable else {
-            self.pendingPong = payload
+            self.pendingPong = ByteBuffer(bytes: payload.readableBytesView)
             return
         }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
-        self.gatherControl(opcode, payload: payload, mask: mask, transport: transport)
+        self.gatherControl(.pong, payload: payload, mask: mask, transport: transport)
         self.needsFlush = true
+    }
+
+    /// The pong held back (see ``answerPing(_:transport:)``), once a frame can go.
+    private func answerPendingPing(transport: LegTransport) {
+        guard self.outgoingRemaining == 0, let pong = self.pendingPong else { return }
+        self.pendingPong = nil
+        self.answerPing(pong, transport: transport)
     }
 
     // MARK: RelayPartner (called by the other leg)
@@ -509,17 +517,13 @@ final class WebSocketLeg: RelayPartner {
         }
         self.outgoingOffset += count
         self.outgoingRemaining -= count
-        if self.outgoingRemaining == 0, let pong = self.pendingPong {
-            self.pendingPong = nil
-            self.writeControl(.pong, payload: pong, transport: transport)
-        }
+        self.answerPendingPing(transport: transport)
     }
 
     /// This leg's own transport drained: a pong held back while it was full goes now.
     func transportBecameWritable() {
-        guard let transport, !self.closeSent, self.outgoingRemaining == 0, let pong = self.pendingPong else { return }
-        self.pendingPong = nil
-        self.writeControl(.pong, payload: pong, transport: transport)
+        guard let transport, !self.closeSent, self.outgoingRemaining == 0, self.pendingPong != nil else { return }
+        self.answerPendingPing(transport: transport)
         self.flushOutput(transport)
     }
 
