@@ -1,6 +1,6 @@
 # wsgate: `make demo` runs the gateway with its demo services, `make test` runs every test.
 # Both install what they need (a Python venv for the conformance suite) on a fresh machine.
-.PHONY: demo test build release bench bench-peers conformance chaos clean
+.PHONY: demo test build release bench bench-peers conformance chaos attacks clean
 
 demo:
 	scripts/demo.sh
@@ -34,6 +34,11 @@ conformance:
 # (SOAK_ARGS, e.g. "--rounds 10 --duration 60 --seed 42"; see Tests/chaos/soak.py).
 chaos:
 	scripts/chaos-soak.sh $(SOAK_ARGS)
+
+# Exhaustion attacks on a release build, one at a time beside a legitimate client (ATTACK_ARGS,
+# e.g. "--only hpack_bomb --seconds 20"; see Tests/chaos/attacks.py and docs/SECURITY.md).
+attacks:
+	scripts/attacks.sh $(ATTACK_ARGS)
 
 clean:
 	rm -rf .build .venv-conformance

@@ -5,13 +5,17 @@
 #
 # usage: scripts/chaos-soak.sh [--debug] [soak.py options]
 #   default: a release build (scripts/build-release.sh), 3 rounds of 60 s, handshakes within 1 s
+#   WSGATE_BIN=PATH: a binary built already
 #   --debug: the debug build (what `make test` runs briefly: a release build would double CI's time)
 #   e.g.     scripts/chaos-soak.sh --rounds 10 --duration 60 --seed 1234
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh >/dev/null
-if [[ "${1:-}" == "--debug" ]]; then
-  shift
+debug=0
+if [[ "${1:-}" == "--debug" ]]; then debug=1; shift; fi
+if [[ -n "${WSGATE_BIN:-}" ]]; then
+  binary=$WSGATE_BIN   # prebuilt (make test: the container image's release binary)
+elif [[ $debug == 1 ]]; then
   swift build --product wsgate >/dev/null
   binary=.build/debug/wsgate
 else

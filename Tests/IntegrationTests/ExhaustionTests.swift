@@ -98,6 +98,64 @@ import Testing
 }
 
 extension ExhaustionTests {
+    /// A backend connect outlives a client that leaves (or resets its stream) at once: its socket
+    /// counts against max_connections until the connect completes. The backend accepts and never
+    /// answers its handshake, so each connect waits for connect_timeout (10 s). With
+    /// max_connections 3: three HTTP/1.1 clients that start one and leave fill the process (503);
+    /// over HTTP/2, five connections that each reset their stream once its connect is under way
+    /// start two (the third connection's stream is refused: two connects and itself fill the
+    /// limit). Once the connects time out the process answers again. Before, the slot went with
+    /// the client or stream: every client started one more connect, and a storm of them ran the
+    /// process out of descriptors (1,024 of 1,024 with `make attacks`' reset storm).
+    @Test(arguments: ["http/1.1", "h2"])
+    func backendConnectsCountUntilTheyComplete(front: String) async throws {
+        let counts = ClosingService.Counts()
+        let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts) }
+        defer { silent.close(promise: nil) }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-pending-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+            limits: {max_connections: 3}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 10s}}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        gateway.removesOnStop.append(config)
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let expected: Int
+        if front == "h2" {
+            for _ in 1...5 {
+                // The stream is reset half a second after the server read it, then the connection closes.
+                let run = try await Peers.run(try Peers.python, [Peers.script("h2_connect_reset.py"), "127.0.0.1", String(gateway.port), "/ws",
+                                                                 "--streams", "1", "--mode", "after-read", "--delay", "0.5"], timeout: 30)
+                #expect(run.output.contains("sent 1"), "\(run.output)")
+            }
+            expected = 2
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(counts.state.withLockedValue { $0.opened } == expected)
+            #expect(gateway.log.contains("connection limit reached (3 open)"))
+        } else {
+            for started in 1...3 {
+                let client = try await TestClient.connect(port: gateway.port, group: MultiThreadedEventLoopGroup.singleton)
+                try await client.send("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                try await eventually("the backend connect") { counts.state.withLockedValue { $0.opened } == started }
+                await client.close()
+            }
+            expected = 3
+            try await Task.sleep(nanoseconds: 300_000_000)  // the clients' departures handled
+            let (status, body) = try await AdminTests.get(gateway.port, "/healthz", group: MultiThreadedEventLoopGroup.singleton)
+            #expect(status == 503, "\(body)")
+        }
+        try await eventually("the connects to time out", timeout: .seconds(30)) {
+            gateway.log.components(separatedBy: "did not answer within").count - 1 >= expected
+        }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(try await AdminTests.get(gateway.port, "/healthz", group: MultiThreadedEventLoopGroup.singleton).0 == 200)
+    }
+}
+
+extension ExhaustionTests {
     /// One HTTP/2 connection cannot carry more sessions than max_connections allows: each
     /// WebSocket stream counts as a connection does (it holds a backend descriptor), the rest are
     /// answered 503; once those sessions end, their slots are free again.

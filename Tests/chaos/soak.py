@@ -147,13 +147,15 @@ def client_tls(alpn):
     return context
 
 
-async def open_h1(front, path: str, extensions: str = None, timeout: float = 10):
-    """An HTTP/1.1 WebSocket handshake; (transport, response status, response headers)."""
+async def open_h1(front, path: str, extensions: str = None, timeout: float = 10, source: str = None, headers=()):
+    """An HTTP/1.1 WebSocket handshake; (transport, response status, response headers). `source`: the
+    client's own address (another 127.x address is another client IP to the gateway)."""
     host, port, tls = front
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=client_tls(["http/1.1"]) if tls else None), timeout)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=client_tls(["http/1.1"]) if tls else None,
+                                                                    local_addr=(source, 0) if source else None), timeout)
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
-             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+             f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", *headers]
     if extensions:
         lines.append(f"Sec-WebSocket-Extensions: {extensions}")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -190,9 +192,10 @@ class H2Connection:
         self.task = None
 
     @classmethod
-    async def open(cls, front, timeout: float = 10):
+    async def open(cls, front, timeout: float = 10, source: str = None):
         host, port, tls = front
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=client_tls(["h2"]) if tls else None), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=client_tls(["h2"]) if tls else None,
+                                                                        local_addr=(source, 0) if source else None), timeout)
         connection = cls(reader, writer)
         connection.flush()
         connection.task = asyncio.ensure_future(connection.pump())
@@ -314,9 +317,17 @@ async def open_h2(front, path: str, extensions: str = None, timeout: float = 10)
 # ---------------------------------------------------------------- the gateway under test
 
 class Gateway:
-    def __init__(self, binary: str, config: str, log: str):
+    def __init__(self, binary: str, config: str, log: str, open_files: int = None):
+        """`open_files`: the process's open-file limit, soft and hard (wsgate raises its soft limit to
+        the hard one, and derives max_connections from it)."""
+        import resource
+
+        def limit_files():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.log_path = log
-        self.process = subprocess.Popen([binary, "--config", config], stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([binary, "--config", config], stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                                        preexec_fn=limit_files if open_files else None)
         self.ports = {}
 
     def wait_listening(self, hosts, timeout=60):

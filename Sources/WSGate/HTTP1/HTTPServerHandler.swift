@@ -20,6 +20,13 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closing
     }
 
+    /// A backend connect under way, and whether its client left before it completed.
+    private enum BackendConnect {
+        case none
+        case pending
+        case pendingWithoutClient
+    }
+
     private let gateway: GatewayContext
     private let client: ClientConnection
     private let headLimiter: RequestHeadLimitHandler
@@ -31,6 +38,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// See ``channelRead``: the connection closes after the current response.
     private var pipelinedRequestDropped = false
     private var context: ChannelHandlerContext?
+    private var backendConnect = BackendConnect.none
     /// `ip:port` of the client, formatted only when something is logged.
     private var clientDescription: String { self.client.loggable }
 
@@ -60,6 +68,12 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.handshakeTimer?.cancel()
+        if case .pending = self.backendConnect {
+            // The client's slot in the limits was given back as it closed; the connect's socket
+            // stays until the connect completes, so the connect holds a slot until then.
+            self.backendConnect = .pendingWithoutClient
+            self.gateway.clients.hold(self.client.address)
+        }
         context.fireChannelInactive()
     }
 
@@ -138,7 +152,10 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func connectBackend(for request: UpgradeRequest, context: ChannelHandlerContext) {
         let route = request.route.configuration
         let started = NIODeadline.now()
+        self.backendConnect = .pending
         self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            if case .pendingWithoutClient = self.backendConnect { self.gateway.clients.close(self.client.address) }
+            self.backendConnect = .none
             switch result {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")

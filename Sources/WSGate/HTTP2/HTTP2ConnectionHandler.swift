@@ -337,10 +337,19 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         let clientAddress = self.clientDescription
         let started = NIODeadline.now()
         self.pendingConnects += 1
+        // The stream's slot in the limits goes with the connect until it completes: a stream reset
+        // (or its connection closed) meanwhile would otherwise give it back while the socket stays.
+        let slot = stream.releasesSlot
+        stream.releasesSlot = nil
         self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             self.pendingConnects -= 1
             stream.isConnecting = false
             let open = self.streams[stream.id] === stream && context.channel.isActive
+            if case .success = result, open {
+                stream.releasesSlot = slot  // the session's now, given back when the stream closes
+            } else {
+                slot?()
+            }
             switch result {
             case .failure(let error):
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")

@@ -84,6 +84,18 @@ final class ClientLimiter: Sendable {
         }
     }
 
+    /// Counts a descriptor a client caused without admitting anything: a backend connect whose client
+    /// left before it completed (its socket stays until then, up to `connect_timeout`). Uncounted, a
+    /// client that starts connects and leaves at once could hold every descriptor of the process.
+    /// Never refused; ``close(_:)`` ends it.
+    func hold(_ address: SocketAddress?) {
+        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
+        self.state.withLockedValue { state in
+            state.total += 1
+            if let ip { state.perIP[ip, default: 0] += 1 }
+        }
+    }
+
     func close(_ address: SocketAddress?) {
         let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
         self.state.withLockedValue { state in
