@@ -190,6 +190,31 @@ enum H2 {
         #expect(headers.count == Self.webSocketRequest.count)
     }
 
+    /// Past four times the limit the stream is reset (ENHANCE_YOUR_CALM) instead of decoded field
+    /// by field to the end: nghttp2 checks every field it hands over, so an HPACK bomb cost 4 KB of
+    /// scanning per byte sent. The connection stays usable: the rest of the block is still decoded
+    /// into the HPACK table.
+    @Test func headerListsFarLargerThanAdvertisedResetTheirStream() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 1024
+        let session = try NGHTTP2ServerSession(settings: settings)
+        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        let filler = String(repeating: "a", count: 100)
+        let huge = Self.webSocketRequest + (0..<40).map { ("x-filler-\($0)", filler) }  // 40 × 142 bytes: past 4 × 1024
+        let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, huge)))
+        #expect(events.contains { if case .headersCutOff(1, 1024) = $0 { return true } else { return false } }, "\(events)")
+        #expect(!events.contains { if case .request = $0 { return true } else { return false } }, "\(events)")
+        let reset = try self.output(session).first { $0.type == 3 && $0.stream == 1 }
+        #expect(reset?.payload == [0, 0, 0, 11], "RST_STREAM ENHANCE_YOUR_CALM")
+        // The reset closed stream 1 as it was sent; the next request on the connection is whole.
+        let next = try session.receive(ByteBuffer(bytes: H2.headers(stream: 3, Self.webSocketRequest)))
+        #expect(next.contains { if case .streamClosed(1, 11) = $0 { return true } else { return false } }, "\(next)")
+        let request = next.lazy.compactMap { event -> [(name: String, value: String)]? in
+            if case .request(3, let headers, _) = event { return headers } else { return nil }
+        }.first
+        #expect(request?.count == Self.webSocketRequest.count, "\(next)")
+    }
+
     /// Trailers are not a second request on their stream.
     @Test func trailersAreNotARequest() throws {
         let session = try self.open()

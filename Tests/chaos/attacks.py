@@ -508,6 +508,15 @@ routes:
     return path
 
 
+def cpu_seconds(gateway: Gateway) -> float:
+    """The gateway's CPU time so far (user + system), from /proc."""
+    try:
+        fields = open(f"/proc/{gateway.process.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def under_attack(name: str, front, admin, seconds: float, gateway: Gateway):
     """Runs one attack in a process of its own; probes and samples the gateway beside it."""
     process = await asyncio.create_subprocess_exec(sys.executable, __file__, "--attack", name, "--front", json.dumps(front),
@@ -582,8 +591,9 @@ def main() -> int:
         idle_fds, idle_rss = gateway.descriptors(), gateway.rss_kib()
         print(f"wsgate {args.wsgate}: idle {idle_fds} descriptors, {idle_rss / 1024:.1f} MiB resident; open-file limit {OPEN_FILES}", flush=True)
         for name in chosen:
-            started = time.monotonic()
+            started, cpu_before = time.monotonic(), cpu_seconds(gateway)
             result, probes, peaks = asyncio.run(under_attack(name, front, admin, args.seconds, gateway))
+            cpu = cpu_seconds(gateway) - cpu_before
             fds_after = settle(gateway, idle_fds, 20) if gateway.alive() else -1
             rss_bound = 2 * idle_rss + SESSION_BUDGET_KIB * result.get("sessions", 0)
             checks = {
@@ -596,7 +606,7 @@ def main() -> int:
                 "refused as it should": bool(result.get("refused")) and "error" not in result,
             }
             figures = {key: value for key, value in result.items() if key not in ("refused", "sessions")}
-            print(f"{name} ({time.monotonic() - started:.0f} s): RSS {idle_rss / 1024:.1f} -> peak {peaks['rss'] / 1024:.1f} MiB "
+            print(f"{name} ({time.monotonic() - started:.0f} s, gateway CPU {cpu:.1f} s): RSS {idle_rss / 1024:.1f} -> peak {peaks['rss'] / 1024:.1f} MiB "
                   f"(bound {rss_bound / 1024:.1f}), descriptors peak {peaks['fds']} of {OPEN_FILES}, {fds_after} after; "
                   f"{probes['count']} probes, slowest session {probes['session_max'] * 1000:.0f} ms, file {probes['file_max'] * 1000:.0f} ms; "
                   f"{json.dumps(figures)}", flush=True)

@@ -24,7 +24,17 @@ final class NGHTTP2ServerSession {
         /// A request header block larger than the advertised SETTINGS_MAX_HEADER_LIST_SIZE: its
         /// fields were dropped as they were decoded (answer 431).
         case headersTooLarge(streamID: Int32, limit: Int)
+        /// A header block that kept growing past ``cutOffFactor`` times the limit: the stream is
+        /// reset (ENHANCE_YOUR_CALM) and the rest of the block decoded without being looked at.
+        case headersCutOff(streamID: Int32, limit: Int)
     }
+
+    /// How far past the limit a header block is decoded field by field before its stream is reset.
+    /// nghttp2 checks every field it decodes for the application (RFC 9113 §8.2.1), so a block of
+    /// one-byte references to a 4 KB table entry costs 4 KB of scanning per byte sent; once its
+    /// stream is reset, nghttp2 decodes the rest without that check. Up to this point the client
+    /// gets a 431 it can read.
+    static let cutOffFactor = 4
 
     /// A request's header block as it is decoded. A few bytes of HPACK table references can decode
     /// to megabytes, so its size (RFC 7541 §4.1: name + value + 32 per field) is bounded by the
@@ -202,15 +212,23 @@ final class NGHTTP2ServerSession {
         self.headerBlocks[stream] = HeaderBlock()
     }
 
-    fileprivate func header(stream: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        guard var block = self.headerBlocks[stream], !block.tooLarge else { return }
+    /// False once the block is past ``cutOffFactor`` times the limit: the caller resets the stream.
+    fileprivate func header(stream: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        guard var block = self.headerBlocks[stream] else { return true }
         block.size += name.count + value.count + 32
+        if block.size > self.maxHeaderListSize * Self.cutOffFactor {
+            self.headerBlocks[stream] = nil
+            self.events.append(.headersCutOff(streamID: stream, limit: self.maxHeaderListSize))
+            return false
+        }
         if block.size > self.maxHeaderListSize {
-            block = HeaderBlock(tooLarge: true)  // the fields go; only the verdict is kept
+            block.fields = []  // the fields go; only the verdict (and the size) is kept
+            block.tooLarge = true
         } else {
             block.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         self.headerBlocks[stream] = block
+        return true
     }
 
     fileprivate func frameReceived(type: UInt8, flags: UInt8, stream: Int32) {
@@ -269,14 +287,20 @@ private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, user
     return 0
 }
 
-private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
+private let onHeader: nghttp2_on_header_callback = { nghttp2Session, frame, name, nameLength, value, valueLength, _, userData in
     guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
     guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
-    session.header(
-        stream: frame.pointee.hd.stream_id,
+    let stream = frame.pointee.hd.stream_id
+    let keepsDecoding = session.header(
+        stream: stream,
         name: UnsafeRawBufferPointer(start: name, count: nameLength),
         value: UnsafeRawBufferPointer(start: value, count: valueLength)
     )
+    guard keepsDecoding else {
+        // nghttp2's documented way to reset the stream from here with a code of our choosing.
+        _ = nghttp2_submit_rst_stream(nghttp2Session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
+        return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    }
     return 0
 }
 
