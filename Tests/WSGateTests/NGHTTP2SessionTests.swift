@@ -215,6 +215,20 @@ enum H2 {
         #expect(request?.count == Self.webSocketRequest.count, "\(next)")
     }
 
+    /// Trailers are measured as they are decoded too (never kept): past four times the limit their
+    /// stream is reset like a request's.
+    @Test func trailersFarLargerThanAdvertisedResetTheirStream() throws {
+        var settings = HTTP2Settings()
+        settings.maxHeaderListSize = 1024
+        let session = try NGHTTP2ServerSession(settings: settings)
+        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, [(":method", "POST"), (":scheme", "https"), (":path", "/"), (":authority", "a")])))
+        let filler = String(repeating: "a", count: 100)
+        let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, (0..<40).map { ("x-trailer-\($0)", filler) }, endStream: true)))
+        #expect(events.contains { if case .headersCutOff(1, 1024) = $0 { return true } else { return false } }, "\(events)")
+        #expect(try self.output(session).contains { $0.type == 3 && $0.stream == 1 && $0.payload == [0, 0, 0, 11] })
+    }
+
     /// Trailers are not a second request on their stream.
     @Test func trailersAreNotARequest() throws {
         let session = try self.open()

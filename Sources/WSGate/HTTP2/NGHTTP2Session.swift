@@ -40,6 +40,8 @@ final class NGHTTP2ServerSession {
     /// to megabytes, so its size (RFC 7541 §4.1: name + value + 32 per field) is bounded by the
     /// limit the server advertised; past it the fields are dropped and only the verdict is kept.
     private struct HeaderBlock {
+        /// Trailers (a later HEADERS on the stream) are measured, never kept.
+        var isTrailers = false
         var fields: [(name: String, value: String)] = []
         var size = 0
         var tooLarge = false
@@ -207,9 +209,8 @@ final class NGHTTP2ServerSession {
         userData.map { Unmanaged<NGHTTP2ServerSession>.fromOpaque($0).takeUnretainedValue() }
     }
 
-    /// Only a request's own header block; trailers (a later HEADERS on the stream) are not kept.
-    fileprivate func beginHeaders(stream: Int32) {
-        self.headerBlocks[stream] = HeaderBlock()
+    fileprivate func beginHeaders(stream: Int32, isTrailers: Bool) {
+        self.headerBlocks[stream] = HeaderBlock(isTrailers: isTrailers)
     }
 
     /// False once the block is past ``cutOffFactor`` times the limit: the caller resets the stream.
@@ -224,7 +225,7 @@ final class NGHTTP2ServerSession {
         if block.size > self.maxHeaderListSize {
             block.fields = []  // the fields go; only the verdict (and the size) is kept
             block.tooLarge = true
-        } else {
+        } else if !block.isTrailers {
             block.fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         }
         self.headerBlocks[stream] = block
@@ -235,7 +236,7 @@ final class NGHTTP2ServerSession {
         let endStream = flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         switch UInt32(type) {
         case NGHTTP2_HEADERS.rawValue:
-            if let block = self.headerBlocks.removeValue(forKey: stream) {
+            if let block = self.headerBlocks.removeValue(forKey: stream), !block.isTrailers {
                 if block.tooLarge {
                     self.events.append(.headersTooLarge(streamID: stream, limit: self.maxHeaderListSize))
                 } else {
@@ -281,9 +282,9 @@ final class NGHTTP2ServerSession {
 private let callbackFailure = Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
 
 private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, userData in
-    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST else { return 0 }
+    guard let frame, frame.pointee.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
     guard let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
-    session.beginHeaders(stream: frame.pointee.hd.stream_id)
+    session.beginHeaders(stream: frame.pointee.hd.stream_id, isTrailers: frame.pointee.headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0
 }
 
