@@ -102,24 +102,26 @@ import Testing
 
 extension ExhaustionTests {
     /// A backend connect outlives a client that leaves (or resets its stream) at once: its socket
-    /// counts against max_connections until the connect completes. The backend accepts and never
-    /// answers its handshake, so each connect waits for connect_timeout (10 s). With
+    /// counts against max_connections until the connect completes. The backend accepts and does
+    /// not answer its handshake until the test hangs up (connect_timeout is 60 s: a loaded machine
+    /// must not end a connect early). With
     /// max_connections 3: three HTTP/1.1 clients that start one and leave fill the process (503);
     /// over HTTP/2, five connections that each reset their stream once its connect is under way
     /// start two (the third connection's stream is refused: two connects and itself fill the
-    /// limit). Once the connects time out the process answers again. Before, the slot went with
+    /// limit). Once the connects fail the process answers again. Before, the slot went with
     /// the client or stream: every client started one more connect, and a storm of them ran the
     /// process out of descriptors (1,024 of 1,024 with `make attacks`' reset storm).
     @Test(arguments: ["http/1.1", "h2"])
     func backendConnectsCountUntilTheyComplete(front: String) async throws {
         let counts = ClosingService.Counts()
-        let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts) }
-        defer { silent.close(promise: nil) }
+        let accepted = SilentService.Accepted()
+        let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts, accepted: accepted) }
+        defer { silent.close(promise: nil); accepted.hangUp() }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-pending-\(UUID().uuidString.prefix(8)).yaml")
         try """
             limits: {max_connections: 3}
             listeners: [{address: "127.0.0.1:0"}]
-            routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 10s}}]
+            routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 60s}}]
             """.write(to: config, atomically: true, encoding: .utf8)
         let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
         gateway.removesOnStop.append(config)
@@ -147,11 +149,15 @@ extension ExhaustionTests {
             }
             expected = 3
             try await Task.sleep(nanoseconds: 300_000_000)  // the clients' departures handled
-            let (status, body) = try await AdminTests.get(gateway.port, "/healthz", group: MultiThreadedEventLoopGroup.singleton)
-            #expect(status == 503, "\(body)")
+            // Refused as it connects (the 503 comes before any request could be written).
+            let refused = try await TestClient.connect(port: gateway.port, group: MultiThreadedEventLoopGroup.singleton)
+            #expect(try await refused.readHead().0 == 503)
+            await refused.close()
         }
-        try await eventually("the connects to time out", timeout: .seconds(30)) {
-            gateway.log.components(separatedBy: "did not answer within").count - 1 >= expected
+        // The backend hangs up: every connect fails, and its slot comes back.
+        accepted.hangUp()
+        try await eventually("the connects to fail", timeout: .seconds(30)) {
+            gateway.log.components(separatedBy: "refused handshake").count - 1 >= expected
         }
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(try await AdminTests.get(gateway.port, "/healthz", group: MultiThreadedEventLoopGroup.singleton).0 == 200)
@@ -266,15 +272,32 @@ extension ExhaustionTests {
     }
 }
 
-/// Accepts and never says a word (a WebSocket backend whose handshake never comes).
+/// Accepts and never says a word (a WebSocket backend whose handshake never comes) until
+/// ``Accepted/hangUp()`` closes what it accepted.
 final class SilentService: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    let counts: ClosingService.Counts
 
-    init(counts: ClosingService.Counts) { self.counts = counts }
+    final class Accepted: Sendable {
+        private let channels = NIOLockedValueBox<[Channel]>([])
+
+        func add(_ channel: Channel) { self.channels.withLockedValue { $0.append(channel) } }
+
+        func hangUp() {
+            for channel in self.channels.withLockedValue({ $0 }) { channel.close(promise: nil) }
+        }
+    }
+
+    let counts: ClosingService.Counts
+    let accepted: Accepted?
+
+    init(counts: ClosingService.Counts, accepted: Accepted? = nil) {
+        self.counts = counts
+        self.accepted = accepted
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         self.counts.state.withLockedValue { $0.opened += 1 }
+        self.accepted?.add(context.channel)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

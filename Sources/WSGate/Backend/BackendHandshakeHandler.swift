@@ -94,6 +94,15 @@ final class BackendHandshakeHandler: ChannelInboundHandler, RemovableChannelHand
         context.fireChannelInactive()
     }
 
+    /// Backend sockets allow half-closure (the relay needs it), so a backend that closes before its
+    /// 101 arrives as `inputClosed`, not as an inactive channel: no answer can come any more.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            self.fail(context: context, .closedDuringHandshake)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         self.fail(context: context, .invalidHandshake("\(error)"))
     }
