@@ -148,7 +148,9 @@ import Testing
             try await client.sendFrame(2, Array("DISCONNECT".utf8))
             #expect(try await client.readMessage().payload == Array("bye".utf8))
             #expect(try await client.readFrame().closeCode == 1000)
-            try await client.sendClose(1000)
+            // The answer may come too late for the gateway's close_timeout (5 s) when the machine
+            // is loaded: it has cut the connection then, which is what this test counts either way.
+            try? await client.sendClose(1000)
             try await client.waitForEOF()
             await client.close()
         }

@@ -21,9 +21,18 @@ final class GatewayFixture: @unchecked Sendable {
         return logger
     }()
 
+    /// The defaults but a 60 s handshake timeout: with both cores busy beside the suite, this
+    /// process (gateway and clients alike) has stalled for over 10 s, and a client whose request
+    /// was not read in time found its connection closed. Tests of the timeout set their own.
+    static var patientServer: ServerSettings {
+        var server = ServerSettings()
+        server.handshakeTimeout = .seconds(60)
+        return server
+    }
+
     /// `routes` gets the WebSocket echo port and the TCP echo port.
     static func start(
-        server: ServerSettings = ServerSettings(),
+        server: ServerSettings = GatewayFixture.patientServer,
         listeners: [ListenerConfiguration] = [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0))],
         extraBackends: [Channel] = [],
         routes: (_ wsEcho: Int, _ tcpEcho: Int) throws -> [RouteConfiguration]
