@@ -10,15 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-python.sh >/dev/null
-debug=0
-if [[ "${1:-}" == "--debug" ]]; then debug=1; shift; fi
-if [[ -n "${WSGATE_BIN:-}" ]]; then
-  binary=$WSGATE_BIN   # prebuilt (make test: the container image's release binary)
-elif [[ $debug == 1 ]]; then
-  swift build --product wsgate >/dev/null
-  binary=.build/debug/wsgate
-else
-  scripts/build-release.sh --product wsgate >/dev/null
-  binary="$(swift build -c release --show-bin-path)/wsgate"
-fi
+build=()
+if [[ "${1:-}" == "--debug" ]]; then build=(--debug); shift; fi
+binary=$(scripts/wsgate-binary.sh "${build[@]}")
 exec .venv-conformance/bin/python Tests/chaos/attacks.py --wsgate "$binary" "$@"

@@ -73,16 +73,12 @@ import Testing
         let counts = ClosingService.Counts()
         let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts) }
         defer { silent.close(promise: nil) }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-reset-\(UUID().uuidString.prefix(8)).yaml")
-        try """
+        let (gateway, _) = try await LifecycleTests.start("reset", """
             server: {http2: {max_concurrent_streams: 16}}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 10s}}]
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
-        gateway.removesOnStop.append(config)
+            """, arguments: ["--threads", "1"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
 
         let run = try await Peers.run(try Peers.python, [Peers.script("h2_connect_reset.py"), "127.0.0.1", String(gateway.port), "/ws", "--streams", "300", "--mode", mode], timeout: 60)
         #expect(run.output.contains("sent 300"), "\(run.output)")
@@ -117,16 +113,12 @@ extension ExhaustionTests {
         let accepted = SilentService.Accepted()
         let silent = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { SilentService(counts: counts, accepted: accepted) }
         defer { silent.close(promise: nil); accepted.hangUp() }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-pending-\(UUID().uuidString.prefix(8)).yaml")
-        try """
+        let (gateway, _) = try await LifecycleTests.start("pending", """
             limits: {max_connections: 3}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /ws, backend: "ws://127.0.0.1:\(silent.localAddress!.port!)", limits: {connect_timeout: 60s}}]
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
-        gateway.removesOnStop.append(config)
+            """, arguments: ["--threads", "1"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
 
         let expected: Int
         if front == "h2" {
@@ -171,16 +163,12 @@ extension ExhaustionTests {
     @Test func webSocketStreamsCountAgainstMaxConnections() async throws {
         let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { try? await echo.close() } }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-limit-\(UUID().uuidString.prefix(8)).yaml")
-        try """
+        let (gateway, _) = try await LifecycleTests.start("limit", """
             limits: {max_connections: 10}
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /ws, backend: "ws://127.0.0.1:\(echo.localAddress!.port!)"}]
-            """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
-        gateway.removesOnStop.append(config)
+            """, arguments: ["--threads", "1"])
         defer { gateway.stop() }
-        try await gateway.waitUntilListening()
 
         // 20 streams on one connection: the connection holds one slot, 9 sessions the rest.
         let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(gateway.port)] + Array(repeating: "/ws", count: 20))

@@ -41,7 +41,12 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         try self.writeConfig(config, yaml)
         let gateway = try GatewayProcess(arguments: ["--config", config.path] + arguments)
         gateway.removesOnStop.append(config)
-        try await gateway.waitUntilListening()
+        do {
+            try await gateway.waitUntilListening()
+        } catch {
+            gateway.stop()
+            throw error
+        }
         return (gateway, config)
     }
 

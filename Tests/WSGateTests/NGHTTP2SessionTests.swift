@@ -82,8 +82,11 @@ enum H2 {
         return H2.parse(buffer)
     }
 
-    func open() throws -> NGHTTP2ServerSession {
-        let session = try NGHTTP2ServerSession(settings: HTTP2Settings())
+    /// A session past the preface and SETTINGS exchange.
+    func open(maxHeaderListSize: UInt32? = nil) throws -> NGHTTP2ServerSession {
+        var settings = HTTP2Settings()
+        if let maxHeaderListSize { settings.maxHeaderListSize = maxHeaderListSize }
+        let session = try NGHTTP2ServerSession(settings: settings)
         _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
         return session
     }
@@ -169,10 +172,7 @@ enum H2 {
     /// The header list is bounded as it is decoded: past SETTINGS_MAX_HEADER_LIST_SIZE the request
     /// becomes a verdict without fields (the connection stays usable: HPACK state is kept).
     @Test func headerListsLargerThanAdvertisedAreDroppedWhileDecoding() throws {
-        var settings = HTTP2Settings()
-        settings.maxHeaderListSize = 1024
-        let session = try NGHTTP2ServerSession(settings: settings)
-        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        let session = try self.open(maxHeaderListSize: 1024)
         let filler = String(repeating: "a", count: 100)
         let big = Self.webSocketRequest + (0..<10).map { ("x-filler-\($0)", filler) }  // 10 × 142 bytes
         let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, big)))
@@ -195,10 +195,7 @@ enum H2 {
     /// scanning per byte sent. The connection stays usable: the rest of the block is still decoded
     /// into the HPACK table.
     @Test func headerListsFarLargerThanAdvertisedResetTheirStream() throws {
-        var settings = HTTP2Settings()
-        settings.maxHeaderListSize = 1024
-        let session = try NGHTTP2ServerSession(settings: settings)
-        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        let session = try self.open(maxHeaderListSize: 1024)
         let filler = String(repeating: "a", count: 100)
         let huge = Self.webSocketRequest + (0..<40).map { ("x-filler-\($0)", filler) }  // 40 × 142 bytes: past 4 × 1024
         let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, huge)))
@@ -218,10 +215,7 @@ enum H2 {
     /// Trailers are measured as they are decoded too (never kept): past four times the limit their
     /// stream is reset like a request's.
     @Test func trailersFarLargerThanAdvertisedResetTheirStream() throws {
-        var settings = HTTP2Settings()
-        settings.maxHeaderListSize = 1024
-        let session = try NGHTTP2ServerSession(settings: settings)
-        _ = try session.receive(ByteBuffer(bytes: H2.preface + H2.settings() + H2.settingsAck))
+        let session = try self.open(maxHeaderListSize: 1024)
         _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, [(":method", "POST"), (":scheme", "https"), (":path", "/"), (":authority", "a")])))
         let filler = String(repeating: "a", count: 100)
         let events = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, (0..<40).map { ("x-trailer-\($0)", filler) }, endStream: true)))

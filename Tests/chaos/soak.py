@@ -734,25 +734,29 @@ async def misbehave(fronts, rng: random.Random, counts: dict):
 
 # ---------------------------------------------------------------- backends (a process of their own)
 
+async def ws_echo(connection):
+    """A WebSocket echo service (websockets' server handler); also the attacks' backend."""
+    try:
+        async for message in connection:
+            await connection.send(message)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+async def tcp_echo(reader, writer):
+    """A TCP echo service (asyncio's server callback); also the attacks' backend."""
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        writer.close()
+
+
 async def run_backends(certs: str, directory: str):
     import websockets.asyncio.server as ws_server
-
-    async def ws_echo(connection):
-        try:
-            async for message in connection:
-                await connection.send(message)
-        except Exception:  # noqa: BLE001
-            pass
-
-    async def tcp_echo(reader, writer):
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except Exception:  # noqa: BLE001
-            pass
-        finally:
-            writer.close()
 
     rng = random.Random()
 

@@ -161,9 +161,10 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             guard let stream = self.openStream(id) else { return }
             self.refuse(stream, status: 431, headers: [], reason: "request header list larger than \(limit) bytes (server.http2.max_header_list_size)", label: "header_size")
         case .headersCutOff(_, let limit):
-            // nghttp2 has reset the stream (ENHANCE_YOUR_CALM); nothing of it was opened here.
+            // nghttp2 has reset the stream (ENHANCE_YOUR_CALM); nothing of it was opened here. Counted
+            // as the 431 refusal it stands in for: no status goes to the client.
             self.logger.info("refused request: header list past \(limit * NGHTTP2ServerSession.cutOffFactor) bytes as decoded (server.http2.max_header_list_size \(limit)): stream reset",
-                             metadata: ["client": "\(self.clientDescription)", "status": "431", "protocol": "h2"])
+                             metadata: ["client": "\(self.clientDescription)", "reset": "ENHANCE_YOUR_CALM", "protocol": "h2"])
             RefusalMetrics.count("header_size", status: 431)
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }

@@ -70,8 +70,7 @@ final class ClientLimiter: Sendable {
 
     /// Counts a new client connection, or says why it is over a limit (and then does not count it).
     func open(_ address: SocketAddress?) -> Refusal? {
-        // The address is formatted and parsed only when a per-IP limit needs it.
-        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
+        let ip = self.countedIP(address)
         return self.state.withLockedValue { state -> Refusal? in
             guard state.total < self.maxConnections else { return .tooManyConnections(limit: self.maxConnections) }
             if let ip, let limit = self.maxConnectionsPerIP {
@@ -89,7 +88,7 @@ final class ClientLimiter: Sendable {
     /// client that starts connects and leaves at once could hold every descriptor of the process.
     /// Never refused; ``close(_:)`` ends it.
     func hold(_ address: SocketAddress?) {
-        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
+        let ip = self.countedIP(address)
         self.state.withLockedValue { state in
             state.total += 1
             if let ip { state.perIP[ip, default: 0] += 1 }
@@ -97,13 +96,18 @@ final class ClientLimiter: Sendable {
     }
 
     func close(_ address: SocketAddress?) {
-        let ip = self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
+        let ip = self.countedIP(address)
         self.state.withLockedValue { state in
             state.total -= 1
             if let ip, let count = state.perIP[ip] {
                 state.perIP[ip] = count > 1 ? count - 1 : nil
             }
         }
+    }
+
+    /// The address per-IP counts are kept under; formatted and parsed only when a limit needs it.
+    private func countedIP(_ address: SocketAddress?) -> IPAddressBytes? {
+        self.maxConnectionsPerIP == nil ? nil : address?.ipAddress.flatMap(IPAddressBytes.init)
     }
 
     /// Takes one handshake token for the address; nil when allowed.
