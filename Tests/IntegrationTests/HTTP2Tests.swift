@@ -77,6 +77,26 @@ func streamResults(_ output: String) -> [String: StreamResult] {
         print("h2 flow control: \(flood.sent) of \(total) bytes accepted on the stalled stream; other streams completed")
     }
 
+    /// A client that ends its side (END_STREAM) while its backend is still being opened is going
+    /// away as much as one that ends it later: what it sent first is delivered, then the session
+    /// ends and the backend connection closes. That END_STREAM used to be dropped when it came
+    /// before the relay existed, leaving the session and its backend socket open.
+    @Test func aClientEndingItsSideDuringTheConnectEndsTheSession() async throws {
+        let recorder = RecordingHandler()
+        let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { recorder }
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [RouteConfiguration(path: "/svc", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))]
+        }
+        defer { Task { await fixture.stop() } }
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_end_early.py"), "127.0.0.1", String(fixture.port), "/svc", "bye", "--wait", "20"])
+        #expect(run.output.contains("\"status\": \"200\""), "\(run.output)")
+        #expect(run.output.contains("\"ended\": true"), "\(run.output)")
+        try await eventually("the service to get the message, then EOF", timeout: .seconds(20)) {
+            recorder.received.withLockedValue { $0.eof && $0.bytes == Array("bye".utf8) }
+        }
+        try await eventually("the session to end") { fixture.gateway.activeSessions == 0 }
+    }
+
     @Test func idleConnectionsAreClosedWithGoAway() async throws {
         let fixture = try await GatewayFixture.withHandshakeTimeout(.seconds(1))
         defer { Task { await fixture.stop() } }

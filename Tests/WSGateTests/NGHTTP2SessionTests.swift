@@ -140,7 +140,7 @@ enum H2 {
         #expect(received == 39_000)
         // Not consumed: the connection window may reopen, the stream's must not.
         #expect(!(try self.output(session)).contains { $0.type == 8 && $0.stream == 1 })
-        session.consume(stream: 1, bytes: 39_000)
+        try session.consume(stream: 1, bytes: 39_000)
         #expect(try self.output(session).contains { $0.type == 8 && $0.stream == 1 })
     }
 
@@ -161,12 +161,34 @@ enum H2 {
         #expect(first.contains { $0.type == 1 && $0.stream == 1 })  // HEADERS
         #expect(!first.contains { $0.type == 0 })  // no DATA yet: deferred
         queued = Array("frame bytes".utf8)
-        session.resumeData(stream: 1)
+        try session.resumeData(stream: 1)
         let second = try self.output(session)
         #expect(second.first { $0.type == 0 }?.payload == Array("frame bytes".utf8))
         end = true
-        session.resumeData(stream: 1)
+        try session.resumeData(stream: 1)
         #expect(try self.output(session).contains { $0.type == 0 && $0.flags & 1 == 1 })  // END_STREAM
+    }
+
+    /// Calls on streams that are gone or were never opened are what a peer's timing produces (a
+    /// reset crossing our write): not failures. Stream 0 is a programming error nghttp2 reports.
+    @Test func streamCallsOnStreamsThatAreGoneAreNoFailures() throws {
+        let session = try self.open()
+        try session.resumeData(stream: 9)
+        try session.consume(stream: 9, bytes: 100)
+        try session.submitReset(stream: 9, errorCode: NGHTTP2ServerSession.ErrorCode.cancel)
+        #expect(session.clientEnded(stream: 9))
+        #expect(throws: NGHTTP2ServerSession.Failure.self) { try session.submitReset(stream: 0, errorCode: NGHTTP2ServerSession.ErrorCode.cancel) }
+        #expect(throws: NGHTTP2ServerSession.Failure.self) { try session.consume(stream: 0, bytes: 100) }
+    }
+
+    @Test func goAwayNamesTheLastStreamProcessed() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 3, Self.webSocketRequest)))
+        _ = try self.output(session)
+        try session.goAway(errorCode: NGHTTP2ServerSession.ErrorCode.noError)
+        let goAway = try #require(try self.output(session).first { $0.type == 7 })
+        #expect(goAway.payload.prefix(4) == [0, 0, 0, 3])
+        #expect(goAway.payload.dropFirst(4).prefix(4) == [0, 0, 0, 0])
     }
 
     /// The header list is bounded as it is decoded: past SETTINGS_MAX_HEADER_LIST_SIZE the request

@@ -12,7 +12,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let session: NGHTTP2ServerSession
+    private let session: NGHTTP2ServerSession
     private let gateway: GatewayContext
     private var context: ChannelHandlerContext?
     private var streams: [Int32: HTTP2Stream] = [:]
@@ -82,7 +82,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     func goAway(reason: String) {
         guard let context, !self.draining else { return }
         self.draining = true
-        self.session.goAway()
+        do {
+            try self.session.goAway()
+        } catch {
+            self.sessionFailed(error)
+            return
+        }
         self.flushOutput()
         if self.streams.isEmpty { context.close(promise: nil) }
     }
@@ -168,20 +173,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             RefusalMetrics.count("header_size", status: 431)
         case .data(let id, let data):
             guard let stream = self.streams[id] else { return }
-            if stream.leg == nil && !stream.isConnecting {
-                stream.discard(data)
-            } else {
-                stream.received(data)
-                if stream.leg != nil && !stream.inReadBatch {
-                    stream.inReadBatch = true
-                    self.touched.append(stream)
-                }
+            if stream.received(data) && !stream.inReadBatch {
+                stream.inReadBatch = true
+                self.touched.append(stream)
             }
         case .endStream(let id):
-            // The client finished its side: for a WebSocket stream that is the peer going away.
-            if let stream = self.streams[id], stream.leg != nil {
-                stream.closeAfterFlush()
-            }
+            self.streams[id]?.clientEnded()
         case .streamClosed(let id, _):
             self.streams.removeValue(forKey: id)?.streamClosed()
             if self.streams.isEmpty {
@@ -211,8 +208,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.serveFile(request, stream: stream, context: context)
         case .webSocket(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
-            stream.isConnecting = true  // its DATA is kept from now on, for the relay to replay
-            self.upgradesToStart.append((request, stream))
+            // Its DATA is kept from now on, for the relay to replay.
+            if stream.connectStarted() { self.upgradesToStart.append((request, stream)) }
         }
     }
 
@@ -241,15 +238,12 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             switch result {
             case .success(let admitted):
                 // Admission may have waited (an auth check): the stream may be gone by now.
-                guard self.streams[stream.id] === stream, !stream.isClosed else {
-                    stream.isConnecting = false
-                    return
-                }
+                guard self.streams[stream.id] === stream, !stream.isClosed else { return }
                 // Each WebSocket session over HTTP/2 holds a backend descriptor of its own: it counts
                 // against max_connections / max_connections_per_ip as a connection would, so one
                 // HTTP/2 connection cannot carry a process past its descriptor limit.
                 if let refusal = self.gateway.clients.open(self.client.address) {
-                    stream.isConnecting = false
+                    guard stream.connectFailed() else { return }
                     self.refuse(stream, status: refusal.status, headers: [("retry-after", "1")], reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
                     return
                 }
@@ -258,15 +252,14 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 stream.releasesSlot = { clients.close(address) }
                 let limit = Int(self.gateway.settings.http2.maxConcurrentStreams)
                 guard self.pendingConnects < limit else {
-                    stream.isConnecting = false
+                    guard stream.connectFailed() else { return }
                     self.refuse(stream, status: 503, headers: [("retry-after", "1")], reason: "\(limit) backend connects already pending on this connection (server.http2.max_concurrent_streams)",
                                 label: "pending_connects", route: request.route.configuration.path)
                     return
                 }
                 self.connectBackend(for: admitted, stream: stream, context: context)
             case .failure(let error):
-                stream.isConnecting = false
-                guard self.streams[stream.id] === stream, context.channel.isActive else { return }
+                guard stream.connectFailed(), self.streams[stream.id] === stream, context.channel.isActive else { return }
                 let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
                 self.refuse(stream, status: Int(refusal.status.code), headers: refusal.http2Headers,
                             reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
@@ -293,7 +286,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             try self.session.submitResponse(stream: stream.id, status: status, headers: headers + [("server", "wsgate")], hasBody: hasBody)
             if !hasBody { self.responseEnded(stream.id) }
         } catch {
-            self.session.submitReset(stream: stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
+            self.resetStream(stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
         }
         self.flushOutput()
     }
@@ -349,34 +342,33 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         stream.releasesSlot = nil
         self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             self.pendingConnects -= 1
-            stream.isConnecting = false
-            let open = self.streams[stream.id] === stream && context.channel.isActive
-            if case .success = result, open {
-                stream.releasesSlot = slot  // the session's now, given back when the stream closes
-            } else {
-                slot?()
-            }
             switch result {
             case .failure(let error):
+                slot?()
                 let failure = (error as? BackendError) ?? .unreachable("\(error)")
                 self.logger.warning("refused handshake: \(failure)", metadata: [
                     "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)", "protocol": "h2",
                 ])
                 GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
-                if open { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
+                if stream.connectFailed() { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
             case .success(let backend):
                 GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "h2", after: NIODeadline.now() - started)
-                guard open else {
+                // A stream that closed meanwhile (reset, or its connection gone) was told so: its
+                // state says whether the relay still has a client.
+                switch stream.backendConnected() {
+                case .closeBackend:
+                    slot?()
                     self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(clientAddress)", "route": "\(route.path)", "protocol": "h2"])
                     backend.channel.close(promise: nil)
-                    return
+                case .start(let clientEnded):
+                    stream.releasesSlot = slot  // the session's now, given back when the stream closes
+                    self.completeWebSocket(request, backend: backend, stream: stream, clientEnded: clientEnded)
                 }
-                self.completeWebSocket(request, backend: backend, stream: stream)
             }
         }
     }
 
-    private func completeWebSocket(_ request: UpgradeRequest, backend: BackendConnection, stream: HTTP2Stream) {
+    private func completeWebSocket(_ request: UpgradeRequest, backend: BackendConnection, stream: HTTP2Stream, clientEnded: Bool) {
         var headers: [(String, String)] = [("server", "wsgate")]
         if let subprotocol = backend.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
         if let compression = request.compression { headers.append(("sec-websocket-extensions", compression.responseHeader)) }
@@ -386,16 +378,38 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression, identity: request.identity
             )
             try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
-            relay.clientLeg.transport = stream
-            stream.leg = relay.clientLeg
+            stream.startRelay(relay.clientLeg, clientEnded: clientEnded)
             relay.start()
             self.flushOutput()
         } catch {
             self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
             backend.channel.close(promise: nil)
-            self.session.submitReset(stream: stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
+            self.resetStream(stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
             self.flushOutput()
         }
+    }
+
+    // MARK: Session calls for streams
+
+    /// Reopens a stream's receive window for bytes its backend has taken.
+    func consume(stream id: Int32, bytes: Int) {
+        do { try self.session.consume(stream: id, bytes: bytes) } catch { self.sessionFailed(error) }
+    }
+
+    /// A stream has more DATA queued: nghttp2 asks for it in the next send pass.
+    func resumeData(stream id: Int32) {
+        do { try self.session.resumeData(stream: id) } catch { self.sessionFailed(error) }
+    }
+
+    func resetStream(_ id: Int32, errorCode: UInt32) {
+        do { try self.session.submitReset(stream: id, errorCode: errorCode) } catch { self.sessionFailed(error) }
+    }
+
+    /// A libnghttp2 call failed (out of memory, or a state it refuses): nothing about the connection
+    /// can be trusted any more, so it closes, and its streams with it.
+    private func sessionFailed(_ error: Error) {
+        self.logger.warning("HTTP/2 session error, closing the connection: \(error)", metadata: ["client": "\(self.clientDescription)"])
+        self.context?.close(promise: nil)
     }
 
     // MARK: Output
@@ -414,7 +428,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 let ended = self.endedResponses
                 self.endedResponses.removeAll(keepingCapacity: true)
                 for id in ended where !self.session.clientEnded(stream: id) {
-                    self.session.submitReset(stream: id, errorCode: NGHTTP2ServerSession.ErrorCode.noError)
+                    try self.session.submitReset(stream: id, errorCode: NGHTTP2ServerSession.ErrorCode.noError)
                 }
                 try self.session.send(into: &output)
             }

@@ -5,6 +5,7 @@ import NIOCore
 /// Outgoing bytes queue here until nghttp2 asks for them; the queue is what "writable" measures, so
 /// a slow client stream stops its backend from being read without touching other streams. Incoming
 /// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it.
+/// What an event means at a given moment is decided by ``HTTP2StreamState``; this class does it.
 final class HTTP2Stream: LegTransport {
     /// Queue size above which the stream stops taking writes, and below which it takes them again.
     static let highWaterMark = 64 * 1024
@@ -15,9 +16,9 @@ final class HTTP2Stream: LegTransport {
     /// a future's callback); it then finds no connection and does nothing.
     private weak var connection: HTTP2ConnectionHandler?
     let eventLoop: EventLoop
-    var leg: WebSocketLeg?
-    /// The backend is being opened: DATA is held (in ``early``), not discarded.
-    var isConnecting = false
+    private var state = HTTP2StreamState()
+    /// The relay's client leg, from ``startRelay(_:clientEnded:)`` until the stream closes.
+    private(set) var leg: WebSocketLeg?
     /// Gives back the connection slot a WebSocket session on this stream took (see
     /// ``HTTP2ConnectionHandler``): called once, when the stream is gone.
     var releasesSlot: (() -> Void)?
@@ -25,16 +26,18 @@ final class HTTP2Stream: LegTransport {
     var inReadBatch = false
     private var pending = CircularBuffer<ByteBuffer>()
     private(set) var pendingBytes = 0
-    private var endAfterPending = false
     /// DATA bytes received and not yet reported as consumed.
     private var unconsumed = 0
     /// DATA that arrived before the leg existed (bounded by the stream window).
     private var early: [ByteBuffer] = []
+    /// The client sent END_STREAM while the backend was being opened: told to the leg after the replay.
+    private var endsAfterReplay = false
     /// The queue went past the high-water mark, so the partner stopped reading; set until it drains.
     private var aboveHighWater = false
     /// A static file's sender waiting for room in the queue; failed if the stream closes first.
     private var roomWaiter: EventLoopPromise<Void>?
-    private(set) var isClosed = false
+
+    var isClosed: Bool { self.state.isClosed }
 
     init(id: Int32, connection: HTTP2ConnectionHandler) {
         self.id = id
@@ -44,26 +47,42 @@ final class HTTP2Stream: LegTransport {
 
     // MARK: Incoming
 
-    func received(_ data: ByteBuffer) {
-        self.unconsumed += data.readableBytes
-        guard let leg = self.leg else {
+    /// DATA from the client. True when it went to the relay (whose leg is told at the batch's end).
+    func received(_ data: ByteBuffer) -> Bool {
+        switch self.state.dataReceived() {
+        case .discard:
+            // The connection window was already reopened on arrival; only the stream's is left.
+            self.connection?.consume(stream: self.id, bytes: data.readableBytes)
+            return false
+        case .keep:
+            self.unconsumed += data.readableBytes
             self.early.append(data)
-            return
+            return false
+        case .deliver:
+            guard let leg = self.leg else {
+                // Relaying, but the relay failed to install: the stream is being reset.
+                self.connection?.consume(stream: self.id, bytes: data.readableBytes)
+                return false
+            }
+            self.unconsumed += data.readableBytes
+            leg.receive(data)
+            if leg.partner?.isWritable ?? true { self.consumeNow() }
+            return true
         }
-        leg.receive(data)
-        if leg.partner?.isWritable ?? true { self.consumeNow() }
+    }
+
+    /// END_STREAM from the client: for a WebSocket stream that is the peer going away.
+    func clientEnded() {
+        switch self.state.clientEnded() {
+        case .none: break
+        case .endRelay: self.flush()  // END_STREAM goes once the queue is empty
+        }
     }
 
     private func consumeNow() {
         guard self.unconsumed > 0, let connection = self.connection else { return }
-        connection.session.consume(stream: self.id, bytes: self.unconsumed)
+        connection.consume(stream: self.id, bytes: self.unconsumed)
         self.unconsumed = 0
-    }
-
-    /// A stream with no leg (a plain request, a refused one) takes whatever comes.
-    func discard(_ data: ByteBuffer) {
-        // The connection window was already reopened on arrival; only the stream's is left.
-        self.connection?.session.consume(stream: self.id, bytes: data.readableBytes)
     }
 
     // MARK: Outgoing (nghttp2's data source)
@@ -88,8 +107,8 @@ final class HTTP2Stream: LegTransport {
             self.aboveHighWater = false
             self.connection?.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
         }
-        if self.pending.isEmpty && self.endAfterPending {
-            if self.leg == nil { self.connection?.responseEnded(self.id) }  // told after the send pass too
+        if self.pending.isEmpty && self.state.endsWhenQueueEmpty {
+            if self.state.state == .responseEnding { self.connection?.responseEnded(self.id) }  // told after the send pass too
             return .bytes(written, endStream: true)
         }
         return written == 0 ? .deferred : .bytes(written, endStream: false)
@@ -123,7 +142,7 @@ final class HTTP2Stream: LegTransport {
     /// The stream is gone (ended, reset by the client, or its connection closed): a file sender
     /// waiting for room fails, a WebSocket leg ends its session and lets go of this transport.
     func streamClosed() {
-        self.isClosed = true
+        guard case .release(let endsRelay) = self.state.closed() else { return }
         if let release = self.releasesSlot {
             self.releasesSlot = nil
             release()
@@ -132,16 +151,55 @@ final class HTTP2Stream: LegTransport {
             self.roomWaiter = nil
             waiter.fail(ChannelError.ioOnClosedChannel)
         }
-        self.leg?.transportClosed()
-        self.leg?.transport = nil
-        self.leg = nil
+        self.early.removeAll()
+        self.pending.removeAll()
+        self.pendingBytes = 0
+        if let leg = self.leg {
+            self.leg = nil
+            if endsRelay { leg.transportClosed() }
+            leg.transport = nil
+        }
     }
 
-    /// A fixed body (plain responses).
+    /// A fixed body (plain responses): the stream ends once it has gone.
     func enqueueBody(_ body: ByteBuffer) {
+        guard self.state.acceptsWrites else { return }
         self.pending.append(body)
         self.pendingBytes += body.readableBytes
-        self.endAfterPending = true
+        _ = self.state.endAfterQueue()
+    }
+
+    // MARK: WebSocket over the stream
+
+    /// A WebSocket request admitted to its backend connect: DATA is kept from now on, for the
+    /// relay to replay. False when the stream has closed.
+    func connectStarted() -> Bool {
+        self.state.connectStarted()
+    }
+
+    /// The connect failed or was refused: an error response may follow. False when the stream has
+    /// closed (no one to answer).
+    func connectFailed() -> Bool {
+        guard self.state.connectFailed() else { return false }
+        self.early.removeAll()
+        self.connection?.consume(stream: self.id, bytes: self.unconsumed)
+        self.unconsumed = 0
+        return true
+    }
+
+    /// The backend is open. Returns what to do: start the relay on this stream (with
+    /// ``startRelay(_:clientEnded:)`` once the 200 is submitted), or close the backend of a stream
+    /// that went away meanwhile.
+    func backendConnected() -> HTTP2StreamState.RelayStartAction {
+        self.state.backendConnected()
+    }
+
+    /// Wires the relay's client leg to this stream. With `clientEnded` (the client finished its side
+    /// while the backend was being opened) our side ends once the kept DATA is replayed.
+    func startRelay(_ leg: WebSocketLeg, clientEnded: Bool) {
+        leg.transport = self
+        self.leg = leg
+        self.endsAfterReplay = clientEnded
     }
 
     // MARK: LegTransport
@@ -151,7 +209,7 @@ final class HTTP2Stream: LegTransport {
     }
 
     func write(_ buffer: ByteBuffer) {
-        guard !self.endAfterPending, buffer.readableBytes > 0 else { return }
+        guard self.state.acceptsWrites, buffer.readableBytes > 0 else { return }
         self.pending.append(buffer)
         self.pendingBytes += buffer.readableBytes
         if self.pendingBytes >= Self.highWaterMark { self.aboveHighWater = true }
@@ -159,13 +217,17 @@ final class HTTP2Stream: LegTransport {
 
     /// Ends a response body once what is queued has gone.
     func endBody() {
-        self.endAfterPending = true
+        self.flushAndEnd()
+    }
+
+    private func flushAndEnd() {
+        _ = self.state.endAfterQueue()
         self.flush()
     }
 
     func flush() {
         guard let connection = self.connection, !self.isClosed else { return }
-        connection.session.resumeData(stream: self.id)
+        connection.resumeData(stream: self.id)
         connection.flushOutput()
     }
 
@@ -177,6 +239,10 @@ final class HTTP2Stream: LegTransport {
         }
         if !early.isEmpty { self.leg?.readComplete() }
         if self.leg?.partner?.isWritable ?? true { self.consumeNow() }
+        if self.endsAfterReplay {
+            self.endsAfterReplay = false
+            self.clientEnded()
+        }
         self.connection?.flushOutput()
     }
 
@@ -186,13 +252,12 @@ final class HTTP2Stream: LegTransport {
     }
 
     func closeAfterFlush() {
-        self.endAfterPending = true
-        self.flush()
+        self.flushAndEnd()
     }
 
     func close() {
         guard let connection = self.connection, !self.isClosed else { return }
-        connection.session.submitReset(stream: self.id, errorCode: NGHTTP2ServerSession.ErrorCode.cancel)
+        connection.resetStream(self.id, errorCode: NGHTTP2ServerSession.ErrorCode.cancel)
         connection.flushOutput()
     }
 }

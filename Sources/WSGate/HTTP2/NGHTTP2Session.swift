@@ -69,7 +69,7 @@ final class NGHTTP2ServerSession {
     init(settings: Settings) throws {
         self.maxHeaderListSize = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
-        nghttp2_session_callbacks_new(&callbacks)
+        try Self.check(nghttp2_session_callbacks_new(&callbacks), "nghttp2_session_callbacks_new")
         defer { nghttp2_session_callbacks_del(callbacks) }
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, onBeginHeaders)
         nghttp2_session_callbacks_set_on_header_callback(callbacks, onHeader)
@@ -78,12 +78,11 @@ final class NGHTTP2ServerSession {
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
 
         var option: OpaquePointer?
-        nghttp2_option_new(&option)
+        try Self.check(nghttp2_option_new(&option), "nghttp2_option_new")
         defer { nghttp2_option_del(option) }
         nghttp2_option_set_no_auto_window_update(option, 1)
 
-        let result = nghttp2_session_server_new2(&self.session, callbacks, Unmanaged.passUnretained(self).toOpaque(), option)
-        guard result == 0 else { throw Failure(function: "nghttp2_session_server_new2", code: Int(result)) }
+        try Self.check(nghttp2_session_server_new2(&self.session, callbacks, Unmanaged.passUnretained(self).toOpaque(), option), "nghttp2_session_server_new2")
 
         var entries = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
@@ -91,10 +90,15 @@ final class NGHTTP2ServerSession {
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: settings.maxHeaderListSize),
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL.rawValue), value: 1),
         ]
-        let submitted = nghttp2_submit_settings(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count)
-        guard submitted == 0 else { throw Failure(function: "nghttp2_submit_settings", code: Int(submitted)) }
+        try Self.check(nghttp2_submit_settings(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count), "nghttp2_submit_settings")
         // A connection window well above one stream's, so several streams can have DATA in flight.
-        nghttp2_session_set_local_window_size(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(Self.connectionWindow))
+        try Self.check(nghttp2_session_set_local_window_size(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(Self.connectionWindow)),
+                       "nghttp2_session_set_local_window_size")
+    }
+
+    /// nghttp2 returns 0 on success and a negative `nghttp2_error` otherwise.
+    private static func check(_ result: Int32, _ function: String) throws {
+        guard result == 0 else { throw Failure(function: function, code: Int(result)) }
     }
 
     deinit {
@@ -111,7 +115,7 @@ final class NGHTTP2ServerSession {
         if consumed < 0 { throw Failure(function: "nghttp2_session_mem_recv", code: consumed) }
         var received = 0
         for case .data(_, let data) in events { received += data.readableBytes }
-        if received > 0 { nghttp2_session_consume_connection(self.session, received) }
+        if received > 0 { try Self.check(nghttp2_session_consume_connection(self.session, received), "nghttp2_session_consume_connection") }
         return events
     }
 
@@ -144,43 +148,51 @@ final class NGHTTP2ServerSession {
         let result: Int32 = Self.withHeaderVector(all) { vector, count in
             wsgate_submit_response(self.session, stream, vector, count, hasBody ? readCallback : nil)
         }
-        guard result == 0 else { throw Failure(function: "nghttp2_submit_response", code: Int(result)) }
+        try Self.check(result, "nghttp2_submit_response")
     }
 
-    /// RST_STREAM codes we send (RFC 9113 §7).
+    /// RST_STREAM and GOAWAY codes we send (RFC 9113 §7).
     enum ErrorCode {
+        static let noError = UInt32(NGHTTP2_NO_ERROR.rawValue)
         static let internalError = UInt32(NGHTTP2_INTERNAL_ERROR.rawValue)
         static let refusedStream = UInt32(NGHTTP2_REFUSED_STREAM.rawValue)
         static let cancel = UInt32(NGHTTP2_CANCEL.rawValue)
-        static let noError = UInt32(NGHTTP2_NO_ERROR.rawValue)
+        static let enhanceYourCalm = UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
     }
 
-    /// Whether the client has ended its side of the stream (a stream nghttp2 no longer knows has).
+    /// Whether the client has ended its side of the stream: 1 when it has, 0 when not, -1 for a
+    /// stream nghttp2 no longer knows (closed, so ended too).
     func clientEnded(stream: Int32) -> Bool {
         nghttp2_session_get_stream_remote_close(self.session, stream) != 0
     }
 
-    func submitReset(stream: Int32, errorCode: UInt32) {
-        nghttp2_submit_rst_stream(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, errorCode)
+    /// Queues RST_STREAM. nghttp2 accepts it for any stream but 0, known or not (RFC 9113 §5.4.2).
+    func submitReset(stream: Int32, errorCode: UInt32) throws {
+        try Self.check(nghttp2_submit_rst_stream(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, errorCode), "nghttp2_submit_rst_stream")
     }
 
-    /// More DATA is ready for a stream whose read returned ``DataRead/deferred``.
-    func resumeData(stream: Int32) {
-        nghttp2_session_resume_data(self.session, stream)
+    /// More DATA is ready for a stream whose read returned ``DataRead/deferred``. A stream that is
+    /// gone or not deferred (its source is being read anyway) is nghttp2's INVALID_ARGUMENT: nothing
+    /// to resume, not a failure.
+    func resumeData(stream: Int32) throws {
+        let result = nghttp2_session_resume_data(self.session, stream)
+        guard result != Int32(NGHTTP2_ERR_INVALID_ARGUMENT.rawValue) else { return }
+        try Self.check(result, "nghttp2_session_resume_data")
     }
 
     /// Reports `bytes` of a stream's DATA as taken by its backend, opening the stream's window again.
     /// The connection window is reopened as soon as DATA arrives (in ``receive(_:)``): holding it
     /// for one slow stream would stall every other stream on the connection.
-    func consume(stream: Int32, bytes: Int) {
+    /// A stream nghttp2 has already closed is ignored by nghttp2 (returns 0).
+    func consume(stream: Int32, bytes: Int) throws {
         guard bytes > 0 else { return }
-        nghttp2_session_consume_stream(self.session, stream, bytes)
+        try Self.check(nghttp2_session_consume_stream(self.session, stream, bytes), "nghttp2_session_consume_stream")
     }
 
     /// GOAWAY: no new streams; open ones may finish.
-    func goAway(errorCode: UInt32 = UInt32(NGHTTP2_NO_ERROR.rawValue)) {
+    func goAway(errorCode: UInt32 = ErrorCode.noError) throws {
         let last = nghttp2_session_get_last_proc_stream_id(self.session)
-        nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0)
+        try Self.check(nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0), "nghttp2_submit_goaway")
     }
 
     private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> T) -> T {
@@ -298,9 +310,10 @@ private let onHeader: nghttp2_on_header_callback = { nghttp2Session, frame, name
         value: UnsafeRawBufferPointer(start: value, count: valueLength)
     )
     guard keepsDecoding else {
-        // nghttp2's documented way to reset the stream from here with a code of our choosing.
-        _ = nghttp2_submit_rst_stream(nghttp2Session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
-        return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        // nghttp2's documented way to reset the stream from here with a code of our choosing; if the
+        // reset cannot even be queued (out of memory), the whole connection fails instead.
+        let reset = nghttp2_submit_rst_stream(nghttp2Session, UInt8(NGHTTP2_FLAG_NONE.rawValue), stream, NGHTTP2ServerSession.ErrorCode.enhanceYourCalm)
+        return reset == 0 ? Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) : callbackFailure
     }
     return 0
 }
