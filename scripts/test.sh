@@ -41,11 +41,13 @@ step_done "wsgate-bench smoke run"
 # The chaos soak, briefly (scripts/chaos-soak.sh; `make chaos` runs it for minutes on a release
 # build): misbehaving clients and backends on every kind of route and front, well-behaved sessions
 # checked byte for byte beside them, then descriptors and memory once the load stops. The debug
-# build gets 2 s per well-behaved handshake where the release soak allows 1 s. The three floods
-# that cost the gateway the most CPU (HPACK bombs, pings without reading, CONNECT+RST storms) are
-# left to `make chaos` and ExhaustionTests: on the debug build beside them one well-behaved TLS
-# handshake in 176 took 2.3 s.
-scripts/chaos-soak.sh --debug --rounds 1 --duration 20 --max-handshake 2 --exclude hpack_bomb,ping_flood_no_read,h2_connect_reset_storm
+# build gets 5 s per well-behaved handshake where the release soak allows 1 s: its BoringSSL is
+# compiled without optimisation, and a wss session makes two TLS handshakes; with both cores busy
+# beside the run (stress-ng), one such handshake took 2.03 s of a 2 s bound. The bound is there to
+# catch a wedged gateway, which never answers at all. The three floods that cost the gateway the
+# most CPU (HPACK bombs, pings without reading, CONNECT+RST storms) are left to `make chaos` and
+# ExhaustionTests: on the debug build beside them one well-behaved TLS handshake in 176 took 2.3 s.
+scripts/chaos-soak.sh --debug --rounds 1 --duration 20 --max-handshake 5 --exclude hpack_bomb,ping_flood_no_read,h2_connect_reset_storm
 step_done "chaos soak"
 
 # The Dockerfile (hadolint), the Kubernetes manifests (kubernetes-validate) and the ConfigMap's

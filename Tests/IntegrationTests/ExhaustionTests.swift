@@ -255,7 +255,10 @@ extension ExhaustionTests {
         let guesses = guessWaits.withLockedValue { $0 }
         let (file, guess) = (median(fileWaits), median(guesses))
         print("password flood: \(guesses.count) wrong passwords answered in \(guess.nanoseconds / 1_000_000) ms (median); static files in \(file.nanoseconds / 1_000_000) ms (median of 10)")
-        #expect(file * 4 < guess, "a static file waited \(file.nanoseconds / 1_000_000) ms, a guess \(guess.nanoseconds / 1_000_000) ms")
+        // Starved, a file waits behind the hashes as long as a guess does (a ratio near 1). Alone
+        // the file takes 10 ms to the guesses' 300; inside the whole suite on two cores, 951 ms to
+        // 3,670 in one run: a bound of 4× failed there, 2× still tells the two apart.
+        #expect(file * 2 < guess, "a static file waited \(file.nanoseconds / 1_000_000) ms, a guess \(guess.nanoseconds / 1_000_000) ms")
         #expect(gateway.log.contains("refused request"), "the guesses were refused")
     }
 }

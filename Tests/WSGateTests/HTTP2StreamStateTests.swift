@@ -20,10 +20,10 @@ import Testing
         case .answering:
             break
         case .connecting(let clientEnded):
-            _ = machine.connectStarted()
+            _ = machine.upgradeRequested()
             if clientEnded { _ = machine.clientEnded() }
         case .relaying(let ending):
-            _ = machine.connectStarted()
+            _ = machine.upgradeRequested()
             _ = machine.backendConnected()
             if ending { _ = machine.endAfterQueue() }
         case .responseEnding:
@@ -88,8 +88,8 @@ import Testing
         ])
     }
 
-    @Test func connectsStartOnlyFromAnswering() {
-        self.check({ $0.connectStarted() }, [
+    @Test func upgradesStartOnlyFromAnswering() {
+        self.check({ $0.upgradeRequested() }, [
             .answering: (true, .connecting(clientEnded: false)),
             .connecting(clientEnded: false): (false, .connecting(clientEnded: false)),
             .connecting(clientEnded: true): (false, .connecting(clientEnded: true)),
@@ -148,17 +148,17 @@ import Testing
     @Test func wholeLives() {
         var session = HTTP2StreamState()
         let lived = [
-            "\(session.connectStarted())", "\(session.dataReceived())", "\(session.backendConnected())", "\(session.dataReceived())",
+            "\(session.upgradeRequested())", "\(session.dataReceived())", "\(session.backendConnected())", "\(session.dataReceived())",
             "\(session.clientEnded())", "\(session.closed())", "\(session.closed())",
         ]
         #expect(lived == ["true", "keep", "start(clientEnded: false)", "deliver", "endRelay", "release(endsRelay: true)", "none"])
 
         var reset = HTTP2StreamState()
-        let resetLife = ["\(reset.connectStarted())", "\(reset.closed())", "\(reset.backendConnected())", "\(reset.connectFailed())"]
+        let resetLife = ["\(reset.upgradeRequested())", "\(reset.closed())", "\(reset.backendConnected())", "\(reset.connectFailed())"]
         #expect(resetLife == ["true", "release(endsRelay: false)", "closeBackend", "false"])
 
         var early = HTTP2StreamState()
-        let earlyLife = ["\(early.connectStarted())", "\(early.clientEnded())", "\(early.backendConnected())", "\(early.clientEnded())"]
+        let earlyLife = ["\(early.upgradeRequested())", "\(early.clientEnded())", "\(early.backendConnected())", "\(early.clientEnded())"]
         // The END_STREAM kept during the connect is replayed once the relay has the kept DATA.
         #expect(earlyLife == ["true", "none", "start(clientEnded: true)", "endRelay"])
 

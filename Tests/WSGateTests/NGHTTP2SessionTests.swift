@@ -267,19 +267,19 @@ enum H2 {
         RouteConfiguration(path: "/chat", backend: .webSocket(host: "b", port: 1, path: nil, query: nil), subprotocols: ["v1"]),
     ])
 
-    func decide(_ headers: [(String, String)]) -> HTTP2RequestDecision {
+    func decide(_ headers: [(String, String)]) -> HandshakeDecision {
         HTTP2RequestValidator.decide(headers.map { (name: $0.0, value: $0.1) }, routes: self.routes)
     }
 
     func status(_ headers: [(String, String)]) -> Int? {
-        if case .refuse(let status, _, _, _) = self.decide(headers) { return status }
+        if case .refuse(let refusal) = self.decide(headers) { return Int(refusal.status.code) }
         return nil
     }
 
     static let base: [(String, String)] = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/chat"), (":authority", "gw"), ("sec-websocket-version", "13")]
 
     @Test func validExtendedConnectIsAnUpgradeWithHost() {
-        guard case .webSocket(let request) = self.decide(Self.base + [("sec-websocket-protocol", "v2, v1")]) else {
+        guard case .upgrade(let request) = self.decide(Self.base + [("sec-websocket-protocol", "v2, v1")]) else {
             Issue.record("expected a WebSocket")
             return
         }

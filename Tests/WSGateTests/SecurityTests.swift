@@ -200,6 +200,28 @@ import Testing
         #expect(limiter.openConnections == 3)
     }
 
+    /// A slot shared by a connection and its backend connect comes back once both let go, in
+    /// either order, and only once however often an owner lets go.
+    @Test func aSlotIsGivenBackWhenItsLastOwnerLetsGo() throws {
+        var limits = ConnectionLimits()
+        limits.maxConnections = 1
+        let limiter = ClientLimiter(limits: limits, fileDescriptorLimit: nil)
+        let slot = try ClientSlot.take(limiter, for: self.a).get()
+        #expect(throws: ClientLimiter.Refusal.tooManyConnections(limit: 1)) { try ClientSlot.take(limiter, for: self.b).get() }
+        slot.addOwner()  // the connect
+        slot.release()  // the client leaves
+        #expect(limiter.openConnections == 1)
+        #expect(!slot.isReleased)
+        slot.release()  // the connect completes
+        #expect(slot.isReleased)
+        #expect(limiter.openConnections == 0)
+        slot.release()
+        #expect(limiter.openConnections == 0)
+        let next = try ClientSlot.take(limiter, for: self.b).get()
+        next.release()
+        #expect(limiter.openConnections == 0)
+    }
+
     @Test func handshakeRateIsATokenBucketPerIP() {
         var limits = ConnectionLimits()
         limits.handshakeRatePerIP = 2  // burst 4

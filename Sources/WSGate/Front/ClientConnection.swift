@@ -12,6 +12,8 @@ final class ClientConnection {
     let secure: Bool
     /// The subject of the client's verified TLS certificate (mTLS listeners), e.g. `CN=alice,O=Ops`.
     var certificateSubject: String?
+    /// The connection's place in the connection limits, from accept to close (``ClientSlot``).
+    var slot: ClientSlot?
 
     init(address: SocketAddress?, localAddress: SocketAddress?, secure: Bool) {
         self.address = address

@@ -136,8 +136,11 @@ public final class GatewayServer: Sendable {
 
     /// Counts the connection against the limits (or answers it with 429/503), then builds its pipeline.
     private static func setUp(_ channel: Channel, client: ClientConnection, tls: ServerTLSContext?, gateway: GatewayContext) throws {
-        let address = client.address
-        if let refusal = gateway.clients.open(address) {
+        let slot: ClientSlot
+        switch ClientSlot.take(gateway.clients, for: client.address) {
+        case .success(let taken):
+            slot = taken
+        case .failure(let refusal):
             gateway.logger.info("refused connection: \(refusal.reason)", metadata: ["client": "\(client.loggable)", "status": "\(refusal.status)"])
             RefusalMetrics.count(refusal.label, status: refusal.status)
             // A TLS client could not read a plain answer: it is just closed.
@@ -148,7 +151,8 @@ public final class GatewayServer: Sendable {
             }
             return
         }
-        channel.closeFuture.whenComplete { _ in gateway.clients.close(address) }
+        client.slot = slot
+        channel.closeFuture.whenComplete { _ in slot.release() }
         if let tls {
             try TLSPipeline.configure(channel, context: tls.context, gateway: gateway, client: client)
         } else {

@@ -2,10 +2,12 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Answers HTTP/1.1 requests and carries a WebSocket handshake through: validate, route, open the
-/// backend, and only then send 101 and hand the connection to the relay. While the backend is being
-/// opened the client is not read, so nothing it sends early is lost or buffered without bound.
-final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// Answers HTTP/1.1 requests and carries a WebSocket handshake through: validate and route here,
+/// then the shared session path (``WebSocketSessionStart``, with this handler as its
+/// ``SessionFront``) admits it and opens the backend; only then is the 101 sent and the connection
+/// handed to the relay. While the backend is being opened the client is not read, so nothing it
+/// sends early is lost or buffered without bound.
+final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, SessionFront {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,18 +15,12 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         case awaitingHead
         case readingRequest(HandshakeDecision, keepAlive: Bool, isHead: Bool)
-        case connectingBackend
+        /// Admission and the backend connect run; `key` is the client's, for the 101.
+        case connectingBackend(key: String)
         /// A static file is being looked up or sent: the next request waits (no pipelining).
         case servingFile
         case upgraded
         case closing
-    }
-
-    /// A backend connect under way, and whether its client left before it completed.
-    private enum BackendConnect {
-        case none
-        case pending
-        case pendingWithoutClient
     }
 
     private let gateway: GatewayContext
@@ -38,9 +34,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// See ``channelRead``: the connection closes after the current response.
     private var pipelinedRequestDropped = false
     private var context: ChannelHandlerContext?
-    private var backendConnect = BackendConnect.none
     /// `ip:port` of the client, formatted only when something is logged.
-    private var clientDescription: String { self.client.loggable }
+    var clientDescription: String { self.client.loggable }
 
     init(gateway: GatewayContext, client: ClientConnection, headLimiter: RequestHeadLimitHandler, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
         self.gateway = gateway
@@ -68,12 +63,6 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.handshakeTimer?.cancel()
-        if case .pending = self.backendConnect {
-            // The client's slot in the limits was given back as it closed; the connect's socket
-            // stays until the connect completes, so the connect holds a slot until then.
-            self.backendConnect = .pendingWithoutClient
-            self.gateway.clients.hold(self.client.address)
-        }
         context.fireChannelInactive()
     }
 
@@ -93,10 +82,8 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.head(let head), .awaitingHead):
             // The timer runs on until the request's end: a head announcing a body that never
             // comes would otherwise hold the connection for good.
-            let limit = self.gateway.settings.limits.maxHeaderCount
-            let decision = head.headers.count > limit
-                ? .refuse(HTTPRefusal(.requestHeaderFieldsTooLarge, "\(head.headers.count) request headers (limit \(limit))", closesConnection: true, label: "header_count"))
-                : HandshakeValidator.decide(head, routing: self.gateway.routing, secure: self.client.secure)
+            let decision = HTTPRefusal.headerCount(head.headers.count, limit: self.gateway.settings.limits.maxHeaderCount).map { .refuse($0) }
+                ?? HandshakeValidator.decide(head, routing: self.gateway.routing, secure: self.client.secure)
             self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
         case (.body, _):
             break  // request bodies mean nothing here; they are read and dropped
@@ -124,94 +111,66 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.serveFile(request, keepAlive: keepAlive, context: context)
         case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
-            self.state = .connectingBackend
-            Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
-                switch result {
-                case .success(let admitted):
-                    self.connectBackend(for: admitted, context: context)
-                case .failure(let error):
-                    guard context.channel.isActive else { return }
-                    let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
-                    self.refuse(refusal, route: request.route.configuration.path, keepAlive: false, isHead: false, context: context)
-                }
-            }
+            self.state = .connectingBackend(key: request.key)
+            WebSocketSessionStart.start(request, front: self, gateway: self.gateway, eventLoop: context.eventLoop)
         }
     }
 
-    private func refuse(_ refusal: HTTPRefusal, route: String? = nil, keepAlive: Bool, isHead: Bool, context: ChannelHandlerContext) {
-        var metadata: Logger.Metadata = ["client": "\(self.clientDescription)", "status": "\(refusal.status.code)"]
-        if let route { metadata["route"] = "\(route)" }
-        self.logger.info("refused request: \(refusal.reason)", metadata: metadata)
-        RefusalMetrics.count(refusal.label, status: Int(refusal.status.code))
-        self.respond(refusal.status, headers: refusal.headers, body: "\(refusal.status.reasonPhrase): \(refusal.reason)\n",
-                     keepAlive: keepAlive && !refusal.closesConnection, isHead: isHead, context: context)
+    private func refuse(_ refusal: HTTPRefusal, keepAlive: Bool, isHead: Bool, context: ChannelHandlerContext) {
+        refusal.record(client: self.clientDescription, route: nil, protocol: self.protocolName, logger: self.logger)
+        self.respond(refusal.status, headers: refusal.headers, body: refusal.body, keepAlive: keepAlive && !refusal.closesConnection, isHead: isHead, context: context)
     }
 
-    // MARK: Upgrade
+    // MARK: Upgrade (the shared session path's front)
 
-    private func connectBackend(for request: UpgradeRequest, context: ChannelHandlerContext) {
-        let route = request.route.configuration
-        let started = NIODeadline.now()
-        self.backendConnect = .pending
-        self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
-            if case .pendingWithoutClient = self.backendConnect { self.gateway.clients.close(self.client.address) }
-            self.backendConnect = .none
-            switch result {
-            case .failure(let error):
-                let failure = (error as? BackendError) ?? .unreachable("\(error)")
-                self.logger.warning("refused handshake: \(failure)", metadata: [
-                    "client": "\(self.clientDescription)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)",
-                ])
-                GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
-                guard context.channel.isActive else { return }
-                self.respond(failure.status, body: "\(failure.status.reasonPhrase): \(failure)\n", keepAlive: false, context: context)
-            case .success(let backend):
-                let elapsed = NIODeadline.now() - started
-                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "http/1.1", after: elapsed)
-                guard context.channel.isActive else {
-                    self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(self.clientDescription)", "route": "\(route.path)"])
-                    backend.channel.close(promise: nil)
-                    return
-                }
-                self.logger.debug("backend ready", metadata: ["route": "\(route.path)", "ms": "\(elapsed.nanoseconds / 1_000_000)"])
-                self.completeUpgrade(request, backend: backend, context: context)
-            }
-        }
+    var protocolName: String { "http/1.1" }
+
+    /// A session over HTTP/1.1 is its connection: it counts in the limits with the connection's slot.
+    func sessionSlot() -> Result<ClientSlot?, HTTPRefusal> {
+        .success(self.client.slot)
     }
 
-    private func completeUpgrade(_ request: UpgradeRequest, backend: BackendConnection, context: ChannelHandlerContext) {
+    func backendConnectStarted() {}
+    func backendConnectEnded() {}
+
+    var clientIsWaiting: Bool { self.context?.channel.isActive ?? false }
+
+    func handshakeFailed() -> Bool { self.clientIsWaiting }
+
+    func answer(_ refusal: HTTPRefusal) {
+        guard let context else { return }
+        self.respond(refusal.status, headers: refusal.headers, body: refusal.body, keepAlive: false, context: context)
+    }
+
+    func backendOpened() -> Bool { self.clientIsWaiting }
+
+    /// The 101, then the HTTP handlers leave the pipeline and the relay's client leg takes their place.
+    func accept(_ relay: RelayInstaller, fields: WebSocketResponseFields) throws {
+        guard let context, case .connectingBackend(let key) = self.state else { throw ChannelError.ioOnClosedChannel }
         var headers = HTTPHeaders()
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
-        headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: request.key))
-        if let subprotocol = backend.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-        if let compression = request.compression { headers.add(name: "Sec-WebSocket-Extensions", value: compression.responseHeader) }
+        headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: key))
+        if let subprotocol = fields.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        if let extensions = fields.extensions { headers.add(name: "Sec-WebSocket-Extensions", value: extensions) }
         headers.add(name: "Server", value: "wsgate")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         self.state = .upgraded
 
-        do {
-            let relay = try RelayInstaller.prepare(
-                backend: backend, route: request.route.configuration,
-                clientAddress: request.clientAddress, peerAddress: request.peerAddress, eventLoop: context.eventLoop, gateway: self.gateway,
-                clientProtocol: "http/1.1", compression: request.compression, identity: request.identity
-            )
-            // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
-            // and hands any bytes that followed the request (early frames) to the client leg.
-            let sync = context.pipeline.syncOperations
-            sync.removeHandler(self.headLimiter, promise: nil)
-            sync.removeHandler(self.encoder, promise: nil)
-            sync.removeHandler(context: context, promise: nil)
-            try context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
-            try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg, eventLoop: context.eventLoop))
-            sync.removeHandler(self.decoder, promise: nil)
-            relay.start()
-        } catch {
-            self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
-            backend.channel.close(promise: nil)
-            context.close(promise: nil)
-        }
+        // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
+        // and hands any bytes that followed the request (early frames) to the client leg.
+        let sync = context.pipeline.syncOperations
+        sync.removeHandler(self.headLimiter, promise: nil)
+        sync.removeHandler(self.encoder, promise: nil)
+        sync.removeHandler(context: context, promise: nil)
+        try context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
+        try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg, eventLoop: context.eventLoop))
+        sync.removeHandler(self.decoder, promise: nil)
+    }
+
+    func abort() {
+        self.context?.close(promise: nil)
     }
 
     // MARK: Plain responses

@@ -30,7 +30,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     private var endedResponses: [Int32] = []
     private var becameWritable: [HTTP2Stream] = []
     private var flushing = false
-    private var clientDescription = "?"
+    private(set) var clientDescription = "?"
     /// Armed while no stream is open: an idle connection is closed after the handshake timeout,
     /// as an idle HTTP/1.1 keep-alive connection is.
     private var idleTimer: Scheduled<Void>?
@@ -164,7 +164,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             self.handleRequest(stream, headers: headers, context: context)
         case .headersTooLarge(let id, let limit):
             guard let stream = self.openStream(id) else { return }
-            self.refuse(stream, status: 431, headers: [], reason: "request header list larger than \(limit) bytes (server.http2.max_header_list_size)", label: "header_size")
+            self.refuse(stream, HTTPRefusal(.requestHeaderFieldsTooLarge, "request header list larger than \(limit) bytes (server.http2.max_header_list_size)",
+                                            closesConnection: false, label: "header_size"))
         case .headersCutOff(_, let limit):
             // nghttp2 has reset the stream (ENHANCE_YOUR_CALM); nothing of it was opened here. Counted
             // as the 431 refusal it stands in for: no status goes to the client.
@@ -193,23 +194,24 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     private func handleRequest(_ stream: HTTP2Stream, headers: [(name: String, value: String)], context: ChannelHandlerContext) {
-        let limit = self.gateway.settings.limits.maxHeaderCount
-        guard headers.count <= limit + 5 else {  // + the pseudo-headers
-            self.refuse(stream, status: 431, headers: [], reason: "\(headers.count) request headers (limit \(limit))", label: "header_count")
+        // Counted as an HTTP/1.1 head would hold them: the fields and the host, not the request line.
+        let fields = headers.count { !$0.name.hasPrefix(":") || $0.name == ":authority" }
+        if let refusal = HTTPRefusal.headerCount(fields, limit: self.gateway.settings.limits.maxHeaderCount) {
+            self.refuse(stream, refusal)
             return
         }
         switch HTTP2RequestValidator.decide(headers, routing: self.gateway.routing, secure: self.client.secure) {
         case .probe(let probe):
             let (status, body) = probe.answer(ready: self.gateway.readiness.withLockedValue { $0 })
             self.respond(stream, status: Int(status.code), body: body, isHead: headers.contains { $0.name == ":method" && $0.value == "HEAD" })
-        case .refuse(let status, let extra, let reason, let label):
-            self.refuse(stream, status: status, headers: extra, reason: reason, label: label)
+        case .refuse(let refusal):
+            self.refuse(stream, refusal)
         case .serveFile(let request):
             self.serveFile(request, stream: stream, context: context)
-        case .webSocket(var request):
+        case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             // Its DATA is kept from now on, for the relay to replay.
-            if stream.connectStarted() { self.upgradesToStart.append((request, stream)) }
+            if stream.upgradeRequested() { self.upgradesToStart.append((request, stream)) }
         }
     }
 
@@ -222,60 +224,60 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         return stream
     }
 
-    /// Admits, then connects, the WebSocket requests of the read just handled whose streams are
-    /// still open.
+    /// Starts the WebSocket requests of the read just handled whose streams are still open, on the
+    /// shared session path, each stream its own front.
     private func startUpgrades(context: ChannelHandlerContext) {
         guard !self.upgradesToStart.isEmpty else { return }
         let upgrades = self.upgradesToStart
         self.upgradesToStart.removeAll(keepingCapacity: true)
         for (request, stream) in upgrades where self.streams[stream.id] === stream && !stream.isClosed {
-            self.admit(request, stream: stream, context: context)
+            WebSocketSessionStart.start(request, front: stream, gateway: self.gateway, eventLoop: context.eventLoop)
         }
     }
 
-    private func admit(_ request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
-        Admission.admit(request, gateway: self.gateway, on: context.eventLoop).assumeIsolated().whenComplete { [request] result in
-            switch result {
-            case .success(let admitted):
-                // Admission may have waited (an auth check): the stream may be gone by now.
-                guard self.streams[stream.id] === stream, !stream.isClosed else { return }
-                // Each WebSocket session over HTTP/2 holds a backend descriptor of its own: it counts
-                // against max_connections / max_connections_per_ip as a connection would, so one
-                // HTTP/2 connection cannot carry a process past its descriptor limit.
-                if let refusal = self.gateway.clients.open(self.client.address) {
-                    guard stream.connectFailed() else { return }
-                    self.refuse(stream, status: refusal.status, headers: [("retry-after", "1")], reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
-                    return
-                }
-                let clients = self.gateway.clients
-                let address = self.client.address
-                stream.releasesSlot = { clients.close(address) }
-                let limit = Int(self.gateway.settings.http2.maxConcurrentStreams)
-                guard self.pendingConnects < limit else {
-                    guard stream.connectFailed() else { return }
-                    self.refuse(stream, status: 503, headers: [("retry-after", "1")], reason: "\(limit) backend connects already pending on this connection (server.http2.max_concurrent_streams)",
-                                label: "pending_connects", route: request.route.configuration.path)
-                    return
-                }
-                self.connectBackend(for: admitted, stream: stream, context: context)
-            case .failure(let error):
-                guard stream.connectFailed(), self.streams[stream.id] === stream, context.channel.isActive else { return }
-                let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
-                self.refuse(stream, status: Int(refusal.status.code), headers: refusal.http2Headers,
-                            reason: refusal.reason, label: refusal.label, route: request.route.configuration.path)
-            }
+    private func refuse(_ stream: HTTP2Stream, _ refusal: HTTPRefusal) {
+        refusal.record(client: self.clientDescription, route: nil, protocol: "h2", logger: self.logger)
+        self.answer(stream, refusal)
+    }
+
+    // MARK: Streams' session path (see HTTP2Stream's SessionFront conformance)
+
+    /// Each WebSocket session over HTTP/2 holds a backend descriptor of its own: it counts against
+    /// max_connections / max_connections_per_ip as a connection would, so one HTTP/2 connection
+    /// cannot carry a process past its descriptor limit. And backend connects pending on one
+    /// connection (streams reset since included) stay under SETTINGS_MAX_CONCURRENT_STREAMS: a
+    /// client resetting each stream after its request arrived would otherwise start one per stream.
+    func takeSessionSlot() -> Result<ClientSlot?, HTTPRefusal> {
+        let limit = Int(self.gateway.settings.http2.maxConcurrentStreams)
+        guard self.pendingConnects < limit else {
+            return .failure(HTTPRefusal(.serviceUnavailable, "\(limit) backend connects already pending on this connection (server.http2.max_concurrent_streams)",
+                                        headers: ["retry-after": "1"], closesConnection: false, label: "pending_connects"))
+        }
+        switch ClientSlot.take(self.gateway.clients, for: self.client.address) {
+        case .success(let slot):
+            return .success(slot)
+        case .failure(let refusal):
+            return .failure(HTTPRefusal(HTTPResponseStatus(statusCode: refusal.status), refusal.reason, headers: ["retry-after": "1"], closesConnection: false, label: refusal.label))
         }
     }
 
-    private func refuse(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], reason: String, label: String, route: String? = nil) {
-        var metadata: Logger.Metadata = ["client": "\(self.clientDescription)", "status": "\(status)", "protocol": "h2"]
-        if let route { metadata["route"] = "\(route)" }
-        self.logger.info("refused request: \(reason)", metadata: metadata)
-        RefusalMetrics.count(label, status: status)
-        self.respond(stream, status: status, headers: headers, body: "\(HTTPResponseStatus(statusCode: status).reasonPhrase): \(reason)\n")
+    func connectStarted() { self.pendingConnects += 1 }
+    func connectEnded() { self.pendingConnects -= 1 }
+
+    func answer(_ stream: HTTP2Stream, _ refusal: HTTPRefusal) {
+        self.respond(stream, status: Int(refusal.status.code), headers: refusal.http2Headers, body: refusal.body)
     }
 
-    private func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: String, isHead: Bool = false) {
+    /// The 200 that opens a WebSocket stream (RFC 8441 §5); its DATA comes from the relay.
+    func acceptWebSocket(_ stream: HTTP2Stream, fields: WebSocketResponseFields) throws {
+        var headers: [(String, String)] = [("server", "wsgate")]
+        if let subprotocol = fields.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
+        if let extensions = fields.extensions { headers.append(("sec-websocket-extensions", extensions)) }
+        try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
+        self.flushOutput()
+    }
+
+    func respond(_ stream: HTTP2Stream, status: Int, headers: [(String, String)] = [], contentType: String = "text/plain; charset=utf-8", body: String, isHead: Bool = false) {
         if !isHead { stream.enqueueBody(self.allocator.buffer(string: body)) }
         self.submit(stream, status: status, headers: headers + [("content-type", contentType), ("content-length", String(body.utf8.count))], hasBody: !isHead)
     }
@@ -328,64 +330,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                     }
                 }
             }
-        }
-    }
-
-    private func connectBackend(for request: UpgradeRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
-        let route = request.route.configuration
-        let clientAddress = self.clientDescription
-        let started = NIODeadline.now()
-        self.pendingConnects += 1
-        // The stream's slot in the limits goes with the connect until it completes: a stream reset
-        // (or its connection closed) meanwhile would otherwise give it back while the socket stays.
-        let slot = stream.releasesSlot
-        stream.releasesSlot = nil
-        self.gateway.connector.connect(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
-            self.pendingConnects -= 1
-            switch result {
-            case .failure(let error):
-                slot?()
-                let failure = (error as? BackendError) ?? .unreachable("\(error)")
-                self.logger.warning("refused handshake: \(failure)", metadata: [
-                    "client": "\(clientAddress)", "route": "\(route.path)", "backend": "\(request.backend)", "status": "\(failure.status.code)", "protocol": "h2",
-                ])
-                GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
-                if stream.connectFailed() { self.respond(stream, status: Int(failure.status.code), body: "\(failure.status.reasonPhrase): \(failure)\n") }
-            case .success(let backend):
-                GatewayMetrics.backendConnected(route: route.path, backend: request.backend, protocol: "h2", after: NIODeadline.now() - started)
-                // A stream that closed meanwhile (reset, or its connection gone) was told so: its
-                // state says whether the relay still has a client.
-                switch stream.backendConnected() {
-                case .closeBackend:
-                    slot?()
-                    self.logger.info("client went away while the backend was being opened", metadata: ["client": "\(clientAddress)", "route": "\(route.path)", "protocol": "h2"])
-                    backend.channel.close(promise: nil)
-                case .start(let clientEnded):
-                    stream.releasesSlot = slot  // the session's now, given back when the stream closes
-                    self.completeWebSocket(request, backend: backend, stream: stream, clientEnded: clientEnded)
-                }
-            }
-        }
-    }
-
-    private func completeWebSocket(_ request: UpgradeRequest, backend: BackendConnection, stream: HTTP2Stream, clientEnded: Bool) {
-        var headers: [(String, String)] = [("server", "wsgate")]
-        if let subprotocol = backend.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
-        if let compression = request.compression { headers.append(("sec-websocket-extensions", compression.responseHeader)) }
-        do {
-            let relay = try RelayInstaller.prepare(
-                backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
-                eventLoop: self.eventLoop, gateway: self.gateway, clientProtocol: "h2", compression: request.compression, identity: request.identity
-            )
-            try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
-            stream.startRelay(relay.clientLeg, clientEnded: clientEnded)
-            relay.start()
-            self.flushOutput()
-        } catch {
-            self.logger.error("could not install the relay: \(error)", metadata: ["client": "\(self.clientDescription)"])
-            backend.channel.close(promise: nil)
-            self.resetStream(stream.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
-            self.flushOutput()
         }
     }
 

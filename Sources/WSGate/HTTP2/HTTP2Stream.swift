@@ -6,7 +6,7 @@ import NIOCore
 /// a slow client stream stops its backend from being read without touching other streams. Incoming
 /// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it.
 /// What an event means at a given moment is decided by ``HTTP2StreamState``; this class does it.
-final class HTTP2Stream: LegTransport {
+final class HTTP2Stream: LegTransport, SessionFront {
     /// Queue size above which the stream stops taking writes, and below which it takes them again.
     static let highWaterMark = 64 * 1024
     static let lowWaterMark = 32 * 1024
@@ -17,11 +17,11 @@ final class HTTP2Stream: LegTransport {
     private weak var connection: HTTP2ConnectionHandler?
     let eventLoop: EventLoop
     private var state = HTTP2StreamState()
-    /// The relay's client leg, from ``startRelay(_:clientEnded:)`` until the stream closes.
+    /// The relay's client leg, from ``accept(_:fields:)`` until the stream closes.
     private(set) var leg: WebSocketLeg?
-    /// Gives back the connection slot a WebSocket session on this stream took (see
-    /// ``HTTP2ConnectionHandler``): called once, when the stream is gone.
-    var releasesSlot: (() -> Void)?
+    /// The place in the connection limits a WebSocket session on this stream took; given back when
+    /// the stream is gone (a backend connect under way keeps it until it completes).
+    private var slot: ClientSlot?
     /// Got DATA in the current read batch: its leg is told when the batch ends.
     var inReadBatch = false
     private var pending = CircularBuffer<ByteBuffer>()
@@ -143,10 +143,8 @@ final class HTTP2Stream: LegTransport {
     /// waiting for room fails, a WebSocket leg ends its session and lets go of this transport.
     func streamClosed() {
         guard case .release(let endsRelay) = self.state.closed() else { return }
-        if let release = self.releasesSlot {
-            self.releasesSlot = nil
-            release()
-        }
+        self.slot?.release()
+        self.slot = nil
         if let waiter = self.roomWaiter {
             self.roomWaiter = nil
             waiter.fail(ChannelError.ioOnClosedChannel)
@@ -171,35 +169,59 @@ final class HTTP2Stream: LegTransport {
 
     // MARK: WebSocket over the stream
 
-    /// A WebSocket request admitted to its backend connect: DATA is kept from now on, for the
-    /// relay to replay. False when the stream has closed.
-    func connectStarted() -> Bool {
-        self.state.connectStarted()
+    /// A valid WebSocket request on this stream: DATA is kept from now on, for the relay to replay.
+    /// False when the stream has closed.
+    func upgradeRequested() -> Bool {
+        self.state.upgradeRequested()
     }
 
-    /// The connect failed or was refused: an error response may follow. False when the stream has
-    /// closed (no one to answer).
-    func connectFailed() -> Bool {
-        guard self.state.connectFailed() else { return false }
+    // MARK: SessionFront (the shared session path)
+
+    var protocolName: String { "h2" }
+    var clientDescription: String { self.connection?.clientDescription ?? "?" }
+    var clientIsWaiting: Bool { !self.isClosed && self.connection != nil }
+
+    /// A slot of the stream's own, given back when the stream closes.
+    func sessionSlot() -> Result<ClientSlot?, HTTPRefusal> {
+        guard let connection else { return .failure(HTTPRefusal(.internalServerError, "connection gone", closesConnection: true, label: "internal")) }
+        let slot = connection.takeSessionSlot()
+        if case .success(let taken) = slot { self.slot = taken }
+        return slot
+    }
+
+    func backendConnectStarted() { self.connection?.connectStarted() }
+    func backendConnectEnded() { self.connection?.connectEnded() }
+
+    /// The request is answered with an error: the DATA kept for the relay goes.
+    func handshakeFailed() -> Bool {
+        guard self.state.connectFailed(), self.connection != nil else { return false }
         self.early.removeAll()
         self.connection?.consume(stream: self.id, bytes: self.unconsumed)
         self.unconsumed = 0
         return true
     }
 
-    /// The backend is open. Returns what to do: start the relay on this stream (with
-    /// ``startRelay(_:clientEnded:)`` once the 200 is submitted), or close the backend of a stream
-    /// that went away meanwhile.
-    func backendConnected() -> HTTP2StreamState.RelayStartAction {
-        self.state.backendConnected()
+    func answer(_ refusal: HTTPRefusal) {
+        self.connection?.answer(self, refusal)
     }
 
-    /// Wires the relay's client leg to this stream. With `clientEnded` (the client finished its side
-    /// while the backend was being opened) our side ends once the kept DATA is replayed.
-    func startRelay(_ leg: WebSocketLeg, clientEnded: Bool) {
-        leg.transport = self
-        self.leg = leg
+    /// What the state says; an END_STREAM the client sent meanwhile is acted on after the replay.
+    func backendOpened() -> Bool {
+        guard self.connection != nil, case .start(let clientEnded) = self.state.backendConnected() else { return false }
         self.endsAfterReplay = clientEnded
+        return true
+    }
+
+    func accept(_ relay: RelayInstaller, fields: WebSocketResponseFields) throws {
+        guard let connection else { throw ChannelError.ioOnClosedChannel }
+        try connection.acceptWebSocket(self, fields: fields)
+        relay.clientLeg.transport = self
+        self.leg = relay.clientLeg
+    }
+
+    func abort() {
+        self.connection?.resetStream(self.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
+        self.connection?.flushOutput()
     }
 
     // MARK: LegTransport

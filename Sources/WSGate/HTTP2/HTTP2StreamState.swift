@@ -10,7 +10,7 @@ struct HTTP2StreamState: Equatable {
         /// A request arrived and is being answered: a refusal, a probe, a static file (looked up,
         /// then its chunks queued). The request's own DATA means nothing.
         case answering
-        /// A WebSocket request admitted and its backend being opened: DATA is kept, to be replayed
+        /// A WebSocket request being admitted and its backend opened: DATA is kept, to be replayed
         /// to the relay. `clientEnded` once the client has sent END_STREAM meanwhile.
         case connecting(clientEnded: Bool)
         /// The relay runs. `ending` once our side was asked to end after what is queued.
@@ -97,9 +97,9 @@ struct HTTP2StreamState: Equatable {
 
     // MARK: Gateway events
 
-    /// A WebSocket request was admitted to its backend connect. False when the stream is no longer
-    /// answering (closed meanwhile): no connect is started for it.
-    mutating func connectStarted() -> Bool {
+    /// A valid WebSocket request: admission and the backend connect follow, and its DATA is kept
+    /// from now on. False when the stream is no longer answering: nothing is started for it.
+    mutating func upgradeRequested() -> Bool {
         guard case .answering = self.state else { return false }
         self.state = .connecting(clientEnded: false)
         return true

@@ -7,7 +7,7 @@ import NIOCore
 /// One lock around two small dictionaries: taken once when a connection opens, once when it closes
 /// and once per handshake, which is noise next to the syscalls of the same events.
 final class ClientLimiter: Sendable {
-    enum Refusal: Equatable {
+    enum Refusal: Error, Equatable {
         case tooManyConnections(limit: Int)
         case tooManyConnectionsFromIP(limit: Int)
         case handshakeRate(retryAfterSeconds: Int)
@@ -69,6 +69,7 @@ final class ClientLimiter: Sendable {
     var openConnections: Int { self.state.withLockedValue { $0.total } }
 
     /// Counts a new client connection, or says why it is over a limit (and then does not count it).
+    /// Through ``ClientSlot``, which gives it back once.
     func open(_ address: SocketAddress?) -> Refusal? {
         let ip = self.countedIP(address)
         return self.state.withLockedValue { state -> Refusal? in
@@ -80,18 +81,6 @@ final class ClientLimiter: Sendable {
             }
             state.total += 1
             return nil
-        }
-    }
-
-    /// Counts a descriptor a client caused without admitting anything: a backend connect whose client
-    /// left before it completed (its socket stays until then, up to `connect_timeout`). Uncounted, a
-    /// client that starts connects and leaves at once could hold every descriptor of the process.
-    /// Never refused; ``close(_:)`` ends it.
-    func hold(_ address: SocketAddress?) {
-        let ip = self.countedIP(address)
-        self.state.withLockedValue { state in
-            state.total += 1
-            if let ip { state.perIP[ip, default: 0] += 1 }
         }
     }
 

@@ -43,10 +43,3 @@ enum Admission {
         }
     }
 }
-
-/// `wsgate_refused_total{reason, status}`: every refused handshake or connection.
-enum RefusalMetrics {
-    static func count(_ label: String, status: Int) {
-        Counter(label: "wsgate_refused_total", dimensions: [("reason", label), ("status", String(status))]).increment()
-    }
-}
