@@ -7,7 +7,7 @@ import NIOHTTP1
 /// ``SessionFront``) admits it and opens the backend; only then is the 101 sent and the connection
 /// handed to the relay. While the backend is being opened the client is not read, so nothing it
 /// sends early is lost or buffered without bound.
-final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, SessionFront {
+final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, SessionFront, StaticFileFront {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -18,7 +18,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         /// Admission and the backend connect run; `key` is the client's, for the 101.
         case connectingBackend(key: String)
         /// A static file is being looked up or sent: the next request waits (no pipelining).
-        case servingFile
+        case servingFile(keepAlive: Bool)
         case upgraded
         case closing
     }
@@ -214,45 +214,40 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     // MARK: Static files
 
     private func serveFile(_ request: StaticRequest, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.state = .servingFile
-        let route = request.route.configuration.path
-        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).assumeIsolated().whenSuccess { answer in
-            guard context.channel.isActive else {
-                if case .file(let handle, _, _) = answer { try? handle.close() }
-                return
-            }
-            self.logger.debug("static", metadata: ["client": "\(self.clientDescription)", "route": "\(route)", "path": "\(request.lookup.path)", "status": "\(answer.status.code)"])
-            switch answer {
-            case .page(let status, let contentType, let body):
-                self.respond(status, contentType: contentType, body: body, keepAlive: keepAlive, isHead: request.isHead, context: context)
-            case .redirect(let location):
-                self.respond(.movedPermanently, headers: ["Location": location], body: "Moved Permanently: \(location)\n", keepAlive: keepAlive, isHead: request.isHead, context: context)
-            case .notModified(let headers):
-                self.writeHead(.notModified, headers: HTTPHeaders(headers), keepAlive: keepAlive, context: context)
-                self.endResponse(keepAlive: keepAlive, context: context)
-            case .file(let handle, let byteCount, let headers):
-                var all = HTTPHeaders(headers)
-                all.add(name: "Content-Length", value: String(byteCount))
-                self.writeHead(.ok, headers: all, keepAlive: keepAlive, context: context)
-                guard !request.isHead else {
-                    try? handle.close()
-                    self.endResponse(keepAlive: keepAlive, context: context)
-                    return
-                }
-                StaticFileStreamer.send(handle, byteCount: byteCount, allocator: context.channel.allocator, eventLoop: context.eventLoop,
-                                        write: { context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer($0)))) },
-                                        abandon: { context.close(promise: nil) }).assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success: self.endResponse(keepAlive: keepAlive, context: context)
-                    case .failure(let error):
-                        // Headers are out: the only way to tell the client is to cut the connection.
-                        self.logger.info("static file not sent whole: \(error)", metadata: ["client": "\(self.clientDescription)", "route": "\(route)"])
-                        self.state = .closing
-                        context.close(promise: nil)
-                    }
-                }
-            }
-        }
+        self.state = .servingFile(keepAlive: keepAlive)
+        StaticFileServing.serve(request, front: self, eventLoop: context.eventLoop, allocator: context.channel.allocator, logger: self.logger)
+    }
+
+    /// Whether the connection stays open after the file being served.
+    private var servingKeepAlive: Bool {
+        if case .servingFile(let keepAlive) = self.state { return keepAlive }
+        return false
+    }
+
+    func respond(_ status: HTTPResponseStatus, headers: [(String, String)], contentType: String, body: String, isHead: Bool) {
+        guard let context else { return }
+        self.respond(status, headers: HTTPHeaders(headers), contentType: contentType, body: body, keepAlive: self.servingKeepAlive, isHead: isHead, context: context)
+    }
+
+    func sendHead(_ status: HTTPResponseStatus, headers: [(String, String)], bodyFollows: Bool) {
+        guard let context else { return }
+        let keepAlive = self.servingKeepAlive
+        self.writeHead(status, headers: HTTPHeaders(headers), keepAlive: keepAlive, context: context)
+        if !bodyFollows { self.endResponse(keepAlive: keepAlive, context: context) }
+    }
+
+    func writeBodyChunk(_ chunk: ByteBuffer) -> EventLoopFuture<Void>? {
+        self.context.map { $0.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer(chunk)))) }
+    }
+
+    func endBody() {
+        guard let context else { return }
+        self.endResponse(keepAlive: self.servingKeepAlive, context: context)
+    }
+
+    func abandonBody() {
+        self.state = .closing
+        self.context?.close(promise: nil)
     }
 
     // MARK: Flow control and errors

@@ -207,7 +207,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         case .refuse(let refusal):
             self.refuse(stream, refusal)
         case .serveFile(let request):
-            self.serveFile(request, stream: stream, context: context)
+            StaticFileServing.serve(request, front: stream, eventLoop: context.eventLoop, allocator: self.allocator, logger: self.logger)
         case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
             // Its DATA is kept from now on, for the relay to replay.
@@ -283,7 +283,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     }
 
     /// The response head (plus `server`); with `hasBody`, DATA comes from the stream's queue.
-    private func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
+    func submit(_ stream: HTTP2Stream, status: Int, headers: [(String, String)], hasBody: Bool) {
         do {
             try self.session.submitResponse(stream: stream.id, status: status, headers: headers + [("server", "wsgate")], hasBody: hasBody)
             if !hasBody { self.responseEnded(stream.id) }
@@ -295,42 +295,6 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     func responseEnded(_ id: Int32) {
         self.endedResponses.append(id)
-    }
-
-    // MARK: Static files
-
-    /// As over HTTP/1.1 (``StaticFileLookup``), with the body going through the stream's queue:
-    /// the next chunk is read once the queue is below its high-water mark.
-    private func serveFile(_ request: StaticRequest, stream: HTTP2Stream, context: ChannelHandlerContext) {
-        StaticFileLookup.answer(request, eventLoop: context.eventLoop, logger: self.logger).assumeIsolated().whenSuccess { answer in
-            guard self.streams[stream.id] === stream, context.channel.isActive else {
-                if case .file(let handle, _, _) = answer { try? handle.close() }
-                return
-            }
-            switch answer {
-            case .page(let status, let contentType, let body):
-                self.respond(stream, status: Int(status.code), contentType: contentType, body: body, isHead: request.isHead)
-            case .redirect(let location):
-                self.respond(stream, status: 301, headers: [("location", location)], body: "Moved Permanently: \(location)\n", isHead: request.isHead)
-            case .notModified(let headers):
-                self.submit(stream, status: 304, headers: headers, hasBody: false)
-            case .file(let handle, let byteCount, let headers):
-                self.submit(stream, status: 200, headers: headers + [("content-length", String(byteCount))], hasBody: !request.isHead && byteCount > 0)
-                guard !request.isHead, byteCount > 0 else {
-                    try? handle.close()
-                    return
-                }
-                let sent = StaticFileStreamer.send(handle, byteCount: byteCount, allocator: self.allocator, eventLoop: context.eventLoop,
-                                                   write: { stream.writeBody($0) }, abandon: { if !stream.isClosed { stream.close() } })
-                sent.assumeIsolated().whenComplete { result in
-                    guard self.streams[stream.id] === stream, !stream.isClosed else { return }
-                    switch result {
-                    case .success: stream.endBody()
-                    case .failure: stream.close()
-                    }
-                }
-            }
-        }
     }
 
     // MARK: Session calls for streams

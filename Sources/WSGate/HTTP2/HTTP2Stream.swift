@@ -1,12 +1,14 @@
 import NIOCore
+import NIOHTTP1
 
-/// One HTTP/2 stream as a WebSocket leg sees it (a ``LegTransport``), or as a plain response body.
+/// One HTTP/2 stream: a WebSocket leg's transport (``LegTransport``), the front of the shared session
+/// and static-file paths (``SessionFront``, ``StaticFileFront``), or a plain response body.
 ///
 /// Outgoing bytes queue here until nghttp2 asks for them; the queue is what "writable" measures, so
 /// a slow client stream stops its backend from being read without touching other streams. Incoming
 /// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it.
 /// What an event means at a given moment is decided by ``HTTP2StreamState``; this class does it.
-final class HTTP2Stream: LegTransport, SessionFront {
+final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
     /// Queue size above which the stream stops taking writes, and below which it takes them again.
     static let highWaterMark = 64 * 1024
     static let lowWaterMark = 32 * 1024
@@ -222,6 +224,24 @@ final class HTTP2Stream: LegTransport, SessionFront {
     func abort() {
         self.connection?.resetStream(self.id, errorCode: NGHTTP2ServerSession.ErrorCode.internalError)
         self.connection?.flushOutput()
+    }
+
+    // MARK: StaticFileFront (the shared static-file path)
+
+    func respond(_ status: HTTPResponseStatus, headers: [(String, String)], contentType: String, body: String, isHead: Bool) {
+        self.connection?.respond(self, status: Int(status.code), headers: headers, contentType: contentType, body: body, isHead: isHead)
+    }
+
+    func sendHead(_ status: HTTPResponseStatus, headers: [(String, String)], bodyFollows: Bool) {
+        self.connection?.submit(self, status: Int(status.code), headers: headers, hasBody: bodyFollows)
+    }
+
+    func writeBodyChunk(_ chunk: ByteBuffer) -> EventLoopFuture<Void>? {
+        self.writeBody(chunk)
+    }
+
+    func abandonBody() {
+        if !self.isClosed { self.close() }
     }
 
     // MARK: LegTransport

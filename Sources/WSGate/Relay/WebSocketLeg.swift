@@ -21,9 +21,8 @@ final class WebSocketLeg: RelayPartner {
     /// cycle. A transport that is gone but still referenced only finds its channel closed.
     var transport: LegTransport?
 
-    private var closeSent = false
-    private var closeReceived = false
-    private var finished = false
+    /// This hop's closing handshake; what an event means in each of its states is decided there.
+    private var handshake = WebSocketCloseHandshake()
     private var closeTimer: Scheduled<Void>?
     private var needsFlush = false
     /// Frames other than pongs arrived in this read batch (they count as activity).
@@ -66,7 +65,7 @@ final class WebSocketLeg: RelayPartner {
     // MARK: Transport events
 
     func receive(_ data: ByteBuffer) {
-        guard !self.closeReceived, let transport = self.transport else { return }
+        guard self.handshake.readsFromPeer, let transport = self.transport else { return }
         if let compression = self.compression, compression.paused {
             compression.heldReads.append(data)  // at most NIO's reads of one readable event
             return
@@ -103,7 +102,7 @@ final class WebSocketLeg: RelayPartner {
                         }
                         continue
                     }
-                    if !self.closeSent { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
+                    if self.handshake.sendsToPeer { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
                 case .payload(let payload):
                     bytes += payload.readableBytes
                     if let compression = self.compression, self.decoder.messageIsCompressed {
@@ -115,12 +114,12 @@ final class WebSocketLeg: RelayPartner {
                         }
                         continue
                     }
-                    if !self.closeSent { self.partner?.relayPayload(payload) }
+                    if self.handshake.sendsToPeer { self.partner?.relayPayload(payload) }
                 case .maskedPayload(let payload, let mask, let offset):
                     bytes += payload.readableBytes
-                    if !self.closeSent { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
+                    if self.handshake.sendsToPeer { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
                 case .ping(let payload):
-                    if !self.closeSent { self.answerPing(payload, transport: transport) }
+                    if self.handshake.sendsToPeer { self.answerPing(payload, transport: transport) }
                 case .pong:
                     break
                 case .close(let code, let reason):
@@ -174,7 +173,7 @@ final class WebSocketLeg: RelayPartner {
             throw WebSocketProtocolError(.invalidPayload, "text message ends inside a UTF-8 sequence")
         }
         compression.inflater.messageFinished()
-        if !self.closeSent {
+        if self.handshake.sendsToPeer {
             self.partner?.relayFrame(opcode: compression.inboundFrameOpcode, fin: true, length: 0)
         }
         return true
@@ -202,7 +201,7 @@ final class WebSocketLeg: RelayPartner {
                    !output.withUnsafeReadableBytes({ compression.inboundUTF8.consume($0) }) {
                     throw WebSocketProtocolError(.invalidPayload, "text message is not valid UTF-8")
                 }
-                if !self.closeSent, let partner = self.partner {
+                if self.handshake.sendsToPeer, let partner = self.partner {
                     partner.relayFrame(opcode: compression.inboundFrameOpcode, fin: false, length: output.readableBytes)
                     partner.relayPayload(output)
                     compression.inboundStarted = true
@@ -274,10 +273,10 @@ final class WebSocketLeg: RelayPartner {
 
     /// The connection or stream is gone.
     func transportClosed() {
-        guard !self.finished else { return }
-        self.finished = true
+        let action = self.handshake.transportClosed()
+        guard action != .none else { return }
         self.closeTimer?.cancel()
-        if !self.closeSent && !self.closeReceived {
+        if action == .vanished {
             // The peer vanished without a close frame.
             switch self.side {
             case .client:
@@ -300,41 +299,41 @@ final class WebSocketLeg: RelayPartner {
 
     /// The peer sent a close frame.
     private func peerClosed(code: WebSocketCloseCode?, reason: String, transport: LegTransport) {
-        self.closeReceived = true
-        if self.closeSent {
-            // The answer to our close: this hop's handshake is complete.
-            self.writeGathered(transport)
-            transport.closeAfterFlush()
+        switch self.handshake.peerClosed() {
+        case .none:
             return
+        case .completed:
+            break  // the answer to our close: this hop's handshake is complete
+        case .answerAndPassOn:
+            if self.side == .client {
+                self.session.recordClientClose(code: code, initiator: "client", reason: reason)
+            }
+            self.sendClose(code: code, reason: "", transport: transport)
+            // Tell the other side before closing: closing may end this leg at once, letting go of the partner.
+            self.partner?.relayClose(code: code, reason: reason)
         }
-        if self.side == .client {
-            self.session.recordClientClose(code: code, initiator: "client", reason: reason)
-        }
-        self.sendClose(code: code, reason: "", transport: transport)
-        // Tell the other side before closing: closing may end this leg at once, letting go of the partner.
-        self.partner?.relayClose(code: code, reason: reason)
         self.writeGathered(transport)
         transport.closeAfterFlush()
     }
 
     /// The peer broke the protocol: tell it why, drop it, and let the other side go.
     private func fail(_ error: WebSocketProtocolError, transport: LegTransport) {
+        guard case .closeAndPassOn(let sendsClose) = self.handshake.failed() else { return }
         self.session.logger.info("\(self.side.rawValue) protocol error: \(error.reason)", metadata: ["client": "\(self.session.clientAddress)", "close_code": "\(error.code)"])
         if self.side == .client {
             self.session.recordClientClose(code: error.code, initiator: "gateway", reason: error.reason)
         }
-        if !self.closeSent {
+        if sendsClose {
             self.sendClose(code: error.code, reason: error.reason, transport: transport)
         }
-        self.closeReceived = true
         self.partner?.relayClose(code: self.side == .client ? .goingAway : .internalError,
                                  reason: self.side == .client ? "client protocol error" : "backend protocol error")
         self.writeGathered(transport)
         transport.closeAfterFlush()
     }
 
+    /// Writes a close frame; the handshake's state has already moved on.
     private func sendClose(code: WebSocketCloseCode?, reason: String, transport: LegTransport) {
-        self.closeSent = true
         // Inside a half-written frame no close frame can be sent; the connection is dropped instead.
         guard self.outgoingRemaining == 0 else { return }
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
@@ -345,7 +344,7 @@ final class WebSocketLeg: RelayPartner {
     /// A ping to a quiet client (see ``RelaySession/sweep(at:)``); false when a frame to it is half
     /// written, so the ping waits for the next sweep.
     func sendLivenessPing() -> Bool {
-        guard let transport, !self.closeSent, self.outgoingRemaining == 0 else { return false }
+        guard let transport, self.handshake.sendsToPeer, self.outgoingRemaining == 0 else { return false }
         self.gatherControl(.ping, payload: ByteBuffer(), mask: nil, transport: transport)
         self.flushOutput(transport)
         return true
@@ -375,7 +374,7 @@ final class WebSocketLeg: RelayPartner {
     // MARK: RelayPartner (called by the other leg)
 
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
-        guard let transport, !self.closeSent else { return }
+        guard let transport, self.handshake.sendsToPeer else { return }
         if let compression = self.compression {
             if opcode != .continuation {
                 // Size known only for single-frame messages; fragmented ones are compressed.
@@ -403,7 +402,7 @@ final class WebSocketLeg: RelayPartner {
 
     func relayPayload(_ payload: ByteBuffer) {
         if let compression = self.compression, compression.outboundCompressing {
-            guard let transport, !self.closeSent else { return }
+            guard let transport, self.handshake.sendsToPeer else { return }
             var input = payload
             var output = ByteBuffer()
             do {
@@ -465,14 +464,16 @@ final class WebSocketLeg: RelayPartner {
     }
 
     private func compressionFailed(_ error: Error, transport: LegTransport) {
+        guard case .closeAndPassOn(let sendsClose) = self.handshake.failed() else { return }
         self.session.logger.error("compression failed: \(error)", metadata: ["client": "\(self.session.clientAddress)"])
         self.partner?.relayClose(code: .internalError, reason: "compression failed")
-        self.sendClose(code: .internalError, reason: "compression failed", transport: transport)
+        if sendsClose { self.sendClose(code: .internalError, reason: "compression failed", transport: transport) }
+        self.writeGathered(transport)
         transport.closeAfterFlush()
     }
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
-        guard self.transport != nil, !self.closeSent else { return }
+        guard self.transport != nil, self.handshake.sendsToPeer else { return }
         if let compression = self.compression, compression.outboundCompressing {
             var clear = payload
             clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
@@ -493,7 +494,7 @@ final class WebSocketLeg: RelayPartner {
     /// Writes payload of the current frame, XORed with `mask` on the way (our key, or the sender's
     /// and ours combined).
     private func relay(_ payload: ByteBuffer, xoring mask: WebSocketMask?) {
-        guard let transport, !self.closeSent else { return }
+        guard let transport, self.handshake.sendsToPeer else { return }
         let count = payload.readableBytes
         let offset = self.outgoingOffset
         if count <= GatheredOutput.copyLimit {
@@ -522,7 +523,7 @@ final class WebSocketLeg: RelayPartner {
 
     /// This leg's own transport drained: a pong held back while it was full goes now.
     func transportBecameWritable() {
-        guard let transport, !self.closeSent, self.outgoingRemaining == 0, self.pendingPong != nil else { return }
+        guard let transport, self.handshake.sendsToPeer, self.outgoingRemaining == 0, self.pendingPong != nil else { return }
         self.answerPendingPing(transport: transport)
         self.flushOutput(transport)
     }
@@ -552,24 +553,20 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func relayClose(code: WebSocketCloseCode?, reason: String) {
-        guard let transport, !self.closeSent else { return }
+        guard let transport else { return }
+        let action = self.handshake.partnerClosed(midFrame: self.outgoingRemaining > 0)
+        guard action != .none else { return }
         if self.side == .client {
             self.session.recordClientClose(code: code, initiator: "backend", reason: reason)
         }
-        if self.outgoingRemaining > 0 {
-            // A frame to this peer is half written: no close frame can follow it, so drop the connection.
-            self.closeSent = true
+        if action == .drop {
+            // A frame to this peer is half written: no close frame can follow it.
             transport.close()
             return
         }
         self.sendClose(code: code, reason: reason, transport: transport)
-        if self.closeReceived {
-            self.writeGathered(transport)
-            transport.closeAfterFlush()
-        } else {
-            self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
-                transport?.close()
-            }
+        self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
+            transport?.close()
         }
     }
 

@@ -1,0 +1,106 @@
+/// The closing handshake of one WebSocket hop (RFC 6455 §7.1), as ``WebSocketLeg`` runs it with its
+/// peer: a close from the peer is answered at once and passed to the other leg; a close the other
+/// leg asks for is sent and its answer awaited (for `close_timeout`); a protocol error sends its
+/// close and ends the hop; the transport closing ends it whatever state it was in.
+///
+/// Events return what the leg must do; no I/O here (WebSocketCloseHandshakeTests).
+struct WebSocketCloseHandshake: Equatable {
+    enum State: Hashable {
+        /// Frames flow both ways.
+        case open
+        /// Our close is sent (or, inside a half-written frame, the connection is being dropped):
+        /// nothing more goes to the peer; its frames are still read until its close arrives.
+        case closeSent
+        /// Both sides are done (their close answered, or a failure ended reading): the transport
+        /// closes once what is queued has gone.
+        case closing
+        /// The transport is gone.
+        case finished
+    }
+
+    private(set) var state = State.open
+
+    /// Whether frames may still go to the peer: data, pings, pongs.
+    var sendsToPeer: Bool { self.state == .open }
+
+    /// Whether the peer's frames are still read.
+    var readsFromPeer: Bool { self.state == .open || self.state == .closeSent }
+
+    enum PeerCloseAction: Equatable {
+        /// The peer started the handshake: record it, answer with its code, pass it to the other
+        /// leg, then close once the answer is out.
+        case answerAndPassOn
+        /// The answer to our own close: this hop is done; close once flushed.
+        case completed
+        case none
+    }
+
+    /// A close frame from the peer.
+    mutating func peerClosed() -> PeerCloseAction {
+        switch self.state {
+        case .open:
+            self.state = .closing
+            return .answerAndPassOn
+        case .closeSent:
+            self.state = .closing
+            return .completed
+        case .closing, .finished:
+            return .none  // nothing is read after a close
+        }
+    }
+
+    enum PartnerCloseAction: Equatable {
+        /// Send a close with the partner's code and wait `close_timeout` for the answer.
+        case sendCloseAndWait
+        /// A frame to the peer is half written, so no close frame can follow it: drop the connection.
+        case drop
+        case none
+    }
+
+    /// The other leg closed (its peer closed, failed or vanished): this hop closes too.
+    mutating func partnerClosed(midFrame: Bool) -> PartnerCloseAction {
+        guard self.state == .open else { return .none }
+        self.state = .closeSent
+        return midFrame ? .drop : .sendCloseAndWait
+    }
+
+    enum FailureAction: Equatable {
+        /// Tell the peer why (a close with the error's code, if a frame can still go), tell the other
+        /// leg, and close once flushed.
+        case closeAndPassOn(sendsClose: Bool)
+        case none
+    }
+
+    /// The peer broke the protocol, or this leg failed (compression): the hop ends.
+    mutating func failed() -> FailureAction {
+        switch self.state {
+        case .open:
+            self.state = .closing
+            return .closeAndPassOn(sendsClose: true)
+        case .closeSent:
+            self.state = .closing
+            return .closeAndPassOn(sendsClose: false)
+        case .closing, .finished:
+            return .none
+        }
+    }
+
+    enum TransportClosedAction: Equatable {
+        /// The peer vanished without any close frame: the other leg is told so (1001 or 1011).
+        case vanished
+        /// The handshake ran, or was cut short: the other leg, if still open, ends normally.
+        case ended
+        case none
+    }
+
+    /// The connection or stream is gone. Once only.
+    mutating func transportClosed() -> TransportClosedAction {
+        let previous = self.state
+        self.state = .finished
+        switch previous {
+        case .open: return .vanished
+        case .closeSent, .closing: return .ended
+        case .finished: return .none
+        }
+    }
+}
