@@ -640,7 +640,7 @@ extension NodeReader {
         var patterns: [String] = []
         for (index, item) in try self.sequence(node, key).enumerated() {
             let text = try self.string(item, "\(key)[\(index)]")
-            let valid = text == "null" || ParsedOrigin(text) != nil || (text.contains("*.") && TargetPattern.isHostName(text[text.range(of: "*.")!.upperBound...]))
+            let valid = text == "null" || ParsedOrigin(text) != nil || (text.range(of: "*.").map { TargetPattern.isHostName(text[$0.upperBound...]) } ?? false)
             guard valid else { throw self.fail(item, "\(key)[\(index)]", "'\(text)' is not an origin (https://host[:port]) or a *.domain pattern") }
             patterns.append(text)
         }
