@@ -78,17 +78,19 @@ func streamResults(_ output: String) -> [String: StreamResult] {
     }
 
     /// A client that ends its side (END_STREAM) while its backend is still being opened is going
-    /// away as much as one that ends it later: what it sent first is delivered, then the session
-    /// ends and the backend connection closes. That END_STREAM used to be dropped when it came
-    /// before the relay existed, leaving the session and its backend socket open.
-    @Test func aClientEndingItsSideDuringTheConnectEndsTheSession() async throws {
+    /// away as much as one that ends it once the session runs: what it sent first is delivered,
+    /// then the session ends and the backend connection closes. That END_STREAM used to be dropped
+    /// when it came before the relay existed, leaving the session and its backend socket open.
+    @Test(arguments: [false, true])
+    func aClientEndingItsSideEndsTheSession(afterOpen: Bool) async throws {
         let recorder = RecordingHandler()
         let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { recorder }
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
             [RouteConfiguration(path: "/svc", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))]
         }
         defer { Task { await fixture.stop() } }
-        let run = try await Peers.run(try Peers.python, [Peers.script("h2_end_early.py"), "127.0.0.1", String(fixture.port), "/svc", "bye", "--wait", "20"])
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_end_early.py"), "127.0.0.1", String(fixture.port), "/svc", "bye", "--wait", "20"]
+                                      + (afterOpen ? ["--after-open"] : []))
         #expect(run.output.contains("\"status\": \"200\""), "\(run.output)")
         #expect(run.output.contains("\"ended\": true"), "\(run.output)")
         try await eventually("the service to get the message, then EOF", timeout: .seconds(20)) {

@@ -35,17 +35,9 @@ import Testing
         return machine
     }
 
-    /// Applies `event` in every state and checks the result and the next state against `expected`.
     func check<Result: Equatable>(_ event: (inout HTTP2StreamState) -> Result, _ expected: [State: (Result, State)],
                                   sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(Set(expected.keys) == Set(Self.allStates), "every state has an expectation", sourceLocation: sourceLocation)
-        for state in Self.allStates {
-            guard let (result, next) = expected[state] else { continue }
-            var machine = Self.machine(in: state)
-            let got = event(&machine)
-            #expect(got == result, "in \(state)", sourceLocation: sourceLocation)
-            #expect(machine.state == next, "in \(state)", sourceLocation: sourceLocation)
-        }
+        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
     }
 
     @Test func newStreamsAreAnswered() {
@@ -102,7 +94,7 @@ import Testing
 
     @Test func aFailedConnectIsAnsweredUnlessTheStreamIsGone() {
         self.check({ $0.connectFailed() }, [
-            .answering: (true, .answering),  // refused at admission, before the connect
+            .answering: (true, .answering),  // nothing under way: the stream can still be answered
             .connecting(clientEnded: false): (true, .answering),
             .connecting(clientEnded: true): (true, .answering),
             .relaying(ending: false): (false, .relaying(ending: false)),

@@ -23,14 +23,7 @@ import Testing
 
     func check<Result: Equatable>(_ event: (inout WebSocketCloseHandshake) -> Result, _ expected: [State: (Result, State)],
                                   sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(Set(expected.keys) == Set(Self.allStates), "every state has an expectation", sourceLocation: sourceLocation)
-        for state in Self.allStates {
-            guard let (result, next) = expected[state] else { continue }
-            var machine = Self.machine(in: state)
-            let got = event(&machine)
-            #expect(got == result, "in \(state)", sourceLocation: sourceLocation)
-            #expect(machine.state == next, "in \(state)", sourceLocation: sourceLocation)
-        }
+        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
     }
 
     @Test func framesFlowUntilOurCloseAndAreReadUntilTheirs() {

@@ -10,7 +10,6 @@ seconds (default 10): the response status, the RST_STREAM code for the stream, w
 came, and whether the server closed the connection, with the seconds each took.
 """
 import json
-import socket
 import sys
 import time
 
@@ -30,25 +29,16 @@ def main() -> int:
     report = {}
     decoder = Decoder()
     reader = FrameReader(sock)
-    deadline = started + wait
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            data = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not data:
-            report["closed"] = round(time.monotonic() - started, 2)
-            break
-        reader.feed(data)
-        for kind, _, stream, payload in reader.frames():
-            if kind == HEADERS and stream == 1:
-                report["status"] = dict(decoder.decode(payload)).get(":status")
-            elif kind == RST_STREAM and stream == 1:
-                report["reset"] = int.from_bytes(payload, "big")
-                report["reset_after"] = round(time.monotonic() - started, 2)
-            elif kind == GOAWAY:
-                report["goaway"] = round(time.monotonic() - started, 2)
+    for kind, _, stream, payload in reader.read_until(started + wait):
+        if kind == HEADERS and stream == 1:
+            report["status"] = dict(decoder.decode(payload)).get(":status")
+        elif kind == RST_STREAM and stream == 1:
+            report["reset"] = int.from_bytes(payload, "big")
+            report["reset_after"] = round(time.monotonic() - started, 2)
+        elif kind == GOAWAY:
+            report["goaway"] = round(time.monotonic() - started, 2)
+    if reader.closed_at is not None:
+        report["closed"] = round(reader.closed_at - started, 2)
     print(json.dumps(report))
     sock.close()
     return 0

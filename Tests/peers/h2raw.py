@@ -9,6 +9,7 @@ ended). Used by h2_hpack_bomb.py, h2_connect_reset.py, h2_half_open.py and the c
 """
 import socket
 import struct
+import time
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, GOAWAY = 0, 1, 3, 4, 7
@@ -45,6 +46,7 @@ class FrameReader:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buffer = bytearray()
+        self.closed_at = None
 
     def feed(self, data: bytes):
         self.buffer += data
@@ -62,6 +64,21 @@ class FrameReader:
             if kind == SETTINGS and not flags & ACK:
                 self.sock.sendall(frame(SETTINGS, ACK, 0, b""))
             yield kind, flags, stream, payload
+
+    def read_until(self, deadline: float):
+        """Frames as they arrive, until `deadline` (a time.monotonic() value) passes or the server
+        closes the connection; `closed_at` then says when it did."""
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(max(0.01, left))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return
+            if not data:
+                self.closed_at = time.monotonic()
+                return
+            self.feed(data)
+            yield from self.frames()
 
 
 def connect(host: str, port: int, timeout: float = 10) -> socket.socket:

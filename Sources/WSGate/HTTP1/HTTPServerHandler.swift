@@ -151,8 +151,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
         headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: key))
-        if let subprotocol = fields.subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-        if let extensions = fields.extensions { headers.add(name: "Sec-WebSocket-Extensions", value: extensions) }
+        headers.add(contentsOf: fields.headers)
         headers.add(name: "Server", value: "wsgate")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)

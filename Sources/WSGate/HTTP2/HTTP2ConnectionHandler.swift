@@ -253,12 +253,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             return .failure(HTTPRefusal(.serviceUnavailable, "\(limit) backend connects already pending on this connection (server.http2.max_concurrent_streams)",
                                         headers: ["retry-after": "1"], closesConnection: false, label: "pending_connects"))
         }
-        switch ClientSlot.take(self.gateway.clients, for: self.client.address) {
-        case .success(let slot):
-            return .success(slot)
-        case .failure(let refusal):
-            return .failure(HTTPRefusal(HTTPResponseStatus(statusCode: refusal.status), refusal.reason, headers: ["retry-after": "1"], closesConnection: false, label: refusal.label))
-        }
+        return ClientSlot.take(self.gateway.clients, for: self.client.address).map(Optional.some).mapError(\.httpRefusal)
     }
 
     func connectStarted() { self.pendingConnects += 1 }
@@ -270,10 +265,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
 
     /// The 200 that opens a WebSocket stream (RFC 8441 §5); its DATA comes from the relay.
     func acceptWebSocket(_ stream: HTTP2Stream, fields: WebSocketResponseFields) throws {
-        var headers: [(String, String)] = [("server", "wsgate")]
-        if let subprotocol = fields.subprotocol { headers.append(("sec-websocket-protocol", subprotocol)) }
-        if let extensions = fields.extensions { headers.append(("sec-websocket-extensions", extensions)) }
-        try self.session.submitResponse(stream: stream.id, status: 200, headers: headers, hasBody: true)
+        try self.session.submitResponse(stream: stream.id, status: 200, headers: fields.headers + [("server", "wsgate")], hasBody: true)
         self.flushOutput()
     }
 

@@ -198,8 +198,7 @@ final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
     func handshakeFailed() -> Bool {
         guard self.state.connectFailed(), self.connection != nil else { return false }
         self.early.removeAll()
-        self.connection?.consume(stream: self.id, bytes: self.unconsumed)
-        self.unconsumed = 0
+        self.consumeNow()
         return true
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 /// Server-wide connection counts and per-IP handshake rates, shared by every event loop.
 ///
@@ -25,6 +26,14 @@ final class ClientLimiter: Sendable {
             case .tooManyConnectionsFromIP(let limit): return "per-IP connection limit reached (\(limit) open from this address)"
             case .handshakeRate: return "per-IP handshake rate exceeded"
             }
+        }
+
+        /// The answer a handshake gets: the status and reason, with `Retry-After` (the bucket's wait
+        /// for the rate limit, a second for the connection limits, as ``ConnectionRefuser`` says).
+        var httpRefusal: HTTPRefusal {
+            var retryAfter = 1
+            if case .handshakeRate(let seconds) = self { retryAfter = seconds }
+            return HTTPRefusal(HTTPResponseStatus(statusCode: self.status), self.reason, headers: ["Retry-After": String(retryAfter)], closesConnection: true, label: self.label)
         }
 
         /// The metric's `reason` label.

@@ -1,6 +1,3 @@
-import Logging
-import Metrics
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -10,9 +7,7 @@ import NIOHTTP1
 enum Admission {
     static func admit(_ request: UpgradeRequest, gateway: GatewayContext, on eventLoop: EventLoop) -> EventLoopFuture<UpgradeRequest> {
         if let refusal = gateway.clients.takeHandshake(request.clientAddress) {
-            var headers = HTTPHeaders()
-            if case .handshakeRate(let seconds) = refusal { headers.add(name: "Retry-After", value: String(seconds)) }
-            return eventLoop.makeFailedFuture(HTTPRefusal(HTTPResponseStatus(statusCode: refusal.status), refusal.reason, headers: headers, closesConnection: true, label: refusal.label))
+            return eventLoop.makeFailedFuture(refusal.httpRefusal)
         }
         var request = request
         if let subjects = request.route.configuration.clientSubjects {

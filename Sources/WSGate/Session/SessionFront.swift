@@ -44,4 +44,9 @@ protocol SessionFront: AnyObject {
 struct WebSocketResponseFields {
     var subprotocol: String?
     var extensions: String?
+
+    /// As header fields (HTTP/2 lowercases the names as it sends them).
+    var headers: [(String, String)] {
+        (self.subprotocol.map { [("Sec-WebSocket-Protocol", $0)] } ?? []) + (self.extensions.map { [("Sec-WebSocket-Extensions", $0)] } ?? [])
+    }
 }
