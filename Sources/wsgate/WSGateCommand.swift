@@ -239,32 +239,15 @@ struct Check: ParsableCommand {
         if let admin = configuration.admin {
             print("admin \(admin.address) (/metrics, /status, /healthz, /readyz)")
         }
-        let server = configuration.server
-        print("server: handshake_timeout=\(server.handshakeTimeout.prettyDescription) close_timeout=\(server.closeTimeout.prettyDescription) drain_timeout=\(server.drainTimeout.prettyDescription)")
+        print(Self.settings("server:", ConfigurationSummary.server(configuration.server)))
         // The effective table: the order routes are tried in (most specific first; see README).
         let table = RouteTable(configuration.routes)
         print("routes, in the order they are tried (first match wins):")
         for entry in table.evaluationOrder {
             let route = entry.configuration
             let host = route.host.map { "host \($0) " } ?? ""
-            if let files = route.staticFiles, !route.servesWebSockets {
-                print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> files \(files.root) index=\(files.index ?? "none") listing=\(files.listing ? "on" : "off") cache_control=\"\(files.cacheControl)\"")
-                continue
-            }
-            let framing = route.framing == .raw ? "" : " framing=\(route.framing)"
-            let text = route.backend.isByteStream && route.messageType == .text ? " message_type=text invalid_utf8=\(route.invalidUTF8.rawValue)" : ""
-            let record = route.record.map { " record=\($0.directory) (max_file_bytes=\($0.maxFileBytes) max_total_bytes=\($0.maxTotalBytes) max_files=\($0.maxFiles))" } ?? ""
-            // Without a list a byte-stream route answers the client's own offer (BackendConnector).
-            let subprotocols = route.subprotocols.map { " subprotocols=\($0.joined(separator: ","))" }
-                ?? (route.backend.isByteStream ? " subprotocols=the client's first offer (binary if offered)" : "")
-            let idle = route.limits.idleTimeout.map { "\($0.nanoseconds / 1_000_000_000)s" } ?? "off"
-            let c = route.compression
-            let compression = c.enabled
-                ? " compression=level:\(c.level),window_bits:\(c.windowBits),memory_level:\(c.memoryLevel),client_window_bits:\(c.clientWindowBits),min_size:\(c.minimumMessageBytes)\(c.serverNoContextTakeover ? ",server_no_context_takeover" : "")"
-                : ""
-            let backendCompression = route.backendCompression ? " backend_compression=on" : ""
-            let maxFrame = (route.limits.maxFrameBytes.map { " max_frame_bytes=\($0)" } ?? "") + " ping_interval=" + (route.limits.pingInterval.map { $0.prettyDescription } ?? "off")
-            print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> \(route.backendSummary)\(framing)\(text)\(subprotocols) max_message_bytes=\(route.limits.maxMessageBytes)\(maxFrame) idle_timeout=\(idle) connect_timeout=\(route.limits.connectTimeout.nanoseconds / 1_000_000)ms\(compression)\(backendCompression) origins=\(route.origins) auth=\(Self.describe(route.auth))\(route.clientSubjects.map { " client_subjects=\($0.joined(separator: ";"))" } ?? "")\(record)")
+            print("route \(entry.index): \(host)\(route.match.rawValue) \(route.path) -> \(route.backendSummary)")
+            print(Self.settings("  ", ConfigurationSummary.route(route)))
             for warning in SecurityWarnings.warnings(for: route) {
                 print("  warning: \(warning)")
             }
@@ -272,22 +255,20 @@ struct Check: ParsableCommand {
         for warning in table.shadowWarnings {
             print("warning: \(warning)")
         }
-        let limits = configuration.server.limits
-        print("limits: max_connections=\(limits.maxConnections.map(String.init) ?? "auto (open-file limit / 2)") max_connections_per_ip=\(limits.maxConnectionsPerIP.map(String.init) ?? "off") handshake_rate_per_ip=\(limits.handshakeRatePerIP.map { "\($0)/s" } ?? "off") max_header_count=\(limits.maxHeaderCount)")
+        print(Self.settings("limits:", ConfigurationSummary.limits(configuration.server.limits)))
     }
 
-    static func describe(_ auth: AuthSettings?) -> String {
-        guard let auth else { return "none" }
-        let sources = [auth.sources.header ? "header" : nil, auth.sources.cookie.map { "cookie \($0)" }, auth.sources.queryParameter.map { "query \($0)" },
-                       auth.sources.subprotocolPrefix.map { "subprotocol \($0)*" }].compactMap { $0 }.joined(separator: ",")
-        switch auth.method {
-        case .bearerTokens(let file): return "bearer(file \(file); from \(sources))"
-        case .bearerTokensFromEnvironment(let variable): return "bearer(env \(variable); from \(sources))"
-        case .basic(let file): return "basic(htpasswd \(file))"
-        case .jwt(let jwt):
-            let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }].compactMap { $0 }.joined(separator: "+")
-            return "jwt(\(keys); aud \(jwt.audiences?.joined(separator: ",") ?? "any"); iss \(jwt.issuer ?? "any"); from \(sources))"
+    /// `name=value` items after `label`, wrapped into indented lines of about 100 columns.
+    static func settings(_ label: String, _ items: [String]) -> String {
+        var lines = [label]
+        for item in items {
+            if let last = lines.last, last.count + item.count < 100 || last == label {
+                lines[lines.count - 1] = last + (last.hasSuffix(" ") ? "" : " ") + item
+            } else {
+                lines.append("    " + item)
+            }
         }
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -77,8 +77,8 @@ final class GatewayFixture: @unchecked Sendable {
     }
 
     /// The standard table: /ws to the WebSocket echo, /tcp to the TCP echo.
-    static func standard() async throws -> GatewayFixture {
-        try await self.start { ws, tcp in
+    static func standard(server: ServerSettings = GatewayFixture.patientServer) async throws -> GatewayFixture {
+        try await self.start(server: server) { ws, tcp in
             [
                 RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil)),
                 RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp)),

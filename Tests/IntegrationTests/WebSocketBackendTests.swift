@@ -161,7 +161,12 @@ import Testing
     }
 
     @Test func shutdownSendsGoingAwayToEverySession() async throws {
-        let fixture = try await GatewayFixture.standard()
+        // Both clients answer the 1001 in turn; with both cores busy that has taken longer than the
+        // 5 s close timeout and the 10 s drain, which then cut the second one (allowed, not tested here).
+        var server = GatewayFixture.patientServer
+        server.closeTimeout = .seconds(50)
+        server.drainTimeout = .seconds(50)
+        let fixture = try await GatewayFixture.standard(server: server)
         defer { Task { await fixture.stop() } }
         let (ws, _) = try await fixture.client("/ws")
         let (tcp, _) = try await fixture.client("/tcp")

@@ -1,3 +1,5 @@
+import Yams
+
 /// permessage-deflate (RFC 7692) with clients, per route.
 public struct CompressionSettings: Sendable, Equatable {
     /// Whether the extension is negotiated at all; off, clients get plain frames.
@@ -20,4 +22,34 @@ public struct CompressionSettings: Sendable, Equatable {
     public var minimumMessageBytes = 0
 
     public init() {}
+}
+
+// MARK: YAML keys
+
+extension CompressionSettings: ConfigurationSection {
+    /// `compression: off | on | {enabled, level, window_bits, memory_level, client_window_bits,
+    /// server_no_context_takeover, min_size}`; the long form turns it on unless it says otherwise.
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("enabled", \.enabled, .bool),
+            .value("level", \.level, .integer(in: 1...9)),
+            .value("window_bits", \.windowBits, .integer(in: 9...15)),
+            .value("memory_level", \.memoryLevel, .integer(in: 1...9)),
+            .value("client_window_bits", \.clientWindowBits, .integer(in: 8...15)),
+            .value("server_no_context_takeover", \.serverNoContextTakeover, .bool),
+            .value("min_size", \.minimumMessageBytes, .size(allowingZero: true)),
+        ]
+    }
+
+    static var blank: Self {
+        var settings = Self()
+        settings.enabled = true
+        return settings
+    }
+
+    static var shorthand: String? { "enabled" }
+
+    static func describe(_ settings: Self) -> [String] {
+        settings.enabled ? ConfigurationKey.describe(settings, self.keys) : ["enabled=off"]
+    }
 }

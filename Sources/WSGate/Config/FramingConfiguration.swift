@@ -1,3 +1,5 @@
+import Yams
+
 /// How a TCP/unix route cuts the service's byte stream into WebSocket messages, and marks the end
 /// of each client message for the service (`framing:`).
 public enum TCPFraming: Sendable, Equatable, CustomStringConvertible {
@@ -82,4 +84,53 @@ public enum InvalidUTF8Policy: String, Sendable, Equatable {
     case binary
     /// The session closes with 1007.
     case close
+}
+
+// MARK: YAML keys
+
+extension ConfigurationValue where Value == TCPFraming {
+    /// `raw`, `lines`, `{lines: {line_ending, max_line_bytes, overflow, keep_line_ending}}`, or
+    /// `{length_prefixed: KIND}` / `{length_prefixed: {prefix: KIND, max_message_bytes}}`.
+    static var framing: Self {
+        let kinds = LengthPrefix.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+        return Self(read: { reader, node, key throws(ConfigurationError) in
+            guard case .mapping = node else {
+                switch try reader.string(node, key) {
+                case "raw": return .raw
+                case "lines": return .lines(LineFraming())
+                case let other: throw reader.fail(node, key, "expected raw, lines, {lines: {…}} or {length_prefixed: \(kinds)}, got '\(other)'")
+                }
+            }
+            let entries = try reader.mapping(node, key, allowed: ["lines", "length_prefixed"])
+            guard entries.count == 1, let (name, value) = entries.first else { throw reader.fail(node, key, "give one of lines or length_prefixed") }
+            if name == "lines" { return .lines(try reader.read(LineFraming.self, value, "\(key).lines")) }
+            return .lengthPrefixed(try reader.read(LengthPrefix.self, value, "\(key).length_prefixed"))
+        }, show: \.description)
+    }
+}
+
+extension LineFraming: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("line_ending", \.lineEnding, .choice("lf or crlf")),
+            .value("max_line_bytes", \.maxLineBytes, .size()),
+            .value("overflow", \.overflow, .choice("close or split")),
+            .value("keep_line_ending", \.keepLineEnding, .bool),
+        ]
+    }
+
+    static var blank: Self { Self() }
+}
+
+extension LengthPrefix: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("prefix", \.kind, .choice("one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))"))
+                .required("missing (\(Kind.allCases.map(\.rawValue).joined(separator: ", ")))"),
+            .optional("max_message_bytes", \.maxMessageBytes, .size(), unset: "the route's"),
+        ]
+    }
+
+    static var blank: Self { Self(kind: .u8) }
+    static var shorthand: String? { "prefix" }
 }

@@ -66,116 +66,6 @@ public struct HTTP2Settings: Sendable, Equatable {
     public init() {}
 }
 
-/// How a route's path is compared with the request path.
-public enum PathMatch: String, Sendable, Equatable {
-    /// The route path is a prefix of the request path on a segment boundary (`/vnc` matches `/vnc`,
-    /// `/vnc/`, `/vnc/a` but not `/vncx`); the longest matching prefix wins.
-    case prefix
-    /// The request path (without query) must equal the route path.
-    case exact
-}
-
-/// What a TCP backend's bytes become when sent to the client.
-public enum TCPMessageType: String, Sendable, Equatable {
-    case binary
-    /// Text messages, for services that speak UTF-8; chunks that are not valid UTF-8 go as binary.
-    case text
-}
-
-public struct RouteConfiguration: Sendable, Equatable {
-    /// Only requests for this host (`Host` / `:authority`); nil: any host.
-    public var host: HostPattern?
-    public var path: String
-    public var match: PathMatch
-    /// The route's targets: one for `backend:`, several for a pool (`backends:`), all of one
-    /// family (tcp/unix byte streams, or ws/wss).
-    public var backends: [BackendURL]
-    /// How a pool picks among `backends`, and their health checks.
-    public var pool = PoolSettings()
-    /// Files for plain GET/HEAD requests (`static:`); nil: those get 426.
-    public var staticFiles: StaticSettings?
-    /// Each session's messages to a file (`record:`); nil: not recorded.
-    public var record: RecordSettings?
-    /// false for a route with `static` and no backend: its `backends` is a placeholder and a
-    /// WebSocket handshake gets 404.
-    public var servesWebSockets = true
-    /// Subprotocols a client may negotiate on this route; nil allows whatever the backend accepts
-    /// (for TCP backends: websockify's `binary`).
-    public var subprotocols: [String]?
-    public var messageType: TCPMessageType
-    /// TCP/unix only: how the service's stream is cut into messages (`framing`).
-    public var framing = TCPFraming.raw
-    /// TCP/unix with `message_type: text`: service bytes that are not UTF-8 (`invalid_utf8`).
-    public var invalidUTF8 = InvalidUTF8Policy.binary
-    public var limits: RouteLimits
-    /// For `wss://` backends.
-    public var backendTLS: BackendTLS
-    /// permessage-deflate with clients.
-    public var compression = CompressionSettings()
-    /// Send a PROXY protocol header to a TCP backend first, so the service sees the real client.
-    public var backendProxyProtocol: ProxyProtocol.Version?
-    /// Offer permessage-deflate to the WebSocket backend too (its own negotiation; the backend may
-    /// decline). Uses `compression`'s level, window and min_size for what the gateway sends it.
-    public var backendCompression = false
-    /// Which pages may open the route (checked on `Origin`).
-    public var origins = OriginPolicy.sameOrigin
-    /// Credentials required before the backend is contacted; nil = none.
-    public var auth: AuthSettings?
-    /// The backend comes from the request, within `allowed`; `backend` is then only a placeholder.
-    public var targets: DynamicTargets?
-    /// mTLS: only clients whose verified certificate subject matches one of these (`CN=alice`,
-    /// `O=Ops`, `CN=ops-*`, or a whole subject `CN=alice,O=Ops`) may open the route. nil: no check.
-    public var clientSubjects: [String]?
-
-    public init(
-        path: String,
-        match: PathMatch = .prefix,
-        backend: BackendURL,
-        subprotocols: [String]? = nil,
-        messageType: TCPMessageType = .binary,
-        limits: RouteLimits = RouteLimits()
-    ) {
-        self.path = path
-        self.match = match
-        self.backends = [backend]
-        self.subprotocols = subprotocols
-        self.messageType = messageType
-        self.limits = limits
-        self.backendTLS = BackendTLS()
-    }
-
-    /// The first (for a single-backend route, the only) target; it decides the route's family.
-    public var backend: BackendURL {
-        get { self.backends[0] }
-        set { self.backends = [newValue] }
-    }
-
-    /// Any `wss://` target: the route needs a backend TLS context.
-    var usesBackendTLS: Bool {
-        self.targets != nil || self.backends.contains { if case .webSocket(_, _, _, _, true) = $0 { return true } else { return false } }
-    }
-}
-
-public struct RouteLimits: Sendable, Equatable {
-    /// Largest message accepted in either direction (1009 beyond it). Messages are streamed, so this
-    /// bounds what a backend must accept, not gateway memory; 64 MiB leaves room for big browser uploads.
-    public var maxMessageBytes: Int = 64 * 1024 * 1024
-    /// A session with no frame in either direction for this long is closed with 1001; nil disables it.
-    /// One hour: long enough for quiet terminal or VNC sessions, short enough to reap dead ones.
-    public var idleTimeout: TimeAmount? = .hours(1)
-    /// Time to connect to the backend (and finish its WebSocket handshake) before answering 504.
-    public var connectTimeout: TimeAmount = .seconds(5)
-    /// A client not heard from for this long is pinged; one that stays silent for as long again is
-    /// closed (1001) with its backend. Detects clients that vanished without a FIN (NAT timeouts,
-    /// sleeping laptops) in about twice this, instead of after the idle timeout. nil disables it.
-    public var pingInterval: TimeAmount? = .seconds(30)
-    /// Largest single frame accepted from either peer (1009 beyond it), checked on the frame header
-    /// before any payload is read. nil: only `maxMessageBytes` applies.
-    public var maxFrameBytes: Int?
-
-    public init() {}
-}
-
 /// One listening socket: plain (HTTP/1.1 and h2c with prior knowledge) or TLS (ALPN h2, http/1.1).
 public struct ListenerConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var address: ListenAddress
@@ -263,4 +153,98 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         if host.contains(":") { return nil }  // bare IPv6 needs brackets
         return (host, text[text.index(after: colon)...])
     }
+}
+
+// MARK: YAML keys
+
+extension GatewayConfiguration {
+    /// The file's top level (read by ``ConfigurationLoader``).
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("listeners", \.listeners, .list(.section, nonEmpty: "at least one listener is needed")).required("missing: at least one listener is needed"),
+            .value("routes", \.routes, .list(.section, nonEmpty: "at least one route is needed")).required("missing: at least one route is needed"),
+            .section("server", \.server),
+            .section("limits", \.server.limits),
+            .section("admin", \.admin),
+        ]
+    }
+
+    static var blank: Self { Self(listeners: [], routes: []) }
+}
+
+extension AdminConfiguration: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] { [.value("address", \.address, .address).required()] }
+    static var blank: Self { Self(address: ListenAddress(host: "", port: 0)) }
+}
+
+extension ServerSettings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("handshake_timeout", \.handshakeTimeout, .positiveDuration),
+            // NIO's HTTP parser has its own 80 KiB ceiling; staying under it keeps the answer a 431.
+            .value("max_request_head_bytes", \.maxRequestHeadBytes, .size().checked("must be from 256 bytes to 64KiB") { (256...65536).contains($0) }),
+            .value("close_timeout", \.closeTimeout, .positiveDuration),
+            .value("drain_timeout", \.drainTimeout, .positiveDuration),
+            .optional("threads", \.threads, .integer(in: 1...1024), unset: "one per core"),
+            .section("http2", \.http2),
+            .value("trusted_proxies", \.trustedProxies, .networks),
+        ]
+    }
+
+    static var blank: Self { Self() }
+}
+
+extension HTTP2Settings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("max_concurrent_streams", \.maxConcurrentStreams, .count(in: 1...10_000)),
+            // RFC 9113 §6.9.2: at most 2^31-1.
+            .value("initial_window_size", \.initialWindowSize, .count(in: 1024...Int(Int32.max))),
+            .value("max_header_list_size", \.maxHeaderListSize, .count(in: 1024...(1 << 20))),
+        ]
+    }
+
+    static var blank: Self { Self() }
+}
+
+extension ListenerConfiguration: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("address", \.address, .address).required(),
+            .section("tls", \.tls),
+            .group("proxy_protocol", [
+                .optional("trusted", \.proxyProtocolFrom, .networks).required("missing: the proxies (CIDRs) allowed to send PROXY headers"),
+            ]),
+            .value("reuse_port", \.reusePort, .bool),
+        ]
+    }
+
+    static var blank: Self { Self(address: ListenAddress(host: "", port: 0)) }
+}
+
+extension ListenerTLS: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("certificate", \.certificateFile, .string).required(),
+            .value("key", \.keyFile, .string).required(),
+            .optional("client_ca", \.clientCAFile, .string),
+            .value("client_certificate", \.clientCertificateRequired, .parsed({ ["required": true, "optional": false][$0] },
+                                                                             invalid: { "expected required or optional, got '\($0)'" },
+                                                                             show: { $0 ? "required" : "optional" }))
+                .only(when: { $0.clientCAFile != nil }, "needs client_ca"),
+        ]
+    }
+
+    static var blank: Self { Self(certificateFile: "", keyFile: "") }
+}
+
+extension BackendTLS: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .optional("ca", \.caFile, .string, unset: "system"),
+            .optional("server_name", \.serverName, .string, unset: "the URL's host"),
+        ]
+    }
+
+    static var blank: Self { Self() }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import Yams
 
 /// How a route with several `backends` picks the target for a session.
 public enum BalancePolicy: Sendable, Equatable, CustomStringConvertible {
@@ -106,5 +107,86 @@ extension RouteConfiguration {
         let passive = self.pool.passiveHealth
         text += passive.failures == 0 ? " passive_health=off" : " passive_health=(eject after \(passive.failures) failures for \(passive.ejectFor.prettyDescription)..\(passive.maxEjectFor.prettyDescription))"
         return text
+    }
+}
+
+// MARK: YAML keys
+
+extension ConfigurationValue where Value == BalancePolicy {
+    /// `round_robin`, `least_connections`, `hash_client_ip`, `{hash_header: NAME}`, `{hash_query: NAME}`.
+    static var balance: Self {
+        let expected = "expected round_robin, least_connections, hash_client_ip, {hash_header: NAME} or {hash_query: NAME}"
+        return Self(read: { reader, node, key throws(ConfigurationError) in
+            if case .mapping = node {
+                let entries = try reader.mapping(node, key, allowed: ["hash_header", "hash_query"])
+                guard entries.count == 1, let (name, value) = entries.first else { throw reader.fail(node, key, expected) }
+                let text = try reader.string(value, "\(key).\(name)")
+                guard !text.isEmpty, HTTPTokens.isToken(text) || name == "hash_query" else { throw reader.fail(value, "\(key).\(name)", "'\(text)' is not a header name") }
+                return name == "hash_header" ? .hashHeader(text) : .hashQuery(text)
+            }
+            switch try reader.string(node, key) {
+            case "round_robin": return .roundRobin
+            case "least_connections": return .leastConnections
+            case "hash_client_ip": return .hashClientIP
+            case let other: throw reader.fail(node, key, "\(expected), got '\(other)'")
+            }
+        }, show: \.description)
+    }
+}
+
+extension HealthCheckSettings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .custom("type") { check, reader, node, key throws(ConfigurationError) in
+                switch try reader.string(node, key) {
+                case "tcp": check.kind = .tcp
+                case "websocket": check.kind = .webSocket(path: nil)
+                case let other: throw reader.fail(node, key, "expected 'tcp' or 'websocket', got '\(other)'")
+                }
+            },
+            .custom("path") { check, reader, node, key throws(ConfigurationError) in
+                guard case .webSocket = check.kind else { throw reader.fail(node, key, "only applies to websocket checks") }
+                let path = try reader.string(node, key)
+                guard path.hasPrefix("/") else { throw reader.fail(node, key, "must start with '/'") }
+                check.kind = .webSocket(path: path)
+            },
+            .value("interval", \.interval, .positiveDuration),
+            .value("timeout", \.timeout, .positiveDuration),
+            .value("rise", \.rise, .integer(in: 1...100)),
+            .value("fall", \.fall, .integer(in: 1...100)),
+        ]
+    }
+
+    /// A WebSocket check until the route's targets say otherwise (``settle(byteStream:_:_:)``).
+    static var blank: Self { Self(kind: .webSocket(path: nil)) }
+
+    /// Fits the check to the route's targets: tcp/unix targets get a TCP check unless a
+    /// WebSocket one was asked for, which they cannot answer.
+    mutating func settle(byteStream: Bool, _ reader: ConfigurationReader, _ key: String) throws(ConfigurationError) {
+        guard byteStream else { return }
+        if let type = reader.locations.nodes["\(key).type"] {
+            if case .webSocket = self.kind { throw reader.fail(type, "\(key).type", "websocket checks need ws:// or wss:// targets") }
+        } else if let path = reader.locations.nodes["\(key).path"] {
+            throw reader.fail(path, "\(key).path", "only applies to websocket checks")
+        }
+        self.kind = .tcp
+    }
+}
+
+extension PassiveHealthSettings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("failures", \.failures, .integer(in: 0...100)),
+            .value("eject_for", \.ejectFor, .positiveDuration),
+            .value("max_eject_for", \.maxEjectFor, .positiveDuration),
+        ]
+    }
+
+    static var blank: Self { Self() }
+
+    static func finish(_ passive: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        if passive.maxEjectFor < passive.ejectFor {
+            throw reader.fail(node, "\(key).max_eject_for", "is shorter than eject_for")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import Yams
 
 /// Which browser pages may open a route: the defence against cross-site WebSocket hijacking.
 ///
@@ -122,4 +123,159 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var maxHeaderCount = 100
 
     public init() {}
+}
+
+// MARK: YAML keys
+
+extension ConfigurationValue where Value == OriginPolicy {
+    /// `any`, `same-origin`, or a list of origins and `*.domain` patterns.
+    static var origins: Self {
+        let origin = ConfigurationValue<String>.parsed({ text in
+            let valid = text == "null" || ParsedOrigin(text) != nil || (text.range(of: "*.").map { TargetPattern.isHostName(text[$0.upperBound...]) } ?? false)
+            return valid ? text : nil
+        }, invalid: { "'\($0)' is not an origin (https://host[:port]) or a *.domain pattern" }, show: { $0 })
+        let list = ConfigurationValue<[String]>.list(origin, nonEmpty: "an empty list would refuse every browser; use same-origin")
+        return Self(read: { reader, node, key throws(ConfigurationError) in
+            guard case .scalar = node else { return .allowList(try list.read(reader, node, key)) }
+            switch try reader.string(node, key) {
+            case "any", "*": return .any
+            case "same-origin": return .sameOrigin
+            case let other: throw reader.fail(node, key, "expected any, same-origin or a list of origins, got '\(other)'")
+            }
+        }, show: \.description)
+    }
+}
+
+extension AuthSettings: ConfigurationSection, CustomStringConvertible {
+    /// One method (`bearer_tokens_file`, `bearer_tokens_env`, `basic_htpasswd`, `jwt`), then where
+    /// tokens are looked for.
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .custom("bearer_tokens_file") { auth, reader, node, key throws(ConfigurationError) in auth.method = .bearerTokens(file: try reader.string(node, key)) },
+            .custom("bearer_tokens_env") { auth, reader, node, key throws(ConfigurationError) in
+                auth.method = .bearerTokensFromEnvironment(variable: try reader.string(node, key))
+            },
+            .custom("basic_htpasswd") { auth, reader, node, key throws(ConfigurationError) in
+                auth.method = .basic(htpasswdFile: try reader.string(node, key))
+                // Basic credentials only come in the header.
+                auth.sources.cookie = nil
+                auth.sources.queryParameter = nil
+                auth.sources.subprotocolPrefix = nil
+            },
+            .custom("jwt") { auth, reader, node, key throws(ConfigurationError) in auth.method = .jwt(try reader.read(JWTSettings.self, node, key)) },
+            .custom("token_sources") { auth, reader, node, key throws(ConfigurationError) in
+                var sources = TokenSources()
+                sources.header = false
+                sources.cookie = nil
+                sources.queryParameter = nil
+                sources.subprotocolPrefix = nil
+                for (index, item) in try reader.sequence(node, key).enumerated() {
+                    switch try reader.string(item, "\(key)[\(index)]") {
+                    case "header": sources.header = true
+                    case "cookie": sources.cookie = TokenSources().cookie
+                    case "query": sources.queryParameter = TokenSources().queryParameter
+                    case "subprotocol": sources.subprotocolPrefix = TokenSources().subprotocolPrefix
+                    case let other: throw reader.fail(item, "\(key)[\(index)]", "expected header, cookie, query or subprotocol, got '\(other)'")
+                    }
+                }
+                auth.sources = sources
+            },
+            .optional("cookie", \.sources.cookie, .string),
+            .optional("query_parameter", \.sources.queryParameter, .string),
+            .optional("subprotocol_prefix", \.sources.subprotocolPrefix, ConfigurationValue<String>.string
+                .checked("must be a non-empty token, e.g. bearer.") { !$0.isEmpty && HTTPTokens.isToken($0) }),
+        ]
+    }
+
+    static var blank: Self { Self(method: .bearerTokensFromEnvironment(variable: "")) }
+
+    static func finish(_ auth: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        let methods = ["bearer_tokens_file", "bearer_tokens_env", "basic_htpasswd", "jwt"]
+        let given = methods.filter { reader.locations.nodes["\(key).\($0)"] != nil }
+        guard given.count == 1 else {
+            throw reader.fail(node, key, given.isEmpty ? "needs one of \(methods.joined(separator: ", "))" : "give only one of \(given.joined(separator: ", "))")
+        }
+    }
+
+    /// For `wsgate check`.
+    public var description: String {
+        let sources = [self.sources.header ? "header" : nil, self.sources.cookie.map { "cookie \($0)" }, self.sources.queryParameter.map { "query \($0)" },
+                       self.sources.subprotocolPrefix.map { "subprotocol \($0)*" }].compactMap { $0 }.joined(separator: ",")
+        switch self.method {
+        case .bearerTokens(let file): return "bearer(file \(file); from \(sources))"
+        case .bearerTokensFromEnvironment(let variable): return "bearer(env \(variable); from \(sources))"
+        case .basic(let file): return "basic(htpasswd \(file))"
+        case .jwt(let jwt):
+            let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }]
+                .compactMap { $0 }.joined(separator: "+")
+            return "jwt(\(keys); aud \(jwt.audiences?.joined(separator: ",") ?? "any"); iss \(jwt.issuer ?? "any"); from \(sources))"
+        }
+    }
+}
+
+extension JWTSettings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .optional("hs256_secret_file", \.hmacSecretFile, .string),
+            .value("public_keys", \.publicKeyFiles, .list(.string)),
+            .optional("jwks_file", \.jwksFile, .string),
+            .custom("audience") { jwt, reader, node, key throws(ConfigurationError) in
+                let strings = ConfigurationValue<[String]>.list(.string)
+                jwt.audiences = if case .sequence = node { try strings.read(reader, node, key) } else { [try reader.string(node, key)] }
+            },
+            .optional("issuer", \.issuer, .string),
+            .value("leeway", \.leeway, .duration),
+            .value("routes_claim", \.routesClaim, .string),
+            .value("target_claim", \.targetClaim, .string),
+            .value("require_exp", \.requireExpiry, .bool),
+        ]
+    }
+
+    static var blank: Self { Self() }
+
+    static func finish(_ jwt: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        guard jwt.hmacSecretFile != nil || !jwt.publicKeyFiles.isEmpty || jwt.jwksFile != nil else {
+            throw reader.fail(node, key, "needs keys: hs256_secret_file, public_keys or jwks_file")
+        }
+    }
+}
+
+extension DynamicTargets: ConfigurationSection {
+    /// `token_file` or `from_jwt`, where the token is, and the targets it may name.
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .optional("token_file", \.tokenFile, .string),
+            .value("from_jwt", \.fromJWT, .bool),
+            .value("token_from", \.tokenLocation, .choice("query or host")),
+            .value("query_parameter", \.queryParameter, .string),
+            .value("allowed", \.allowed, .list(.parsed(TargetPattern.init(parsing:), invalid: {
+                "'\($0)' is not HOST:PORTS (HOST: IP, CIDR, name or *.domain; PORTS: 22, 5900-5999 or *)"
+            }, show: \.description), nonEmpty: "an empty list would refuse every target"))
+                .required("missing: list the host:port patterns dynamic targets may reach (e.g. 127.0.0.1:5900-5999, 10.0.0.0/8:22)"),
+        ]
+    }
+
+    static var blank: Self { Self() }
+
+    static func finish(_ targets: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        guard (targets.tokenFile != nil) != targets.fromJWT else {
+            throw reader.fail(node, key, "needs exactly one of token_file or from_jwt: true")
+        }
+    }
+}
+
+extension ConnectionLimits: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .optional("max_connections", \.maxConnections, .integer(in: 1...10_000_000), unset: "auto (open-file limit / 2)"),
+            .optional("max_connections_per_ip", \.maxConnectionsPerIP, .integer(in: 1...10_000_000)),
+            .optional("handshake_rate_per_ip", \.handshakeRatePerIP, .parsed({ text in
+                let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+                return Double(number.trimmingWhitespace()).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
+            }, invalid: { "expected handshakes per second, e.g. 20 or 0.5/s, got '\($0)'" }, show: { "\($0)/s" })),
+            .value("max_header_count", \.maxHeaderCount, .integer(in: 8...1000)),
+        ]
+    }
+
+    static var blank: Self { Self() }
 }

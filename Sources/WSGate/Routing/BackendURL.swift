@@ -99,6 +99,14 @@ public enum BackendURL: Sendable, Equatable, CustomStringConvertible {
         return true
     }
 
+    var isWebSocket: Bool { !self.isByteStream }
+
+    /// A `wss://` target: it needs a backend TLS context.
+    var isSecureWebSocket: Bool {
+        if case .webSocket(_, _, _, _, true) = self { return true }
+        return false
+    }
+
     /// Short name for logs and metrics.
     public var kind: String {
         switch self {

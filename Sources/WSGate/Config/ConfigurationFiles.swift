@@ -1,0 +1,70 @@
+import Foundation
+
+/// The file-system pass after parsing: every file named must be readable now (they are read again
+/// on reload), token and htpasswd files must parse, a static root must be a directory (its
+/// symlinks resolved) and a recording directory writable. Errors point at the key that named it.
+struct ConfigurationFiles {
+    let reader: ConfigurationReader
+
+    func check(_ configuration: inout GatewayConfiguration) throws(ConfigurationError) {
+        for (index, listener) in configuration.listeners.enumerated() {
+            guard let tls = listener.tls else { continue }
+            let key = "listeners[\(index)].tls"
+            try self.readable(tls.certificateFile, "\(key).certificate")
+            try self.readable(tls.keyFile, "\(key).key")
+            if let ca = tls.clientCAFile { try self.readable(ca, "\(key).client_ca") }
+        }
+        for index in configuration.routes.indices {
+            try self.check(&configuration.routes[index], "routes[\(index)]")
+        }
+    }
+
+    private func check(_ route: inout RouteConfiguration, _ key: String) throws(ConfigurationError) {
+        if let ca = route.backendTLS.caFile { try self.readable(ca, "\(key).backend_tls.ca") }
+        switch route.auth?.method {
+        case .bearerTokens(let file): try self.readable(file, "\(key).auth.bearer_tokens_file")
+        case .basic(let file):
+            try self.parse(file, "\(key).auth.basic_htpasswd") { text in _ = try Htpasswd(file: text) }
+        case .jwt(let jwt):
+            if let file = jwt.hmacSecretFile { try self.readable(file, "\(key).auth.jwt.hs256_secret_file") }
+            for (index, file) in jwt.publicKeyFiles.enumerated() { try self.readable(file, "\(key).auth.jwt.public_keys[\(index)]") }
+            if let file = jwt.jwksFile { try self.readable(file, "\(key).auth.jwt.jwks_file") }
+        case .bearerTokensFromEnvironment, nil: break
+        }
+        if let file = route.targets?.tokenFile {
+            try self.parse(file, "\(key).targets.token_file") { text in _ = try TargetTokenFile.parse(text) }
+        }
+        if let root = route.staticFiles?.root {
+            let rootKey = "\(key).static.root"
+            guard let real = StaticFileLookup.resolve(root, within: "/") else { throw self.reader.fail(at: rootKey, "cannot open directory \(root)") }
+            guard self.isDirectory(real) else { throw self.reader.fail(at: rootKey, "\(root) is not a directory") }
+            route.staticFiles?.root = real
+        }
+        if let directory = route.record?.directory {
+            let directoryKey = "\(key).record.directory"
+            guard self.isDirectory(directory) else {
+                throw self.reader.fail(at: directoryKey, "\(directory) is not a directory (create it, writable by wsgate only)")
+            }
+            guard access(directory, W_OK) == 0 else { throw self.reader.fail(at: directoryKey, "\(directory) is not writable") }
+        }
+    }
+
+    private func readable(_ path: String, _ key: String) throws(ConfigurationError) {
+        guard FileManager.default.isReadableFile(atPath: path) else { throw self.reader.fail(at: key, "cannot read file '\(path)'") }
+    }
+
+    /// A readable file whose text `parse` accepts.
+    private func parse(_ path: String, _ key: String, _ parse: (String) throws -> Void) throws(ConfigurationError) {
+        try self.readable(path, key)
+        do {
+            try parse(try String(contentsOfFile: path, encoding: .utf8))
+        } catch {
+            throw self.reader.fail(at: key, "\(path): \(error)")
+        }
+    }
+
+    private func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+}
