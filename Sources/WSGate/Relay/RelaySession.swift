@@ -32,13 +32,8 @@ final class RelaySession: GoingAway {
     private var closeInitiator: String?
     private var closeReason = ""
     private var openLegs = 2
-    private var lastActivity = NIODeadline.now()
-    private let idleTimeout: TimeAmount?
-    /// Liveness: when the client was last heard from (any frame, pongs included), and when the
-    /// outstanding ping went out.
-    private let pingInterval: TimeAmount?
-    private var lastHeardFromClient = NIODeadline.now()
-    private var pingSent: NIODeadline?
+    /// The idle timeout and the client's liveness pings.
+    private var liveness: SessionLiveness
     private var sweeper: IdleSweeper?
     /// Where the session is listed for shutdown; it leaves when both legs are closed.
     private let registry: SessionRegistry
@@ -69,8 +64,7 @@ final class RelaySession: GoingAway {
         self.identity = identity
         self.metrics = SessionMetrics.forSession(route: route.path, backend: backend, protocol: clientProtocol)
         self.eventLoop = eventLoop
-        self.idleTimeout = route.limits.idleTimeout
-        self.pingInterval = route.limits.pingInterval
+        self.liveness = SessionLiveness(idleTimeout: route.limits.idleTimeout, pingInterval: route.limits.pingInterval, now: self.started)
         self.closeTimeout = closeTimeout
     }
 
@@ -95,38 +89,35 @@ final class RelaySession: GoingAway {
     }
 
     func noteActivity(at now: NIODeadline = .now()) {
-        self.lastActivity = now
+        self.liveness.activity(at: now)
     }
 
     /// Any frame from the client, pongs included: it is alive.
     func heardFromClient(at now: NIODeadline) {
-        self.lastHeardFromClient = now
-        self.pingSent = nil
+        self.liveness.heardFromClient(at: now)
     }
 
     func startIdleTimer() {
-        let timeouts = [self.idleTimeout, self.pingInterval].compactMap { $0 }
-        guard let shortest = timeouts.min() else { return }
+        guard let interval = self.liveness.sweepInterval else { return }
         let sweeper = IdleSweeper.current(on: self.eventLoop)
-        sweeper.add(self, timeout: shortest)
+        sweeper.add(self, timeout: interval)
         self.sweeper = sweeper
     }
 
     /// Called by the sweeper: close an idle session, ping a quiet client, drop a silent one.
     func sweep(at now: NIODeadline) {
         guard self.openLegs == 2 else { return }
-        if let timeout = self.idleTimeout, now - self.lastActivity >= timeout {
-            self.closeByGateway(reason: "idle timeout")
-            return
-        }
-        guard let interval = self.pingInterval else { return }
-        if let sent = self.pingSent {
-            if now - sent >= interval {
+        switch self.liveness.sweep(at: now) {
+        case .none:
+            break
+        case .ping:
+            // A frame to the client half written: the ping waits for the next sweep.
+            if self.clientLeg?.sendLivenessPing() == true { self.liveness.pingSent(at: now) }
+        case .close(let reason, let missedPong):
+            if missedPong {
                 self.logger.info("client missed its pong, closing", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
-                self.closeByGateway(reason: "no pong within \(interval.prettyDescription)")
             }
-        } else if now - self.lastHeardFromClient >= interval, self.clientLeg?.sendLivenessPing() == true {
-            self.pingSent = now
+            self.closeByGateway(reason: reason)
         }
     }
 
