@@ -59,6 +59,53 @@ import Testing
         }
     }
 
+    /// Compressed messages that inflate to far more than they weigh, uploaded to a service that reads
+    /// slowly: inflating must pause when the service's socket is full and resume where it stopped
+    /// (inside a frame or in a message's tail), so every byte arrives, in order, and none twice.
+    @Test(.timeLimit(.minutes(2))) func inflatingPausesForASlowBackendAndLosesNothing() async throws {
+        // 64 KiB, ~5 KiB compressed: sixteen copies of one 4 KiB run, each starting with its own
+        // number, so the service's check (one byte in 4096) sees a chunk out of place.
+        let block = (0..<16).flatMap { chunk in [UInt8(chunk)] + pattern(4096, seed: 9).dropFirst() }
+        let slow = SlowReaderHandler(block: block)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let service = try await ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(slow) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { Task { try? await service.close() } }
+        let servicePort = try #require(service.localAddress?.port)
+        let fixture = try await GatewayFixture.start { _, _ in
+            var route = RouteConfiguration(path: "/slow", backend: .tcp(host: "127.0.0.1", port: servicePort))
+            route.compression.enabled = true
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, headers) = try await fixture.client("/slow", headers: ["Sec-WebSocket-Extensions: permessage-deflate"])
+        #expect(headers["sec-websocket-extensions"] == "permessage-deflate")
+        let compressed = try Self.compress(block)
+        let messages = 256
+        for index in 0..<messages {
+            if index % 2 == 0 {
+                try await client.send(TestClient.frame(2, compressed, rsv1: true))
+            } else {
+                // Fragmented: RSV1 on the first frame only, the compressed bytes cut in three.
+                let third = compressed.count / 3
+                try await client.send(TestClient.frame(2, Array(compressed[..<third]), fin: false, rsv1: true))
+                try await client.send(TestClient.frame(0, Array(compressed[third..<(2 * third)]), fin: false))
+                try await client.send(TestClient.frame(0, Array(compressed[(2 * third)...])))
+            }
+        }
+        let total = messages * block.count
+        try await eventually("all \(total) bytes at the service", timeout: .seconds(60)) { slow.state.withLockedValue { $0.received } >= total }
+        let (received, mismatches) = slow.state.withLockedValue { ($0.received, $0.mismatches) }
+        #expect(received == total)
+        #expect(mismatches == 0)
+    }
+
     /// 16 MiB of zeros is 16 KiB compressed: the gateway stops inflating at the route's 1 MiB limit
     /// and closes with 1009, having produced no more than the limit.
     @Test func zipBombEndsWith1009AtTheLimit() async throws {

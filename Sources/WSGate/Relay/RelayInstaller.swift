@@ -39,7 +39,7 @@ struct RelayInstaller {
         case .tcp, .unix: toWebSocket = false
         }
         let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: toWebSocket,
-                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression) })
+                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) })
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler
@@ -51,7 +51,7 @@ struct RelayInstaller {
             backendHandler = leg
         case .webSocket:
             let leg = WebSocketLeg(side: .backend, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes,
-                                   compression: backend.compression.map { LegCompression(backend: $0, settings: route.compression) })
+                                   compression: backend.compression.map { LegCompression(backend: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) })
             leg.partner = clientLeg
             backendLeg = leg
             backendHandler = WebSocketLegHandler(leg: leg, eventLoop: backend.channel.eventLoop)

@@ -38,7 +38,6 @@ final class WebSocketLeg: RelayPartner {
     private var pendingPong: ByteBuffer?
     /// permessage-deflate with this leg's peer (client legs only).
     private let compression: LegCompression?
-    private let maxMessageBytes: Int
 
     /// `keepsMasked`: the partner is a WebSocket leg that masks again, so payload may reach it still
     /// masked (one XOR pass with both keys instead of two).
@@ -46,7 +45,6 @@ final class WebSocketLeg: RelayPartner {
         self.side = side
         self.session = session
         self.compression = compression
-        self.maxMessageBytes = maxMessageBytes
         // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
         self.decoder = FrameDecoder(
             role: side == .client ? .server : .client,
@@ -66,8 +64,8 @@ final class WebSocketLeg: RelayPartner {
 
     func receive(_ data: ByteBuffer) {
         guard self.handshake.readsFromPeer, let transport = self.transport else { return }
-        if let compression = self.compression, compression.paused {
-            compression.heldReads.append(data)  // at most NIO's reads of one readable event
+        if let compression = self.compression, compression.inbound.isPaused {
+            compression.heldReads.append(data)
             return
         }
         self.decode(data, transport: transport)
@@ -91,10 +89,7 @@ final class WebSocketLeg: RelayPartner {
                 case .dataFrame(let opcode, let fin, let length):
                     if fin { messages += 1 }
                     if let compression = self.compression, self.decoder.messageIsCompressed {
-                        if opcode != .continuation { self.beginInflatedMessage(opcode, compression) }
-                        compression.inboundFrameRemaining = length
-                        compression.inboundFrameFin = fin
-                        if length == 0 && fin {
+                        if compression.inbound.frameStarted(opcode: opcode, fin: fin, length: length) {
                             guard try self.finishInflatedMessage(compression) else {
                                 compression.heldReads.insert(buffer, at: 0)
                                 return
@@ -107,7 +102,7 @@ final class WebSocketLeg: RelayPartner {
                     bytes += payload.readableBytes
                     if let compression = self.compression, self.decoder.messageIsCompressed {
                         var input = payload
-                        compression.inboundFrameRemaining -= input.readableBytes
+                        compression.inbound.payloadArrived(input.readableBytes)
                         guard try self.inflateFrameData(&input, compression) else {
                             compression.heldReads.insert(buffer, at: 0)
                             return
@@ -140,13 +135,6 @@ final class WebSocketLeg: RelayPartner {
 
     // MARK: permessage-deflate, client to gateway
 
-    private func beginInflatedMessage(_ opcode: WebSocketOpcode, _ compression: LegCompression) {
-        compression.inboundOpcode = opcode
-        compression.inboundStarted = false
-        compression.inflatedBytes = 0
-        compression.inboundUTF8.reset()
-    }
-
     /// Inflates compressed payload of the current frame and relays it; ends the message after its
     /// last frame. False: the other leg is full, inflating paused with `input` left (resumed from
     /// ``resumeReading()``).
@@ -155,7 +143,7 @@ final class WebSocketLeg: RelayPartner {
             self.pauseInflating(input, inTail: false, compression)
             return false
         }
-        if compression.inboundFrameRemaining == 0 && compression.inboundFrameFin {
+        if compression.inbound.messageComplete {
             return try self.finishInflatedMessage(compression)
         }
         return true
@@ -169,42 +157,30 @@ final class WebSocketLeg: RelayPartner {
             self.pauseInflating(tail, inTail: true, compression)
             return false
         }
-        if compression.inboundOpcode == .text && !compression.inboundUTF8.isComplete {
-            throw WebSocketProtocolError(.invalidPayload, "text message ends inside a UTF-8 sequence")
-        }
+        let opcode = try compression.inbound.finish()
         compression.inflater.messageFinished()
         if self.handshake.sendsToPeer {
-            self.partner?.relayFrame(opcode: compression.inboundFrameOpcode, fin: true, length: 0)
+            self.partner?.relayFrame(opcode: opcode, fin: true, length: 0)
         }
         return true
     }
 
     private func pauseInflating(_ input: ByteBuffer, inTail: Bool, _ compression: LegCompression) {
-        compression.paused = true
+        compression.inbound.pause(inTail: inTail)
         compression.pausedInput = input
-        compression.pausedInTail = inTail
     }
 
-    /// Inflates `input` in bounded chunks, each relayed as a frame of the message; stops early (false)
-    /// when the other leg cannot take more. Enforces the message size limit on the inflated bytes
-    /// (a zip bomb ends at the limit with 1009) and UTF-8 on inflated text.
+    /// Inflates `input` in bounded chunks, each relayed as a frame of the message (after the
+    /// message's checks on size and UTF-8); stops early (false) when the other leg cannot take more.
     private func inflateAndRelay(_ input: inout ByteBuffer, _ compression: LegCompression) throws -> Bool {
         while true {
             var output = ByteBufferAllocator().buffer(capacity: LegCompression.chunkSize)
             let done = try compression.inflater.inflate(&input, into: &output)
             if output.readableBytes > 0 {
-                compression.inflatedBytes += output.readableBytes
-                if compression.inflatedBytes > self.maxMessageBytes {
-                    throw WebSocketProtocolError(.messageTooBig, "decompressed message exceeds \(self.maxMessageBytes) bytes")
-                }
-                if compression.inboundOpcode == .text, self.side == .client,
-                   !output.withUnsafeReadableBytes({ compression.inboundUTF8.consume($0) }) {
-                    throw WebSocketProtocolError(.invalidPayload, "text message is not valid UTF-8")
-                }
+                let opcode = try compression.inbound.inflated(output)
                 if self.handshake.sendsToPeer, let partner = self.partner {
-                    partner.relayFrame(opcode: compression.inboundFrameOpcode, fin: false, length: output.readableBytes)
+                    partner.relayFrame(opcode: opcode, fin: false, length: output.readableBytes)
                     partner.relayPayload(output)
-                    compression.inboundStarted = true
                 }
             }
             if done { return true }
@@ -214,13 +190,13 @@ final class WebSocketLeg: RelayPartner {
 
     /// The other leg drained: finish the paused inflation, then the reads held meanwhile.
     private func resumeInflating(_ compression: LegCompression, transport: LegTransport) {
-        compression.paused = false
+        guard let inTail = compression.inbound.resume() else { return }
         var input = compression.pausedInput
         compression.pausedInput = ByteBuffer()
         let held = compression.heldReads
         compression.heldReads = []
         do {
-            let finished = compression.pausedInTail
+            let finished = inTail
                 ? try self.finishInflatedMessage(compression, tail: input)
                 : try self.inflateFrameData(&input, compression)
             guard finished else {
@@ -234,7 +210,7 @@ final class WebSocketLeg: RelayPartner {
         }
         for (index, read) in held.enumerated() {
             self.decode(read, transport: transport)
-            if compression.paused {
+            if compression.inbound.isPaused {
                 compression.heldReads.append(contentsOf: held[(index + 1)...])
                 self.flushPartnerSoon(transport)
                 return
@@ -376,16 +352,11 @@ final class WebSocketLeg: RelayPartner {
     func relayFrame(opcode: WebSocketOpcode, fin: Bool, length: Int) {
         guard let transport, self.handshake.sendsToPeer else { return }
         if let compression = self.compression {
-            if opcode != .continuation {
-                // Size known only for single-frame messages; fragmented ones are compressed.
-                compression.outboundCompressing = !fin || length >= compression.settings.minimumMessageBytes
-                compression.outboundOpcode = opcode
-                compression.outboundStarted = false
-            }
-            if compression.outboundCompressing {
-                compression.outboundFrameRemaining = length
-                compression.outboundFrameFin = fin
-                if length == 0 && fin { self.finishCompressedMessage(compression, transport: transport) }
+            switch compression.outbound.frameStarted(opcode: opcode, fin: fin, length: length) {
+            case .passThrough: break
+            case .compress: return
+            case .finish:
+                self.finishCompressedMessage(compression, transport: transport)
                 return
             }
         }
@@ -401,7 +372,7 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func relayPayload(_ payload: ByteBuffer) {
-        if let compression = self.compression, compression.outboundCompressing {
+        if let compression = self.compression, compression.outbound.isCompressing {
             guard let transport, self.handshake.sendsToPeer else { return }
             var input = payload
             var output = ByteBuffer()
@@ -411,11 +382,9 @@ final class WebSocketLeg: RelayPartner {
                 self.compressionFailed(error, transport: transport)
                 return
             }
-            compression.outboundFrameRemaining -= payload.readableBytes
+            let ends = compression.outbound.payloadCompressed(payload.readableBytes)
             if output.readableBytes > 0 { self.writeCompressedFrame(output, fin: false, compression) }
-            if compression.outboundFrameRemaining == 0 && compression.outboundFrameFin {
-                self.finishCompressedMessage(compression, transport: transport)
-            }
+            if ends { self.finishCompressedMessage(compression, transport: transport) }
             return
         }
         self.relay(payload, xoring: self.outgoingMask)
@@ -432,21 +401,19 @@ final class WebSocketLeg: RelayPartner {
             return
         }
         self.writeCompressedFrame(output, fin: true, compression)
-        compression.outboundCompressing = false
+        compression.outbound.finished()
     }
 
     /// A frame of the compressed message: RSV1 and the message's opcode on the first, continuation
     /// after; masked toward a backend.
     private func writeCompressedFrame(_ payload: ByteBuffer, fin: Bool, _ compression: LegCompression) {
         guard let transport else { return }
-        let first = !compression.outboundStarted
-        compression.outboundStarted = true
+        let (opcode, compressed) = compression.outbound.nextFrame()
         let count = payload.readableBytes
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let inline = count <= GatheredOutput.copyLimit ? count : 0
         self.output.append(reserving: 14 + inline) { output in
-            FrameEncoder.writeHeader(into: &output, fin: fin, opcode: first ? compression.outboundOpcode : .continuation,
-                                     payloadLength: count, mask: mask, compressed: first)
+            FrameEncoder.writeHeader(into: &output, fin: fin, opcode: opcode, payloadLength: count, mask: mask, compressed: compressed)
             if inline > 0 {
                 let from = output.writerIndex - output.readerIndex
                 output.writeImmutableBuffer(payload)
@@ -474,7 +441,7 @@ final class WebSocketLeg: RelayPartner {
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
         guard self.transport != nil, self.handshake.sendsToPeer else { return }
-        if let compression = self.compression, compression.outboundCompressing {
+        if let compression = self.compression, compression.outbound.isCompressing {
             var clear = payload
             clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
             self.relayPayload(clear)
@@ -575,9 +542,9 @@ final class WebSocketLeg: RelayPartner {
     }
 
     func resumeReading() {
-        if let compression = self.compression, compression.paused, let transport {
+        if let compression = self.compression, compression.inbound.isPaused, let transport {
             self.resumeInflating(compression, transport: transport)
-            if compression.paused { return }
+            if compression.inbound.isPaused { return }
         }
         self.transport?.resumeReading()
     }
