@@ -73,6 +73,12 @@ struct RelayInstaller {
         return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
     }
 
+    /// The client could not be given its leg (the front failed to answer): the client leg ends as
+    /// a vanished peer would, which closes the backend leg and lets the session finish.
+    func abandon() {
+        self.clientLeg.transportClosed()
+    }
+
     /// Call once ``clientLeg`` is in the client pipeline.
     func start() {
         let channel = self.backend.channel

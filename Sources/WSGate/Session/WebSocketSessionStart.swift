@@ -70,15 +70,19 @@ enum WebSocketSessionStart {
     }
 
     private static func install(_ request: UpgradeRequest, backend: BackendConnection, front: some SessionFront, gateway: GatewayContext, eventLoop: EventLoop) {
+        var prepared: RelayInstaller?
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
                 eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName, compression: request.compression, identity: request.identity
             )
+            prepared = relay
             try front.accept(relay, fields: WebSocketResponseFields(subprotocol: backend.subprotocol, extensions: request.compression?.responseHeader))
             relay.start()
         } catch {
             gateway.logger.error("could not install the relay: \(error)", metadata: ["client": "\(front.clientDescription)", "protocol": "\(front.protocolName)"])
+            // A session that was set up ends as one (its line, its metrics, its place in the registry).
+            prepared?.abandon()
             backend.channel.close(promise: nil)
             front.abort()
         }
