@@ -12,6 +12,18 @@ final class SlowReaderHandler: ChannelInboundHandler, @unchecked Sendable {
 
     init(block: [UInt8]) { self.block = block }
 
+    /// A loopback service on a free port whose one connection reads through this handler.
+    func listen(group: EventLoopGroup) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(self) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         self.scheduleRead(context: context)
     }
@@ -50,14 +62,7 @@ final class SlowReaderHandler: ChannelInboundHandler, @unchecked Sendable {
         let block = pattern(frameSize, seed: 5)
         let slow = SlowReaderHandler(block: block)
         let group = MultiThreadedEventLoopGroup.singleton
-        let service = try await ServerBootstrap(group: group)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(slow) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let service = try await slow.listen(group: group)
         defer { Task { try? await service.close() } }
 
         let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:\(service.localAddress!.port!)", "--threads", "1"])

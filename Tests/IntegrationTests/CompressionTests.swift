@@ -67,15 +67,7 @@ import Testing
         // number, so the service's check (one byte in 4096) sees a chunk out of place.
         let block = (0..<16).flatMap { chunk in [UInt8(chunk)] + pattern(4096, seed: 9).dropFirst() }
         let slow = SlowReaderHandler(block: block)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let service = try await ServerBootstrap(group: group)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16 * 1024))
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(slow) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let service = try await slow.listen(group: MultiThreadedEventLoopGroup.singleton)
         defer { Task { try? await service.close() } }
         let servicePort = try #require(service.localAddress?.port)
         let fixture = try await GatewayFixture.start { _, _ in

@@ -9,12 +9,7 @@ import Testing
     static let listener = "listeners:\n  - address: \"127.0.0.1:1\"\nroutes:\n"
 
     func error(_ yaml: String) -> ConfigurationError? {
-        do {
-            _ = try ConfigurationLoader.parse(yaml: yaml, file: "gw.yaml")
-            return nil
-        } catch {
-            return error
-        }
+        ConfigurationLoaderTests().error(yaml)
     }
 
     @Test func everyShownRouteKeyIsReadAndShownBack() throws {
