@@ -157,15 +157,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         self.state = .upgraded
 
-        // The HTTP handlers leave before the relay writes its first frame; the decoder goes last
-        // and hands any bytes that followed the request (early frames) to the client leg.
-        let sync = context.pipeline.syncOperations
-        sync.removeHandler(self.headLimiter, promise: nil)
-        sync.removeHandler(self.encoder, promise: nil)
-        sync.removeHandler(context: context, promise: nil)
-        try context.channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
-        try sync.addHandler(WebSocketLegHandler(leg: relay.clientLeg, eventLoop: context.eventLoop))
-        sync.removeHandler(self.decoder, promise: nil)
+        try relay.attachClient(to: context.channel, replacing: [self.headLimiter, self.encoder, self], decoder: self.decoder)
     }
 
     func abort() {

@@ -3,10 +3,11 @@ import NIOCore
 /// Wires a session between a client channel that is about to carry WebSocket frames and a connected
 /// backend. Transport-agnostic: the HTTP/1.1 front uses it after its 101; an HTTP/2 stream can too.
 ///
-/// Two steps, because the caller must clear its own protocol handlers out of the client pipeline
-/// between them: ``prepare(backend:route:clientAddress:eventLoop:gateway:)`` builds the legs and
-/// installs the backend one; the caller gives ``clientLeg`` a transport (a channel handler, an HTTP/2
-/// stream); ``start()`` lets bytes flow.
+/// Every pipeline change of a session is made here: ``prepare(backend:route:clientAddress:eventLoop:gateway:)``
+/// builds the legs and installs the backend one; the front answers the client and gives
+/// ``clientLeg`` its transport (``attachClient(to:replacing:decoder:)`` for HTTP/1.1, the stream
+/// itself for HTTP/2); ``start()`` lets bytes flow, or ``abandon()`` ends a session whose client
+/// could not be answered.
 struct RelayInstaller {
     let clientLeg: WebSocketLeg
     private let session: RelaySession
@@ -71,6 +72,18 @@ struct RelayInstaller {
         }
         try backend.channel.pipeline.syncOperations.addHandler(backendHandler)
         return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
+    }
+
+    /// HTTP/1.1 after its 101: the HTTP handlers leave before the relay writes its first frame, the
+    /// client leg's handler takes their place, and the request decoder goes last, handing the bytes
+    /// that followed the request (early frames) to the leg. (An HTTP/2 stream is the leg's transport
+    /// itself: nothing in its pipeline changes.)
+    func attachClient(to channel: Channel, replacing handlers: [RemovableChannelHandler], decoder: RemovableChannelHandler) throws {
+        let sync = channel.pipeline.syncOperations
+        for handler in handlers { sync.removeHandler(handler, promise: nil) }
+        try channel.syncOptions?.setOption(ChannelOptions.writeBufferWaterMark, value: BackendConnector.writeBufferWaterMark)
+        try sync.addHandler(WebSocketLegHandler(leg: self.clientLeg, eventLoop: channel.eventLoop))
+        sync.removeHandler(decoder, promise: nil)
     }
 
     /// The client could not be given its leg (the front failed to answer): the client leg ends as
