@@ -12,27 +12,14 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum State {
-        case awaitingHead
-        case readingRequest(HandshakeDecision, keepAlive: Bool, isHead: Bool)
-        /// Admission and the backend connect run; `key` is the client's, for the 101.
-        case connectingBackend(key: String)
-        /// A static file is being looked up or sent: the next request waits (no pipelining).
-        case servingFile(keepAlive: Bool)
-        case upgraded
-        case closing
-    }
-
     private let gateway: GatewayContext
     private let client: ClientConnection
     private let headLimiter: RequestHeadLimitHandler
     private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
     private let encoder: HTTPResponseEncoder
-    private var state = State.awaitingHead
+    /// Which request is being read or answered, and whether the client is read meanwhile.
+    private var state = HTTP1ConnectionState()
     private var handshakeTimer: Scheduled<Void>?
-    private var readPending = false
-    /// See ``channelRead``: the connection closes after the current response.
-    private var pipelinedRequestDropped = false
     private var context: ChannelHandlerContext?
     /// `ip:port` of the client, formatted only when something is logged.
     var clientDescription: String { self.client.loggable }
@@ -72,31 +59,28 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self else { return }
             self.logger.info("dropped client: no complete request within \(timeout.prettyDescription)", metadata: ["client": "\(self.clientDescription)"])
-            self.state = .closing
+            self.state.close()
             context.close(promise: nil)
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (Self.unwrapInboundIn(data), self.state) {
-        case (.head(let head), .awaitingHead):
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
             // The timer runs on until the request's end: a head announcing a body that never
             // comes would otherwise hold the connection for good.
-            let decision = HTTPRefusal.headerCount(head.headers.count, limit: self.gateway.settings.limits.maxHeaderCount).map { .refuse($0) }
-                ?? HandshakeValidator.decide(head, routing: self.gateway.routing, secure: self.client.secure)
-            self.state = .readingRequest(decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
-        case (.body, _):
+            self.state.head {
+                let decision = HTTPRefusal.headerCount(head.headers.count, limit: self.gateway.settings.limits.maxHeaderCount).map { .refuse($0) }
+                    ?? HandshakeValidator.decide(head, routing: self.gateway.routing, secure: self.client.secure)
+                return .init(decision: decision, keepAlive: head.isKeepAlive, isHead: head.method == .HEAD)
+            }
+        case .body:
             break  // request bodies mean nothing here; they are read and dropped
-        case (.end, .readingRequest(let decision, let keepAlive, let isHead)):
+        case .end:
+            guard let request = self.state.end() else { return }
             self.handshakeTimer?.cancel()
             self.headLimiter.requestEnded()
-            self.handle(decision, keepAlive: keepAlive, isHead: isHead, context: context)
-        case (.head, .servingFile):
-            // A pipelined request behind a file still being sent: it is not answered, and the
-            // connection closes after the file, which tells the client to send it again.
-            self.pipelinedRequestDropped = true
-        default:
-            break
+            self.handle(request.decision, keepAlive: request.keepAlive, isHead: request.isHead, context: context)
         }
     }
 
@@ -111,7 +95,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
             self.serveFile(request, keepAlive: keepAlive, context: context)
         case .upgrade(var request):
             request.arrived(over: self.client, trustedProxies: self.gateway.settings.trustedProxies)
-            self.state = .connectingBackend(key: request.key)
+            self.state.connectingBackend(key: request.key)
             WebSocketSessionStart.start(request, front: self, gateway: self.gateway, eventLoop: context.eventLoop)
         }
     }
@@ -146,7 +130,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
 
     /// The 101, then the HTTP handlers leave the pipeline and the relay's client leg takes their place.
     func accept(_ relay: RelayInstaller, fields: WebSocketResponseFields) throws {
-        guard let context, case .connectingBackend(let key) = self.state else { throw ChannelError.ioOnClosedChannel }
+        guard let context, let key = self.state.upgrade() else { throw ChannelError.ioOnClosedChannel }
         var headers = HTTPHeaders()
         headers.add(name: "Upgrade", value: "websocket")
         headers.add(name: "Connection", value: "Upgrade")
@@ -155,7 +139,6 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         headers.add(name: "Server", value: "wsgate")
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
-        self.state = .upgraded
 
         try relay.attachClient(to: context.channel, replacing: [self.headLimiter, self.encoder, self], decoder: self.decoder)
     }
@@ -189,15 +172,11 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     /// Ends the response; a kept-alive connection waits for its next request.
     private func endResponse(keepAlive: Bool, context: ChannelHandlerContext) {
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
-        if keepAlive && !self.pipelinedRequestDropped {
-            self.state = .awaitingHead
+        switch self.state.responseEnded(keepAlive: keepAlive) {
+        case .awaitNext(let read):
             self.armHandshakeTimer(context: context)
-            if self.readPending {
-                self.readPending = false
-                context.read()
-            }
-        } else {
-            self.state = .closing
+            if read { context.read() }
+        case .close:
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
@@ -205,15 +184,12 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     // MARK: Static files
 
     private func serveFile(_ request: StaticRequest, keepAlive: Bool, context: ChannelHandlerContext) {
-        self.state = .servingFile(keepAlive: keepAlive)
+        self.state.servingFile()
         StaticFileServing.serve(request, front: self, eventLoop: context.eventLoop, allocator: context.channel.allocator, logger: self.logger)
     }
 
     /// Whether the connection stays open after the file being served.
-    private var servingKeepAlive: Bool {
-        if case .servingFile(let keepAlive) = self.state { return keepAlive }
-        return false
-    }
+    private var servingKeepAlive: Bool { self.state.keepAlive }
 
     func respond(_ status: HTTPResponseStatus, headers: [(String, String)], contentType: String, body: String, isHead: Bool) {
         guard let context else { return }
@@ -237,24 +213,19 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     }
 
     func abandonBody() {
-        self.state = .closing
+        self.state.close()
         self.context?.close(promise: nil)
     }
 
     // MARK: Flow control and errors
 
     func read(context: ChannelHandlerContext) {
-        switch self.state {
-        case .connectingBackend, .servingFile, .closing:
-            self.readPending = true
-        default:
-            context.read()
-        }
+        if self.state.read() { context.read() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        switch self.state {
-        case .awaitingHead, .readingRequest:
+        switch self.state.answersMalformedRequests {
+        case true:
             if error is HTTPParserError {
                 self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
                 self.handshakeTimer?.cancel()
@@ -262,7 +233,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
                 return
             }
             context.close(promise: nil)
-        default:
+        case false:
             context.close(promise: nil)
         }
     }
