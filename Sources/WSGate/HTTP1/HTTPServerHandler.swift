@@ -224,18 +224,13 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        switch self.state.answersMalformedRequests {
-        case true:
-            if error is HTTPParserError {
-                self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
-                self.handshakeTimer?.cancel()
-                self.respond(.badRequest, body: "Bad Request: malformed HTTP\n", keepAlive: false, context: context)
-                return
-            }
+        guard error is HTTPParserError, self.state.answersMalformedRequests else {
             context.close(promise: nil)
-        case false:
-            context.close(promise: nil)
+            return
         }
+        self.logger.info("refused request: malformed HTTP (\(error))", metadata: ["client": "\(self.clientDescription)", "status": "400"])
+        self.handshakeTimer?.cancel()
+        self.respond(.badRequest, body: "Bad Request: malformed HTTP\n", keepAlive: false, context: context)
     }
 }
 
