@@ -49,8 +49,12 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         self.context = context
     }
 
+    /// After the channel closed (NIO removes handlers once `channelInactive` has run), the link to the
+    /// other leg goes with the context (GlueHandler's pattern): a late call in finds no context, and
+    /// nothing goes out through a removed handler.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.partner = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
