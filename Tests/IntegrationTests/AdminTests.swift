@@ -38,7 +38,7 @@ import Testing
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--log-level", "info"])
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--log-level", "info"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let adminPort = try await gateway.adminPort()
@@ -90,7 +90,7 @@ import Testing
         defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { echo.close(promise: nil) }
-        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/tcp=tcp://127.0.0.1:\(echo.localAddress!.port!)", "--log-level", "info"])
+        let gateway = try await GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/tcp=tcp://127.0.0.1:\(echo.localAddress!.port!)", "--log-level", "info"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let adminPort = try await gateway.adminPort()
@@ -140,7 +140,7 @@ import Testing
         let counts = ClosingService.Counts()
         let service = try await TestServices.start(group: group) { ClosingService(.repliesAndCloses, counts: counts) }
         defer { service.close(promise: nil) }
-        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/svc=tcp://127.0.0.1:\(service.localAddress!.port!)", "--log-level", "info"])
+        let gateway = try await GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/svc=tcp://127.0.0.1:\(service.localAddress!.port!)", "--log-level", "info"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let adminPort = try await gateway.adminPort()
@@ -176,7 +176,7 @@ import Testing
     @Test func adminConnectionsDoNotStayOpen() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
-        let gateway = try GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/x=tcp://127.0.0.1:1"])
+        let gateway = try await GatewayProcess(arguments: ["--admin", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--route", "/x=tcp://127.0.0.1:1"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let adminPort = try await gateway.adminPort()

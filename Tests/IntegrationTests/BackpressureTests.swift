@@ -65,7 +65,7 @@ final class SlowReaderHandler: ChannelInboundHandler, @unchecked Sendable {
         let service = try await slow.listen(group: group)
         defer { Task { try? await service.close() } }
 
-        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:\(service.localAddress!.port!)", "--threads", "1"])
+        let gateway = try await GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:\(service.localAddress!.port!)", "--threads", "1"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
 

@@ -16,7 +16,7 @@ import Testing
         defer { Task { try? await echo.close() } }
         var arguments = ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1", "--compression"]
         if tls { arguments += ["--cert", certificates.certificate(), "--key", certificates.key()] }
-        let gateway = try GatewayProcess(arguments: arguments)
+        let gateway = try await GatewayProcess(arguments: arguments)
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
 

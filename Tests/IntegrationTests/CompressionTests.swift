@@ -146,8 +146,8 @@ import Testing
 }
 
 /// A Python `websockets` echo server (scripts/echo_ws.py) as a child process.
-final class PythonEchoServer: @unchecked Sendable {
-    let process = Process()
+final class PythonEchoServer: Sendable {
+    let process: ChildProcess
     let port: Int
     /// The server's output (its port, and why it failed): removed by ``stop()``.
     let output: URL
@@ -156,12 +156,8 @@ final class PythonEchoServer: @unchecked Sendable {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("echo-ws-\(UUID().uuidString.prefix(8)).log")
         self.output = output
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        self.process.executableURL = try Peers.python
-        self.process.arguments = [Peers.packageRoot.appendingPathComponent("scripts/echo_ws.py").path, "--port", "0"] + arguments
-        let log = try FileHandle(forWritingTo: output)
-        self.process.standardOutput = log
-        self.process.standardError = log
-        try self.process.run()
+        let process = try await ChildProcess.start(try Peers.python.path, [Peers.packageRoot.appendingPathComponent("scripts/echo_ws.py").path, "--port", "0"] + arguments, log: output)
+        self.process = process
         let deadline = NIODeadline.now() + .seconds(20)
         while NIODeadline.now() < deadline {
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
@@ -171,15 +167,14 @@ final class PythonEchoServer: @unchecked Sendable {
             }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
-        self.process.terminate()
+        process.signal(SIGKILL)
         try? FileManager.default.removeItem(at: output)
         throw TestTimeout(what: "echo_ws.py to listen")
     }
 
-    /// SIGKILL (the test process may have SIGTERM blocked, and children inherit the mask), without
-    /// waiting: see ``GatewayProcess/stop()``.
+    /// SIGKILL, without waiting: see ``GatewayProcess/stop()``.
     func stop() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.signal(SIGKILL)
         try? FileManager.default.removeItem(at: self.output)
     }
 }

@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func chromiumUsesTheDemoPageThroughTheGateway() async throws {
-        let backend = try GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0"])
+        let backend = try await GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0"])
         defer { backend.stop() }
         var ports: [String: String] = [:]
         try await eventually("the demo services' ports") {
@@ -36,7 +36,7 @@ import Testing
             }
             return ports.count == 3
         }
-        let gateway = try GatewayProcess(arguments: ["--config", Self.repository.appendingPathComponent("examples/demo/demo.yaml").path, "--log-level", "info"], environment: [
+        let gateway = try await GatewayProcess(arguments: ["--config", Self.repository.appendingPathComponent("examples/demo/demo.yaml").path, "--log-level", "info"], environment: [
             "DEMO_PORT": "0", "DEMO_ADMIN_PORT": "0",
             "ECHO_PORT": ports["websocket"] ?? "", "CONSOLE_A_PORT": ports["console-a"] ?? "", "CONSOLE_B_PORT": ports["console-b"] ?? "",
         ])

@@ -12,7 +12,7 @@ import Testing
     /// waits for it to listen, once it has arranged to stop both).
     static func gatewayToAnEcho() async throws -> (GatewayProcess, Channel) {
         let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
-        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1"])
+        let gateway = try await GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/ws=ws://127.0.0.1:\(echo.localAddress!.port!)", "--threads", "1"])
         return (gateway, echo)
     }
 
@@ -212,7 +212,7 @@ extension ExhaustionTests {
               - {path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)", auth: {basic_htpasswd: \(directory.appendingPathComponent("users.htpasswd").path)}}
               - {path: /files, static: \(directory.appendingPathComponent("web").path)}
             """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let port = gateway.port

@@ -4,7 +4,7 @@ import NIOCore
 /// The built `wsgate` executable run as a child process, for what must be measured on the gateway
 /// alone (its memory) or tested as a user runs it (flags, exit codes).
 final class GatewayProcess: @unchecked Sendable {
-    let process: Process
+    let process: ChildProcess
     let logFile: URL
     private(set) var port = 0
     /// Files made for this process (its configuration), removed by `stop()`.
@@ -33,19 +33,10 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// `executable`: another product built next to the tests (the demo backend).
-    init(executable: String = "wsgate", arguments: [String], environment: [String: String] = [:]) throws {
+    init(executable: String = "wsgate", arguments: [String], environment: [String: String] = [:]) async throws {
         self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
-        self.process = Process()
-        self.process.executableURL = try Self.locate(executable)
-        self.process.arguments = arguments
-        if !environment.isEmpty {
-            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        let log = try FileHandle(forWritingTo: self.logFile)
-        self.process.standardError = log
-        self.process.standardOutput = log
-        try self.process.run()
+        self.process = try await ChildProcess.start(try Self.locate(executable).path, arguments, environment: environment, log: self.logFile)
     }
 
     /// Waits for the "listening" log line and takes the port from it.
@@ -82,7 +73,7 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     func signal(_ signal: Int32) {
-        kill(self.process.processIdentifier, signal)
+        self.process.signal(signal)
     }
 
     /// The exit status, once the process has exited within `timeout`; nil if it is still running.
@@ -104,7 +95,7 @@ final class GatewayProcess: @unchecked Sendable {
     var peakResidentBytes: Int { self.statusBytes("VmHWM:") }
 
     private func statusBytes(_ field: String) -> Int {
-        let status = Self.readWhole("/proc/\(self.process.processIdentifier)/status")
+        let status = Self.readWhole("/proc/\(self.process.pid)/status")
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kib * 1024
@@ -113,7 +104,7 @@ final class GatewayProcess: @unchecked Sendable {
     /// The gateway's TCP sockets in CLOSE-WAIT (the peer closed, the gateway never did): its socket
     /// descriptors' inodes (/proc/PID/fd) looked up in /proc/PID/net/tcp and tcp6 (state 08).
     var closeWaitSockets: Int {
-        let pid = self.process.processIdentifier
+        let pid = self.process.pid
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         let inodes = Set(fds.compactMap { fd -> Substring? in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
@@ -153,7 +144,7 @@ final class GatewayProcess: @unchecked Sendable {
     /// connections hit their gateway's timeouts. Tests of the drain send SIGTERM themselves
     /// (``signal(_:)``, ``waitForExit(timeout:)``).
     func stop() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.signal(SIGKILL)
         try? FileManager.default.removeItem(at: self.logFile)
         for file in self.removesOnStop { try? FileManager.default.removeItem(at: file) }
     }

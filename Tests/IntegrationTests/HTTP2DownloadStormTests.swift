@@ -36,7 +36,7 @@ import Testing
                 static: \(web.path)
             """)
         defer { gateway.stop() }
-        let pid = gateway.process.processIdentifier
+        let pid = gateway.process.pid
         // Listeners log "listening" as each binds: the first one's line is all start() waits for.
         try await eventually("the TLS listener on 127.0.0.2") { gateway.listeningPort(host: "127.0.0.2") != nil }
         let tlsPort = try #require(gateway.listeningPort(host: "127.0.0.2"))

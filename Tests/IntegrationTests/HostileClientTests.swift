@@ -24,7 +24,7 @@ import Testing
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--threads", "1"])
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--threads", "1"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let port = gateway.port

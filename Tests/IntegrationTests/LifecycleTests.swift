@@ -39,7 +39,7 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
     static func start(_ name: String, _ yaml: String, arguments: [String] = []) async throws -> (GatewayProcess, URL) {
         let config = self.temporaryConfig(name)
         try self.writeConfig(config, yaml)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path] + arguments)
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path] + arguments)
         gateway.removesOnStop.append(config)
         do {
             try await gateway.waitUntilListening()
@@ -284,7 +284,7 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
             listeners: [{address: "127.0.0.1:1"}]  # replaced by WSGATE_LISTEN
             routes: [{path: /env, backend: "tcp://127.0.0.1:${SERVICE_PORT}"}]
             """)
-        let gateway = try GatewayProcess(arguments: [], environment: [
+        let gateway = try await GatewayProcess(arguments: [], environment: [
             "WSGATE_CONFIG": config.path,
             "WSGATE_LISTEN": "127.0.0.1:0",
             "SERVICE_PORT": "\(service.localAddress!.port!)",
@@ -318,7 +318,7 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
         defer { group.shutdownGracefully { _ in } }
         let service = try await TestServices.start(group: group) { GreetAndEchoHandler("flags") }
         defer { service.close(promise: nil) }
-        let gateway = try GatewayProcess(arguments: [], environment: [
+        let gateway = try await GatewayProcess(arguments: [], environment: [
             "WSGATE_LISTEN": "127.0.0.1:0",
             "WSGATE_ROUTE": "/a=tcp://127.0.0.1:\(service.localAddress!.port!), /b=tcp://127.0.0.1:1",
             "WSGATE_LOG_LEVEL": "debug",

@@ -27,10 +27,10 @@ import Testing
         case .flags, .flagsWithSubprotocol:
             var arguments = ["--listen", "127.0.0.1:0", "--route", "/mqtt=unix:\(broker.socket)", "--threads", "1"]
             if setup == .flagsWithSubprotocol { arguments += ["--subprotocol", "mqtt"] }
-            gateway = try GatewayProcess(arguments: arguments)
+            gateway = try await GatewayProcess(arguments: arguments)
         case .example:
             let file = Peers.packageRoot.appendingPathComponent("examples/mqtt.yaml").path
-            gateway = try GatewayProcess(arguments: ["--config", file, "--listen", "127.0.0.1:0", "--threads", "1"], environment: ["MQTT_BROKER": "unix:\(broker.socket)"])
+            gateway = try await GatewayProcess(arguments: ["--config", file, "--listen", "127.0.0.1:0", "--threads", "1"], environment: ["MQTT_BROKER": "unix:\(broker.socket)"])
         }
         let withSubprotocolList = setup != .flags
         defer { gateway.stop() }

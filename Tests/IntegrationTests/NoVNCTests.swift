@@ -29,7 +29,7 @@ import Testing
               - path: /
                 static: {root: /usr/share/novnc}
             """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
 

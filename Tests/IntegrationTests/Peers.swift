@@ -21,27 +21,19 @@ enum Peers {
 
     /// Runs a program to completion (bounded by `timeout` seconds); returns its status and output.
     static func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60) async throws -> (status: Int32, output: String) {
-        // Output goes to a file, not a pipe: Foundation's pipe reads trap on EINTR (SIGCHLD).
+        // Output goes to a file, not a pipe: read once the program is done.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-peer-\(UUID().uuidString.prefix(8)).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try await ChildProcess.start(executable.path, arguments, log: log)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
-                kill(process.processIdentifier, SIGKILL)  // SIGTERM may be blocked (inherited mask)
+                process.signal(SIGKILL)
                 throw TestTimeout(what: "\(executable.lastPathComponent) \(arguments.joined(separator: " ")):\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
-        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        return (process.terminationStatus ?? -1, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 
     static func which(_ name: String) throws -> URL {

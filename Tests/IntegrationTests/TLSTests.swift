@@ -117,12 +117,12 @@ struct TestCertificates {
     @Test func sighupReloadsTheRunningProcess() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
-        let gateway = try GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:1", "--cert", certificates.certificate(), "--key", certificates.key()])
+        let gateway = try await GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:1", "--cert", certificates.certificate(), "--key", certificates.key()])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let before = try await Self.servedSerial(port: gateway.port)
         try await TestCertificates.issue(in: certificates.directory, name: "server")
-        kill(gateway.process.processIdentifier, SIGHUP)
+        gateway.signal(SIGHUP)
         try await eventually("the reload log line") { gateway.log.contains("reloaded TLS certificate") }
         #expect(try await Self.servedSerial(port: gateway.port) != before)
         #expect(gateway.process.isRunning)

@@ -1,11 +1,12 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// A real service (mosquitto, TigerVNC's Xvnc) run as a child process and listening on a unix
 /// socket in a fresh directory of its own: no port to pick or collide on. Its output goes to
 /// `service.log` in that directory, which ``stop()`` removes.
 final class UnixSocketService: @unchecked Sendable {
     let directory: URL
-    let process = Process()
+    private let process = NIOLockedValueBox<ChildProcess?>(nil)
     var socket: String { self.directory.appendingPathComponent("service.sock").path }
 
     /// `arguments` gets the service (its ``directory`` and ``socket``) and may write files there.
@@ -18,13 +19,8 @@ final class UnixSocketService: @unchecked Sendable {
         let service = try UnixSocketService(writableByAll: writableByAll)
         do {
             let log = service.directory.appendingPathComponent("service.log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            service.process.executableURL = URL(fileURLWithPath: executable)
-            service.process.arguments = try arguments(service)
-            service.process.standardOutput = handle
-            service.process.standardError = handle
-            try service.process.run()
+            let process = try await ChildProcess.start(executable, try arguments(service), log: log)
+            service.process.withLockedValue { $0 = process }
             try await eventually("\(executable) to listen on \(service.socket)") { FileManager.default.fileExists(atPath: service.socket) }
             return service
         } catch {
@@ -41,7 +37,7 @@ final class UnixSocketService: @unchecked Sendable {
 
     /// SIGKILL, without waiting (see ``GatewayProcess/stop()``), then the directory goes.
     func stop() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.withLockedValue { $0 }?.signal(SIGKILL)
         try? FileManager.default.removeItem(at: self.directory)
     }
 }
