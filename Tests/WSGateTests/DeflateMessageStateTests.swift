@@ -5,13 +5,13 @@ import Testing
 /// Every event in every state of the two permessage-deflate message machines, and what a peer can
 /// force through them: a zip bomb, invalid or truncated UTF-8, a message started while another is
 /// paused, an empty compressed message.
-@Suite struct InflatingMessageTests {
+@Suite struct InflatingMessageTests: TransitionTableSuite {
     typealias State = InflatingMessage.State
 
     static let allStates: [State] = [.idle, .inflating, .paused(inTail: false), .paused(inTail: true)]
 
-    static func machine(in state: State, limit: Int = 100, checksUTF8: Bool = true) -> InflatingMessage {
-        var machine = InflatingMessage(maxMessageBytes: limit, checksUTF8: checksUTF8)
+    static func machine(in state: State) -> InflatingMessage {
+        var machine = InflatingMessage(maxMessageBytes: 100, checksUTF8: true)
         switch state {
         case .idle: break
         case .inflating: _ = machine.frameStarted(opcode: .binary, fin: false, length: 10)
@@ -23,10 +23,6 @@ import Testing
         return machine
     }
 
-    func check<Result: Equatable>(_ event: (inout InflatingMessage) -> Result, _ expected: [State: (Result, State)],
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
-        expectTransitions(Self.allStates, machine: { Self.machine(in: $0) }, state: \.state, event, expected, sourceLocation: sourceLocation)
-    }
 
     @Test func aDataFrameStartsAMessageInEveryState() {
         // A paused message cannot see a new frame (its reads are held), but the machine stays sound.
@@ -116,7 +112,7 @@ import Testing
     }
 }
 
-@Suite struct DeflatingMessageTests {
+@Suite struct DeflatingMessageTests: TransitionTableSuite {
     typealias State = DeflatingMessage.State
 
     static let allStates: [State] = [.idle, .passing, .compressing(sentAFrame: false), .compressing(sentAFrame: true)]
@@ -135,10 +131,6 @@ import Testing
         return machine
     }
 
-    func check<Result: Equatable>(_ event: (inout DeflatingMessage) -> Result, _ expected: [State: (Result, State)],
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
-        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
-    }
 
     @Test func aNewMessageIsCompressedUnlessItIsOneSmallFrame() {
         let compressing = State.compressing(sentAFrame: false)

@@ -5,7 +5,7 @@ import Testing
 /// Every event in every state of ``HTTP1ConnectionState``, and what clients force at awkward moments:
 /// a request pipelined behind a file, reads asked for while a backend is being opened, a handshake
 /// whose client left before the 101.
-@Suite struct HTTP1ConnectionStateTests {
+@Suite struct HTTP1ConnectionStateTests: TransitionTableSuite {
     typealias State = HTTP1ConnectionState.State
 
     static let allStates: [State] = [.awaitingHead, .readingRequest, .connectingBackend, .servingFile, .upgraded, .closing]
@@ -30,10 +30,6 @@ import Testing
         return machine
     }
 
-    func check<Result: Equatable>(_ event: (inout HTTP1ConnectionState) -> Result, _ expected: [State: (Result, State)],
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
-        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
-    }
 
     @Test func onlyAnAwaitedHeadIsDecided() {
         self.check({ machine -> Bool in

@@ -5,7 +5,7 @@ import Testing
 /// stream. The events a client can force at any moment (DATA, END_STREAM, a reset or its
 /// connection closing) are checked in each state, including the ones a well-behaved client never
 /// causes (DATA after a refusal, a reset while the backend is being opened or a file is sent).
-@Suite struct HTTP2StreamStateTests {
+@Suite struct HTTP2StreamStateTests: TransitionTableSuite {
     typealias State = HTTP2StreamState.State
 
     static let allStates: [State] = [
@@ -35,10 +35,6 @@ import Testing
         return machine
     }
 
-    func check<Result: Equatable>(_ event: (inout HTTP2StreamState) -> Result, _ expected: [State: (Result, State)],
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
-        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
-    }
 
     @Test func newStreamsAreAnswered() {
         #expect(HTTP2StreamState().state == .answering)

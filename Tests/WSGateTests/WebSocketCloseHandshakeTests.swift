@@ -4,7 +4,7 @@ import Testing
 /// Every event in every state of ``WebSocketCloseHandshake``: what it returns and where it leaves
 /// the hop, including what peers force at awkward moments (a close crossing ours, a protocol error
 /// while our close is out, the connection dropping mid-handshake).
-@Suite struct WebSocketCloseHandshakeTests {
+@Suite struct WebSocketCloseHandshakeTests: TransitionTableSuite {
     typealias State = WebSocketCloseHandshake.State
 
     static let allStates: [State] = [.open, .closeSent, .closing, .finished]
@@ -21,10 +21,6 @@ import Testing
         return machine
     }
 
-    func check<Result: Equatable>(_ event: (inout WebSocketCloseHandshake) -> Result, _ expected: [State: (Result, State)],
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
-        expectTransitions(Self.allStates, machine: Self.machine(in:), state: \.state, event, expected, sourceLocation: sourceLocation)
-    }
 
     @Test func framesFlowUntilOurCloseAndAreReadUntilTheirs() {
         #expect(Self.allStates.filter { Self.machine(in: $0).sendsToPeer } == [.open])

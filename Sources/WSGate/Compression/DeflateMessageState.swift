@@ -18,7 +18,7 @@ struct InflatingMessage {
     private var relayedAFrame = false
     private var frameRemaining = 0
     private var frameFin = false
-    private(set) var inflatedBytes = 0
+    private var inflatedBytes = 0
     private var utf8 = UTF8Validator()
     let maxMessageBytes: Int
     /// Text is checked for UTF-8 as it comes out (from clients; backend text is the backend's business).

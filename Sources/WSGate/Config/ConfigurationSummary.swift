@@ -13,7 +13,7 @@ public enum ConfigurationSummary {
     public static func route(_ route: RouteConfiguration) -> [String] {
         var items: [String] = []
         if route.servesWebSockets {
-            items += RouteConfiguration.describe(route) + ["auth=\(route.auth.map(String.init(describing:)) ?? "none")"]
+            items += RouteConfiguration.describe(route)
         }
         if let files = route.staticFiles {
             items += StaticSettings.describe(files).filter { !$0.hasPrefix("root=") }.map { "static.\($0)" }

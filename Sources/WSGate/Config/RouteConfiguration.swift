@@ -144,7 +144,7 @@ extension RouteConfiguration: ConfigurationSection {
             .section("compression", \.compression),
             .value("backend_compression", \.backendCompression, .bool).only(when: \.backend.isWebSocket, "only applies to ws:// and wss:// backends"),
             .value("origins", \.origins, .origins),
-            .section("auth", \.auth, shown: false),
+            .optional("auth", \.auth, .auth, unset: "none"),
             .section("targets", \.targets, shown: false),
             .optional("backend_proxy_protocol", \.backendProxyProtocol, .choice("v1 or v2"))
                 .only(when: { !$0.backend.isWebSocket }, "only applies to tcp:// and unix: backends (WebSocket backends get X-Forwarded-For and Forwarded)"),

@@ -146,6 +146,11 @@ extension ConfigurationValue where Value == OriginPolicy {
     }
 }
 
+extension ConfigurationValue where Value == AuthSettings {
+    /// `auth:`, shown as its one-line description.
+    static var auth: Self { Self(read: ConfigurationValue.section.read, show: \.description) }
+}
+
 extension AuthSettings: ConfigurationSection, CustomStringConvertible {
     /// One method (`bearer_tokens_file`, `bearer_tokens_env`, `basic_htpasswd`, `jwt`), then where
     /// tokens are looked for.

@@ -28,9 +28,9 @@ struct HTTP1ConnectionState {
 
     private(set) var state = State.awaitingHead
     private var request: Request?
-    /// The request being answered, and the key of the one being upgraded.
+    /// Whether the request being answered keeps the connection, and the key of the one being upgraded.
     private(set) var keepAlive = false
-    private(set) var webSocketKey: String?
+    private var webSocketKey: String?
     /// A read asked for while the client must not be read.
     private var readPending = false
     /// A request pipelined behind a file was not answered: the connection closes after the file.
