@@ -51,9 +51,8 @@ public struct BackendConnector: Sendable {
             let key = WebSocketAccept.makeKey()
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
-            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
             let (connected, ready) = Self.openWebSocket(
-                bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
+                bootstrap, on: eventLoop, host: host, port: port, target: target, headers: headers, key: key,
                 tls: tls ? request.routing?.backendTLS[request.route.index] : nil, serverName: route.backendTLS.serverName,
                 subprotocols: request.subprotocols, offersCompression: route.backendCompression
             )
@@ -78,28 +77,27 @@ public struct BackendConnector: Sendable {
             .channelOption(.recvAllocator, value: ReceiveBuffers())
     }
 
-    /// Connects and runs the opening handshake `head` (TLS first for `wss://`). `connected` is the
-    /// TCP connection (for closing it if the caller gives up mid-handshake); `ready` succeeds once
-    /// the HTTP codec has left the pipeline, with bytes that followed the 101 held back.
-    static func openWebSocket(_ bootstrap: ClientBootstrap, on eventLoop: EventLoop, host: String, port: Int, head: HTTPRequestHead, key: String, tls: NIOSSLContext?, serverName: String?,
-                              subprotocols: [String], offersCompression: Bool) -> (connected: EventLoopFuture<Channel>, ready: EventLoopFuture<(Channel, BackendHandshakeHandler.Outcome)>) {
+    /// Connects and runs the opening handshake (TLS first for `wss://`). `connected` is the TCP
+    /// connection (for closing it if the caller gives up mid-handshake); `ready` succeeds with the
+    /// 101's outcome, bytes that followed it held back by the ``BackendHandshakeHandler``.
+    static func openWebSocket(_ bootstrap: ClientBootstrap, on eventLoop: EventLoop, host: String, port: Int, target: String, headers: HTTPHeaders, key: String, tls: NIOSSLContext?, serverName: String?,
+                              subprotocols: [String], offersCompression: Bool) -> (connected: EventLoopFuture<Channel>, ready: EventLoopFuture<(Channel, BackendHandshake.Outcome)>) {
+        guard let request = BackendHandshake.request(target: target, headers: headers, allocator: ByteBufferAllocator()) else {
+            let refused = eventLoop.makeFailedFuture(BackendError.invalidHandshake("the request holds a header that cannot be sent (CR, LF or NUL)")) as EventLoopFuture<Channel>
+            return (refused, refused.map { ($0, BackendHandshake.Outcome()) })
+        }
         let sni = serverName ?? (Self.isIPAddress(host) ? nil : host)
-        let handshake = eventLoop.makePromise(of: BackendHandshakeHandler.Outcome.self)
+        let handshake = eventLoop.makePromise(of: BackendHandshake.Outcome.self)
+        let machine = BackendHandshake(key: key, offeredSubprotocols: subprotocols, offeredCompression: offersCompression)
         let configured = bootstrap
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let encoder = HTTPRequestEncoder()
-                    let decoder = ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
                     let sync = channel.pipeline.syncOperations
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
-                    try sync.addHandler(encoder)
-                    try sync.addHandler(decoder)
-                    try sync.addHandler(BackendHandshakeHandler(request: head, key: key, offeredSubprotocols: subprotocols, offeredCompression: offersCompression,
-                                                                codec: [encoder, decoder], promise: handshake))
-                    try sync.addHandler(EarlyBytesHandler())
+                    try sync.addHandler(BackendHandshakeHandler(request: request, handshake: machine, promise: handshake), name: BackendHandshakeHandler.name)
                 }
             }
         let connected = Self.connect(configured, host: host, port: port)

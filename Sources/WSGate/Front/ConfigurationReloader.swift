@@ -9,12 +9,12 @@ struct ConfigurationReloader: Sendable {
     let server: GatewayServer
     let source: GatewayService.ReloadSource?
 
-    /// Until cancelled.
-    func run() async {
+    /// Until cancelled; `sighups` is trapped by the caller before the gateway starts listening.
+    func run(sighups: UnixSignalsSequence) async {
         let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                for await _ in sighups {
                     trigger.yield("SIGHUP")
                 }
             }

@@ -33,9 +33,12 @@ public struct GatewayService: Service {
     }
 
     public func run() async throws {
+        // Trapped before the listeners open: a SIGHUP sent as soon as the gateway answers is
+        // queued for the reloader, not ignored (as SIGHUP is until trapped; see SignalMask).
+        let sighups = await UnixSignalsSequence(trapping: .sighup)
         try await self.server.start()
         let reloader = ConfigurationReloader(server: self.server, source: self.reloadSource)
-        let reloads = Task { await reloader.run() }
+        let reloads = Task { await reloader.run(sighups: sighups) }
         try? await gracefulShutdown()
         reloads.cancel()
         await reloads.value  // a reload in flight finishes before the listeners close

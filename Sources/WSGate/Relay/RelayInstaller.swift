@@ -103,9 +103,9 @@ struct RelayInstaller {
             return
         }
         let sync = channel.pipeline.syncOperations
-        // Bytes that followed the backend's 101 reach the backend leg now.
-        if let early = try? sync.handler(type: EarlyBytesHandler.self) {
-            sync.removeHandler(early, promise: nil)
+        // Bytes that followed a WebSocket backend's 101 reach the backend leg now.
+        if case .webSocket = self.backend.url {
+            sync.removeHandler(name: BackendHandshakeHandler.name, promise: nil)
         }
         try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
         // NIO's HTTP decoders hand over the bytes that followed a head (early frames from the client,

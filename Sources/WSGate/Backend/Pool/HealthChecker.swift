@@ -83,8 +83,7 @@ final class HealthChecker: Sendable {
             var headers = BackendRequestHeaders.handshake(host: host, port: port, key: key)
             headers.add(name: "User-Agent", value: "wsgate-health-check")
             let uri = checkPath ?? ((path ?? "/") + (query.map { "?\($0)" } ?? ""))
-            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
-            let opened = BackendConnector.openWebSocket(bootstrap, on: eventLoop, host: host, port: port, head: head, key: key,
+            let opened = BackendConnector.openWebSocket(bootstrap, on: eventLoop, host: host, port: port, target: uri, headers: headers, key: key,
                                                         tls: tls ? self.tls : nil, serverName: self.serverName, subprotocols: [], offersCompression: false)
             connected = opened.connected
             checked = opened.ready.flatMap { channel, _ in
