@@ -77,9 +77,40 @@ enum H2 {
     ]
 
     func output(_ session: NGHTTP2ServerSession) throws -> [H2.Frame] {
-        var buffer = ByteBuffer()
-        try session.send(into: &buffer)
-        return H2.parse(buffer)
+        try H2.parse(self.written(session))
+    }
+
+    /// What one send pass writes, each buffer as it would go to the socket, then joined.
+    func writes(_ session: NGHTTP2ServerSession) throws -> [ByteBuffer] {
+        var output = HTTP2Output(allocator: ByteBufferAllocator())
+        try session.send(into: &output)
+        return output.finish()
+    }
+
+    func written(_ session: NGHTTP2ServerSession) throws -> ByteBuffer {
+        var joined = ByteBuffer()
+        for var buffer in try self.writes(session) { joined.writeBuffer(&buffer) }
+        return joined
+    }
+
+    /// A data source over `queue` (shared with the test), as a stream's is: lengths first, bytes
+    /// taken only when the frame is written.
+    static func serve(_ session: NGHTTP2ServerSession, from queue: Queue) {
+        session.readData = { _, limit in
+            guard queue.bytes.readableBytes > 0 || queue.end else { return .deferred }
+            let count = min(limit, queue.bytes.readableBytes)
+            return .bytes(count, endStream: queue.end && count == queue.bytes.readableBytes)
+        }
+        session.takeData = { _, count, output in
+            guard let slice = queue.bytes.readSlice(length: count) else { return false }
+            output.append(payload: slice)
+            return true
+        }
+    }
+
+    final class Queue {
+        var bytes = ByteBuffer()
+        var end = false
     }
 
     /// A session past the preface and SETTINGS exchange.
@@ -147,26 +178,86 @@ enum H2 {
     @Test func responseBodyComesFromTheDataSourceAndCanBeDeferred() throws {
         let session = try self.open()
         _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
-        var queued: [UInt8] = []
-        var end = false
-        session.readData = { _, buffer in
-            guard !queued.isEmpty || end else { return .deferred }
-            let count = min(buffer.count, queued.count)
-            buffer.copyBytes(from: queued.prefix(count))
-            queued.removeFirst(count)
-            return .bytes(count, endStream: end && queued.isEmpty)
-        }
+        let queue = Queue()
+        Self.serve(session, from: queue)
         try session.submitResponse(stream: 1, status: 200, headers: [("sec-websocket-protocol", "chat")], hasBody: true)
         let first = try self.output(session)
         #expect(first.contains { $0.type == 1 && $0.stream == 1 })  // HEADERS
         #expect(!first.contains { $0.type == 0 })  // no DATA yet: deferred
-        queued = Array("frame bytes".utf8)
+        queue.bytes = ByteBuffer(string: "frame bytes")
         try session.resumeData(stream: 1)
         let second = try self.output(session)
         #expect(second.first { $0.type == 0 }?.payload == Array("frame bytes".utf8))
-        end = true
+        queue.end = true
         try session.resumeData(stream: 1)
         #expect(try self.output(session).contains { $0.type == 0 && $0.flags & 1 == 1 })  // END_STREAM
+    }
+
+    /// A large payload is written as the buffer it came in (no copy through nghttp2), between frame
+    /// bytes that are; small ones are copied in with the frames around them. Either way the bytes on
+    /// the wire are the same frames.
+    @Test func largePayloadsGoOutAsTheirOwnBuffersAndSmallOnesAreCopied() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        let queue = Queue()
+        Self.serve(session, from: queue)
+        try session.submitResponse(stream: 1, status: 200, hasBody: true)
+        _ = try self.output(session)
+
+        let large = ByteBuffer(bytes: (0..<8000).map { UInt8(truncatingIfNeeded: $0) })
+        queue.bytes = large
+        try session.resumeData(stream: 1)
+        let writes = try self.writes(session)
+        #expect(writes.count == 2, "the frame header, then the payload as it was")
+        let payload = try #require(writes.last)
+        #expect(payload == large)
+        payload.withUnsafeReadableBytes { sent in
+            large.withUnsafeReadableBytes { original in #expect(sent.baseAddress == original.baseAddress, "the same memory, not a copy") }
+        }
+        var joined = ByteBuffer()
+        for var buffer in writes { joined.writeBuffer(&buffer) }
+        #expect(H2.parse(joined).first { $0.type == 0 }?.payload == Array(large.readableBytesView))
+
+        queue.bytes = ByteBuffer(string: "small")
+        try session.resumeData(stream: 1)
+        let small = try self.writes(session)
+        #expect(small.count == 1)
+        #expect(H2.parse(small[0]).first { $0.type == 0 }?.payload == Array("small".utf8))
+    }
+
+    /// A payload bigger than one frame is split over frames, each carrying the next part of the queue.
+    @Test func aQueueLongerThanAFrameIsSplitInOrder() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        let queue = Queue()
+        Self.serve(session, from: queue)
+        try session.submitResponse(stream: 1, status: 200, hasBody: true)
+        _ = try self.output(session)
+        let bytes = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        queue.bytes = ByteBuffer(bytes: bytes)
+        queue.end = true
+        try session.resumeData(stream: 1)
+        let data = try self.output(session).filter { $0.type == 0 }
+        #expect(data.count == 3, "16 KiB frames")
+        #expect(data.flatMap(\.payload) == bytes)
+        #expect(data.last?.flags == 1 && data.dropLast().allSatisfy { $0.flags == 0 }, "END_STREAM on the last only")
+    }
+
+    /// Received DATA is a slice of the buffer it arrived in, not a copy.
+    @Test func receivedDataSharesTheReceivedBuffer() throws {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        let chunk = [UInt8](repeating: 9, count: 5000)
+        let received = ByteBuffer(bytes: H2.data(stream: 1, chunk))
+        let events = try session.receive(received)
+        guard case .data(1, let data) = try #require(events.first) else {
+            Issue.record("expected DATA, got \(events)")
+            return
+        }
+        #expect(Array(data.readableBytesView) == chunk)
+        data.withUnsafeReadableBytes { payload in
+            received.withUnsafeReadableBytes { wire in #expect(payload.baseAddress == wire.baseAddress.map { $0 + 9 }) }
+        }
     }
 
     /// Calls on streams that are gone or were never opened are what a peer's timing produces (a

@@ -58,9 +58,13 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.clientDescription = self.client.loggable
-        self.session.readData = { [weak self] id, buffer in
+        self.session.readData = { [weak self] id, limit in
             guard let self, let stream = self.streams[id] else { return .bytes(0, endStream: true) }
-            return stream.readData(into: buffer)
+            return stream.dataAvailable(upTo: limit)
+        }
+        self.session.takeData = { [weak self] id, count, output in
+            guard let self, let stream = self.streams[id] else { return count == 0 }
+            return stream.takeData(count, into: &output)
         }
         self.flushOutput()  // our SETTINGS
         self.gateway.sessions.add(self, on: context.eventLoop)
@@ -320,7 +324,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         guard let context, !self.flushing, context.channel.isActive else { return }
         guard context.channel.isWritable else { return }
         self.flushing = true
-        var output = context.channel.allocator.buffer(capacity: 0)
+        var output = HTTP2Output(allocator: context.channel.allocator)
         do {
             try self.session.send(into: &output)
             while !self.endedResponses.isEmpty {
@@ -339,8 +343,11 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             return
         }
         self.flushing = false
-        if output.readableBytes > 0 {
-            context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil)
+        if !output.isEmpty {
+            for buffer in output.finish() {
+                context.write(Self.wrapOutboundOut(buffer), promise: nil)
+            }
+            context.flush()
         }
         let writable = self.becameWritable
         self.becameWritable.removeAll(keepingCapacity: true)

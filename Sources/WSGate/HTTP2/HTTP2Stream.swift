@@ -89,31 +89,38 @@ final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
 
     // MARK: Outgoing (nghttp2's data source)
 
-    func readData(into buffer: UnsafeMutableRawBufferPointer) -> NGHTTP2ServerSession.DataRead {
-        var written = 0
-        while written < buffer.count, var head = self.pending.first {
-            let count = min(buffer.count - written, head.readableBytes)
-            head.withUnsafeReadableBytes { bytes in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + count)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<count]))
-            }
-            head.moveReaderIndex(forwardBy: count)
-            written += count
-            if head.readableBytes == 0 {
+    /// The next DATA frame's length (at most `limit`): nothing is taken from the queue yet.
+    func dataAvailable(upTo limit: Int) -> NGHTTP2ServerSession.DataRead {
+        let count = min(limit, self.pendingBytes)
+        if count == self.pendingBytes && self.state.endsWhenQueueEmpty {
+            if self.state.state == .responseEnding { self.connection?.responseEnded(self.id) }  // told after the send pass
+            return .bytes(count, endStream: true)
+        }
+        return count == 0 ? .deferred : .bytes(count, endStream: false)
+    }
+
+    /// The DATA frame is being written: `count` bytes leave the queue, as the buffers they are in.
+    func takeData(_ count: Int, into output: inout HTTP2Output) -> Bool {
+        guard count <= self.pendingBytes else { return false }
+        var left = count
+        while left > 0, var head = self.pending.first {
+            if head.readableBytes <= left {
+                left -= head.readableBytes
+                output.append(payload: head)
                 self.pending.removeFirst()
             } else {
+                guard let part = head.readSlice(length: left) else { return false }
+                output.append(payload: part)
                 self.pending[self.pending.startIndex] = head
+                left = 0
             }
         }
-        self.pendingBytes -= written
+        self.pendingBytes -= count
         if self.aboveHighWater && self.pendingBytes <= Self.lowWaterMark {
             self.aboveHighWater = false
             self.connection?.streamBecameWritable(self)  // told after nghttp2's send pass, not from inside it
         }
-        if self.pending.isEmpty && self.state.endsWhenQueueEmpty {
-            if self.state.state == .responseEnding { self.connection?.responseEnded(self.id) }  // told after the send pass too
-            return .bytes(written, endStream: true)
-        }
-        return written == 0 ? .deferred : .bytes(written, endStream: false)
+        return true
     }
 
     /// Called by the connection once nghttp2 is done: tell the partner it may read again.

@@ -47,7 +47,9 @@ final class NGHTTP2ServerSession {
         var tooLarge = false
     }
 
-    enum DataRead {
+    /// What a stream has for its next DATA frame; its bytes are taken only when the frame is
+    /// written (``takeData``), which nghttp2 skips for a stream closed in between.
+    enum DataRead: Equatable {
         case bytes(Int, endStream: Bool)
         /// Nothing to send yet: the stream waits for ``resumeData(stream:)``.
         case deferred
@@ -63,8 +65,16 @@ final class NGHTTP2ServerSession {
     private var events: [Event] = []
     private var headerBlocks: [Int32: HeaderBlock] = [:]
     private let maxHeaderListSize: Int
-    /// Fills outgoing DATA for a stream; set by the connection before the first response with a body.
-    var readData: ((Int32, UnsafeMutableRawBufferPointer) -> DataRead)?
+    /// How many bytes (at most the second argument) a stream's next DATA frame carries; set by the
+    /// connection before the first response with a body.
+    var readData: ((Int32, Int) -> DataRead)?
+    /// Appends exactly that many bytes of the stream's queue to the output; false if it cannot.
+    var takeData: ((Int32, Int, inout HTTP2Output) -> Bool)?
+    /// The send pass's output while ``send(into:)`` runs (DATA payloads go in from nghttp2's callback).
+    private var output: HTTP2Output?
+    /// The buffer ``receive(_:)`` is reading and where its bytes start, so DATA payloads can be
+    /// slices of it rather than copies.
+    private var receiving: (buffer: ByteBuffer, base: UnsafeRawPointer)?
 
     init(settings: Settings) throws {
         self.maxHeaderListSize = Int(settings.maxHeaderListSize)
@@ -76,6 +86,7 @@ final class NGHTTP2ServerSession {
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, onFrameReceived)
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, onDataChunk)
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, onStreamClose)
+        nghttp2_session_callbacks_set_send_data_callback(callbacks, onSendData)
 
         var option: OpaquePointer?
         try Self.check(nghttp2_option_new(&option), "nghttp2_option_new")
@@ -109,7 +120,9 @@ final class NGHTTP2ServerSession {
     /// (nghttp2 has then queued a GOAWAY: send it, then close).
     func receive(_ buffer: ByteBuffer) throws -> [Event] {
         let consumed = buffer.withUnsafeReadableBytes { bytes in
-            wsgate_session_mem_recv(self.session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+            self.receiving = bytes.baseAddress.map { (buffer, UnsafeRawPointer($0)) }
+            defer { self.receiving = nil }
+            return wsgate_session_mem_recv(self.session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
         let events = self.takeEvents()
         if consumed < 0 { throw Failure(function: "nghttp2_session_mem_recv", code: consumed) }
@@ -128,14 +141,20 @@ final class NGHTTP2ServerSession {
         return events
     }
 
-    /// Appends every frame nghttp2 has ready to `buffer`.
-    func send(into buffer: inout ByteBuffer) throws {
+    /// Appends every frame nghttp2 has ready to `output`.
+    func send(into output: inout HTTP2Output) throws {
+        self.output = output
+        output = HTTP2Output(allocator: output.allocator)  // the only copy is the session's while frames go in
+        defer {
+            if let built = self.output { output = built }
+            self.output = nil
+        }
         while true {
             var data: UnsafePointer<UInt8>?
             let count = wsgate_session_mem_send(self.session, &data)
             if count < 0 { throw Failure(function: "nghttp2_session_mem_send", code: count) }
             guard count > 0, let data else { return }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: count))
+            self.output?.append(bytes: UnsafeRawBufferPointer(start: data, count: count))
         }
     }
 
@@ -264,7 +283,17 @@ final class NGHTTP2ServerSession {
         }
     }
 
+    /// A DATA payload points into the buffer being received (nghttp2 copies only padded ones): it
+    /// becomes a slice of that buffer, sharing its memory, instead of a copy.
     fileprivate func dataChunk(stream: Int32, bytes: UnsafeRawBufferPointer) {
+        if let (buffer, base) = self.receiving, let start = bytes.baseAddress {
+            let offset = UnsafeRawPointer(start) - base
+            if offset >= 0, offset + bytes.count <= buffer.readableBytes,
+               let slice = buffer.getSlice(at: buffer.readerIndex + offset, length: bytes.count) {
+                self.events.append(.data(streamID: stream, slice))
+                return
+            }
+        }
         self.events.append(.data(streamID: stream, ByteBuffer(bytes: bytes)))
     }
 
@@ -273,18 +302,36 @@ final class NGHTTP2ServerSession {
         self.events.append(.streamClosed(streamID: stream, errorCode: errorCode))
     }
 
-    fileprivate func read(stream: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
+    /// nghttp2 packs a DATA frame: how long it is. Its bytes go out in ``sendData(stream:header:length:padding:)``.
+    fileprivate func read(stream: Int32, length: Int, flags: UnsafeMutablePointer<UInt32>) -> Int {
         guard let readData = self.readData else {
             flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue)
             return 0
         }
-        switch readData(stream, buffer) {
+        switch readData(stream, length) {
         case .deferred:
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         case .bytes(let count, let endStream):
+            flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_NO_COPY.rawValue)
             if endStream { flags.pointee |= UInt32(NGHTTP2_DATA_FLAG_EOF.rawValue) }
-            return count
+            return min(count, length)
         }
+    }
+
+    /// nghttp2 sends a DATA frame packed by ``read(stream:length:flags:)``: its 9-byte header, the
+    /// pad length when padded, `length` bytes of the stream's queue, the padding (RFC 9113 §6.1).
+    /// False when the queue cannot give those bytes: the frame would be corrupt, so the session fails.
+    fileprivate func sendData(stream: Int32, header: UnsafeRawBufferPointer, length: Int, padding: Int) -> Bool {
+        guard var output = self.output, let takeData = self.takeData else { return false }
+        self.output = nil  // one copy of the buffers while they are appended to
+        defer { self.output = output }
+        output.append(bytes: header)
+        if padding > 0 {
+            withUnsafeBytes(of: UInt8(truncatingIfNeeded: padding - 1)) { output.append(bytes: $0) }
+        }
+        guard takeData(stream, length, &output) else { return false }
+        if padding > 1 { output.appendZeros(padding - 1) }
+        return true
     }
 }
 
@@ -337,7 +384,14 @@ private let onStreamClose: nghttp2_on_stream_close_callback = { _, stream, error
     return 0
 }
 
-private let readCallback: wsgate_read_callback = { _, stream, buffer, length, flags, userData in
+private let readCallback: wsgate_read_callback = { _, stream, _, length, flags, userData in
     guard let session = NGHTTP2ServerSession.from(userData), let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
-    return session.read(stream: stream, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
+    return session.read(stream: stream, length: length, flags: flags)
+}
+
+private let onSendData: nghttp2_send_data_callback = { _, frame, header, length, _, userData in
+    guard let frame, let header, let session = NGHTTP2ServerSession.from(userData) else { return callbackFailure }
+    let sent = session.sendData(stream: frame.pointee.hd.stream_id, header: UnsafeRawBufferPointer(start: header, count: 9),
+                                length: length, padding: Int(frame.pointee.data.padlen))
+    return sent ? 0 : callbackFailure
 }
