@@ -91,6 +91,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ChildProcesses",
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Child processes without Foundation's Process (see ChildProcess.swift): the bench's gateway, the tests' peers.
+        .target(
+            name: "ChildProcesses",
+            dependencies: [
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -132,7 +142,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
+                "ChildProcesses",
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

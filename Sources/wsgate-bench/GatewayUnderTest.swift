@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import NIOCore
 import NIOPosix
@@ -7,9 +8,9 @@ import NIOPosix
 final class GatewayUnderTest {
     let port: Int
     let pid: Int32?
-    private let process: Process?
+    private let process: ChildProcess?
 
-    private init(port: Int, pid: Int32?, process: Process?) {
+    private init(port: Int, pid: Int32?, process: ChildProcess?) {
         self.port = port
         self.pid = pid
         self.process = process
@@ -24,7 +25,6 @@ final class GatewayUnderTest {
     /// `routeKeys`: more YAML keys for the route (`framing: lines`), one per line.
     static func launch(binary: String, backend: String, threads: Int, cpu: Int?, compression: String? = nil, routeKeys: [String] = []) async throws -> GatewayUnderTest {
         let port = try await Self.freePort()
-        let process = Process()
         var arguments = ["--listen", "127.0.0.1:\(port)", "--route", "/=\(backend)", "--threads", "\(threads)", "--log-level", "warning"]
         if compression != nil || !routeKeys.isEmpty {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).yaml")
@@ -33,29 +33,35 @@ final class GatewayUnderTest {
             try yaml.write(to: file, atomically: true, encoding: .utf8)
             arguments = ["--config", file.path, "--threads", "\(threads)", "--log-level", "warning"]
         }
+        var executable = binary
         if let cpu {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            executable = "/usr/bin/taskset"
             arguments = ["-c", "\(cpu)", binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
         }
-        process.arguments = arguments
-        try process.run()
-        let gateway = GatewayUnderTest(port: port, pid: process.processIdentifier, process: process)
+        // Its warnings go to a log file; an early exit shows its last lines.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).log")
+        try? FileManager.default.removeItem(at: log)
+        let process = try await ChildProcess.start(executable, arguments, log: log)
+        let gateway = GatewayUnderTest(port: port, pid: process.pid, process: process)
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if try await Self.accepts(port: port) { return gateway }
-            guard process.isRunning else { throw BenchError("\(binary) exited with status \(process.terminationStatus)") }
+            guard process.isRunning else {
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw BenchError("\(binary) exited with status \(process.terminationStatus ?? -1): \(output.suffix(500))")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         gateway.stop()
         throw BenchError("\(binary) did not accept connections on port \(port) within 15 s")
     }
 
+    /// SIGTERM, then waits (up to the gateway's 10 s drain and a little more) for it to exit.
     func stop() {
         guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
+        process.signal(SIGTERM)
+        for _ in 0..<1200 where process.isRunning { usleep(10_000) }
+        process.signal(SIGKILL)
     }
 
     /// CPU seconds the process has used so far (user + system, all threads).

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// Real protocol peers run as child processes: Python `h2` (from the project's venv, made by

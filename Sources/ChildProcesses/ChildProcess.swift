@@ -7,14 +7,14 @@ import System
 import SystemPackage
 #endif
 
-/// A program run as a child of the test process, both its output streams appended to a file,
-/// started with swift-subprocess. Not Foundation's `Process`: on Linux its `run()` copies each
+/// A program run as a child of this process (the tests' peers and gateways, the bench's gateway),
+/// both its output streams appended to a file, started with swift-subprocess. Not Foundation's `Process`: on Linux its `run()` copies each
 /// /proc/self/fd entry 256 bytes at a time, past the end of glibc's buffer, and that crashed the
 /// whole test process (a segmentation fault, then minutes of backtracing in which every other test
 /// timed out) in a CI run of the full suite (swift-corelibs-foundation#5472, fixed after Swift
 /// 6.3.1). swift-subprocess closes the child's descriptors with closefrom instead.
-final class ChildProcess: Sendable {
-    let pid: pid_t
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
     private let exit: NIOLockedValueBox<TerminationStatus?>
 
     private init(pid: pid_t, exit: NIOLockedValueBox<TerminationStatus?>) {
@@ -23,7 +23,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Starts `executable` and returns once it runs (the task that waits for its exit goes on).
-    static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: URL) async throws -> ChildProcess {
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: URL) async throws -> ChildProcess {
         let output = try FileDescriptor.open(FilePath(log.path), .writeOnly, options: [.append, .create], permissions: .ownerReadWrite)
         let overrides = Dictionary(uniqueKeysWithValues: environment.compactMap { key, value in Environment.Key(rawValue: key).map { ($0, Optional(value)) } })
         let exit = NIOLockedValueBox<TerminationStatus?>(nil)
@@ -50,10 +50,10 @@ final class ChildProcess: Sendable {
         return ChildProcess(pid: pid, exit: exit)
     }
 
-    var isRunning: Bool { self.exit.withLockedValue { $0 } == nil }
+    public var isRunning: Bool { self.exit.withLockedValue { $0 } == nil }
 
     /// The exit code, or 128 + the signal that ended it (as a shell says); nil while it runs.
-    var terminationStatus: Int32? {
+    public var terminationStatus: Int32? {
         switch self.exit.withLockedValue({ $0 }) {
         case .exited(let code): return code
         case .signaled(let signal): return 128 + signal
@@ -62,7 +62,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` while the process runs (never to a reaped, possibly reused pid).
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         if self.isRunning { kill(self.pid, signal) }
     }
 }
