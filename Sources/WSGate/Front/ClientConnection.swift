@@ -14,11 +14,16 @@ final class ClientConnection {
     var certificateSubject: String?
     /// The connection's place in the connection limits, from accept to close (``ClientSlot``).
     var slot: ClientSlot?
+    /// When the first request must be complete (accept + `handshake_timeout`): one deadline for the
+    /// PROXY header, TLS, protocol detection and the request head together, so a client cannot get
+    /// a fresh timeout at each step.
+    let handshakeDeadline: NIODeadline
 
-    init(address: SocketAddress?, localAddress: SocketAddress?, secure: Bool) {
+    init(address: SocketAddress?, localAddress: SocketAddress?, secure: Bool, handshakeDeadline: NIODeadline) {
         self.address = address
         self.localAddress = localAddress
         self.secure = secure
+        self.handshakeDeadline = handshakeDeadline
     }
 
     /// `ip:port`, for logs.

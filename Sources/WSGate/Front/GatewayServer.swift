@@ -121,7 +121,8 @@ public final class GatewayServer: Sendable {
             .childChannelOption(.recvAllocator, value: ReceiveBuffers())
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let client = ClientConnection(address: channel.remoteAddress, localAddress: channel.localAddress, secure: tls != nil)
+                    let client = ClientConnection(address: channel.remoteAddress, localAddress: channel.localAddress, secure: tls != nil,
+                                                  handshakeDeadline: channel.eventLoop.now + gateway.settings.handshakeTimeout)
                     if let trusted, trusted.contains(ip: channel.remoteAddress?.ipAddress) {
                         // The connection is only counted and set up once the proxy has named the client.
                         try channel.pipeline.syncOperations.addHandler(ProxyProtocolHandler(gateway: gateway, client: client) { channel in

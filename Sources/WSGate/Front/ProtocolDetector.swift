@@ -23,7 +23,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         let timeout = self.gateway.settings.handshakeTimeout
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: self.client.handshakeDeadline) { [weak self] in
             guard let self, !self.decided else { return }
             self.gateway.logger.info("dropped client: no request within \(timeout.prettyDescription)", metadata: ["client": "\(self.client.loggable)"])
             context.close(promise: nil)

@@ -24,7 +24,7 @@ final class ProxyProtocolHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func handlerAdded(context: ChannelHandlerContext) {
         let timeout = self.gateway.settings.handshakeTimeout
-        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: self.client.handshakeDeadline) { [weak self] in
             guard let self, !self.done else { return }
             self.refuse("no PROXY protocol header within \(timeout.prettyDescription)", context: context)
         }

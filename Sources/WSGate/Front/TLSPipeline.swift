@@ -9,7 +9,7 @@ enum TLSPipeline {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(NIOSSLServerHandler(context: context))
         let timeout = gateway.settings.handshakeTimeout
-        let deadline = channel.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+        let deadline = channel.eventLoop.assumeIsolated().scheduleTask(deadline: client.handshakeDeadline) {
             gateway.logger.info("dropped client: TLS handshake not done within \(timeout.prettyDescription)", metadata: ["client": "\(client.loggable)"])
             channel.close(promise: nil)
         }

@@ -36,7 +36,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { self.armHandshakeTimer(context: context) }
+        if context.channel.isActive { self.armHandshakeTimer(until: self.client.handshakeDeadline, context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -44,7 +44,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.armHandshakeTimer(context: context)
+        self.armHandshakeTimer(until: self.client.handshakeDeadline, context: context)
         context.fireChannelActive()
     }
 
@@ -53,10 +53,12 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         context.fireChannelInactive()
     }
 
-    private func armHandshakeTimer(context: ChannelHandlerContext) {
+    /// The first request's deadline is the connection's (``ClientConnection/handshakeDeadline``);
+    /// a kept-alive connection's next request gets the whole timeout from its predecessor's end.
+    private func armHandshakeTimer(until deadline: NIODeadline, context: ChannelHandlerContext) {
         self.handshakeTimer?.cancel()
         let timeout = self.gateway.settings.handshakeTimeout
-        self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
             guard let self else { return }
             self.logger.info("dropped client: no complete request within \(timeout.prettyDescription)", metadata: ["client": "\(self.clientDescription)"])
             self.state.close()
@@ -174,7 +176,7 @@ final class HTTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler, Se
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
         switch self.state.responseEnded(keepAlive: keepAlive) {
         case .awaitNext(let read):
-            self.armHandshakeTimer(context: context)
+            self.armHandshakeTimer(until: context.eventLoop.now + self.gateway.settings.handshakeTimeout, context: context)
             if read { context.read() }
         case .close:
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
