@@ -108,6 +108,17 @@ enum H2 {
         }
     }
 
+    /// Stream 1 opened and answered 200 with a body from a queue, its HEADERS already sent.
+    func answeredStream() throws -> (NGHTTP2ServerSession, Queue) {
+        let session = try self.open()
+        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
+        let queue = Queue()
+        Self.serve(session, from: queue)
+        try session.submitResponse(stream: 1, status: 200, hasBody: true)
+        _ = try self.output(session)
+        return (session, queue)
+    }
+
     final class Queue {
         var bytes = ByteBuffer()
         var end = false
@@ -197,12 +208,7 @@ enum H2 {
     /// bytes that are; small ones are copied in with the frames around them. Either way the bytes on
     /// the wire are the same frames.
     @Test func largePayloadsGoOutAsTheirOwnBuffersAndSmallOnesAreCopied() throws {
-        let session = try self.open()
-        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
-        let queue = Queue()
-        Self.serve(session, from: queue)
-        try session.submitResponse(stream: 1, status: 200, hasBody: true)
-        _ = try self.output(session)
+        let (session, queue) = try self.answeredStream()
 
         let large = ByteBuffer(bytes: (0..<8000).map { UInt8(truncatingIfNeeded: $0) })
         queue.bytes = large
@@ -227,12 +233,7 @@ enum H2 {
 
     /// A payload bigger than one frame is split over frames, each carrying the next part of the queue.
     @Test func aQueueLongerThanAFrameIsSplitInOrder() throws {
-        let session = try self.open()
-        _ = try session.receive(ByteBuffer(bytes: H2.headers(stream: 1, Self.webSocketRequest)))
-        let queue = Queue()
-        Self.serve(session, from: queue)
-        try session.submitResponse(stream: 1, status: 200, hasBody: true)
-        _ = try self.output(session)
+        let (session, queue) = try self.answeredStream()
         let bytes = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         queue.bytes = ByteBuffer(bytes: bytes)
         queue.end = true
