@@ -60,8 +60,9 @@ final class GatewayUnderTest {
     func stop() {
         guard let process, process.isRunning else { return }
         process.signal(SIGTERM)
-        for _ in 0..<1200 where process.isRunning { usleep(10_000) }
-        process.signal(SIGKILL)
+        let deadline = NIODeadline.now() + .seconds(12)
+        while process.isRunning && NIODeadline.now() < deadline { usleep(10_000) }
+        process.signal(SIGKILL)  // only if it is still running
     }
 
     /// CPU seconds the process has used so far (user + system, all threads).

@@ -82,9 +82,8 @@ enum H2 {
 
     /// What one send pass writes, each buffer as it would go to the socket, then joined.
     func writes(_ session: NGHTTP2ServerSession) throws -> [ByteBuffer] {
-        var output = HTTP2Output(allocator: ByteBufferAllocator())
-        try session.send(into: &output)
-        return output.finish()
+        try session.send()
+        return session.takeOutput()
     }
 
     func written(_ session: NGHTTP2ServerSession) throws -> ByteBuffer {

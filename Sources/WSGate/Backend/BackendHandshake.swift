@@ -13,8 +13,8 @@ struct BackendHandshake {
     }
 
     enum State: Hashable {
-        /// Reading the response head; `scanned` bytes of it hold no end of head.
-        case awaitingResponse(scanned: Int)
+        /// Reading the response head.
+        case awaitingResponse
         case accepted
         case refused
     }
@@ -29,7 +29,8 @@ struct BackendHandshake {
     /// Far more than a 101 needs; a backend that sends more is not answering a WebSocket handshake.
     static let maxResponseHeadBytes = 16 * 1024
 
-    private(set) var state = State.awaitingResponse(scanned: 0)
+    private(set) var state = State.awaitingResponse
+    /// The head so far, while awaiting the response: none of it holds the end of the head.
     private var head: ByteBuffer?
     private let expectedAccept: String
     private let offeredSubprotocols: [String]
@@ -43,14 +44,13 @@ struct BackendHandshake {
 
     /// The request as it goes on the wire, or nil when a field holds a byte that would split it
     /// (CR, LF or NUL: never from a parsed client request, but the request mixes in configuration).
-    static func request(method: String = "GET", target: String, headers: HTTPHeaders, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    static func request(target: String, headers: HTTPHeaders, allocator: ByteBufferAllocator) -> ByteBuffer? {
         func isSafe(_ text: String) -> Bool {
             !text.utf8.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 }
         }
         guard isSafe(target), !target.utf8.contains(UInt8(ascii: " ")) else { return nil }
         var buffer = allocator.buffer(capacity: 256)
-        buffer.writeString(method)
-        buffer.writeStaticString(" ")
+        buffer.writeStaticString("GET ")
         buffer.writeString(target)
         buffer.writeStaticString(" HTTP/1.1\r\n")
         for (name, value) in headers {
@@ -67,17 +67,17 @@ struct BackendHandshake {
     /// Takes the bytes read from the backend. On ``Action/accept(_:)``, `bytes` keeps what followed
     /// the head (the backend's first frames); on anything else it is consumed.
     mutating func receive(_ bytes: inout ByteBuffer) -> Action {
-        guard case .awaitingResponse(let scanned) = self.state else {
+        guard case .awaitingResponse = self.state else {
             bytes.moveReaderIndex(to: bytes.writerIndex)
             return .needMore
         }
+        let scanned = self.head?.readableBytes ?? 0  // searched already, with no end of head in it
         var head = self.head.takeAppending(bytes)
         bytes.moveReaderIndex(to: bytes.writerIndex)
         guard let end = Self.endOfHead(in: head.readableBytesView, from: scanned) else {
             if head.readableBytes > Self.maxResponseHeadBytes {
                 return self.refuse(.invalidHandshake("response head over \(Self.maxResponseHeadBytes / 1024) KiB"))
             }
-            self.state = .awaitingResponse(scanned: head.readableBytes)
             self.head = head
             return .needMore
         }

@@ -324,9 +324,8 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
         guard let context, !self.flushing, context.channel.isActive else { return }
         guard context.channel.isWritable else { return }
         self.flushing = true
-        var output = HTTP2Output(allocator: context.channel.allocator)
         do {
-            try self.session.send(into: &output)
+            try self.session.send()
             while !self.endedResponses.isEmpty {
                 // After the pass that queued their last frames: a reset goes out ahead of DATA.
                 let ended = self.endedResponses
@@ -334,7 +333,7 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
                 for id in ended where !self.session.clientEnded(stream: id) {
                     try self.session.submitReset(stream: id, errorCode: NGHTTP2ServerSession.ErrorCode.noError)
                 }
-                try self.session.send(into: &output)
+                try self.session.send()
             }
         } catch {
             self.logger.info("HTTP/2 send error: \(error)", metadata: ["client": "\(self.clientDescription)"])
@@ -343,8 +342,9 @@ final class HTTP2ConnectionHandler: ChannelInboundHandler, GoingAway {
             return
         }
         self.flushing = false
+        let output = self.session.takeOutput()
         if !output.isEmpty {
-            for buffer in output.finish() {
+            for buffer in output {
                 context.write(Self.wrapOutboundOut(buffer), promise: nil)
             }
             context.flush()

@@ -8,17 +8,15 @@ import NIOCore
 struct HTTP2Output {
     static let copyBelow = 1024
 
-    private(set) var buffers: [ByteBuffer] = []
+    private var buffers: [ByteBuffer] = []
     /// Frame bytes (and small payloads) since the last buffer that went in whole; allocated on
     /// the first byte, so an empty output costs nothing.
     private var current: ByteBuffer?
-    let allocator: ByteBufferAllocator
+    private let allocator: ByteBufferAllocator
 
     init(allocator: ByteBufferAllocator) {
         self.allocator = allocator
     }
-
-    var isEmpty: Bool { self.buffers.isEmpty && self.current == nil }
 
     /// Serialised frame bytes (copied: nghttp2 reuses its memory on its next call).
     mutating func append(bytes: UnsafeRawBufferPointer) {

@@ -2,7 +2,8 @@ import CNghttp2
 import NIOCore
 
 /// The one place that touches libnghttp2: an I/O-agnostic HTTP/2 server session. Bytes from the
-/// connection go in through ``receive(_:)``; bytes to send come out of ``send(into:)``. nghttp2's
+/// connection go in through ``receive(_:)``; bytes to send come out of ``send()`` and
+/// ``takeOutput()``. nghttp2's
 /// C callbacks only record ``Event``s (they never call back into nghttp2), which the caller handles
 /// once `receive` has returned.
 ///
@@ -49,7 +50,7 @@ final class NGHTTP2ServerSession {
 
     /// What a stream has for its next DATA frame; its bytes are taken only when the frame is
     /// written (``takeData``), which nghttp2 skips for a stream closed in between.
-    enum DataRead: Equatable {
+    enum DataRead {
         case bytes(Int, endStream: Bool)
         /// Nothing to send yet: the stream waits for ``resumeData(stream:)``.
         case deferred
@@ -70,8 +71,9 @@ final class NGHTTP2ServerSession {
     var readData: ((Int32, Int) -> DataRead)?
     /// Appends exactly that many bytes of the stream's queue to the output; false if it cannot.
     var takeData: ((Int32, Int, inout HTTP2Output) -> Bool)?
-    /// The send pass's output while ``send(into:)`` runs (DATA payloads go in from nghttp2's callback).
-    private var output: HTTP2Output?
+    /// What ``send()`` produced and ``takeOutput()`` has not taken yet (DATA payloads go in from
+    /// nghttp2's send-data callback).
+    private var output = HTTP2Output(allocator: ByteBufferAllocator())
     /// The buffer ``receive(_:)`` is reading and where its bytes start, so DATA payloads can be
     /// slices of it rather than copies.
     private var receiving: (buffer: ByteBuffer, base: UnsafeRawPointer)?
@@ -141,21 +143,20 @@ final class NGHTTP2ServerSession {
         return events
     }
 
-    /// Appends every frame nghttp2 has ready to `output`.
-    func send(into output: inout HTTP2Output) throws {
-        self.output = output
-        output = HTTP2Output(allocator: output.allocator)  // the only copy is the session's while frames go in
-        defer {
-            if let built = self.output { output = built }
-            self.output = nil
-        }
+    /// Serialises every frame nghttp2 has ready, for ``takeOutput()``.
+    func send() throws {
         while true {
             var data: UnsafePointer<UInt8>?
             let count = wsgate_session_mem_send(self.session, &data)
             if count < 0 { throw Failure(function: "nghttp2_session_mem_send", code: count) }
             guard count > 0, let data else { return }
-            self.output?.append(bytes: UnsafeRawBufferPointer(start: data, count: count))
+            self.output.append(bytes: UnsafeRawBufferPointer(start: data, count: count))
         }
+    }
+
+    /// The buffers to write for what ``send()`` produced, in order (empty when nothing).
+    func takeOutput() -> [ByteBuffer] {
+        self.output.finish()
     }
 
     var wantsRead: Bool { nghttp2_session_want_read(self.session) != 0 }
@@ -322,15 +323,13 @@ final class NGHTTP2ServerSession {
     /// pad length when padded, `length` bytes of the stream's queue, the padding (RFC 9113 §6.1).
     /// False when the queue cannot give those bytes: the frame would be corrupt, so the session fails.
     fileprivate func sendData(stream: Int32, header: UnsafeRawBufferPointer, length: Int, padding: Int) -> Bool {
-        guard var output = self.output, let takeData = self.takeData else { return false }
-        self.output = nil  // one copy of the buffers while they are appended to
-        defer { self.output = output }
-        output.append(bytes: header)
+        guard let takeData = self.takeData else { return false }
+        self.output.append(bytes: header)
         if padding > 0 {
-            withUnsafeBytes(of: UInt8(truncatingIfNeeded: padding - 1)) { output.append(bytes: $0) }
+            withUnsafeBytes(of: UInt8(truncatingIfNeeded: padding - 1)) { self.output.append(bytes: $0) }
         }
-        guard takeData(stream, length, &output) else { return false }
-        if padding > 1 { output.appendZeros(padding - 1) }
+        guard takeData(stream, length, &self.output) else { return false }
+        if padding > 1 { self.output.appendZeros(padding - 1) }
         return true
     }
 }
