@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "WSGate",
                 "DemoBackends",
+                "CNghttp2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -137,6 +138,7 @@ let package = Package(
             dependencies: [
                 "WSGate",
                 "DemoBackends",
+                "CNghttp2",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

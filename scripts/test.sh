@@ -35,7 +35,7 @@ step_done "fuzz corpus replay"
 
 # The load generator still works (a short run of every workload on the debug build; figures from
 # a debug build mean nothing, a FAILED row fails the run).
-.build/debug/wsgate-bench --duration 0.5 --sizes 64,4096 --idle-connections 200 --rate 500 --paths ws,tcp,lines
+.build/debug/wsgate-bench --duration 0.5 --sizes 64,4096 --idle-connections 200 --rate 500 --paths ws,tcp,lines,h2
 step_done "wsgate-bench smoke run"
 
 # The chaos soak, briefly (scripts/chaos-soak.sh; `make chaos` runs it for minutes on a release

@@ -39,6 +39,14 @@ static inline int wsgate_submit_response(nghttp2_session *session, int32_t strea
     return nghttp2_submit_response2(session, stream_id, nva, nvlen, &provider);
 }
 
+static inline int32_t wsgate_submit_request(nghttp2_session *session, const nghttp2_nv *nva, size_t nvlen,
+                                            wsgate_read_callback read_callback) {
+    nghttp2_data_provider2 provider;
+    provider.source.ptr = (void *)read_callback;
+    provider.read_callback = wsgate__read_adapter;
+    return nghttp2_submit_request2(session, NULL, nva, nvlen, read_callback == NULL ? NULL : &provider, NULL);
+}
+
 #else
 
 static inline ptrdiff_t wsgate_session_mem_recv(nghttp2_session *session, const uint8_t *in, size_t length) {
@@ -63,6 +71,14 @@ static inline int wsgate_submit_response(nghttp2_session *session, int32_t strea
     provider.source.ptr = (void *)read_callback;
     provider.read_callback = wsgate__read_adapter;
     return nghttp2_submit_response(session, stream_id, nva, nvlen, &provider);
+}
+
+static inline int32_t wsgate_submit_request(nghttp2_session *session, const nghttp2_nv *nva, size_t nvlen,
+                                            wsgate_read_callback read_callback) {
+    nghttp2_data_provider provider;
+    provider.source.ptr = (void *)read_callback;
+    provider.read_callback = wsgate__read_adapter;
+    return nghttp2_submit_request(session, NULL, nva, nvlen, read_callback == NULL ? NULL : &provider, NULL);
 }
 
 #endif

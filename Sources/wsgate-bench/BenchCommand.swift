@@ -24,8 +24,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Pin wsgate to this CPU (taskset), so the load side runs on the others.")
     var pinCPU: Int?
 
-    @Option(help: "Backends to proxy to: ws (WS→WS), tcp (WS→TCP), lines (WS→TCP with framing: lines, JSON text messages), comma-separated.")
-    var paths = "ws,tcp"
+    @Option(help: "Paths to measure: ws (WS→WS), tcp (WS→TCP), lines (WS→TCP with framing: lines, JSON text messages), h2 (WebSocket over HTTP/2, RFC 8441, cleartext → WS), comma-separated.")
+    var paths = "ws,tcp,h2"
+
+    @Flag(help: "Also measure HAProxy (haproxy on PATH, one thread, pinned like wsgate) on the ws and h2 paths, in the same run.")
+    var haproxy = false
 
     @Option(help: "Workloads: throughput, latency, connrate, idle, compression (WS→WS only), comma-separated.")
     var modes = "throughput,latency,connrate,idle,compression"
@@ -57,20 +60,23 @@ struct BenchCommand: AsyncParsableCommand {
 
         print("wsgate-bench · \(binary) --threads \(self.threads)\(self.pinCPU.map { " (pinned to CPU \($0))" } ?? "") · load: 1 thread · "
             + "backends: in-process echo · \(ProcessInfo.processInfo.activeProcessorCount) cores · \(String(format: "%g", self.duration)) s per run")
-        print("µs/echo and µs/conn are wsgate's CPU time (user + system, all threads) per echoed message or per connection cycle.\n")
+        print("µs/echo and µs/conn are the proxy's CPU time (user + system, all threads) per echoed message or per connection cycle.\n")
         for path in self.paths.split(separator: ",") {
             let backend: String
+            let wsPort = wsEcho.localAddress?.port ?? 0
             switch path {
-            case "ws": backend = "ws://127.0.0.1:\(wsEcho.localAddress!.port!)"
-            case "tcp", "lines": backend = "tcp://127.0.0.1:\(tcpEcho.localAddress!.port!)"
-            default: throw ValidationError("unknown path '\(path)' (ws, tcp or lines)")
+            case "ws", "h2": backend = "ws://127.0.0.1:\(wsPort)"
+            case "tcp", "lines": backend = "tcp://127.0.0.1:\(tcpEcho.localAddress?.port ?? 0)"
+            default: throw ValidationError("unknown path '\(path)' (ws, tcp, lines or h2)")
             }
+            let http2 = path == "h2"
+            for proxy in ["wsgate"] + (self.haproxy && (path == "ws" || http2) ? ["haproxy"] : []) {
             // lines: the echo service gets each message plus \n and sends it back; the gateway cuts
             // its stream at the \n again. The messages are the JSON feed's (text, no newlines).
             let lines = path == "lines"
             let routeKeys = lines ? ["framing: lines", "message_type: text"] : []
-            let label = path == "ws" ? "WS→WS" : lines ? "WS→TCP, framing: lines" : "WS→TCP"
-            print("## \(label)\n")
+            let label = path == "ws" ? "WS→WS" : http2 ? "WS over HTTP/2 (RFC 8441, h2c) → WS" : lines ? "WS→TCP, framing: lines" : "WS→TCP"
+            print("## \(label)\(proxy == "haproxy" ? " · HAProxy" : "")\n")
             var rows: [(String, String)] = []
             func report(_ name: String, _ body: () async throws -> String) async {
                 do {
@@ -82,10 +88,14 @@ struct BenchCommand: AsyncParsableCommand {
             }
             print("| workload | result |\n|---|---|")
             // A fresh gateway per run, as the shared harness does: nothing carries over.
-            func withGateway<T>(compression: String? = nil, json: Bool = false, _ body: (Workloads) async throws -> T) async throws -> T {
-                let gateway = try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, compression: compression, routeKeys: routeKeys)
+            // `streams`: over HTTP/2, how many WebSocket streams share a connection.
+            func withGateway<T>(compression: String? = nil, json: Bool = false, streams: Int? = nil, _ body: (Workloads) async throws -> T) async throws -> T {
+                let gateway = proxy == "haproxy"
+                    ? try await GatewayUnderTest.launchHAProxy(backendPort: wsPort, http2: http2, cpu: self.pinCPU)
+                    : try await GatewayUnderTest.launch(binary: binary, backend: backend, threads: self.threads, cpu: self.pinCPU, compression: compression, routeKeys: routeKeys)
                 defer { gateway.stop() }
-                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path != "tcp", json: json || lines, compression: compression != nil))
+                return try await body(Workloads(loop: loadGroup.next(), gateway: gateway, boundaries: path != "tcp", json: json || lines, compression: compression != nil,
+                                                streamsPerConnection: http2 ? streams ?? 1 : nil))
             }
             if lines {
                 // Framing's cost: the JSON feed through a TCP echo, cut into lines on the way back
@@ -105,7 +115,21 @@ struct BenchCommand: AsyncParsableCommand {
                 if rows.contains(where: { $0.1.hasPrefix("FAILED") }) { throw ExitCode(1) }
                 continue
             }
-            if modes.contains("throughput") {
+            if modes.contains("throughput") && http2 {
+                // One connection carrying every WebSocket, and one connection per WebSocket.
+                for size in sizes {
+                    let (sockets, window) = size >= 65536 ? (16, 4) : (32, size >= 4096 ? 8 : 16)
+                    for (streams, shape) in [(sockets, "1 conn × \(sockets) streams"), (1, "\(sockets) conns × 1 stream")] {
+                        await report("throughput \(Self.bytes(size)) (\(shape) × \(window))") {
+                            let figures = try await withGateway(streams: streams) {
+                                try await $0.throughput(size: size, connections: sockets, window: window, warmup: warmup, duration: measured)
+                            }
+                            return "\(Self.rate(figures.echoesPerSecond)) echoes/s · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo · "
+                                + "gateway core use \(figures.gatewayCoreUse.map { String(format: "%.0f%%", $0 * 100) } ?? "?")"
+                        }
+                    }
+                }
+            } else if modes.contains("throughput") {
                 for size in sizes {
                     let (connections, window) = size >= 65536 ? (16, 4) : (32, size >= 4096 ? 8 : 16)
                     await report("throughput \(Self.bytes(size)) (\(connections) conns × \(window))") {
@@ -116,25 +140,25 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             }
             if modes.contains("latency") {
-                await report("latency, 64 B at \(self.rate)/s (16 conns)") {
-                    let figures = try await withGateway { try await $0.latency(size: 64, connections: 16, rate: self.rate, warmup: warmup, duration: measured) }
+                await report("latency, 64 B at \(self.rate)/s (\(http2 ? "16 streams on 1 conn" : "16 conns"))") {
+                    let figures = try await withGateway(streams: 16) { try await $0.latency(size: 64, connections: 16, rate: self.rate, warmup: warmup, duration: measured) }
                     let percentiles = figures.percentiles.map { "\($0.0) \(String(format: "%.0f", $0.1))" }.joined(separator: " · ")
                     return "\(percentiles) µs · late sends \(figures.late) · \(Self.micros(figures.gatewayMicrosPerEcho)) µs/echo"
                 }
             }
             if modes.contains("connrate") {
-                await report("connection cycles (16 in parallel)") {
+                await report("connection cycles (16 in parallel\(http2 ? ", 1 stream each" : ""))") {
                     let figures = try await withGateway { try await $0.connectionRate(concurrency: 16, warmup: warmup, duration: measured) }
                     return "\(Self.rate(figures.perSecond)) conns/s · \(Self.micros(figures.gatewayMicrosPerConnection)) µs/conn"
                 }
             }
-            if modes.contains("idle") {
+            if modes.contains("idle") && !http2 {
                 await report("idle connections") {
                     let figures = try await withGateway { try await $0.idle(connections: self.idleConnections, concurrency: 200) }
                     return "\(figures.held) held · \(figures.kibPerConnection.map { String(format: "%.1f", $0) } ?? "?") KiB RSS per connection"
                 }
             }
-            if modes.contains("compression") && path == "ws" {
+            if modes.contains("compression") && path == "ws" && proxy == "wsgate" {
                 // The same JSON feed without and with permessage-deflate (the client offers it both times).
                 for (label, setting) in [("off", "off"), ("on", "on")] {
                     await report("JSON feed, compression \(label) (16 conns × 4)") {
@@ -159,6 +183,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             print("")
             if rows.contains(where: { $0.1.hasPrefix("FAILED") }) { throw ExitCode(1) }
+            }
         }
         try await wsEcho.close()
         try await tcpEcho.close()

@@ -5,7 +5,8 @@ import WSGate
 /// `Sec-WebSocket-Accept` is checked), sends binary messages that carry their sequence number, and
 /// checks every echoed byte. Echoes are checked as a byte stream, because a TCP backend may re-chunk
 /// them; with `boundaries` each echoed message must also end exactly where a sent one did.
-/// Used only on its channel's event loop.
+/// It runs over its own TCP connection (an HTTP/1.1 upgrade; it is then that channel's handler) or
+/// over one stream of an ``H2EchoClient`` (RFC 8441). Used only on its channel's event loop.
 final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -24,8 +25,16 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         var closed: (EchoConnection) -> Void = { _ in }
     }
 
+    /// Where the frames go.
+    enum Link {
+        case channel(ChannelHandlerContext)
+        case stream(H2EchoClient, Int32)
+    }
+
     private enum State {
         case handshaking(key: String, response: ByteBuffer)
+        /// Over HTTP/2: waiting for the extended CONNECT's 200.
+        case opening
         case open
         case closing
         case done
@@ -59,22 +68,46 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
     private var outstanding = CircularBuffer<Outstanding>(initialCapacity: 16)
     private var offset = 0  // into the first outstanding message
     private var nextSequence: UInt64 = 0
-    private(set) var context: ChannelHandlerContext?
+    private var link: Link?
+    /// ``Events/closed`` has been reported.
+    private var closed = false
+    private let allocator = ByteBufferAllocator()
 
-    init(host: String, size: Int, boundaries: Bool, json: Bool = false, compression: Bool = false, events: Events) {
+    /// `overHTTP2`: the connection is a stream an ``H2EchoClient`` opens (its CONNECT is the handshake).
+    init(host: String, size: Int, boundaries: Bool, json: Bool = false, compression: Bool = false, overHTTP2: Bool = false, events: Events) {
         self.host = host
         self.size = size
         self.json = json
         self.offersCompression = compression
         self.boundaries = boundaries
         self.events = events
-        self.state = .handshaking(key: WebSocketAccept.makeKey(), response: ByteBuffer())
+        self.state = overHTTP2 ? .opening : .handshaking(key: WebSocketAccept.makeKey(), response: ByteBuffer())
     }
 
     var inFlight: Int { self.outstanding.count }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
+        self.link = .channel(context)
+    }
+
+    /// Over HTTP/2: the stream its client opened for it.
+    func attach(to client: H2EchoClient, stream: Int32) {
+        self.link = .stream(client, stream)
+    }
+
+    /// Over HTTP/2: the server answered the extended CONNECT with a 200.
+    func streamOpened() {
+        guard case .opening = self.state else { return }
+        self.state = .open
+        self.events.opened(self)
+    }
+
+    private func write(_ frame: ByteBuffer) {
+        switch self.link {
+        case .channel(let context): context.write(Self.wrapOutboundOut(frame), promise: nil)
+        case .stream(let client, let stream): client.write(frame, stream: stream)
+        case nil: break
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -87,15 +120,15 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Sends one message (without flushing: call ``flush()`` after a batch).
     func send(due: NIODeadline = .now()) {
-        guard case .open = self.state, let context else { return }
+        guard case .open = self.state else { return }
         let sequence = self.nextSequence
         self.nextSequence += 1
         if self.json {
-            self.sendJSON(sequence, due: due, context: context)
+            self.sendJSON(sequence, due: due)
             return
         }
         let mask = self.masks.next()
-        var frame = context.channel.allocator.buffer(capacity: self.size + 14)
+        var frame = self.allocator.buffer(capacity: self.size + 14)
         FrameEncoder.writeHeader(into: &frame, fin: true, opcode: .binary, payloadLength: self.size, mask: mask)
         let start = frame.writerIndex - frame.readerIndex
         frame.writeWithUnsafeMutableBytes(minimumWritableBytes: self.size) { bytes in
@@ -107,11 +140,24 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         self.outstanding.append(Outstanding(sequence: sequence, size: self.size, due: due))
         self.wireBytes += frame.readableBytes
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
+        self.write(frame)
     }
 
     func flush() {
-        self.context?.flush()
+        switch self.link {
+        case .channel(let context): context.flush()
+        case .stream(let client, _): client.flush()
+        case nil: break
+        }
+    }
+
+    /// Drops the connection (resets the stream) without a closing handshake.
+    func abort() {
+        switch self.link {
+        case .channel(let context): context.close(promise: nil)
+        case .stream(let client, let stream): client.reset(stream: stream)
+        case nil: break
+        }
     }
 
     /// A text message like a live feed's: the same keys every time, values that move.
@@ -123,7 +169,7 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         return Array(text.utf8)
     }
 
-    private func sendJSON(_ sequence: UInt64, due: NIODeadline, context: ChannelHandlerContext) {
+    private func sendJSON(_ sequence: UInt64, due: NIODeadline) {
         let message = Self.jsonMessage(sequence)
         var payload = ByteBuffer(bytes: message)
         var compressed = false
@@ -139,23 +185,23 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             compressed = true
         }
         let mask = self.masks.next()
-        var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 14)
+        var frame = self.allocator.buffer(capacity: payload.readableBytes + 14)
         FrameEncoder.writeHeader(into: &frame, fin: true, opcode: .text, payloadLength: payload.readableBytes, mask: mask, compressed: compressed)
         mask.apply(to: &payload, offset: 0)
         frame.writeBuffer(&payload)
         self.wireBytes += frame.readableBytes
         self.outstanding.append(Outstanding(sequence: sequence, size: message.count, due: due, bytes: message))
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
+        self.write(frame)
     }
 
     /// Starts the closing handshake (1000); ``Events/closed`` follows once the server answered and hung up.
     func close() {
-        guard case .open = self.state, let context else { return }
+        guard case .open = self.state else { return }
         self.state = .closing
         var payload = ByteBuffer()
         payload.writeInteger(UInt16(1000))
-        let frame = FrameEncoder.controlFrame(opcode: .close, payload: payload, mask: self.masks.next(), allocator: context.channel.allocator)
-        context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+        self.write(FrameEncoder.controlFrame(opcode: .close, payload: payload, mask: self.masks.next(), allocator: self.allocator))
+        self.flush()
     }
 
     /// Message bytes: the sequence number (big-endian) first, then a pattern that moves with it.
@@ -189,6 +235,12 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             self.state = .open
             self.events.opened(self)
         }
+        self.receive(buffer)
+    }
+
+    /// Frames from the server (after the handshake).
+    func receive(_ buffer: ByteBuffer) {
+        var buffer = buffer
         self.wireBytes += buffer.readableBytes
         do {
             while let event = try self.decoder.next(from: &buffer) {
@@ -222,6 +274,8 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
                 case .close:
                     if case .closing = self.state {
                         self.state = .done
+                        // Over HTTP/2 the client's side of the stream ends here; the server ends its own.
+                        if case .stream(let client, let stream) = self.link { client.endStream(stream) }
                     } else {
                         return self.fail("the server closed the connection")
                     }
@@ -280,15 +334,21 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func fail(_ reason: String) {
-        guard let context else { return }
+    func fail(_ reason: String) {
         if case .done = self.state { return }
         self.state = .done
         self.events.failed(self, Failure(description: reason))
-        context.close(promise: nil)
+        self.abort()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.transportClosed()
+    }
+
+    /// The TCP connection closed, or (over HTTP/2) the stream.
+    func transportClosed() {
+        guard !self.closed else { return }
+        self.closed = true
         switch self.state {
         case .done:
             break
@@ -300,7 +360,7 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
             self.events.failed(self, Failure(description: "connection dropped"))
         }
         self.events.closed(self)
-        self.context = nil
+        self.link = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -33,7 +33,43 @@ final class GatewayUnderTest {
             try yaml.write(to: file, atomically: true, encoding: .utf8)
             arguments = ["--config", file.path, "--threads", "\(threads)", "--log-level", "warning"]
         }
+        return try await Self.start(binary, arguments, port: port, cpu: cpu)
+    }
+
+    /// HAProxy in front of the WebSocket echo on `backendPort`, as the shared harness runs it (one
+    /// thread, one process, HTTP mode, no logging); with `http2` its listener speaks cleartext
+    /// HTTP/2 (prior knowledge) and takes WebSockets over RFC 8441's extended CONNECT.
+    static func launchHAProxy(backendPort: Int, http2: Bool, cpu: Int?) async throws -> GatewayUnderTest {
+        let port = try await Self.freePort()
+        let configuration = """
+            global
+                nbthread 1
+                maxconn 9800
+            defaults
+                mode http
+                timeout connect 5s
+                timeout client 60s
+                timeout server 60s
+                timeout tunnel 1h
+            frontend ws_in
+                bind 127.0.0.1:\(port)\(http2 ? " proto h2" : "")
+                default_backend ws_out
+            backend ws_out
+                server echo 127.0.0.1:\(backendPort)
+
+            """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-haproxy-\(port).cfg")
+        try configuration.write(to: file, atomically: true, encoding: .utf8)
+        guard let binary = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw BenchError("--haproxy: no haproxy binary (apt-get install haproxy)")
+        }
+        return try await Self.start(binary, ["-db", "-f", file.path], port: port, cpu: cpu)
+    }
+
+    /// Starts the proxy (pinned to `cpu` with taskset) and waits until it accepts connections on `port`.
+    private static func start(_ binary: String, _ arguments: [String], port: Int, cpu: Int?) async throws -> GatewayUnderTest {
         var executable = binary
+        var arguments = arguments
         if let cpu {
             executable = "/usr/bin/taskset"
             arguments = ["-c", "\(cpu)", binary] + arguments

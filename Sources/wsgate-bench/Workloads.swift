@@ -35,6 +35,10 @@ final class Workloads: @unchecked Sendable {
     /// JSON text messages, permessage-deflate offered (see ``EchoConnection``).
     private let json: Bool
     private let compression: Bool
+    /// Over HTTP/2 (RFC 8441): how many WebSocket streams share one TCP connection; nil for HTTP/1.1.
+    private let streamsPerConnection: Int?
+    /// The HTTP/2 connection new streams go to until it has its share.
+    private var http2Connection: H2EchoClient?
     private var connections: [ObjectIdentifier: EchoConnection] = [:]
     private var failure: String?
     private var counting = false
@@ -43,7 +47,8 @@ final class Workloads: @unchecked Sendable {
     private var count = 0
     private var latencies: [Int64] = []
 
-    init(loop: EventLoop, gateway: GatewayUnderTest, boundaries: Bool, json: Bool = false, compression: Bool = false) {
+    init(loop: EventLoop, gateway: GatewayUnderTest, boundaries: Bool, json: Bool = false, compression: Bool = false, streamsPerConnection: Int? = nil) {
+        self.streamsPerConnection = streamsPerConnection
         self.loop = loop
         self.gateway = gateway
         self.boundaries = boundaries
@@ -170,7 +175,7 @@ final class Workloads: @unchecked Sendable {
         let held = try await self.loop.submit { self.connections.count }.get()
         try await self.loop.submit {
             self.closing = true
-            for connection in self.connections.values { connection.context?.close(promise: nil) }
+            for connection in self.connections.values { connection.abort() }
         }.get()
         try await self.waitUntil("every connection closed") { self.connections.isEmpty }
         try await self.loop.submit { self.closing = false }.get()
@@ -232,8 +237,28 @@ final class Workloads: @unchecked Sendable {
             }
         )
         let connection = EchoConnection(host: "127.0.0.1:\(self.gateway.port)", size: size, boundaries: self.boundaries,
-                                        json: self.json, compression: self.compression, events: events)
+                                        json: self.json, compression: self.compression, overHTTP2: self.streamsPerConnection != nil, events: events)
         self.connections[ObjectIdentifier(connection)] = connection
+        if let streamsPerConnection = self.streamsPerConnection {
+            if let client = self.http2Connection, !client.isFull {
+                client.open(connection)
+                return
+            }
+            let client = H2EchoClient(authority: "127.0.0.1:\(self.gateway.port)", capacity: streamsPerConnection)
+            self.http2Connection = client
+            client.open(connection)
+            ClientBootstrap(group: self.loop)
+                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
+                }
+                .connect(host: "127.0.0.1", port: self.gateway.port)
+                .whenFailure { error in
+                    self.failure = self.failure ?? "connect: \(error)"
+                    connection.transportClosed()
+                }
+            return
+        }
         ClientBootstrap(group: self.loop)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
