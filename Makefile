@@ -14,11 +14,12 @@ build:
 release:
 	scripts/build-release.sh --product wsgate
 
-# wsgate's own load generator against a release wsgate pinned to the last core (see BENCHMARKS.md).
+# wsgate's own load generator against a release wsgate pinned to the last core (see BENCHMARKS.md),
+# with HAProxy measured beside it on the WS→WS and HTTP/2 paths when it is installed.
 bench:
 	scripts/build-release.sh --product wsgate
 	scripts/build-release.sh --product wsgate-bench
-	.build/release/wsgate-bench --pin-cpu $$(( $$(nproc) - 1 )) | tee .build/wsgate-bench.md
+	.build/release/wsgate-bench --pin-cpu $$(( $$(nproc) - 1 )) $$(command -v haproxy >/dev/null || test -x /usr/sbin/haproxy && echo --haproxy) | tee .build/wsgate-bench.md
 
 # Side by side with nginx, HAProxy and websockify through the shared harness (../shared/bench or
 # BENCH_DIR), then BENCHMARKS.md.
