@@ -9,10 +9,13 @@ final class GatewayUnderTest {
     let port: Int
     let pid: Int32?
     private let process: ChildProcess?
+    /// The configuration and log files it was started with, removed when it stops.
+    private let files: [URL]
 
-    private init(port: Int, pid: Int32?, process: ChildProcess?) {
+    private init(port: Int, pid: Int32?, process: ChildProcess?, files: [URL] = []) {
         self.port = port
         self.pid = pid
+        self.files = files
         self.process = process
     }
 
@@ -26,14 +29,16 @@ final class GatewayUnderTest {
     static func launch(binary: String, backend: String, threads: Int, cpu: Int?, compression: String? = nil, routeKeys: [String] = []) async throws -> GatewayUnderTest {
         let port = try await Self.freePort()
         var arguments = ["--listen", "127.0.0.1:\(port)", "--route", "/=\(backend)", "--threads", "\(threads)", "--log-level", "warning"]
+        var files: [URL] = []
         if compression != nil || !routeKeys.isEmpty {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).yaml")
             let keys = (compression.map { ["compression: \($0)"] } ?? []) + routeKeys
             let yaml = "listeners:\n  - address: \"127.0.0.1:\(port)\"\nroutes:\n  - path: /\n    backend: \(backend)\n" + keys.map { "    \($0)\n" }.joined()
             try yaml.write(to: file, atomically: true, encoding: .utf8)
+            files.append(file)
             arguments = ["--config", file.path, "--threads", "\(threads)", "--log-level", "warning"]
         }
-        return try await Self.start(binary, arguments, port: port, cpu: cpu)
+        return try await Self.start(binary, arguments, port: port, cpu: cpu, files: files)
     }
 
     /// HAProxy in front of the WebSocket echo on `backendPort`, as the shared harness runs it (one
@@ -63,11 +68,11 @@ final class GatewayUnderTest {
         guard let binary = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw BenchError("--haproxy: no haproxy binary (apt-get install haproxy)")
         }
-        return try await Self.start(binary, ["-db", "-f", file.path], port: port, cpu: cpu)
+        return try await Self.start(binary, ["-db", "-f", file.path], port: port, cpu: cpu, files: [file])
     }
 
     /// Starts the proxy (pinned to `cpu` with taskset) and waits until it accepts connections on `port`.
-    private static func start(_ binary: String, _ arguments: [String], port: Int, cpu: Int?) async throws -> GatewayUnderTest {
+    private static func start(_ binary: String, _ arguments: [String], port: Int, cpu: Int?, files: [URL]) async throws -> GatewayUnderTest {
         var executable = binary
         var arguments = arguments
         if let cpu {
@@ -78,12 +83,13 @@ final class GatewayUnderTest {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-bench-\(port).log")
         try? FileManager.default.removeItem(at: log)
         let process = try await ChildProcess.start(executable, arguments, log: log)
-        let gateway = GatewayUnderTest(port: port, pid: process.pid, process: process)
+        let gateway = GatewayUnderTest(port: port, pid: process.pid, process: process, files: files + [log])
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if try await Self.accepts(port: port) { return gateway }
             guard process.isRunning else {
                 let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                gateway.stop()
                 throw BenchError("\(binary) exited with status \(process.terminationStatus ?? -1): \(output.suffix(500))")
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -94,6 +100,7 @@ final class GatewayUnderTest {
 
     /// SIGTERM, then waits (up to the gateway's 10 s drain and a little more) for it to exit.
     func stop() {
+        defer { for file in self.files { try? FileManager.default.removeItem(at: file) } }
         guard let process, process.isRunning else { return }
         process.signal(SIGTERM)
         let deadline = NIODeadline.now() + .seconds(12)

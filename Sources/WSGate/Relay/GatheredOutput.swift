@@ -1,8 +1,13 @@
 import NIOCore
 
 /// Small writes of one read batch (frame headers, short payloads, control frames) gathered into one
-/// buffer: one allocation and one write per batch instead of one or two per frame. Taken (and so
+/// buffer: one allocation and one write per batch instead of one or two per frame. Moved out (and so
 /// dropped) at each flush, so an idle leg holds no buffer.
+///
+/// Appending is done on a local: the owner moves the gathered bytes out (``moveOut()``), makes them
+/// appendable (``appendable(_:reserving:)``), appends, and moves them back (``moveBack(_:)``). So no
+/// NIO call runs inside an access to the owner's property: one would make the compiler check every
+/// access to that property at run time (several per frame), where now it proves them exclusive.
 struct GatheredOutput {
     /// Payloads up to this size are copied in; larger ones go out as the slices they arrived in,
     /// after what was gathered so far.
@@ -10,21 +15,22 @@ struct GatheredOutput {
 
     private var buffer: ByteBuffer?
 
-    /// Appends through `body`, allocating room for at least `bytes` when nothing is gathered yet.
-    @discardableResult
-    mutating func append<T>(reserving bytes: Int, _ body: (inout ByteBuffer) -> T) -> T {
+    /// What was moved out, or a new buffer with room for at least `bytes` when nothing was gathered.
+    static func appendable(_ moved: ByteBuffer?, reserving bytes: Int) -> ByteBuffer {
         // Every channel here uses NIO's default (malloc) allocator; asking the channel for it costs
         // a retain and a lock per frame.
-        if self.buffer == nil { self.buffer = ByteBufferAllocator().buffer(capacity: max(bytes, 256)) }
-        // Set on the line above, so never nil; unwrapped in place, it is written without a copy and
-        // without moving the buffer out and back per frame.
-        return body(&self.buffer!)
+        moved ?? ByteBufferAllocator().buffer(capacity: max(bytes, 256))
     }
 
-    /// What was gathered, if anything; the gatherer is empty afterwards.
-    mutating func take() -> ByteBuffer? {
+    /// The gathered bytes, moved out: nothing is gathered afterwards (until ``moveBack(_:)``).
+    /// An empty buffer is the caller's to drop, outside the access: releasing one may free it, a
+    /// call the compiler cannot see into.
+    mutating func moveOut() -> ByteBuffer? {
         defer { self.buffer = nil }
-        guard let buffer = self.buffer, buffer.readableBytes > 0 else { return nil }
-        return buffer
+        return self.buffer
+    }
+
+    mutating func moveBack(_ buffer: ByteBuffer) {
+        self.buffer = buffer
     }
 }

@@ -2,22 +2,23 @@ import NIOCore
 
 /// GlueHandler-style flow control for one leg: it reads only while its partner can take more
 /// writes, and a read asked for meanwhile is replayed once the partner drains.
+///
+/// It decides and the handler calls `context.read()`: a call into the pipeline made inside an
+/// access to the handler's property would make the compiler check every access to it at run time.
 struct ReadGate {
     private var pending = false
 
-    /// From the leg's `read(context:)`.
-    mutating func read(_ context: ChannelHandlerContext, partnerIsWritable: Bool) {
-        if partnerIsWritable {
-            context.read()
-        } else {
-            self.pending = true
-        }
+    /// From the leg's `read(context:)`: whether to pass the read on now.
+    mutating func read(partnerIsWritable: Bool) -> Bool {
+        if partnerIsWritable { return true }
+        self.pending = true
+        return false
     }
 
-    /// When the partner became writable again.
-    mutating func resume(_ context: ChannelHandlerContext) {
-        guard self.pending else { return }
+    /// When the partner became writable again: whether a read waited (pass it on now).
+    mutating func resume() -> Bool {
+        guard self.pending else { return false }
         self.pending = false
-        context.read()
+        return true
     }
 }

@@ -206,7 +206,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func read(context: ChannelHandlerContext) {
-        self.reads.read(context, partnerIsWritable: self.partner?.isWritable ?? true)
+        if self.reads.read(partnerIsWritable: self.partner?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -276,15 +276,25 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     private func write(_ payload: ByteBuffer, context: ChannelHandlerContext) {
         if payload.readableBytes <= GatheredOutput.copyLimit {
-            self.output.append(reserving: payload.readableBytes) { $0.writeImmutableBuffer(payload) }
+            self.gather(reserving: payload.readableBytes) { $0.writeImmutableBuffer(payload) }
         } else {
             self.writeGathered(context)
             context.write(Self.wrapOutboundOut(payload), promise: nil)
         }
     }
 
+    /// Appends to what is gathered for the peer, on a local moved out of ``output`` and back (see
+    /// ``GatheredOutput/appendable(_:reserving:)``).
+    @discardableResult
+    @inline(__always)
+    private func gather<T>(reserving bytes: Int, _ body: (inout ByteBuffer) -> T) -> T {
+        var buffer = GatheredOutput.appendable(self.output.moveOut(), reserving: bytes)
+        defer { self.output.moveBack(buffer) }
+        return body(&buffer)
+    }
+
     private func writeGathered(_ context: ChannelHandlerContext) {
-        if let output = self.output.take() {
+        if let output = self.output.moveOut(), output.readableBytes > 0 {
             context.write(Self.wrapOutboundOut(output), promise: nil)
         }
     }
@@ -311,6 +321,6 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
 
     func resumeReading() {
         guard let context else { return }
-        self.reads.resume(context)
+        if self.reads.resume() { context.read() }
     }
 }

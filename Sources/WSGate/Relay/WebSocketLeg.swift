@@ -363,7 +363,7 @@ final class WebSocketLeg: RelayPartner {
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let headerSize = FrameEncoder.headerSize(payloadLength: length, masked: mask != nil)
         let inline = length <= GatheredOutput.copyLimit ? length : 0
-        self.output.append(reserving: headerSize + inline) {
+        self.gather(reserving: headerSize + inline) {
             FrameEncoder.writeHeader(into: &$0, fin: fin, opcode: opcode, payloadLength: length, mask: mask)
         }
         self.outgoingMask = mask
@@ -412,7 +412,7 @@ final class WebSocketLeg: RelayPartner {
         let count = payload.readableBytes
         let mask = self.masksOutgoing ? MaskKeys.next() : nil
         let inline = count <= GatheredOutput.copyLimit ? count : 0
-        self.output.append(reserving: 14 + inline) { output in
+        self.gather(reserving: 14 + inline) { output in
             FrameEncoder.writeHeader(into: &output, fin: fin, opcode: opcode, payloadLength: count, mask: mask, compressed: compressed)
             if inline > 0 {
                 let from = output.writerIndex - output.readerIndex
@@ -466,7 +466,7 @@ final class WebSocketLeg: RelayPartner {
         let offset = self.outgoingOffset
         if count <= GatheredOutput.copyLimit {
             // Copied behind the header, then masked there: our own buffer, no copy-on-write.
-            self.output.append(reserving: count) { output in
+            self.gather(reserving: count) { output in
                 let from = output.writerIndex - output.readerIndex
                 output.writeImmutableBuffer(payload)
                 if let mask {
@@ -503,15 +503,25 @@ final class WebSocketLeg: RelayPartner {
 
     // MARK: Output gathering
 
+    /// Appends to what is gathered for the peer, on a local moved out of ``output`` and back (see
+    /// ``GatheredOutput/appendable(_:reserving:)``).
+    @discardableResult
+    @inline(__always)
+    private func gather<T>(reserving bytes: Int, _ body: (inout ByteBuffer) -> T) -> T {
+        var buffer = GatheredOutput.appendable(self.output.moveOut(), reserving: bytes)
+        defer { self.output.moveBack(buffer) }
+        return body(&buffer)
+    }
+
     private func gatherControl(_ opcode: WebSocketOpcode, payload: ByteBuffer, mask: WebSocketMask?, transport: LegTransport) {
-        self.output.append(reserving: 14 + payload.readableBytes) {
+        self.gather(reserving: 14 + payload.readableBytes) {
             FrameEncoder.writeControlFrame(into: &$0, opcode: opcode, payload: payload, mask: mask)
         }
     }
 
     /// Hands what was gathered to the transport (without flushing).
     private func writeGathered(_ transport: LegTransport) {
-        if let output = self.output.take() { transport.write(output) }
+        if let output = self.output.moveOut(), output.readableBytes > 0 { transport.write(output) }
     }
 
     private func flushOutput(_ transport: LegTransport) {

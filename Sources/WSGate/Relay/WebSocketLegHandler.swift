@@ -37,7 +37,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
     }
 
     func read(context: ChannelHandlerContext) {
-        self.reads.read(context, partnerIsWritable: self.leg.partner?.isWritable ?? true)
+        if self.reads.read(partnerIsWritable: self.leg.partner?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -91,7 +91,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
 
     func resumeReading() {
         guard let context else { return }
-        self.reads.resume(context)
+        if self.reads.resume() { context.read() }
     }
 
     func closeAfterFlush() {

@@ -16,9 +16,13 @@ enum MaskKeys {
 
         func nextMask() -> WebSocketMask {
             if self.next == 256 {
-                self.keys.withUnsafeMutableBytes { bytes in
+                // Filled outside `keys` and then stored: a C call inside an access to `keys` would
+                // make the compiler check every access to it at run time (it cannot see into C).
+                var fresh = [UInt64](repeating: 0, count: 128)
+                fresh.withUnsafeMutableBytes { bytes in
                     if let base = bytes.baseAddress { arc4random_buf(base, bytes.count) }
                 }
+                self.keys = fresh
                 self.next = 0
             }
             let word = self.keys[self.next >> 1]
