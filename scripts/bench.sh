@@ -3,8 +3,9 @@
 # with wsgate (release build) in one run:
 #   scripts/bench.sh [run.py args...]            one event-loop thread, WS→WS and WS→TCP, beside nginx,
 #                                                HAProxy and websockify (results: .build/bench)
-#   scripts/bench.sh --scaling [run.py args...]  1 and 2 threads, throughput only, unpinned: the load
-#                                                side shares the machine (results: .build/bench-scaling)
+#   scripts/bench.sh --scaling [run.py args...]  1 and 2 threads, throughput only, unpinned (the load
+#                                                side shares the machine; .build/bench-scaling) and
+#                                                both pinned to the proxy's core (.build/bench-scaling-pinned)
 # e.g. scripts/bench.sh --quick;  BENCH_DIR=/path/to/bench scripts/bench.sh --only haproxy,wsgate
 # The harness directory is copied to a scratch dir (it builds its C tools in place); its setup.sh
 # installs nginx, haproxy and websockify through apt. $BENCH_OUT overrides the results directory;
@@ -29,10 +30,14 @@ git rev-parse --short HEAD > "$out.commit" 2>/dev/null || true
 cd "$work"
 if [[ $scaling == 1 ]]; then
   common="--route /=ws://127.0.0.1:@WS_PORT@ --log-level warning"
-  exec python3 run.py --out "$out" --no-pin --no-direct --modes throughput --only wsgate-1-thread,wsgate-2-threads \
-    --target "wsgate-1-thread=$bin --listen 127.0.0.1:@PORT@ $common --threads 1;18110;ws" \
-    --target "wsgate-2-threads=$bin --listen 127.0.0.1:@PORT@ $common --threads 2;18112;ws" \
-    "$@"
+  targets=(--target "wsgate-1-thread=$bin --listen 127.0.0.1:@PORT@ $common --threads 1;18110;ws"
+           --target "wsgate-2-threads=$bin --listen 127.0.0.1:@PORT@ $common --threads 2;18112;ws")
+  # Unpinned: the second thread can use what the load side leaves of the other core.
+  python3 run.py --out "$out" --no-pin --no-direct --modes throughput --only wsgate-1-thread,wsgate-2-threads "${targets[@]}" "$@"
+  # Pinned: both threads on the proxy's core, the load on the other. The CPU per echo with two
+  # event loops against one is what a second loop costs (contention, cross-loop work); on 2 cores
+  # nothing else can be both unshared with the load side and multi-core.
+  exec python3 run.py --out "$out-pinned" --no-direct --modes throughput --only wsgate-1-thread,wsgate-2-threads "${targets[@]}" "$@"
 fi
 common="--threads 1 --log-level warning"
 exec python3 run.py --out "$out" \

@@ -32,6 +32,36 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
     sed -n '/^### Throughput/,/^### Proxy CPU cost/p' "$scaling" | sed '$d'
     sed -n '/^### Proxy CPU cost/,/^`@max`/p' "$scaling" | sed '$d'
   fi
+  pinned="${BENCH_SCALING_OUT:-.build/bench-scaling}-pinned/results.md"
+  if [[ -f "$pinned" ]]; then
+    echo
+    echo "### Both threads pinned to the proxy's core (the load side on the other)"
+    echo
+    echo "The load side never shares the proxy's core here, so the CPU per echo with two event loops"
+    echo "against one is what a second loop costs (locks, cross-loop hand-offs, cache traffic); throughput"
+    echo "cannot rise on one core."
+    echo
+    sed -n '/^### Proxy CPU cost/,/^`@max`/p' "$pinned" | sed '$d' | sed '1d'
+  fi
+  echo
+  cat <<'TEXT'
+### How the design scales to N cores
+
+- `--threads N` (default: one per core) runs N event loops. A connection is accepted on the listener's
+  loop and handed to the next loop round-robin (NIO's `ServerBootstrap`); its backend connection is
+  opened on the same loop, so a session's two legs, its timers and its relay never cross threads.
+- Nothing is shared per message: frames, masks (a per-thread key batch), read gating, gathered output
+  and compression state belong to one session on one loop; byte and message counts reach the metrics
+  once, when the session ends.
+- Shared state touched once per connection, each behind its own short lock: the connection limits
+  (`ClientLimiter`, `ClientSlot`), the live-session registry (shutdown's 1001), the per-route metrics
+  handles (`SessionMetrics.forSession`), a pooled target's session count (`BackendTarget`), and the
+  swift-metrics counters themselves. At tens of thousands of new connections per second these are
+  where contention would show first.
+- One listening socket per listener: accepting is one loop's work. `reuse_port: true` lets several
+  gateway processes share a port (the kernel spreads connections), which is how to scale accepts
+  past one core today; one SO_REUSEPORT listener per loop inside one process is not built.
+TEXT
   own=.build/wsgate-bench.md
   if [[ -f "$own" ]]; then
     echo
