@@ -18,7 +18,8 @@ if [[ ${1:-} == --scaling ]]; then scaling=1; shift; fi
 src="${BENCH_DIR:-../shared/bench}"
 [[ -f "$src/run.py" ]] || { echo "bench: no harness at $src (set BENCH_DIR)" >&2; exit 2; }
 work="${BENCH_WORK:-/tmp/wsgate-bench-harness}"
-out="${BENCH_OUT:-$PWD/.build/bench$([[ $scaling == 1 ]] && echo -scaling)}"
+suffix=""; [[ $scaling == 1 ]] && suffix=-scaling
+out="${BENCH_OUT:-$PWD/.build/bench$suffix}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
 scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config

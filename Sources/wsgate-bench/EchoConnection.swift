@@ -120,7 +120,7 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Sends one message (without flushing: call ``flush()`` after a batch).
     func send(due: NIODeadline = .now()) {
-        guard case .open = self.state else { return }
+        guard case .open = self.state, !self.draining else { return }
         let sequence = self.nextSequence
         self.nextSequence += 1
         if self.json {
@@ -192,6 +192,14 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
         self.wireBytes += frame.readableBytes
         self.outstanding.append(Outstanding(sequence: sequence, size: message.count, due: due, bytes: message))
         self.write(frame)
+    }
+
+    /// Sends nothing more and starts the closing handshake once every message sent has come back: a
+    /// close sent while echoes are on their way races them (the gateway cannot answer a close in the
+    /// middle of a frame it is relaying, so it drops the connection).
+    func closeWhenDrained() {
+        self.draining = true
+        if self.outstanding.isEmpty { self.close() }
     }
 
     /// Starts the closing handshake (1000); ``Events/closed`` follows once the server answered and hung up.
@@ -304,6 +312,8 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private var echoedMessageBytes = 0
+    /// ``closeWhenDrained()`` was called.
+    private var draining = false
     private var masks = MaskSequence()
 
     private func verify(_ payload: ByteBuffer) throws {
@@ -330,6 +340,7 @@ final class EchoConnection: ChannelInboundHandler, @unchecked Sendable {
                 self.offset = 0
                 self.outstanding.removeFirst()
                 self.events.echoed(self, head.due)
+                if self.draining && self.outstanding.isEmpty { self.close() }
             }
         }
     }

@@ -296,9 +296,10 @@ final class Workloads: @unchecked Sendable {
         return (counted, seconds, cpu)
     }
 
-    /// Closing handshakes on every connection; any failure on the way fails the workload.
+    /// Closing handshakes on every connection, each once its echoes are back; any failure on the way
+    /// fails the workload.
     private func closeAll() async throws {
-        try await self.loop.submit { for connection in self.connections.values { connection.close() } }.get()
+        try await self.loop.submit { for connection in self.connections.values { connection.closeWhenDrained() } }.get()
         try await self.waitUntil("every connection closed") { self.connections.isEmpty }
     }
 
