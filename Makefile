@@ -22,10 +22,12 @@ bench:
 	.build/release/wsgate-bench --pin-cpu $$(( $$(nproc) - 1 )) $$(command -v haproxy >/dev/null || test -x /usr/sbin/haproxy && echo --haproxy) | tee .build/wsgate-bench.md
 
 # Side by side with nginx, HAProxy and websockify through the shared harness (../shared/bench or
-# BENCH_DIR), then BENCHMARKS.md.
+# BENCH_DIR), 1 and 2 threads, the cost of run-time exclusivity checks (a second release build
+# without them, in .build-unchecked), then BENCHMARKS.md.
 bench-peers:
 	scripts/bench.sh
 	scripts/bench.sh --scaling
+	scripts/bench.sh --exclusivity
 	scripts/publish-bench.sh
 
 conformance:

@@ -3,6 +3,8 @@
 # with wsgate (release build) in one run:
 #   scripts/bench.sh [run.py args...]            one event-loop thread, WS→WS and WS→TCP, beside nginx,
 #                                                HAProxy and websockify (results: .build/bench)
+#   scripts/bench.sh --exclusivity [run.py args...]  the release build against the same sources built
+#                                                with -enforce-exclusivity=unchecked (.build/bench-exclusivity)
 #   scripts/bench.sh --scaling [run.py args...]  1 and 2 threads, throughput only, unpinned (the load
 #                                                side shares the machine; .build/bench-scaling) and
 #                                                both pinned to the proxy's core (.build/bench-scaling-pinned)
@@ -13,22 +15,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scaling=0
+scaling=0; exclusivity=0
 if [[ ${1:-} == --scaling ]]; then scaling=1; shift; fi
+if [[ ${1:-} == --exclusivity ]]; then exclusivity=1; shift; fi
 src="${BENCH_DIR:-../shared/bench}"
 [[ -f "$src/run.py" ]] || { echo "bench: no harness at $src (set BENCH_DIR)" >&2; exit 2; }
 work="${BENCH_WORK:-/tmp/wsgate-bench-harness}"
-suffix=""; [[ $scaling == 1 ]] && suffix=-scaling
+suffix=""; [[ $scaling == 1 ]] && suffix=-scaling; [[ $exclusivity == 1 ]] && suffix=-exclusivity
 out="${BENCH_OUT:-$PWD/.build/bench$suffix}"
 rm -rf "$work"; cp -r "$src" "$work"; chmod -R u+w "$work"
 
 scripts/install-packages.sh libnghttp2-dev zlib1g-dev libcrypt-dev pkg-config
 scripts/build-release.sh --product wsgate >&2
 bin="$(swift build -c release --show-bin-path)/wsgate"
+if [[ $exclusivity == 1 ]]; then
+  # The same sources without Swift's run-time exclusivity checks (in every module), in its own
+  # scratch directory: what the checks cost, for the decision the release build's comment names.
+  scratch="${UNCHECKED_SCRATCH:-$PWD/.build-unchecked}"
+  swift build -c release --product wsgate --scratch-path "$scratch" -Xswiftc -enforce-exclusivity=unchecked >&2
+  unchecked="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/wsgate"
+fi
 (cd "$work" && ./setup.sh >&2)
 git rev-parse --short HEAD > "$out.commit" 2>/dev/null || true
 
 cd "$work"
+if [[ $exclusivity == 1 ]]; then
+  common="--route /=ws://127.0.0.1:@WS_PORT@ --threads 1 --log-level warning"
+  exec python3 run.py --out "$out" --no-direct --modes throughput,latency --only wsgate-checked,wsgate-unchecked \
+    --target "wsgate-checked=$bin --listen 127.0.0.1:@PORT@ $common;18110;ws" \
+    --target "wsgate-unchecked=$unchecked --listen 127.0.0.1:@PORT@ $common;18113;ws" "$@"
+fi
 if [[ $scaling == 1 ]]; then
   common="--route /=ws://127.0.0.1:@WS_PORT@ --log-level warning"
   targets=(--target "wsgate-1-thread=$bin --listen 127.0.0.1:@PORT@ $common --threads 1;18110;ws"

@@ -62,6 +62,17 @@ bin="$(swift build -c release --show-bin-path)/wsgate"
   gateway processes share a port (the kernel spreads connections), which is how to scale accepts
   past one core today; one SO_REUSEPORT listener per loop inside one process is not built.
 TEXT
+  exclusivity="${BENCH_OUT:-.build/bench}-exclusivity/results.md"
+  if [[ -f "$exclusivity" ]]; then
+    echo
+    echo '## What run-time exclusivity checks cost (`scripts/bench.sh --exclusivity`)'
+    echo
+    echo "The release build (checks kept, as shipped) against the same sources built with"
+    echo "\`-enforce-exclusivity=unchecked\` in every module, WS→WS, one run. Release builds keep the checks;"
+    echo "docs/ARCHITECTURE.md says how the hot path keeps its own accesses provable instead."
+    echo
+    sed -n '/^### Proxy CPU cost/,/^`@max`/p' "$exclusivity" | sed '$d' | sed '1d'
+  fi
   own=.build/wsgate-bench.md
   if [[ -f "$own" ]]; then
     echo
