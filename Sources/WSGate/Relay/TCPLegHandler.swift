@@ -310,8 +310,14 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         // Everything the client sent before its close still reaches the service.
         self.writeGathered(context)
         self.closing = true
-        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
+        // The flush is bounded by the close timeout: a service that does not read (it is stuck
+        // writing to us, and nothing reads it any more) would otherwise hold the connection forever.
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [weak self] _ in
+            deadline.cancel()
+            self?.context?.close(promise: nil)
         }
     }
 
