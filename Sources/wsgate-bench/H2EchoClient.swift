@@ -1,5 +1,6 @@
 import CNghttp2
 import NIOCore
+import WSGate
 
 /// One HTTP/2 connection of the load side (cleartext, prior knowledge) whose streams are WebSocket
 /// connections opened with RFC 8441's extended CONNECT, each an ``EchoConnection``. libnghttp2 does
@@ -31,7 +32,7 @@ final class H2EchoClient: ChannelInboundHandler, @unchecked Sendable {
     private var assigned = 0
     private var session: OpaquePointer?
     private var context: ChannelHandlerContext?
-    private var events: [Event] = []
+    private var events = CircularBuffer<Event>()
     private var streams: [Int32: Stream] = [:]
     /// Streams asked for before the server's SETTINGS allowed extended CONNECT.
     private var waiting: [EchoConnection] = []
@@ -157,7 +158,7 @@ final class H2EchoClient: ChannelInboundHandler, @unchecked Sendable {
     private func submit(_ connection: EchoConnection) {
         let headers = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/"),
                        (":authority", self.authority), ("sec-websocket-version", "13")]
-        let stream = Self.withHeaderVector(headers) { vector, count in
+        let stream = NGHTTP2HeaderVector.with(headers) { vector, count in
             wsgate_submit_request(self.session, vector, count, readCallback)
         }
         guard stream > 0 else {
@@ -173,8 +174,7 @@ final class H2EchoClient: ChannelInboundHandler, @unchecked Sendable {
         guard !self.handling else { return }
         self.handling = true
         defer { self.handling = false }
-        while !self.events.isEmpty {
-            let event = self.events.removeFirst()
+        while let event = self.events.popFirst() {
             switch event {
             case .settings:
                 guard !self.connectProtocolAllowed,
@@ -225,23 +225,6 @@ final class H2EchoClient: ChannelInboundHandler, @unchecked Sendable {
         let connections = self.streams.values.map(\.connection) + self.waiting
         for connection in connections { connection.fail(reason) }
         self.context?.close(promise: nil)
-    }
-
-    private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> T) -> T {
-        var storage: [UInt8] = []
-        var spans: [(Int, Int, Int, Int)] = []
-        for (name, value) in headers {
-            spans.append((storage.count, name.utf8.count, storage.count + name.utf8.count, value.utf8.count))
-            storage += name.utf8
-            storage += value.utf8
-        }
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let vector = spans.map { span in
-                nghttp2_nv(name: bytes.baseAddress.map { $0 + span.0 }, value: bytes.baseAddress.map { $0 + span.2 },
-                           namelen: span.1, valuelen: span.3, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return vector.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
-        }
     }
 
     // MARK: Callback targets

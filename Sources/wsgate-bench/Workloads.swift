@@ -239,6 +239,8 @@ final class Workloads: @unchecked Sendable {
         let connection = EchoConnection(host: "127.0.0.1:\(self.gateway.port)", size: size, boundaries: self.boundaries,
                                         json: self.json, compression: self.compression, overHTTP2: self.streamsPerConnection != nil, events: events)
         self.connections[ObjectIdentifier(connection)] = connection
+        // Over HTTP/2 the connection is a stream of the current HTTP/2 connection, or of a new one.
+        let handler: any ChannelHandler & Sendable
         if let streamsPerConnection = self.streamsPerConnection {
             if let client = self.http2Connection, !client.isFull {
                 client.open(connection)
@@ -247,28 +249,19 @@ final class Workloads: @unchecked Sendable {
             let client = H2EchoClient(authority: "127.0.0.1:\(self.gateway.port)", capacity: streamsPerConnection)
             self.http2Connection = client
             client.open(connection)
-            ClientBootstrap(group: self.loop)
-                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
-                }
-                .connect(host: "127.0.0.1", port: self.gateway.port)
-                .whenFailure { error in
-                    self.failure = self.failure ?? "connect: \(error)"
-                    connection.transportClosed()
-                }
-            return
+            handler = client
+        } else {
+            handler = connection
         }
         ClientBootstrap(group: self.loop)
             .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(connection) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
             }
             .connect(host: "127.0.0.1", port: self.gateway.port)
             .whenFailure { error in
                 self.failure = self.failure ?? "connect: \(error)"
-                self.connections.removeValue(forKey: ObjectIdentifier(connection))
-                closed(connection, false)
+                connection.transportClosed()  // reported once, failed and closed (streams of that connection too)
             }
     }
 

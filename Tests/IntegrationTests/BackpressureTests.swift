@@ -99,3 +99,55 @@ final class SlowReaderHandler: ChannelInboundHandler, @unchecked Sendable {
         await client.close()
     }
 }
+
+/// A service that never reads: whatever is sent to it waits in kernel buffers, and then in the sender.
+final class NonReadingService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let connected = NIOLockedValueBox(false)
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.connected.withLockedValue { $0 = true }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct ServiceThatStopsReadingTests {
+    /// A client fills the way to a service that reads nothing, then is reset. The gateway's last flush
+    /// toward the service can never complete; it must still close the service's connection (after
+    /// `close_timeout`, 5 s by default) instead of holding it, and the bytes queued for it, for good.
+    @Test func itsConnectionIsClosedAfterTheClientLeaves() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let service = NonReadingService()
+        let listener = try await TestServices.start(group: group) { service }
+        defer { Task { try? await listener.close() } }
+        let gateway = try await GatewayProcess(arguments: ["--listen", "127.0.0.1:0", "--route", "/=tcp://127.0.0.1:\(listener.localAddress!.port!)", "--threads", "1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let (client, _) = try await TestClient.webSocket(port: gateway.port, path: "/", group: group)
+        try await eventually("the gateway to connect to the service") { service.connected.withLockedValue { $0 } }
+        // Far more than the kernel buffers and the gateway's write queue hold: the sends stall once
+        // the gateway stops reading the client.
+        let block = [UInt8](repeating: 0x5A, count: 1 << 20)
+        let pushing = Task {
+            for _ in 0..<64 { try await client.send(TestClient.frame(2, block)) }
+        }
+        try await Task.sleep(for: .seconds(2))
+        let servicePort = listener.localAddress!.port!
+        #expect(gateway.sockets(toPort: servicePort) == 1, "the count sees the gateway's connection to the service")
+        // A reset, as from a client whose host went away: a FIN would wait behind the bytes the
+        // gateway is not reading, and the gateway would never hear of it.
+        if let provider = client.channel as? SocketOptionProvider {
+            try await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        }
+        await client.close()
+        _ = await pushing.result
+        // Seen from the gateway: the service reads nothing, so it would not notice the close either.
+        try await eventually("the gateway to close its connection to the service", timeout: .seconds(20)) {
+            gateway.sockets(toPort: servicePort) == 0
+        }
+    }
+}

@@ -102,9 +102,19 @@ final class GatewayProcess: @unchecked Sendable {
         return kib * 1024
     }
 
-    /// The gateway's TCP sockets in CLOSE-WAIT (the peer closed, the gateway never did): its socket
-    /// descriptors' inodes (/proc/PID/fd) looked up in /proc/PID/net/tcp and tcp6 (state 08).
+    /// The gateway's TCP sockets in CLOSE-WAIT (the peer closed, the gateway never did).
     var closeWaitSockets: Int {
+        self.countSockets { state, _ in state == "08" }
+    }
+
+    /// The gateway's TCP sockets connected to `port` (any state), e.g. a service's.
+    func sockets(toPort port: Int) -> Int {
+        self.countSockets { _, remotePort in remotePort == port }
+    }
+
+    /// The gateway's socket descriptors' inodes (/proc/PID/fd) looked up in /proc/PID/net/tcp and tcp6;
+    /// `match` gets the state (hex, "01" established, "08" close-wait) and the remote port.
+    private func countSockets(_ match: (Substring, Int?) -> Bool) -> Int {
         let pid = self.process.pid
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         let inodes = Set(fds.compactMap { fd -> Substring? in
@@ -117,7 +127,9 @@ final class GatewayProcess: @unchecked Sendable {
             let text = Self.readWhole("/proc/\(pid)/net/\(table)")
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
-                if fields.count > 9, fields[3] == "08", inodes.contains(fields[9]) { count += 1 }
+                guard fields.count > 9, inodes.contains(fields[9]) else { continue }
+                let remotePort = fields[2].split(separator: ":").last.flatMap { Int($0, radix: 16) }
+                if match(fields[3], remotePort) { count += 1 }
             }
         }
         return count

@@ -165,7 +165,7 @@ final class NGHTTP2ServerSession {
     /// Answers a stream; with `hasBody` its DATA comes from ``readData``.
     func submitResponse(stream: Int32, status: Int, headers: [(String, String)] = [], hasBody: Bool) throws {
         let all = [(":status", String(status))] + headers.map { ($0.0.lowercased(), $0.1) }
-        let result: Int32 = Self.withHeaderVector(all) { vector, count in
+        let result: Int32 = NGHTTP2HeaderVector.with(all) { vector, count in
             wsgate_submit_response(self.session, stream, vector, count, hasBody ? readCallback : nil)
         }
         try Self.check(result, "nghttp2_submit_response")
@@ -213,26 +213,6 @@ final class NGHTTP2ServerSession {
     func goAway(errorCode: UInt32 = ErrorCode.noError) throws {
         let last = nghttp2_session_get_last_proc_stream_id(self.session)
         try Self.check(nghttp2_submit_goaway(self.session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, nil, 0), "nghttp2_submit_goaway")
-    }
-
-    private static func withHeaderVector<T>(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>?, Int) -> T) -> T {
-        var storage: [UInt8] = []
-        var spans: [(Int, Int, Int, Int)] = []
-        for (name, value) in headers {
-            let nameStart = storage.count
-            storage += name.utf8
-            let valueStart = storage.count
-            storage += value.utf8
-            spans.append((nameStart, name.utf8.count, valueStart, value.utf8.count))
-        }
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress  // nil only with no header at all: then no span points into it
-            let vector = spans.map { span in
-                nghttp2_nv(name: base.map { $0 + span.0 }, value: base.map { $0 + span.2 }, namelen: span.1, valuelen: span.3,
-                           flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
-            }
-            return vector.withUnsafeBufferPointer { body($0.baseAddress, $0.count) }
-        }
     }
 
     // MARK: Callback targets

@@ -8,6 +8,8 @@ import NIOCore
 /// appendable (``appendable(_:reserving:)``), appends, and moves them back (``moveBack(_:)``). So no
 /// NIO call runs inside an access to the owner's property: one would make the compiler check every
 /// access to that property at run time (several per frame), where now it proves them exclusive.
+/// Each owner keeps its own five-line `gather` helper for that: one shared through a protocol
+/// requirement reaches the property through an accessor call and the run-time checks came back.
 struct GatheredOutput {
     /// Payloads up to this size are copied in; larger ones go out as the slices they arrived in,
     /// after what was gathered so far.
