@@ -55,6 +55,8 @@ final class RecordingTap: RelayPartner {
 
     var isWritable: Bool { self.inner.isWritable }
 
+    var awaitsFrameEnd: Bool { self.inner.awaitsFrameEnd }
+
     func resumeReading() {
         self.inner.resumeReading()
     }

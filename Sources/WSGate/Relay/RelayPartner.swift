@@ -15,6 +15,9 @@ protocol RelayPartner: AnyObject {
     func relayClose(code: WebSocketCloseCode?, reason: String)
     /// Whether this leg can take more writes; the other side stops reading while it can't.
     var isWritable: Bool { get }
+    /// This leg's peer closed inside a frame being relayed to it: the other side passes that frame's
+    /// remaining payload on even though its own hop is closing, so the answer can follow the frame.
+    var awaitsFrameEnd: Bool { get }
     /// This leg's peer drained its buffer: the other side may read again.
     func resumeReading()
 }

@@ -325,6 +325,9 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
         self.context?.channel.isWritable ?? true
     }
 
+    /// A byte stream has no frames to finish.
+    var awaitsFrameEnd: Bool { false }
+
     func resumeReading() {
         guard let context else { return }
         if self.reads.resume() { context.read() }

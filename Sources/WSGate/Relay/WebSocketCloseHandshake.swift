@@ -1,13 +1,18 @@
 /// The closing handshake of one WebSocket hop (RFC 6455 §7.1), as ``WebSocketLeg`` runs it with its
-/// peer: a close from the peer is answered at once and passed to the other leg; a close the other
-/// leg asks for is sent and its answer awaited (for `close_timeout`); a protocol error sends its
-/// close and ends the hop; the transport closing ends it whatever state it was in.
+/// peer: a close from the peer is answered at once — or, when it arrives while a frame to the peer
+/// is half written, right after that frame's last byte (no frame can go inside another) — and
+/// passed to the other leg; a close the other leg asks for is sent and its answer awaited (for
+/// `close_timeout`); a protocol error sends its close and ends the hop; the transport closing ends
+/// it whatever state it was in.
 ///
 /// Events return what the leg must do; no I/O here (WebSocketCloseHandshakeTests).
 struct WebSocketCloseHandshake: Equatable {
     enum State: Hashable {
         /// Frames flow both ways.
         case open
+        /// The peer's close (with this code) arrived while a frame to it was half written: the rest
+        /// of that frame still goes, then the answer; nothing more is read.
+        case answerOwed(WebSocketCloseCode?)
         /// Our close is sent (or, inside a half-written frame, the connection is being dropped):
         /// nothing more goes to the peer; its frames are still read until its close arrives.
         case closeSent
@@ -23,6 +28,15 @@ struct WebSocketCloseHandshake: Equatable {
     /// Whether frames may still go to the peer: data, pings, pongs.
     var sendsToPeer: Bool { self.state == .open }
 
+    /// Whether the payload of the frame being written to the peer may still go: while frames flow,
+    /// and while the answer to the peer's close waits for that frame's end.
+    var finishesFrame: Bool {
+        switch self.state {
+        case .open, .answerOwed: return true
+        case .closeSent, .closing, .finished: return false
+        }
+    }
+
     /// Whether the peer's frames are still read.
     var readsFromPeer: Bool { self.state == .open || self.state == .closeSent }
 
@@ -30,23 +44,43 @@ struct WebSocketCloseHandshake: Equatable {
         /// The peer started the handshake: record it, answer with its code, pass it to the other
         /// leg, then close once the answer is out.
         case answerAndPassOn
+        /// The peer started the handshake inside a frame to it: record it and pass it to the other
+        /// leg, which still owes the rest of that frame; answer when it ends (``frameFinished()``),
+        /// or drop the connection after `close_timeout`.
+        case passOnAndAnswerAfterFrame
         /// The answer to our own close: this hop is done; close once flushed.
         case completed
         case none
     }
 
-    /// A close frame from the peer.
-    mutating func peerClosed() -> PeerCloseAction {
+    /// A close frame from the peer, with its code; `midFrame`: a frame to the peer is half written.
+    mutating func peerClosed(code: WebSocketCloseCode?, midFrame: Bool) -> PeerCloseAction {
         switch self.state {
+        case .open where midFrame:
+            self.state = .answerOwed(code)
+            return .passOnAndAnswerAfterFrame
         case .open:
             self.state = .closing
             return .answerAndPassOn
         case .closeSent:
             self.state = .closing
             return .completed
-        case .closing, .finished:
+        case .answerOwed, .closing, .finished:
             return .none  // nothing is read after a close
         }
+    }
+
+    enum FrameFinishedAction: Equatable {
+        /// Send the answer owed to the peer's close, with its code, and close once it is out.
+        case answer(WebSocketCloseCode?)
+        case none
+    }
+
+    /// The frame being written to the peer ended (its last payload byte is written).
+    mutating func frameFinished() -> FrameFinishedAction {
+        guard case .answerOwed(let code) = self.state else { return .none }
+        self.state = .closing
+        return .answer(code)
     }
 
     enum PartnerCloseAction: Equatable {
@@ -59,9 +93,17 @@ struct WebSocketCloseHandshake: Equatable {
 
     /// The other leg closed (its peer closed, failed or vanished): this hop closes too.
     mutating func partnerClosed(midFrame: Bool) -> PartnerCloseAction {
-        guard self.state == .open else { return .none }
-        self.state = .closeSent
-        return midFrame ? .drop : .sendCloseAndWait
+        switch self.state {
+        case .open:
+            self.state = .closeSent
+            return midFrame ? .drop : .sendCloseAndWait
+        case .answerOwed:
+            // The rest of the frame the answer waits for will never come: no close can follow.
+            self.state = .closing
+            return .drop
+        case .closeSent, .closing, .finished:
+            return .none
+        }
     }
 
     enum FailureAction: Equatable {
@@ -77,7 +119,7 @@ struct WebSocketCloseHandshake: Equatable {
         case .open:
             self.state = .closing
             return .closeAndPassOn(sendsClose: true)
-        case .closeSent:
+        case .closeSent, .answerOwed:
             self.state = .closing
             return .closeAndPassOn(sendsClose: false)
         case .closing, .finished:
@@ -99,7 +141,7 @@ struct WebSocketCloseHandshake: Equatable {
         self.state = .finished
         switch previous {
         case .open: return .vanished
-        case .closeSent, .closing: return .ended
+        case .answerOwed, .closeSent, .closing: return .ended
         case .finished: return .none
         }
     }

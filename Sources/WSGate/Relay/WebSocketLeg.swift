@@ -109,10 +109,10 @@ final class WebSocketLeg: RelayPartner {
                         }
                         continue
                     }
-                    if self.handshake.sendsToPeer { self.partner?.relayPayload(payload) }
+                    if self.handshake.sendsToPeer || self.partnerAwaitsFrameEnd { self.partner?.relayPayload(payload) }
                 case .maskedPayload(let payload, let mask, let offset):
                     bytes += payload.readableBytes
-                    if self.handshake.sendsToPeer { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
+                    if self.handshake.sendsToPeer || self.partnerAwaitsFrameEnd { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
                 case .ping(let payload):
                     if self.handshake.sendsToPeer { self.answerPing(payload, transport: transport) }
                 case .pong:
@@ -125,6 +125,13 @@ final class WebSocketLeg: RelayPartner {
         } catch {
             self.failReceiving(error, transport: transport)
         }
+    }
+
+    /// This hop is closing, but the other leg's peer closed inside a frame this side was relaying to
+    /// it: the rest of that frame still goes through, so its answer can follow (only read off the
+    /// hot path, once this hop has stopped sending).
+    private var partnerAwaitsFrameEnd: Bool {
+        self.partner?.awaitsFrameEnd ?? false
     }
 
     /// Protocol errors close with their own code; anything else can only come from zlib (1011).
@@ -275,7 +282,7 @@ final class WebSocketLeg: RelayPartner {
 
     /// The peer sent a close frame.
     private func peerClosed(code: WebSocketCloseCode?, reason: String, transport: LegTransport) {
-        switch self.handshake.peerClosed() {
+        switch self.handshake.peerClosed(code: code, midFrame: self.outgoingRemaining > 0) {
         case .none:
             return
         case .completed:
@@ -287,9 +294,40 @@ final class WebSocketLeg: RelayPartner {
             self.sendClose(code: code, reason: "", transport: transport)
             // Tell the other side before closing: closing may end this leg at once, letting go of the partner.
             self.partner?.relayClose(code: code, reason: reason)
+        case .passOnAndAnswerAfterFrame:
+            if self.side == .client {
+                self.session.recordClientClose(code: code, initiator: "client", reason: reason)
+            }
+            // The other leg keeps passing the current frame's payload (``awaitsFrameEnd``); the
+            // answer goes when it ends (``relay(_:xoring:)``), or the connection is dropped.
+            self.partner?.relayClose(code: code, reason: reason)
+            self.writeGathered(transport)
+            self.dropAfterCloseTimeout(transport)
+            return
         }
+        self.closeWhenFlushed(transport)
+    }
+
+    /// The frame half written when the peer closed has ended: its answer goes now.
+    private func answerOwedClose(_ transport: LegTransport) {
+        guard case .answer(let code) = self.handshake.frameFinished() else { return }
+        self.sendClose(code: code, reason: "", transport: transport)
+        self.closeWhenFlushed(transport)
+    }
+
+    /// Closes once what is queued has gone — or after `close_timeout`, if the peer does not read it.
+    private func closeWhenFlushed(_ transport: LegTransport) {
         self.writeGathered(transport)
         transport.closeAfterFlush()
+        self.dropAfterCloseTimeout(transport)
+    }
+
+    /// The bound on every wait of the closing handshake: an answer, a frame's end, a flush.
+    private func dropAfterCloseTimeout(_ transport: LegTransport) {
+        self.closeTimer?.cancel()
+        self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
+            transport?.close()
+        }
     }
 
     /// The peer broke the protocol: tell it why, drop it, and let the other side go.
@@ -304,8 +342,7 @@ final class WebSocketLeg: RelayPartner {
         }
         self.partner?.relayClose(code: self.side == .client ? .goingAway : .internalError,
                                  reason: self.side == .client ? "client protocol error" : "backend protocol error")
-        self.writeGathered(transport)
-        transport.closeAfterFlush()
+        self.closeWhenFlushed(transport)
     }
 
     /// Writes a close frame; the handshake's state has already moved on.
@@ -435,12 +472,11 @@ final class WebSocketLeg: RelayPartner {
         self.session.logger.error("compression failed: \(error)", metadata: ["client": "\(self.session.clientAddress)"])
         self.partner?.relayClose(code: .internalError, reason: "compression failed")
         if sendsClose { self.sendClose(code: .internalError, reason: "compression failed", transport: transport) }
-        self.writeGathered(transport)
-        transport.closeAfterFlush()
+        self.closeWhenFlushed(transport)
     }
 
     func relayMaskedPayload(_ payload: ByteBuffer, mask: WebSocketMask, offset: Int) {
-        guard self.transport != nil, self.handshake.sendsToPeer else { return }
+        guard self.transport != nil, self.handshake.finishesFrame else { return }
         if let compression = self.compression, compression.outbound.isCompressing {
             var clear = payload
             clear.withUnsafeMutableReadableBytesInPlace { mask.apply(to: $0, offset: offset) }
@@ -461,7 +497,9 @@ final class WebSocketLeg: RelayPartner {
     /// Writes payload of the current frame, XORed with `mask` on the way (our key, or the sender's
     /// and ours combined).
     private func relay(_ payload: ByteBuffer, xoring mask: WebSocketMask?) {
-        guard let transport, self.handshake.sendsToPeer else { return }
+        guard let transport else { return }
+        let sending = self.handshake.sendsToPeer
+        guard sending || self.handshake.finishesFrame else { return }
         let count = payload.readableBytes
         let offset = self.outgoingOffset
         if count <= GatheredOutput.copyLimit {
@@ -485,7 +523,11 @@ final class WebSocketLeg: RelayPartner {
         }
         self.outgoingOffset += count
         self.outgoingRemaining -= count
-        self.answerPendingPing(transport: transport)
+        if sending {
+            self.answerPendingPing(transport: transport)
+        } else if self.outgoingRemaining == 0 {
+            self.answerOwedClose(transport)
+        }
     }
 
     /// This leg's own transport drained: a pong held back while it was full goes now.
@@ -542,13 +584,15 @@ final class WebSocketLeg: RelayPartner {
             return
         }
         self.sendClose(code: code, reason: reason, transport: transport)
-        self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
-            transport?.close()
-        }
+        self.dropAfterCloseTimeout(transport)
     }
 
     var isWritable: Bool {
         self.transport?.isWritable ?? true
+    }
+
+    var awaitsFrameEnd: Bool {
+        !self.handshake.sendsToPeer && self.handshake.finishesFrame
     }
 
     func resumeReading() {
