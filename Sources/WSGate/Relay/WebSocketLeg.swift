@@ -318,13 +318,19 @@ final class WebSocketLeg: RelayPartner {
     /// Closes once what is queued has gone — or after `close_timeout`, if the peer does not read it.
     private func closeWhenFlushed(_ transport: LegTransport) {
         self.writeGathered(transport)
-        transport.closeAfterFlush()
+        // Armed first: the flush usually completes at once, closing the transport (and cancelling
+        // the timer) before `closeAfterFlush` returns.
         self.dropAfterCloseTimeout(transport)
+        transport.closeAfterFlush()
     }
 
-    /// The bound on every wait of the closing handshake: an answer, a frame's end, a flush.
+    /// The bound on every wait of the closing handshake: an answer, a frame's end, a flush. Never
+    /// armed once the transport is gone: nothing would cancel it, and every timer left in NIO's
+    /// queue makes each cancel on the loop slower (they are found by a linear search).
     private func dropAfterCloseTimeout(_ transport: LegTransport) {
         self.closeTimer?.cancel()
+        self.closeTimer = nil
+        guard self.handshake.state != .finished else { return }
         self.closeTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: self.session.closeTimeout) { [weak transport] in
             transport?.close()
         }
