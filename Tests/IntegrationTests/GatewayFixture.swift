@@ -62,8 +62,8 @@ final class GatewayFixture: @unchecked Sendable {
         self.backends = backends
     }
 
-    func client(_ path: String, headers: [String] = []) async throws -> (TestClient, [String: String]) {
-        try await TestClient.webSocket(port: self.port, path: path, group: self.group, headers: headers)
+    func client(_ path: String, headers: [String] = [], receiveBuffer: Int? = nil) async throws -> (TestClient, [String: String]) {
+        try await TestClient.webSocket(port: self.port, path: path, group: self.group, headers: headers, receiveBuffer: receiveBuffer)
     }
 
     func raw() async throws -> TestClient {

@@ -62,11 +62,16 @@ final class TestClient: @unchecked Sendable {
     }
 
     /// `from`: the local address to connect from (another loopback address plays another client IP).
-    static func connect(port: Int, host: String = "127.0.0.1", from source: String? = nil, group: EventLoopGroup, sendingFirst firstBytes: [UInt8] = []) async throws -> TestClient {
+    /// `receiveBuffer`: a fixed SO_RCVBUF, for a client that must not be able to take much while it
+    /// does not read (the kernel's autotuning may otherwise grow it to tcp_rmem's maximum, 32 MiB on
+    /// some machines).
+    static func connect(port: Int, host: String = "127.0.0.1", from source: String? = nil, group: EventLoopGroup, sendingFirst firstBytes: [UInt8] = [],
+                        receiveBuffer: Int? = nil) async throws -> TestClient {
         let inbox = Inbox()
         inbox.firstBytes = firstBytes
         var bootstrap = ClientBootstrap(group: group)
         if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        if let receiveBuffer { bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer)) }
         let (channel, connectedAt) = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbox) }
@@ -76,8 +81,8 @@ final class TestClient: @unchecked Sendable {
     }
 
     /// Connects and completes a handshake; fails unless the answer is 101 with the right accept.
-    static func webSocket(port: Int, path: String, group: EventLoopGroup, headers: [String] = []) async throws -> (TestClient, [String: String]) {
-        let client = try await self.connect(port: port, group: group)
+    static func webSocket(port: Int, path: String, group: EventLoopGroup, headers: [String] = [], receiveBuffer: Int? = nil) async throws -> (TestClient, [String: String]) {
+        let client = try await self.connect(port: port, group: group, receiveBuffer: receiveBuffer)
         let key = WebSocketAccept.makeKey()
         try await client.send(Self.handshake(path: path, key: key, extra: headers))
         let (status, responseHeaders) = try await client.readHead()
@@ -174,26 +179,32 @@ final class TestClient: @unchecked Sendable {
     /// One server frame, which must be unmasked.
     func readFrame(timeout: TimeAmount = .seconds(10)) async throws -> Frame {
         try await self.take("a frame", timeout: timeout) { buffer in
-            let view = buffer.readableBytesView
-            guard view.count >= 2 else { return nil }
-            let b0 = view[view.startIndex], b1 = view[view.startIndex + 1]
-            precondition(b1 & 0x80 == 0, "server frames must not be masked")
-            var header = 2
-            var length = Int(b1 & 0x7F)
-            if length == 126 {
-                guard view.count >= 4 else { return nil }
-                length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-                header = 4
-            } else if length == 127 {
-                guard view.count >= 10 else { return nil }
-                length = (2..<10).reduce(0) { $0 << 8 | Int(view[view.startIndex + $1]) }
-                header = 10
-            }
-            guard view.count >= header + length else { return nil }
-            buffer.moveReaderIndex(forwardBy: header)
-            let payload = buffer.readBytes(length: length)!
-            return Frame(fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, payload: payload, compressed: b0 & 0x40 != 0)
+            guard let head = Self.frameHead(buffer.readableBytesView) else { return nil }
+            precondition(!head.masked, "server frames must not be masked")
+            guard buffer.readableBytes >= head.size + head.length else { return nil }
+            buffer.moveReaderIndex(forwardBy: head.size)
+            let payload = buffer.readBytes(length: head.length)!
+            return Frame(fin: head.b0 & 0x80 != 0, opcode: head.b0 & 0x0F, payload: payload, compressed: head.b0 & 0x40 != 0)
         }
+    }
+
+    /// A frame's first byte, whether it is masked, the size of its header up to the mask key, and
+    /// its payload length: nil until the length field has all arrived.
+    static func frameHead(_ view: ByteBufferView) -> (b0: UInt8, masked: Bool, size: Int, length: Int)? {
+        guard view.count >= 2 else { return nil }
+        let b0 = view[view.startIndex], b1 = view[view.startIndex + 1]
+        var size = 2
+        var length = Int(b1 & 0x7F)
+        if length == 126 {
+            guard view.count >= 4 else { return nil }
+            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
+            size = 4
+        } else if length == 127 {
+            guard view.count >= 10 else { return nil }
+            length = (2..<10).reduce(0) { $0 << 8 | Int(view[view.startIndex + $1]) }
+            size = 10
+        }
+        return (b0, b1 & 0x80 != 0, size, length)
     }
 
     /// A whole data message (fragments joined), skipping pings and pongs.
