@@ -42,9 +42,9 @@ import Testing
         defer { certificates.remove() }
         let echo = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
         defer { echo.close(promise: nil) }
-        let dead = try await TestServices.start(group: group) { SilentHandler() }
-        let deadPort = dead.localAddress!.port!
-        try await dead.close()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let deadPort = refusing.port
         let tokens = try SecurityTests.file("s3cret\n")
         defer { try? FileManager.default.removeItem(atPath: tokens) }
         let ws = "ws://127.0.0.1:\(echo.localAddress!.port!)"

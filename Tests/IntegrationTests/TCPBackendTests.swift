@@ -188,10 +188,9 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
     @Test func refusedBackendIs502AndHungBackendIs504() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let silent = try await TestServices.start(group: group) { SilentHandler() }
-        // A port with nothing behind it: bind, note it, close.
-        let closed = try await TestServices.start(group: group) { SilentHandler() }
-        let deadPort = closed.localAddress!.port!
-        try await closed.close()
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let deadPort = refusing.port
         let fixture = try await GatewayFixture.start(extraBackends: [silent]) { _, _ in
             var hung = RouteConfiguration(path: "/hung", backend: .webSocket(host: "127.0.0.1", port: silent.localAddress!.port!, path: nil, query: nil))
             hung.limits.connectTimeout = .milliseconds(300)

@@ -1,6 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+
+/// A loopback port that refuses connections for as long as this object lives: a socket bound to it
+/// that never listens. A port only bound and closed again can be taken by another test's listener
+/// before the gateway connects (seen under a CPU hog: a route to the "dead" port answered 101).
+final class RefusingPort: Sendable {
+    struct Failure: Error {
+        var call: String
+        var errno: Int32
+    }
+
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw Failure(call: "socket", errno: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else {
+            let failure = Failure(call: "bind", errno: errno)
+            Glibc.close(descriptor)
+            throw failure
+        }
+        self.descriptor = descriptor
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        Glibc.close(self.descriptor)
+    }
+}
 
 /// Small purpose-built TCP services for the tests.
 enum TestServices {
