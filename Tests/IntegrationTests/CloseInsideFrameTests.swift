@@ -38,16 +38,12 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         var bytes = Self.unwrapInboundIn(data)
         guard self.upgraded else {
             self.request += bytes.readString(length: bytes.readableBytes) ?? ""
-            guard self.request.contains("\r\n\r\n"),
-                  let keyLine = self.request.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("sec-websocket-key:") }) else { return }
-            let key = keyLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
+            guard let response = TestServices.webSocketAnswer(to: self.request) else { return }
             self.upgraded = true
-            let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\n\r\n"
             context.write(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
             if case .finishesItsFrameAfterTheClose(let payload) = self.part {
                 var head = context.channel.allocator.buffer(capacity: 10 + payload.count / 2)
-                head.writeBytes(Self.header(opcode: 2, length: payload.count))
+                FrameEncoder.writeHeader(into: &head, fin: true, opcode: .binary, payloadLength: payload.count, mask: nil)
                 head.writeBytes(payload[..<(payload.count / 2)])
                 context.write(NIOAny(head), promise: nil)
             }
@@ -78,34 +74,23 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    static func header(opcode: UInt8, length: Int) -> [UInt8] {
-        var header: [UInt8] = [0x80 | opcode]
-        if length < 126 {
-            header.append(UInt8(length))
-        } else if length <= 0xFFFF {
-            header += [126, UInt8(length >> 8), UInt8(length & 0xFF)]
-        } else {
-            header.append(127)
-            header += (0..<8).reversed().map { UInt8((length >> ($0 * 8)) & 0xFF) }
-        }
-        return header
-    }
-
     static func closeFrame(_ code: UInt16, allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(bytes: [0x88, 2, UInt8(code >> 8), UInt8(code & 0xFF)])
+        var frame = allocator.buffer(capacity: 4)
+        FrameEncoder.writeControlFrame(into: &frame, opcode: .close, payload: FrameEncoder.closePayload(code: WebSocketCloseCode(code), reason: ""), mask: nil)
+        return frame
     }
 
     /// One whole masked frame off the front of `buffer`, or nil until it has all arrived.
     static func parseMaskedFrame(_ buffer: inout ByteBuffer) -> (opcode: UInt8, payload: [UInt8])? {
         guard let head = TestClient.frameHead(buffer.readableBytesView) else { return nil }
         let total = head.size + (head.masked ? 4 : 0) + head.length
-        guard buffer.readableBytes >= total, let mask = buffer.getBytes(at: buffer.readerIndex + head.size, length: head.masked ? 4 : 0),
-              var payload = buffer.getBytes(at: buffer.readerIndex + head.size + mask.count, length: head.length) else { return nil }
+        guard buffer.readableBytes >= total, let key = buffer.getBytes(at: buffer.readerIndex + head.size, length: head.masked ? 4 : 0),
+              var payload = buffer.getSlice(at: buffer.readerIndex + head.size + key.count, length: head.length) else { return nil }
         if head.masked {
-            for index in payload.indices { payload[index] ^= mask[index & 3] }
+            WebSocketMask(key[0], key[1], key[2], key[3]).apply(to: &payload, offset: 0)
         }
         buffer.moveReaderIndex(forwardBy: total)
-        return (head.b0 & 0x0F, payload)
+        return (head.b0 & 0x0F, Array(payload.readableBytesView))
     }
 }
 
@@ -189,9 +174,9 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         try await client.channel.setOption(.autoRead, value: false).get()
         try await client.sendClose(4003)
         // The 15 MiB still to come cannot all sit in the socket buffers (the client's is fixed at
-        // 64 KiB, the gateway's grows to 4 MiB at most): the frame cannot end while the client does
-        // not read. The gateway's end of the connection (this process's, in /proc) leaves
-        // ESTABLISHED when it gives up; reading again then finds the end, not the rest of the frame.
+        // 64 KiB, the gateway's grows to tcp_wmem's maximum, 4 MiB here): the frame cannot end while
+        // the client does not read. The gateway's end of the connection (this process's, in /proc)
+        // leaves ESTABLISHED when it gives up; reading again then finds the end, not the rest.
         guard let clientPort = client.channel.localAddress?.port else { throw TestTimeout(what: "the client's port") }
         try await eventually("the gateway to drop the connection", timeout: .seconds(20)) {
             tcpState(localPort: fixture.port, remotePort: clientPort) != "01"
@@ -230,15 +215,8 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// The state (hex, "01" established) of this process's TCP socket between the two loopback ports,
-/// from /proc/self/net/tcp; nil once it is gone.
+/// The state (hex, "01" established) of this process's TCP socket between the two loopback ports;
+/// nil once it is gone.
 func tcpState(localPort: Int, remotePort: Int) -> Substring? {
-    for line in GatewayProcess.readWhole("/proc/self/net/tcp").split(separator: "\n").dropFirst() {
-        let fields = line.split(separator: " ")
-        guard fields.count > 3,
-              fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) == localPort,
-              fields[2].split(separator: ":").last.flatMap({ Int($0, radix: 16) }) == remotePort else { continue }
-        return fields[3]
-    }
-    return nil
+    GatewayProcess.tcpSockets("self").first { $0.localPort == localPort && $0.remotePort == remotePort }?.state
 }

@@ -232,11 +232,7 @@ final class ExtensionAnsweringHandler: ChannelInboundHandler, @unchecked Sendabl
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.request += String(buffer: Self.unwrapInboundIn(data))
-        guard self.request.contains("\r\n\r\n"),
-              let keyLine = self.request.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("sec-websocket-key:") }) else { return }
-        let key = keyLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
-        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\nSec-WebSocket-Extensions: \(self.extensions)\r\n\r\n"
+        guard let response = TestServices.webSocketAnswer(to: self.request, extraHeaders: "Sec-WebSocket-Extensions: \(self.extensions)\r\n") else { return }
         context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
     }
 }

@@ -112,8 +112,29 @@ final class GatewayProcess: @unchecked Sendable {
         self.countSockets { _, remotePort in remotePort == port }
     }
 
-    /// The gateway's socket descriptors' inodes (/proc/PID/fd) looked up in /proc/PID/net/tcp and tcp6;
-    /// `match` gets the state (hex, "01" established, "08" close-wait) and the remote port.
+    /// One line of /proc/PID/net/tcp or tcp6: the ports, the state (hex, "01" established, "08"
+    /// close-wait) and the socket's inode.
+    struct TCPSocket {
+        var localPort: Int?
+        var remotePort: Int?
+        var state: Substring
+        var inode: Substring
+    }
+
+    /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6.
+    static func tcpSockets(_ pid: String) -> [TCPSocket] {
+        ["tcp", "tcp6"].flatMap { table in
+            Self.readWhole("/proc/\(pid)/net/\(table)").split(separator: "\n").dropFirst().compactMap { line -> TCPSocket? in
+                let fields = line.split(separator: " ")
+                guard fields.count > 9 else { return nil }
+                let port = { (address: Substring) in address.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+                return TCPSocket(localPort: port(fields[1]), remotePort: port(fields[2]), state: fields[3], inode: fields[9])
+            }
+        }
+    }
+
+    /// The gateway's socket descriptors' inodes (/proc/PID/fd) looked up among its TCP sockets;
+    /// `match` gets the state and the remote port.
     private func countSockets(_ match: (Substring, Int?) -> Bool) -> Int {
         let pid = self.process.pid
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
@@ -122,17 +143,7 @@ final class GatewayProcess: @unchecked Sendable {
                   target.hasPrefix("socket:[") else { return nil }
             return target.dropFirst(8).dropLast()
         })
-        var count = 0
-        for table in ["tcp", "tcp6"] {
-            let text = Self.readWhole("/proc/\(pid)/net/\(table)")
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, inodes.contains(fields[9]) else { continue }
-                let remotePort = fields[2].split(separator: ":").last.flatMap { Int($0, radix: 16) }
-                if match(fields[3], remotePort) { count += 1 }
-            }
-        }
-        return count
+        return Self.tcpSockets("\(pid)").filter { inodes.contains($0.inode) && match($0.state, $0.remotePort) }.count
     }
 
     /// A /proc file to its end: it reports size 0 and gives a page per read, and Foundation's

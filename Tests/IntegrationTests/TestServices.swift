@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+@testable import WSGate
 
 /// A loopback port that refuses connections for as long as this object lives: a socket bound to it
 /// that never listens. A port only bound and closed again can be taken by another test's listener
@@ -43,6 +45,16 @@ final class RefusingPort: Sendable {
 
 /// Small purpose-built TCP services for the tests.
 enum TestServices {
+    /// A valid 101 to the WebSocket request head gathered in `request` (with `extraHeaders`, each
+    /// line ending in CRLF), or nil while the head is incomplete or has no key.
+    static func webSocketAnswer(to request: String, extraHeaders: String = "") -> String? {
+        guard request.contains("\r\n\r\n"),
+              let keyLine = request.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("sec-websocket-key:") }) else { return nil }
+        let key = keyLine.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces)
+        return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\n\(extraHeaders)\r\n"
+    }
+
     /// Accepts, runs `onActive`, and otherwise does nothing (reads are discarded).
     static func start(group: EventLoopGroup, unixPath: String? = nil, _ handler: @escaping @Sendable () -> ChannelHandler & Sendable) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)

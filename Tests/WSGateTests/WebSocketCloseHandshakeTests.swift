@@ -29,6 +29,7 @@ import Testing
         #expect(Self.allStates.filter { Self.machine(in: $0).sendsToPeer } == [.open])
         // The frame half written when the peer closed is finished before the answer.
         #expect(Self.allStates.filter { Self.machine(in: $0).finishesFrame } == [.open, .answerOwed(Self.owed)])
+        #expect(Self.allStates.filter { Self.machine(in: $0).awaitsFrameEnd } == [.answerOwed(Self.owed)])
         #expect(Self.allStates.filter { Self.machine(in: $0).readsFromPeer } == [.open, .closeSent])
     }
 

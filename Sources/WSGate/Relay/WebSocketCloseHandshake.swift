@@ -28,14 +28,15 @@ struct WebSocketCloseHandshake: Equatable {
     /// Whether frames may still go to the peer: data, pings, pongs.
     var sendsToPeer: Bool { self.state == .open }
 
+    /// Whether the answer to the peer's close waits for the end of the frame being written to it.
+    var awaitsFrameEnd: Bool {
+        if case .answerOwed = self.state { return true }
+        return false
+    }
+
     /// Whether the payload of the frame being written to the peer may still go: while frames flow,
     /// and while the answer to the peer's close waits for that frame's end.
-    var finishesFrame: Bool {
-        switch self.state {
-        case .open, .answerOwed: return true
-        case .closeSent, .closing, .finished: return false
-        }
-    }
+    var finishesFrame: Bool { self.sendsToPeer || self.awaitsFrameEnd }
 
     /// Whether the peer's frames are still read.
     var readsFromPeer: Bool { self.state == .open || self.state == .closeSent }

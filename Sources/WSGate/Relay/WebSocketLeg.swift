@@ -597,9 +597,7 @@ final class WebSocketLeg: RelayPartner {
         self.transport?.isWritable ?? true
     }
 
-    var awaitsFrameEnd: Bool {
-        !self.handshake.sendsToPeer && self.handshake.finishesFrame
-    }
+    var awaitsFrameEnd: Bool { self.handshake.awaitsFrameEnd }
 
     func resumeReading() {
         if let compression = self.compression, compression.inbound.isPaused, let transport {
