@@ -32,7 +32,7 @@ import Testing
         defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { echo.close(promise: nil) }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-admin-\(UUID().uuidString.prefix(8)).yaml")
+        let config = Scratch.path("wsgate-admin", suffix: ".yaml")
         try """
             admin: {address: "127.0.0.1:0"}
             listeners: [{address: "127.0.0.1:0"}]

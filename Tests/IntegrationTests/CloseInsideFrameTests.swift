@@ -218,5 +218,5 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
 /// The state (hex, "01" established) of this process's TCP socket between the two loopback ports;
 /// nil once it is gone.
 func tcpState(localPort: Int, remotePort: Int) -> Substring? {
-    GatewayProcess.tcpSockets("self").first { $0.localPort == localPort && $0.remotePort == remotePort }?.state
+    GatewayProcess.tcpSockets("self").first { $0.isLoopback(localPort: localPort, remotePort: remotePort) }?.state
 }

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct CommandLineTests {
     @Test func checkAcceptsAValidFileAndNamesTheProblemInABadOne() async throws {
-        let directory = FileManager.default.temporaryDirectory
+        let directory = Scratch.directory
         let good = directory.appendingPathComponent("wsgate-good-\(UUID().uuidString.prefix(6)).yaml")
         let bad = directory.appendingPathComponent("wsgate-bad-\(UUID().uuidString.prefix(6)).yaml")
         defer {

@@ -154,7 +154,7 @@ final class PythonEchoServer: Sendable {
     let output: URL
 
     init(_ arguments: [String]) async throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("echo-ws-\(UUID().uuidString.prefix(8)).log")
+        let output = Scratch.path("echo-ws", suffix: ".log")
         self.output = output
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let process = try await ChildProcess.start(try Peers.python.path, [Peers.packageRoot.appendingPathComponent("scripts/echo_ws.py").path, "--port", "0"] + arguments, log: output)

@@ -200,7 +200,7 @@ extension ExhaustionTests {
         defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { echo.close(promise: nil) }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-starve-\(UUID().uuidString.prefix(8))")
+        let directory = Scratch.path("wsgate-starve")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("web"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try "hello\n".write(to: directory.appendingPathComponent("web/index.txt"), atomically: true, encoding: .utf8)

@@ -35,7 +35,7 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// `executable`: another product built next to the tests (the demo backend).
     init(executable: String = "wsgate", arguments: [String], environment: [String: String] = [:]) async throws {
-        self.logFile = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(UUID().uuidString.prefix(8)).log")
+        self.logFile = Scratch.path("wsgate", suffix: ".log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         self.process = try await ChildProcess.start(try Self.locate(executable).path, arguments, environment: environment, log: self.logFile)
     }
@@ -112,13 +112,23 @@ final class GatewayProcess: @unchecked Sendable {
         self.countSockets { _, remotePort in remotePort == port }
     }
 
-    /// One line of /proc/PID/net/tcp or tcp6: the ports, the state (hex, "01" established, "08"
-    /// close-wait) and the socket's inode.
-    struct TCPSocket {
+    /// One line of /proc/PID/net/tcp or tcp6: the endpoints (address as /proc writes it, "0100007F"
+    /// for 127.0.0.1, and port), the state (hex, "01" established, "06" time-wait, "08" close-wait)
+    /// and the socket's inode.
+    struct TCPSocket: CustomStringConvertible {
+        var localAddress: Substring = ""
         var localPort: Int?
+        var remoteAddress: Substring = ""
         var remotePort: Int?
         var state: Substring
         var inode: Substring
+
+        /// This socket is `local` → `remote`, both on 127.0.0.1.
+        func isLoopback(localPort: Int, remotePort: Int) -> Bool {
+            self.localAddress == "0100007F" && self.remoteAddress == "0100007F" && self.localPort == localPort && self.remotePort == remotePort
+        }
+
+        var description: String { "\(self.localAddress):\(self.localPort ?? -1)->\(self.remoteAddress):\(self.remotePort ?? -1) state \(self.state)" }
     }
 
     /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6.
@@ -127,8 +137,10 @@ final class GatewayProcess: @unchecked Sendable {
             Self.readWhole("/proc/\(pid)/net/\(table)").split(separator: "\n").dropFirst().compactMap { line -> TCPSocket? in
                 let fields = line.split(separator: " ")
                 guard fields.count > 9 else { return nil }
-                let port = { (address: Substring) in address.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
-                return TCPSocket(localPort: port(fields[1]), remotePort: port(fields[2]), state: fields[3], inode: fields[9])
+                let address = { (endpoint: Substring) in endpoint.split(separator: ":").first ?? "" }
+                let port = { (endpoint: Substring) in endpoint.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
+                return TCPSocket(localAddress: address(fields[1]), localPort: port(fields[1]), remoteAddress: address(fields[2]), remotePort: port(fields[2]),
+                                 state: fields[3], inode: fields[9])
             }
         }
     }

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func clientsThatDropDownloadsCannotTakeTheGatewayDown() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-storm-\(UUID().uuidString.prefix(8))")
+        let base = Scratch.path("wsgate-storm")
         let web = base.appendingPathComponent("web")
         try FileManager.default.createDirectory(at: web, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: base) }

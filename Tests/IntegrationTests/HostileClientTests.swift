@@ -17,7 +17,7 @@ import Testing
         defer { group.shutdownGracefully { _ in } }
         let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
         defer { echo.close(promise: nil) }
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-hostile-\(UUID().uuidString.prefix(8)).yaml")
+        let config = Scratch.path("wsgate-hostile", suffix: ".yaml")
         try """
             server: {handshake_timeout: 12s}
             limits: {handshake_rate_per_ip: 20, max_connections_per_ip: 2500}

@@ -32,7 +32,7 @@ final class GreetAndEchoHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     static func temporaryConfig(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-\(name)-\(UUID().uuidString.prefix(8)).yaml")
+        Scratch.path("wsgate-\(name)", suffix: ".yaml")
     }
 
     /// A wsgate process on a new configuration file holding `yaml`, listening; `stop()` removes the file too.

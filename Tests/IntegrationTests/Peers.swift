@@ -23,7 +23,7 @@ enum Peers {
     /// Runs a program to completion (bounded by `timeout` seconds); returns its status and output.
     static func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 60) async throws -> (status: Int32, output: String) {
         // Output goes to a file, not a pipe: read once the program is done.
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-peer-\(UUID().uuidString.prefix(8)).log")
+        let log = Scratch.path("wsgate-peer", suffix: ".log")
         defer { try? FileManager.default.removeItem(at: log) }
         let process = try await ChildProcess.start(executable.path, arguments, log: log)
         let deadline = Date().addingTimeInterval(timeout)

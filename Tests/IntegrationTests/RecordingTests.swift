@@ -8,7 +8,7 @@ import Testing
 /// Session recording through a real `wsgate` process, read back with `wsgate replay`.
 @Suite(.timeLimit(.minutes(1))) struct RecordingTests {
     static func directory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-rec-\(UUID().uuidString.prefix(8))")
+        let url = Scratch.path("wsgate-rec")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

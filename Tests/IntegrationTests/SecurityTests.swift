@@ -9,7 +9,7 @@ import Testing
 /// status, and nothing is forwarded (or leaks) to the backend.
 @Suite(.timeLimit(.minutes(2))) struct SecurityTests {
     static func file(_ contents: String) throws -> String {
-        let path = NSTemporaryDirectory() + "wsgate-test-\(UUID().uuidString)"
+        let path = Scratch.path("wsgate-test").path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -11,7 +11,7 @@ import Testing
 
     /// web/{index.html, app.js, big.txt, sub/page.html}, and secret.txt next to web/.
     static func fixture() async throws -> (GatewayFixture, URL) {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-static-it-\(UUID().uuidString.prefix(8))")
+        let base = Scratch.path("wsgate-static-it")
         let web = base.appendingPathComponent("web")
         try FileManager.default.createDirectory(at: web.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try "<!doctype html><title>client</title>".write(to: web.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)

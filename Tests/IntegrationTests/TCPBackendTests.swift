@@ -114,7 +114,7 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
     func servicesThatCloseFirstEndTheirSessions(behaviour: ClosingService.Behaviour, unix: Bool) async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let counts = ClosingService.Counts()
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-closes-\(UUID().uuidString.prefix(8)).sock").path
+        let path = Scratch.path("wsgate-closes", suffix: ".sock").path
         let listener = try await TestServices.start(group: group, unixPath: unix ? path : nil) { ClosingService(behaviour, counts: counts) }
         defer { try? FileManager.default.removeItem(atPath: path) }
         let fixture = try await GatewayFixture.start(extraBackends: [listener]) { _, _ in
@@ -173,7 +173,7 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
 
     @Test func unixSocketBackend() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-test-\(UUID().uuidString.prefix(8)).sock").path
+        let path = Scratch.path("wsgate-test", suffix: ".sock").path
         let service = try await TestServices.start(group: group, unixPath: path) { SayAndCloseHandler("unix says hi") }
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
             [RouteConfiguration(path: "/", backend: .unix(path: path))]

@@ -13,7 +13,7 @@ struct TestCertificates {
     func tls(_ name: String = "server") -> ListenerTLS { ListenerTLS(certificateFile: self.certificate(name), keyFile: self.key(name)) }
 
     static func make() async throws -> TestCertificates {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-certs-\(UUID().uuidString.prefix(8))")
+        let directory = Scratch.path("wsgate-certs")
         try await self.issue(in: directory, name: "server")
         return TestCertificates(directory: directory)
     }

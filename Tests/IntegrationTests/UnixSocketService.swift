@@ -31,7 +31,7 @@ final class UnixSocketService: @unchecked Sendable {
     }
 
     private init(writableByAll: Bool) throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsgate-service-\(UUID().uuidString.prefix(8))")
+        self.directory = Scratch.path("wsgate-service")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true,
                                                 attributes: writableByAll ? [.posixPermissions: 0o777] : nil)
     }

@@ -247,9 +247,14 @@ import Testing
         return path
     }
 
+    static func remove(_ paths: String...) {
+        for path in paths { try? FileManager.default.removeItem(atPath: path) }
+    }
+
     @Test func fullSecurityConfigurationParses() throws {
         let tokens = try self.file("t1\n")
         let map = try self.file("abc: 127.0.0.1:5901\n")
+        defer { Self.remove(tokens, map) }
         let yaml = """
             limits: {max_connections: 5000, max_connections_per_ip: 50, handshake_rate_per_ip: 10/s, max_header_count: 64}
             listeners: [{address: "127.0.0.1:0"}]
@@ -295,6 +300,7 @@ import Testing
     ])
     func badSecuritySettingsAreNamed(_ routes: String, _ key: String) throws {
         let empty = try self.file("")
+        defer { Self.remove(empty) }
         let yaml = "listeners: [{address: ':0'}]\n" + routes.replacingOccurrences(of: "EMPTY", with: empty)
         let error = try #require(throws: ConfigurationError.self) { try ConfigurationLoader.parse(yaml: yaml) }
         #expect(error.key == key, "\(error)")
@@ -302,6 +308,7 @@ import Testing
 
     @Test func weakHtpasswdFileFailsTheConfiguration() throws {
         let file = try self.file("ann:$apr1$x$y\n")
+        defer { Self.remove(file) }
         let yaml = "listeners: [{address: ':0'}]\nroutes: [{path: /, backend: 'tcp://h:1', auth: {basic_htpasswd: \(file)}}]"
         let error = try #require(throws: ConfigurationError.self) { try ConfigurationLoader.parse(yaml: yaml) }
         #expect(error.message.contains("htpasswd -B"))

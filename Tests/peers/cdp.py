@@ -8,6 +8,7 @@ The test CA is not installed: certificate errors are ignored (--ignore-certifica
 """
 import asyncio
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -36,8 +37,10 @@ class Chromium:
                      "--remote-debugging-port=0", f"--user-data-dir={self.profile}"]
         if self.window:
             arguments.append(f"--window-size={self.window[0]},{self.window[1]}")
+        # Its own temporary files (the singleton socket directory) go in the profile, removed with it.
         self.process = await asyncio.create_subprocess_exec(
-            browser, *arguments, "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+            browser, *arguments, "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "TMPDIR": self.profile})
         endpoint = None
         while endpoint is None:
             line = (await asyncio.wait_for(self.process.stderr.readline(), 30)).decode()
