@@ -3,10 +3,18 @@
 /// is half written, right after that frame's last byte (no frame can go inside another) — and
 /// passed to the other leg; a close the other leg asks for is sent and its answer awaited (for
 /// `close_timeout`); a protocol error sends its close and ends the hop; the transport closing ends
-/// it whatever state it was in.
+/// it whatever state it was in. Once both closes have gone, the server side closes the TCP
+/// connection and the client side waits for it to (RFC 6455 §7.1.1): the gateway, a client to its
+/// backends, leaves the TIME_WAIT state with them instead of holding one port per session.
 ///
 /// Events return what the leg must do; no I/O here (WebSocketCloseHandshakeTests).
 struct WebSocketCloseHandshake: Equatable {
+    /// This side of the hop: the gateway is the server to its clients and the client to its backends.
+    enum Role: Hashable {
+        case server
+        case client
+    }
+
     enum State: Hashable {
         /// Frames flow both ways.
         case open
@@ -16,14 +24,22 @@ struct WebSocketCloseHandshake: Equatable {
         /// Our close is sent (or, inside a half-written frame, the connection is being dropped):
         /// nothing more goes to the peer; its frames are still read until its close arrives.
         case closeSent
-        /// Both sides are done (their close answered, or a failure ended reading): the transport
-        /// closes once what is queued has gone.
+        /// Both closes have gone (theirs answered, or ours answered): the server closes the
+        /// transport once what is queued has gone, the client waits for the server to close it.
+        case exchanged
+        /// A failure or a drop ended the hop: the transport closes once what is queued has gone,
+        /// whatever the role.
         case closing
         /// The transport is gone.
         case finished
     }
 
+    let role: Role
     private(set) var state = State.open
+
+    init(role: Role) {
+        self.role = role
+    }
 
     /// Whether frames may still go to the peer: data, pings, pongs.
     var sendsToPeer: Bool { self.state == .open }
@@ -40,6 +56,15 @@ struct WebSocketCloseHandshake: Equatable {
 
     /// Whether the peer's frames are still read.
     var readsFromPeer: Bool { self.state == .open || self.state == .closeSent }
+
+    /// Whether this side closes the transport once what is queued has gone, rather than wait (for
+    /// `close_timeout` at most) for the peer to close it: all but a client whose closes were exchanged.
+    var closesTransport: Bool {
+        switch self.state {
+        case .exchanged: return self.role == .server
+        case .open, .answerOwed, .closeSent, .closing, .finished: return true
+        }
+    }
 
     enum PeerCloseAction: Equatable {
         /// The peer started the handshake: record it, answer with its code, pass it to the other
@@ -61,12 +86,12 @@ struct WebSocketCloseHandshake: Equatable {
             self.state = .answerOwed(code)
             return .passOnAndAnswerAfterFrame
         case .open:
-            self.state = .closing
+            self.state = .exchanged
             return .answerAndPassOn
         case .closeSent:
-            self.state = .closing
+            self.state = .exchanged
             return .completed
-        case .answerOwed, .closing, .finished:
+        case .answerOwed, .exchanged, .closing, .finished:
             return .none  // nothing is read after a close
         }
     }
@@ -80,7 +105,7 @@ struct WebSocketCloseHandshake: Equatable {
     /// The frame being written to the peer ended (its last payload byte is written).
     mutating func frameFinished() -> FrameFinishedAction {
         guard case .answerOwed(let code) = self.state else { return .none }
-        self.state = .closing
+        self.state = .exchanged
         return .answer(code)
     }
 
@@ -102,7 +127,7 @@ struct WebSocketCloseHandshake: Equatable {
             // The rest of the frame the answer waits for will never come: no close can follow.
             self.state = .closing
             return .drop
-        case .closeSent, .closing, .finished:
+        case .closeSent, .exchanged, .closing, .finished:
             return .none
         }
     }
@@ -123,7 +148,7 @@ struct WebSocketCloseHandshake: Equatable {
         case .closeSent, .answerOwed:
             self.state = .closing
             return .closeAndPassOn(sendsClose: false)
-        case .closing, .finished:
+        case .exchanged, .closing, .finished:
             return .none
         }
     }
@@ -142,7 +167,7 @@ struct WebSocketCloseHandshake: Equatable {
         self.state = .finished
         switch previous {
         case .open: return .vanished
-        case .answerOwed, .closeSent, .closing: return .ended
+        case .answerOwed, .closeSent, .exchanged, .closing: return .ended
         case .finished: return .none
         }
     }

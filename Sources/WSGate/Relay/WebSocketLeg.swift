@@ -22,7 +22,7 @@ final class WebSocketLeg: RelayPartner {
     var transport: LegTransport?
 
     /// This hop's closing handshake; what an event means in each of its states is decided there.
-    private var handshake = WebSocketCloseHandshake()
+    private var handshake: WebSocketCloseHandshake
     private var closeTimer: Scheduled<Void>?
     private var needsFlush = false
     /// Frames other than pongs arrived in this read batch (they count as activity).
@@ -45,6 +45,7 @@ final class WebSocketLeg: RelayPartner {
         self.side = side
         self.session = session
         self.compression = compression
+        self.handshake = WebSocketCloseHandshake(role: side == .client ? .server : .client)
         // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
         self.decoder = FrameDecoder(
             role: side == .client ? .server : .client,
@@ -316,12 +317,18 @@ final class WebSocketLeg: RelayPartner {
     }
 
     /// Closes once what is queued has gone — or after `close_timeout`, if the peer does not read it.
+    /// A backend whose closes were exchanged closes the connection itself (it is the server): its
+    /// end of stream closes this side (``WebSocketLegHandler``), or `close_timeout` does.
     private func closeWhenFlushed(_ transport: LegTransport) {
-        self.writeGathered(transport)
         // Armed first: the flush usually completes at once, closing the transport (and cancelling
         // the timer) before `closeAfterFlush` returns.
         self.dropAfterCloseTimeout(transport)
-        transport.closeAfterFlush()
+        if self.handshake.closesTransport {
+            self.writeGathered(transport)
+            transport.closeAfterFlush()
+        } else {
+            self.flushOutput(transport)
+        }
     }
 
     /// The bound on every wait of the closing handshake: an answer, a frame's end, a flush. Never
