@@ -253,12 +253,14 @@ extension ExhaustionTests {
         await flood.value
         func median(_ waits: [TimeAmount]) -> TimeAmount { waits.sorted()[waits.count / 2] }
         let guesses = guessWaits.withLockedValue { $0 }
-        let (file, guess) = (median(fileWaits), median(guesses))
-        print("password flood: \(guesses.count) wrong passwords answered in \(guess.nanoseconds / 1_000_000) ms (median); static files in \(file.nanoseconds / 1_000_000) ms (median of 10)")
-        // Starved, a file waits behind the hashes as long as a guess does (a ratio near 1). Alone
-        // the file takes 10 ms to the guesses' 300; inside the whole suite on two cores, 951 ms to
-        // 3,670 in one run: a bound of 4× failed there, 2× still tells the two apart.
-        #expect(file * 2 < guess, "a static file waited \(file.nanoseconds / 1_000_000) ms, a guess \(guess.nanoseconds / 1_000_000) ms")
+        let (file, fastestFile, guess) = (median(fileWaits), fileWaits.min() ?? .zero, median(guesses))
+        print("password flood: \(guesses.count) wrong passwords answered in \(guess.nanoseconds / 1_000_000) ms (median); static files in \(file.nanoseconds / 1_000_000) ms (median of 10), \(fastestFile.nanoseconds / 1_000_000) ms (fastest)")
+        // Starved, every file waits behind the queued hashes as long as a guess does (a ratio near
+        // 1), the fastest too. Not starved, a file waits for the event loop only, but on a loaded
+        // machine that alone can take long: inside the whole suite with both cores hogged, file
+        // medians of 255–823 ms against guesses' 1.4–3.4 s, one run only 1.8× apart. The fastest of
+        // the ten is what scheduling noise cannot push up to a guess's wait.
+        #expect(fastestFile * 2 < guess, "the fastest static file waited \(fastestFile.nanoseconds / 1_000_000) ms, a guess \(guess.nanoseconds / 1_000_000) ms (median)")
         #expect(gateway.log.contains("refused request"), "the guesses were refused")
     }
 }
