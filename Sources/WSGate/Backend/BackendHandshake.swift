@@ -137,25 +137,27 @@ struct BackendHandshake {
         }
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard let statusLine = lines.first else { return .failure(.invalidHandshake("empty response")) }
-        // HTTP-version SP 3DIGIT SP [reason-phrase] (RFC 9112 §4)
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].utf8.count == 3, parts[1].utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
-              let code = Int(parts[1]), code >= 100 else {
+        // HTTP-version SP 3DIGIT SP [reason-phrase] (RFC 9112 §4); compared as bytes, not characters.
+        let parts = statusLine.utf8.split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts[0].starts(with: "HTTP/1.".utf8), parts[1].count == 3,
+              parts[1].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             return .failure(.invalidHandshake("not an HTTP/1.1 status line: \(statusLine.prefix(64))"))
         }
+        let code = parts[1].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        guard code >= 100 else { return .failure(.invalidHandshake("not an HTTP/1.1 status line: \(statusLine.prefix(64))")) }
         var headers = HTTPHeaders()
         for line in lines.dropFirst() {
-            guard let first = line.first, first != " ", first != "\t" else {
+            guard let first = line.utf8.first, first != UInt8(ascii: " "), first != UInt8(ascii: "\t") else {
                 return .failure(.invalidHandshake("folded or empty header line"))
             }
-            guard let colon = line.firstIndex(of: ":") else {
+            guard let colon = line.utf8.firstIndex(of: UInt8(ascii: ":")) else {
                 return .failure(.invalidHandshake("header line without a colon: \(line.prefix(64))"))
             }
             let name = line[..<colon]
-            guard !name.contains(where: { $0 == " " || $0 == "\t" }) else {
+            guard !name.utf8.contains(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) else {
                 return .failure(.invalidHandshake("space in header name '\(name.prefix(64))'"))
             }
-            headers.add(name: String(name), value: String(line[line.index(after: colon)...]).trimmingWhitespace())
+            headers.add(name: String(name), value: String(HTTPTokens.trimmed(line[line.utf8.index(after: colon)...])))
         }
         return .success((HTTPResponseStatus(statusCode: code), headers))
     }

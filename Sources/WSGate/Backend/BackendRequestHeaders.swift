@@ -4,12 +4,14 @@ import NIOHTTP1
 /// The handshake request sent to a WebSocket backend: the client's end-to-end headers, the
 /// gateway's own WebSocket headers, and the forwarding headers that tell the backend who asked.
 enum BackendRequestHeaders {
-    /// Headers never copied from the client: hop-by-hop ones (RFC 9110 §7.6.1) and the ones this hop rewrites.
-    static let notForwarded: Set<String> = [
+    /// Headers never copied from the client: hop-by-hop ones (RFC 9110 §7.6.1), the ones this hop
+    /// rewrites, and the forwarding ones (a client's own would let it pose as anyone; only a trusted
+    /// proxy's are kept, below). Lowercase; compared without lowercasing each name.
+    static let notForwarded: [String] = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
         "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "sec-websocket-extensions",
-        "sec-websocket-accept",
+        "sec-websocket-accept", "x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host",
     ]
 
     static func make(
@@ -23,17 +25,17 @@ enum BackendRequestHeaders {
         subprotocols: [String],
         offersCompression: Bool = false
     ) -> HTTPHeaders {
-        let connectionTokens = Set(HTTPTokens.list(client.headers, "connection").map { $0.lowercased() })
+        let connectionTokens = HTTPTokens.list(client.headers, "connection")
         var headers = Self.handshake(host: backendHost, port: backendPort, key: key, subprotocols: subprotocols, offersCompression: offersCompression)
         let proto = clientUsesTLS ? "https" : "http"
         for (name, value) in client.headers {
-            let lower = name.lowercased()
-            if Self.notForwarded.contains(lower) || connectionTokens.contains(lower) { continue }
-            if lower == "x-forwarded-for" || lower == "forwarded" || lower == "x-forwarded-proto" || lower == "x-forwarded-host" { continue }
+            if Self.notForwarded.contains(where: { HTTPTokens.equalsIgnoringASCIICase(name, $0) }) { continue }
+            // Connection's tokens name more hop-by-hop fields, in any case.
+            if connectionTokens.contains(where: { Self.equalsIgnoringASCIICase(name, $0) }) { continue }
             headers.add(name: name, value: value)
         }
 
-        // A client's own forwarding headers would let it pose as anyone: only a trusted proxy's are kept.
+        // Only a trusted proxy's forwarding headers are kept, with this hop's appended.
         let clientIP = clientAddress?.ipAddress
         var forwardedFor = keepsForwardingHeaders ? client.headers["x-forwarded-for"].joined(separator: ", ") : ""
         if let clientIP {
@@ -45,14 +47,22 @@ enum BackendRequestHeaders {
 
         var forwarded = keepsForwardingHeaders ? client.headers["forwarded"].joined(separator: ", ") : ""
         var element: [String] = []
-        if let clientIP { element.append("for=" + (clientIP.contains(":") ? "\"[\(clientIP)]\"" : clientIP)) }
-        if let host = client.headers.first(name: "host"), !host.contains("\""), !host.contains("\\") {
+        if let clientIP { element.append("for=" + (clientIP.utf8.contains(UInt8(ascii: ":")) ? "\"[\(clientIP)]\"" : clientIP)) }
+        if let host = client.headers.first(name: "host"), !host.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             element.append("host=\"\(host)\"")
         }
         element.append("proto=\(proto)")
         forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
         headers.add(name: "Forwarded", value: forwarded)
         return headers
+    }
+
+    /// Both sides in any case (a Connection token is not lowercased).
+    private static func equalsIgnoringASCIICase(_ a: String, _ b: Substring) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        return zip(a.utf8, b.utf8).allSatisfy { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 
     /// The opening handshake's own headers (RFC 6455 §4.1), for a session's backend leg and for

@@ -25,21 +25,30 @@ public struct RequestHeadLimiter: Sendable {
 
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         guard self.inHead else { return .withinLimit }
-        for (offset, byte) in bytes.enumerated() {
-            switch (byte, self.matched) {
-            case (UInt8(ascii: "\r"), 0), (UInt8(ascii: "\r"), 2): self.matched += 1
-            case (UInt8(ascii: "\n"), 1): self.matched = 2
-            case (UInt8(ascii: "\n"), 3), (UInt8(ascii: "\n"), 2): self.matched = 4
-            case (UInt8(ascii: "\n"), 0): self.matched = 2
-            case (UInt8(ascii: "\r"), _): self.matched = 1
-            default: self.matched = 0
+        // Local state in the loop (a stored property would be written back per byte), and bytes
+        // other than CR and LF skipped outright while nothing of the blank line has matched.
+        var matched = self.matched
+        var offset = 0
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            offset += 1
+            if matched == 0 && byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") { continue }
+            switch (byte, matched) {
+            case (UInt8(ascii: "\r"), 0), (UInt8(ascii: "\r"), 2): matched += 1
+            case (UInt8(ascii: "\n"), 1): matched = 2
+            case (UInt8(ascii: "\n"), 3), (UInt8(ascii: "\n"), 2): matched = 4
+            case (UInt8(ascii: "\n"), 0): matched = 2
+            case (UInt8(ascii: "\r"), _): matched = 1
+            default: matched = 0
             }
-            if self.matched == 4 {
+            if matched == 4 {
+                self.matched = matched
                 self.inHead = false
-                self.counted += offset + 1
+                self.counted += offset
                 return self.counted > self.limit ? .tooLarge : .withinLimit
             }
         }
+        self.matched = matched
         self.counted += bytes.count
         return self.counted > self.limit ? .tooLarge : .withinLimit
     }

@@ -62,7 +62,8 @@ final class NGHTTP2ServerSession {
         var description: String { "\(self.function) failed: \(String(cString: nghttp2_strerror(Int32(truncatingIfNeeded: self.code))))" }
     }
 
-    private var session: OpaquePointer?
+    /// Set once, never nil after `init`: a `let`, so no access pays a dynamic exclusivity check.
+    private let session: OpaquePointer
     private var events: [Event] = []
     private var headerBlocks: [Int32: HeaderBlock] = [:]
     private let maxHeaderListSize: Int
@@ -95,7 +96,12 @@ final class NGHTTP2ServerSession {
         defer { nghttp2_option_del(option) }
         nghttp2_option_set_no_auto_window_update(option, 1)
 
-        try Self.check(nghttp2_session_server_new2(&self.session, callbacks, Unmanaged.passUnretained(self).toOpaque(), option), "nghttp2_session_server_new2")
+        var created: OpaquePointer?
+        try Self.check(nghttp2_session_server_new2(&created, callbacks, nil, option), "nghttp2_session_server_new2")
+        guard let created else { throw Failure(function: "nghttp2_session_server_new2", code: Int(NGHTTP2_ERR_NOMEM.rawValue)) }
+        self.session = created
+        // The callbacks find this object through user data, set once every property is.
+        nghttp2_session_set_user_data(created, Unmanaged.passUnretained(self).toOpaque())
 
         var entries = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: settings.maxConcurrentStreams),
