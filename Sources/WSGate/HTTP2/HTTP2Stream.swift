@@ -220,11 +220,21 @@ final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
         return true
     }
 
+    /// The leg is this stream's before the 200 goes: sending it can close the stream (nghttp2
+    /// reports a stream the client reset, or the write fails and the connection closes), and the
+    /// leg must hear of that, or its session and backend connection would live on without a client.
     func accept(_ relay: RelayInstaller, fields: WebSocketResponseFields) throws {
         guard let connection else { throw ChannelError.ioOnClosedChannel }
-        try connection.acceptWebSocket(self, fields: fields)
         relay.clientLeg.transport = self
         self.leg = relay.clientLeg
+        do {
+            try connection.acceptWebSocket(self, fields: fields)
+        } catch {
+            // Not answered: the installer abandons the leg itself.
+            self.leg = nil
+            relay.clientLeg.transport = nil
+            throw error
+        }
     }
 
     func abort() {
