@@ -1,43 +1,7 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
 @testable import WSGate
-
-/// A WebSocket backend that answers the closing handshake but never closes the TCP connection,
-/// and notes when the gateway does.
-final class LingeringBackend: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-
-    let gatewayClosed = NIOLockedValueBox(false)
-    private var request = ""
-    private var upgraded = false
-    private var inbound = ByteBuffer()
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = Self.unwrapInboundIn(data)
-        guard self.upgraded else {
-            self.request += bytes.readString(length: bytes.readableBytes) ?? ""
-            guard let response = TestServices.webSocketAnswer(to: self.request) else { return }
-            self.upgraded = true
-            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response)), promise: nil)
-            return
-        }
-        self.inbound.writeBuffer(&bytes)
-        while let frame = HalfFrameBackend.parseMaskedFrame(&self.inbound) {
-            guard frame.opcode == 8 else { continue }
-            context.writeAndFlush(NIOAny(HalfFrameBackend.closeFrame(1000, allocator: context.channel.allocator)), promise: nil)
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case ChannelEvent.inputClosed = event { self.gatewayClosed.withLockedValue { $0 = true } }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.gatewayClosed.withLockedValue { $0 = true }
-    }
-}
 
 /// RFC 6455 §7.1.1: after the closing handshake the server closes the TCP connection, and the
 /// client waits for it. The gateway is the client of its backends, so the TIME_WAIT state of each
@@ -54,11 +18,6 @@ final class LingeringBackend: ChannelInboundHandler, @unchecked Sendable {
         GatewayProcess.tcpSockets("self").filter { $0.isLoopback(localPort: localPort, remotePort: remotePort) && $0.state == state }.count
     }
 
-    /// The gateway's ends of its established connections to the backend at `port`.
-    static func gatewayEnds(toBackend port: Int) -> [GatewayProcess.TCPSocket] {
-        GatewayProcess.tcpSockets("self").filter { $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.localAddress == "0100007F" && $0.state == "01" }
-    }
-
     /// One session each way the handshake can start: the client closes, or the backend does (the
     /// echo backend starts it on "close:CODE"). Either way the backend closes the connection first.
     @Test(arguments: [false, true])
@@ -73,7 +32,7 @@ final class LingeringBackend: ChannelInboundHandler, @unchecked Sendable {
             try await client.sendFrame(1, Array("hello".utf8))
             #expect(try await client.readMessage().payload == Array("hello".utf8))
             // Sessions run one at a time: the one backend connection up now is this session's.
-            let live = Self.gatewayEnds(toBackend: fixture.wsEchoPort)
+            let live = GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort)
             #expect(live.count == 1, "\(live)")
             gatewayPorts += live.compactMap(\.localPort)
             if backendStarts {
@@ -88,7 +47,7 @@ final class LingeringBackend: ChannelInboundHandler, @unchecked Sendable {
             try await client.waitForEOF()
             await client.close()
             // The backend leg's handshake may still be under way: the next session starts after it.
-            try await eventually("the backend connection to end") { Self.gatewayEnds(toBackend: fixture.wsEchoPort).isEmpty }
+            try await eventually("the backend connection to end") { GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort).isEmpty }
         }
         // Each backend connection ends in TIME_WAIT ("06") on the backend's side...
         try await eventually("\(Self.sessions) backend-side TIME_WAITs", timeout: .seconds(20)) {
@@ -101,7 +60,7 @@ final class LingeringBackend: ChannelInboundHandler, @unchecked Sendable {
     /// A backend that never closes after the closing handshake holds the connection for
     /// `close_timeout` at most; the client's side is not held up by it.
     @Test func aBackendThatNeverClosesIsClosedAfterTheCloseTimeout() async throws {
-        let service = LingeringBackend()
+        let service = HalfFrameBackend(.answersCloseButStaysConnected)
         let backend = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { service }
         var server = GatewayFixture.patientServer
         server.closeTimeout = .seconds(1)

@@ -16,6 +16,8 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         /// Sends a close with `code` once `after` bytes of the gateway's first frame have arrived
         /// (inside that frame), then keeps reading.
         case closesInsideTheGatewaysFrame(code: UInt16, after: Int)
+        /// Answers the gateway's close but never ends the TCP connection.
+        case answersCloseButStaysConnected
     }
 
     struct Received: Sendable {
@@ -25,6 +27,8 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
 
     let part: Part
     let received = NIOLockedValueBox(Received())
+    /// The gateway ended the TCP connection (its FIN or its close).
+    let gatewayClosed = NIOLockedValueBox(false)
     private var request = ""
     private var upgraded = false
     private var inbound = ByteBuffer()
@@ -58,6 +62,10 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         while let frame = Self.parseMaskedFrame(&self.inbound) {
             self.received.withLockedValue { $0.frames.append(frame) }
             guard frame.opcode == 8 else { continue }
+            if case .answersCloseButStaysConnected = self.part {
+                context.writeAndFlush(NIOAny(Self.closeFrame(1000, allocator: context.channel.allocator)), promise: nil)
+                continue
+            }
             if case .finishesItsFrameAfterTheClose(let payload) = self.part {
                 var rest = context.channel.allocator.buffer(capacity: payload.count - payload.count / 2)
                 rest.writeBytes(payload[(payload.count / 2)...])
@@ -72,6 +80,14 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
             }
             return
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { self.gatewayClosed.withLockedValue { $0 = true } }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.gatewayClosed.withLockedValue { $0 = true }
     }
 
     static func closeFrame(_ code: UInt16, allocator: ByteBufferAllocator) -> ByteBuffer {

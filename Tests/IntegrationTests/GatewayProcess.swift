@@ -131,6 +131,12 @@ final class GatewayProcess: @unchecked Sendable {
         var description: String { "\(self.localAddress):\(self.localPort ?? -1)->\(self.remoteAddress):\(self.remotePort ?? -1) state \(self.state)" }
     }
 
+    /// This namespace's established connections from 127.0.0.1 to 127.0.0.1:`port` (a gateway's to
+    /// its backend at `port`, when only that gateway connects to it).
+    static func establishedLoopback(toPort port: Int) -> [TCPSocket] {
+        Self.tcpSockets("self").filter { $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01" }
+    }
+
     /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6.
     static func tcpSockets(_ pid: String) -> [TCPSocket] {
         ["tcp", "tcp6"].flatMap { table in

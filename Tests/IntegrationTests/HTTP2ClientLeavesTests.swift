@@ -10,13 +10,6 @@ import Testing
 /// the leg never heard: its session and backend connection lived on until the idle timeout (the
 /// chaos soak's "+2 descriptors", up to +9 with the debug build).
 @Suite(.timeLimit(.minutes(2))) struct HTTP2ClientLeavesTests {
-    /// The gateway's established connections to the backend at `port`.
-    static func backendConnections(_ port: Int) -> Int {
-        GatewayProcess.tcpSockets("self").filter {
-            $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01"
-        }.count
-    }
-
     @Test(arguments: ["/ws", "/tcp"])
     func noBackendConnectionOutlivesItsClient(path: String) async throws {
         var server = GatewayFixture.patientServer
@@ -32,7 +25,7 @@ import Testing
         let backend = path == "/ws" ? fixture.wsEchoPort : fixture.tcpEchoPort
         // Every session whose client left ends within close_timeout of it; a leaked one lasts an hour.
         try await eventually("the gateway to let go of every session and backend connection", timeout: .seconds(20)) {
-            Self.backendConnections(backend) == 0 && fixture.gateway.activeSessions == 0
+            GatewayProcess.establishedLoopback(toPort: backend).isEmpty && fixture.gateway.activeSessions == 0
         }
     }
 }

@@ -25,13 +25,13 @@ enum BackendRequestHeaders {
         subprotocols: [String],
         offersCompression: Bool = false
     ) -> HTTPHeaders {
-        let connectionTokens = HTTPTokens.list(client.headers, "connection")
+        // Connection's tokens name more hop-by-hop fields; lowercased once, as the list is.
+        let connectionTokens = HTTPTokens.list(client.headers, "connection").map { $0.lowercased() }
         var headers = Self.handshake(host: backendHost, port: backendPort, key: key, subprotocols: subprotocols, offersCompression: offersCompression)
         let proto = clientUsesTLS ? "https" : "http"
         for (name, value) in client.headers {
-            if Self.notForwarded.contains(where: { HTTPTokens.equalsIgnoringASCIICase(name, $0) }) { continue }
-            // Connection's tokens name more hop-by-hop fields, in any case.
-            if connectionTokens.contains(where: { Self.equalsIgnoringASCIICase(name, $0) }) { continue }
+            let dropped = { (lowercase: String) in HTTPTokens.equalsIgnoringASCIICase(name, lowercase) }
+            if Self.notForwarded.contains(where: dropped) || connectionTokens.contains(where: dropped) { continue }
             headers.add(name: name, value: value)
         }
 
@@ -55,14 +55,6 @@ enum BackendRequestHeaders {
         forwarded = forwarded.isEmpty ? element.joined(separator: ";") : forwarded + ", " + element.joined(separator: ";")
         headers.add(name: "Forwarded", value: forwarded)
         return headers
-    }
-
-    /// Both sides in any case (a Connection token is not lowercased).
-    private static func equalsIgnoringASCIICase(_ a: String, _ b: Substring) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        return zip(a.utf8, b.utf8).allSatisfy { x, y in
-            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
-        }
     }
 
     /// The opening handshake's own headers (RFC 6455 §4.1), for a session's backend leg and for
