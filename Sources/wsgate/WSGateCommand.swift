@@ -140,6 +140,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds sessions get to close after SIGTERM before they are cut (env WSGATE_DRAIN_TIMEOUT; overrides server.drain_timeout; default 10).")
     var drainTimeout: Double?
 
+    @Option(name: .long, help: "Seconds a client has to send a complete request head (env WSGATE_HANDSHAKE_TIMEOUT; overrides server.handshake_timeout; default 10).")
+    var handshakeTimeout: Double?
+
     @Option(name: .long, help: "Seconds between checks of the configuration file and certificates for changes; 0 turns watching off (SIGHUP still reloads). Env WSGATE_WATCH_INTERVAL; default 2.")
     var watchInterval: Double?
 
@@ -158,20 +161,24 @@ struct Run: AsyncParsableCommand {
         let threads = try parsed(self.threads, "WSGATE_THREADS")
         let adminAddress = try parsed(self.admin, "WSGATE_ADMIN")
         let drainTimeout = try parsed(self.drainTimeout, "WSGATE_DRAIN_TIMEOUT")
+        let handshakeTimeout = try parsed(self.handshakeTimeout, "WSGATE_HANDSHAKE_TIMEOUT")
         let watchInterval = try parsed(self.watchInterval, "WSGATE_WATCH_INTERVAL") ?? 2
         if let threads, threads <= 0 { throw ValidationError("--threads must be at least 1") }
         if let drainTimeout, drainTimeout <= 0 { throw ValidationError("--drain-timeout must be positive") }
+        if let handshakeTimeout, !(handshakeTimeout > 0 && handshakeTimeout <= 3600) { throw ValidationError("--handshake-timeout must be from above 0 to 3600 seconds") }
         if watchInterval < 0 { throw ValidationError("--watch-interval must be 0 (off) or positive") }
-        let admin = try adminAddress.map { text -> AdminConfiguration in
+        let adminListen = try adminAddress.map { text -> ListenAddress in
             guard let address = ListenAddress(parsing: text) else { throw ValidationError("--admin: " + ListenAddress.invalid(text)) }
-            return AdminConfiguration(address: address)
+            return address
         }
         /// The file (or flags) plus the command line's overrides; a reload applies them again.
         let load: @Sendable () throws -> GatewayConfiguration = {
             var configuration = try source.load()
             if let threads { configuration.server.threads = threads }
-            if let admin { configuration.admin = admin }
+            // Only the address: the file's token_file still protects it.
+            if let adminListen { configuration.admin = AdminConfiguration(address: adminListen, tokenFile: configuration.admin?.tokenFile) }
             if let drainTimeout { configuration.server.drainTimeout = .nanoseconds(Int64(drainTimeout * 1e9)) }
+            if let handshakeTimeout { configuration.server.handshakeTimeout = .nanoseconds(Int64(handshakeTimeout * 1e9)) }
             return configuration
         }
         let configuration: GatewayConfiguration
@@ -237,7 +244,10 @@ struct Check: ParsableCommand {
             print("listen \(listener)")
         }
         if let admin = configuration.admin {
-            print("admin \(admin.address) (/metrics, /status, /healthz, /readyz)")
+            print("admin \(admin.address) (/metrics, /status, /sessions, /healthz, /readyz)\(admin.tokenFile.map { ", token_file=\($0)" } ?? "")")
+            for warning in SecurityWarnings.warnings(for: admin) {
+                print("warning: \(warning)")
+            }
         }
         print(Self.settings("server:", ConfigurationSummary.server(configuration.server)))
         // The effective table: the order routes are tried in (most specific first; see README).

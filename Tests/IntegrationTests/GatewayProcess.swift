@@ -34,9 +34,16 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// `executable`: another product built next to the tests (the demo backend).
+    ///
+    /// A 60 s handshake timeout unless `environment` sets one (as ``GatewayFixture/patientServer``
+    /// does in process): with both cores busy beside the suite, this test process has stalled for
+    /// over 10 s between a client's connect and its request, and the gateway — running on time in
+    /// its own process — rightly closed the connection (two tests failed so in one hogged run).
     init(executable: String = "wsgate", arguments: [String], environment: [String: String] = [:]) async throws {
         self.logFile = Scratch.path("wsgate", suffix: ".log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
+        var environment = environment
+        if executable == "wsgate", environment["WSGATE_HANDSHAKE_TIMEOUT"] == nil { environment["WSGATE_HANDSHAKE_TIMEOUT"] = "60" }
         self.process = try await ChildProcess.start(try Self.locate(executable).path, arguments, environment: environment, log: self.logFile)
     }
 

@@ -24,7 +24,8 @@ import Testing
             listeners: [{address: "127.0.0.1:0"}]
             routes: [{path: /tcp, backend: "tcp://127.0.0.1:\(echo.localAddress!.port!)"}]
             """.write(to: config, atomically: true, encoding: .utf8)
-        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--threads", "1"])
+        // The timeout under test: the file's, not the suite's patient default.
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--threads", "1"], environment: ["WSGATE_HANDSHAKE_TIMEOUT": ""])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
         let port = gateway.port

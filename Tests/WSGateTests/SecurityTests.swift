@@ -152,6 +152,26 @@ import Testing
         #expect(BearerTokens(list: "a, b c").count == 3)
     }
 
+    /// A session's lease on its token holds while the file keeps the token, whatever else changes,
+    /// and ends when the token leaves; a file that stops parsing keeps the last good contents.
+    @Test func aTokenLeaseEndsWhenItsTokenLeavesTheFile() throws {
+        let path = NSTemporaryDirectory() + "wsgate-lease-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "alpha\nbeta\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let file = try WatchedFile(path: path, parse: { BearerTokens(file: $0) }, checkInterval: 0)
+        #expect(TokenLease(file: file, token: "gamma") == nil)
+        var alpha = try #require(TokenLease(file: file, token: "alpha"))
+        var beta = try #require(TokenLease(file: file, token: "beta"))
+        let bothHeld = alpha.isStillValid() && beta.isStillValid()
+        #expect(bothHeld)
+        try "beta\n# alpha was here\ndelta\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let (alphaHeld, betaHeld) = (alpha.isStillValid(), beta.isStillValid())
+        #expect(!alphaHeld && betaHeld)
+        try "".write(toFile: path, atomically: true, encoding: .utf8)
+        let betaHeldAfterEmptying = beta.isStillValid()
+        #expect(!betaHeldAfterEmptying)
+    }
+
     @Test func htpasswdChecksBcryptShaCryptAndSha1() throws {
         // bcrypt cost 4 and SHA-512-crypt made with Python's crypt module; {SHA} as `htpasswd -s` writes it.
         let file = try Htpasswd(file: """
@@ -297,6 +317,13 @@ import Testing
         ("routes: [{path: /, targets: {from_jwt: true, allowed: ['10.0.0.0/8:22']}}]", "routes[0].targets.from_jwt"),
         ("routes: [{path: /, backend: 'tcp://h:1', targets: {token_file: EMPTY, allowed: ['h:1']}}]", "routes[0].backend"),
         ("limits: {handshake_rate_per_ip: fast}\nroutes: [{path: /, backend: 'tcp://h:1'}]", "limits.handshake_rate_per_ip"),
+        ("routes: [{path: /, backend: 'tcp://h:1', backend_identity: {}}]", "routes[0].backend_identity"),
+        ("routes: [{path: /, backend: 'ws://h:1', backend_identity: {header: 'X User'}}]", "routes[0].backend_identity.header"),
+        ("routes: [{path: /, backend: 'ws://h:1', backend_identity: {header: Host}}]", "routes[0].backend_identity"),
+        ("routes: [{path: /, backend: 'ws://h:1', backend_identity: {claims: {sub: X-WSGate-User}}}]", "routes[0].backend_identity"),
+        ("routes: [{path: /, backend: 'ws://h:1', backend_identity: {claims: [sub]}}]", "routes[0].backend_identity.claims"),
+        ("routes: [{path: /, backend: 'ws://h:1', limits: {max_session_duration: forever}}]", "routes[0].limits.max_session_duration"),
+        ("admin: {address: '127.0.0.1:0', token_file: EMPTY}\nroutes: [{path: /, backend: 'tcp://h:1'}]", "admin.token_file"),
     ])
     func badSecuritySettingsAreNamed(_ routes: String, _ key: String) throws {
         let empty = try self.file("")
@@ -304,6 +331,29 @@ import Testing
         let yaml = "listeners: [{address: ':0'}]\n" + routes.replacingOccurrences(of: "EMPTY", with: empty)
         let error = try #require(throws: ConfigurationError.self) { try ConfigurationLoader.parse(yaml: yaml) }
         #expect(error.key == key, "\(error)")
+    }
+
+    @Test func backendIdentityAndSessionLimitsParse() throws {
+        let yaml = """
+            listeners: [{address: ':0'}]
+            routes:
+              - path: /
+                backend: 'ws://h:1'
+                backend_identity: {header: X-User, claims: {email: X-Email, sub: X-Sub}}
+                limits: {max_session_duration: 90m}
+              - {path: /quiet, backend: 'ws://h:1', backend_identity: {header: off}}
+            """
+        let config = try ConfigurationLoader.parse(yaml: yaml)
+        let identity = try #require(config.routes[0].backendIdentity)
+        #expect(identity.userHeader == "X-User")
+        #expect(identity.claimHeaders.map(\.claim) == ["email", "sub"])
+        #expect(identity.headerNames == ["X-User", "X-Email", "X-Sub"])
+        #expect(config.routes[0].limits.maxSessionDuration == .minutes(90))
+        #expect(config.routes[1].backendIdentity?.userHeader == nil)
+        #expect(config.routes[1].limits.maxSessionDuration == nil)
+        #expect(throws: HTTPRefusal.self) { try identity.headers(user: "ann\r\nX-Admin: yes", claims: [:]) }
+        let headers = try identity.headers(user: "ann", claims: ["email": "ann@example.com", "other": "x"])
+        #expect(headers.map(\.name) == ["X-User", "X-Email"] && headers.map(\.value) == ["ann", "ann@example.com"])
     }
 
     @Test func weakHtpasswdFileFailsTheConfiguration() throws {
@@ -327,8 +377,9 @@ import Testing
             "admin.htpasswd": "ops:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n",
             "vnc.targets": "desk1: 10.1.0.5:5901\n",
             "vnc-users.tokens": "t1\n",
+            "admin-api.tokens": "ops-secret\n",
         ]
-        for name in ["cert.pem", "key.pem", "clients-ca.pem", "jwt-es256.pem", "admin.htpasswd", "vnc.targets", "vnc-users.tokens"] {
+        for name in ["cert.pem", "key.pem", "clients-ca.pem", "jwt-es256.pem", "admin.htpasswd", "vnc.targets", "vnc-users.tokens", "admin-api.tokens"] {
             try (contents[name] ?? "x").write(toFile: directory + name, atomically: true, encoding: .utf8)
         }
         let config = try ConfigurationLoader.parse(yaml: text.replacingOccurrences(of: "/etc/wsgate/", with: directory))
@@ -339,6 +390,14 @@ import Testing
         #expect(config.routes[1].targets?.queryParameter == "target")
         #expect(config.routes[2].clientSubjects == ["CN=ops-*"])
         #expect(config.routes.flatMap(SecurityWarnings.warnings).isEmpty)
+        #expect(config.routes[0].limits.maxSessionDuration == .hours(8))
+        #expect(config.routes[2].backendIdentity?.userHeader == "X-Operator")
+        let admin = try #require(config.admin)
+        #expect(admin.tokenFile == directory + "admin-api.tokens")
+        #expect(SecurityWarnings.warnings(for: admin).isEmpty)
+        var open = admin
+        open.tokenFile = nil
+        #expect(SecurityWarnings.warnings(for: open).count == 1, "a network admin listener without a token file is risky")
     }
 }
 

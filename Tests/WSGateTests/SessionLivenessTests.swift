@@ -20,7 +20,7 @@ import Testing
         liveness.pingSent(at: Self.at(30))
         // One ping at a time: nothing more until the answer is due.
         #expect(liveness.sweep(at: Self.at(45)) == .none)
-        #expect(liveness.sweep(at: Self.at(60)) == .close(reason: "no pong within 30s", missedPong: true))
+        #expect(liveness.sweep(at: Self.at(60)) == .close(.missedPong, detail: "no pong within 30s"))
     }
 
     @Test func aPongKeepsTheClientAndTheNextPingWaitsAFullInterval() {
@@ -44,7 +44,7 @@ import Testing
         #expect(liveness.sweep(at: Self.at(30)) == .ping)
         liveness.pingSent(at: Self.at(30))
         liveness.activity(at: Self.at(50))
-        #expect(liveness.sweep(at: Self.at(60)) == .close(reason: "no pong within 30s", missedPong: true))
+        #expect(liveness.sweep(at: Self.at(60)) == .close(.missedPong, detail: "no pong within 30s"))
     }
 
     @Test func idleSessionsCloseWhateverTheClientAnswers() {
@@ -54,20 +54,64 @@ import Testing
             liveness.heardFromClient(at: Self.at(second + 1))  // pongs: alive, but not activity
         }
         #expect(liveness.sweep(at: Self.at(99)) == .none)
-        #expect(liveness.sweep(at: Self.at(100)) == .close(reason: "idle timeout", missedPong: false))
+        #expect(liveness.sweep(at: Self.at(100)) == .close(.idleTimeout, detail: "idle timeout"))
         liveness.activity(at: Self.at(100))
         #expect(liveness.sweep(at: Self.at(101)) == .none)
     }
 
     @Test func eachCheckCanBeOff() {
-        #expect(Self.liveness(idle: nil, ping: nil).sweepInterval == nil)
+        #expect(Self.liveness(idle: nil, ping: nil).sweepPeriod(now: Self.start) == nil)
         #expect(Self.liveness(idle: nil, ping: nil).sweep(at: Self.at(1_000_000)) == .none)
-        #expect(Self.liveness(idle: nil, ping: .seconds(30)).sweepInterval == .seconds(30))
-        #expect(Self.liveness(idle: .seconds(10), ping: .seconds(30)).sweepInterval == .seconds(10))
+        #expect(Self.liveness(idle: nil, ping: .seconds(2)).sweepPeriod(now: Self.start) == .milliseconds(500))
+        #expect(Self.liveness(idle: .seconds(1), ping: .seconds(30)).sweepPeriod(now: Self.start) == .milliseconds(250))
         let idleOnly = Self.liveness(idle: .seconds(10), ping: nil)
         #expect(idleOnly.sweep(at: Self.at(9)) == .none)
-        #expect(idleOnly.sweep(at: Self.at(10)) == .close(reason: "idle timeout", missedPong: false))
+        #expect(idleOnly.sweep(at: Self.at(10)) == .close(.idleTimeout, detail: "idle timeout"))
         let pingOnly = Self.liveness(idle: nil, ping: .seconds(30))
         #expect(pingOnly.sweep(at: Self.at(1000)) == .ping)
+    }
+
+    // MARK: Deadlines
+
+    @Test func theSessionEndsAtItsMaximumDurationWhateverItIsDoing() {
+        var liveness = SessionLiveness(idleTimeout: .seconds(100), pingInterval: .seconds(30), maxDuration: .seconds(50), now: Self.start)
+        liveness.activity(at: Self.at(49))
+        liveness.heardFromClient(at: Self.at(49))
+        #expect(liveness.sweep(at: Self.at(49)) == .none)
+        #expect(liveness.sweep(at: Self.at(50)) == .close(.maxSessionDuration, detail: "maximum session duration reached"))
+        #expect(GatewayCloseReason.maxSessionDuration.code == .goingAway)
+    }
+
+    @Test func expiringCredentialsEndTheSessionWith1008AndTheEarlierDeadlineWins() {
+        let expiresFirst = SessionLiveness(idleTimeout: nil, pingInterval: nil, maxDuration: .seconds(60), credentialExpiry: Self.at(10), now: Self.start)
+        #expect(expiresFirst.sweep(at: Self.at(9)) == .none)
+        #expect(expiresFirst.sweep(at: Self.at(10)) == .close(.credentialsExpired, detail: "credentials expired"))
+        #expect(GatewayCloseReason.credentialsExpired.code == .policyViolation)
+        let lastsFirst = SessionLiveness(idleTimeout: nil, pingInterval: nil, maxDuration: .seconds(5), credentialExpiry: Self.at(10), now: Self.start)
+        #expect(lastsFirst.sweep(at: Self.at(5)) == .close(.maxSessionDuration, detail: "maximum session duration reached"))
+    }
+
+    @Test func aDeadlineGoesBeforeAnIdleTimeoutDueAtTheSameSweep() {
+        let liveness = SessionLiveness(idleTimeout: .seconds(10), pingInterval: nil, credentialExpiry: Self.at(10), now: Self.start)
+        #expect(liveness.sweep(at: Self.at(11)) == .close(.credentialsExpired, detail: "credentials expired"))
+    }
+
+    @Test func sweepsComeOftenEnoughForEachCheckAndNoMoreOftenThan50ms() {
+        // An eighth of the time left before the deadline, at most a second apart.
+        let twoSeconds = SessionLiveness(idleTimeout: nil, pingInterval: nil, maxDuration: .seconds(2), now: Self.start)
+        #expect(twoSeconds.sweepPeriod(now: Self.start) == .milliseconds(250))
+        let anHour = SessionLiveness(idleTimeout: nil, pingInterval: nil, credentialExpiry: Self.at(3600), now: Self.start)
+        #expect(anHour.sweepPeriod(now: Self.start) == .seconds(1))
+        let alreadyDue = SessionLiveness(idleTimeout: nil, pingInterval: nil, credentialExpiry: Self.start, now: Self.start)
+        #expect(alreadyDue.sweepPeriod(now: Self.start) == .milliseconds(50))
+        let revocable = SessionLiveness(idleTimeout: nil, pingInterval: nil, checksCredential: true, now: Self.start)
+        #expect(revocable.sweepPeriod(now: Self.start) == .milliseconds(250))
+    }
+
+    @Test func everyGatewayReasonHasACodeAPeerMayReceive() {
+        for reason in GatewayCloseReason.allCases {
+            #expect(reason.code.isValidOnTheWire, "\(reason)")
+            #expect(reason.closeFrameReason.utf8.count <= 123, "\(reason)")
+        }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Connects to a WebSocket URL with Python `websockets` (which answers pings by itself), sends
-nothing, and waits for the server to close. Prints {"code", "reason", "seconds"} as JSON.
+nothing, and waits for the server to close. Prints {"code", "reason", "seconds", "closed_at"} as JSON:
+seconds from before the connect, closed_at the wall-clock time of the close (epoch seconds).
 
     ws_wait_close.py URL [TIMEOUT_SECONDS]
 """
@@ -23,7 +24,7 @@ async def main(url: str, timeout: float) -> None:
         except asyncio.TimeoutError:
             print(json.dumps({"code": None, "reason": "timeout", "seconds": time.monotonic() - started}))
             return
-        print(json.dumps({"code": ws.close_code, "reason": ws.close_reason, "seconds": round(time.monotonic() - started, 3)}))
+        print(json.dumps({"code": ws.close_code, "reason": ws.close_reason, "seconds": round(time.monotonic() - started, 3), "closed_at": time.time()}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ import NIOPosix
 
 /// The admin listener: `GET /metrics` (whatever `metrics` renders: Prometheus text from the
 /// `wsgate` command), `/healthz` (the process answers), `/readyz` (listening and not draining) and
-/// `/status` (routes and their targets' health as JSON).
+/// `/status` (routes and their targets' health as JSON), `/sessions` (list and end live sessions,
+/// ``SessionsEndpoint``). With a token file, everything but the probes needs `Authorization: Bearer`.
 /// Plain HTTP/1.1 through NIO's server pipeline; keep it on a private address. A connection that
 /// sends and reads nothing for ``idleTimeout`` is closed, as is one whose request says
 /// `Connection: close` (or is HTTP/1.0 without keep-alive), once it is answered.
@@ -24,14 +25,31 @@ final class AdminServer: Sendable {
 
     var localAddress: SocketAddress? { self.channel.localAddress }
 
-    static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?, status: @escaping StatusJSON) async throws -> AdminServer {
+    /// What the handlers share: the live sessions and the tokens operators present.
+    struct Operations: Sendable {
+        var sessions: SessionRegistry?
+        var tokens: WatchedFile<BearerTokens>?
+        var logger: Logger
+    }
+
+    static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?, status: @escaping StatusJSON,
+                      sessions: SessionRegistry? = nil, tokenFile: String? = nil) async throws -> AdminServer {
+        let tokens = try tokenFile.map { file in
+            try WatchedFile(path: file, parse: { BearerTokens(file: $0) }, onReloadError: { path, error in
+                logger.error("could not re-read \(path), keeping its previous contents: \(error)", metadata: ["listener": "admin"])
+            })
+        }
+        if let tokens, tokens.value.count == 0 {
+            throw ConfigurationError(key: "admin.token_file", message: "\(tokenFile ?? "") holds no token")
+        }
+        let operations = Operations(sessions: sessions, tokens: tokens, logger: logger)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics, status: status))
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(ready: ready, metrics: metrics, status: status, operations: operations))
                 }
             }
             .bind(host: address.host, port: address.port).get()
@@ -51,12 +69,24 @@ private final class AdminHandler: ChannelInboundHandler {
     private let ready: AdminServer.Readiness
     private let metrics: AdminServer.MetricsText?
     private let status: AdminServer.StatusJSON
+    private let operations: AdminServer.Operations
     private var head: HTTPRequestHead?
+    /// Kept for answers that complete later (a session listing); nil once the handler is gone.
+    private var context: ChannelHandlerContext?
 
-    init(ready: @escaping AdminServer.Readiness, metrics: AdminServer.MetricsText?, status: @escaping AdminServer.StatusJSON) {
+    init(ready: @escaping AdminServer.Readiness, metrics: AdminServer.MetricsText?, status: @escaping AdminServer.StatusJSON, operations: AdminServer.Operations) {
         self.ready = ready
         self.metrics = metrics
         self.status = status
+        self.operations = operations
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -87,6 +117,28 @@ private final class AdminHandler: ChannelInboundHandler {
         if head.method == .GET || head.method == .HEAD, let probe = Probe(path: path) {
             let answer = probe.answer(ready: self.ready())
             (status, contentType, body) = (answer.status, plain, answer.body)
+        } else if let tokens = self.operations.tokens, !Self.presentsToken(head, tokens: tokens.value) {
+            var headers = HTTPHeaders()
+            headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"wsgate-admin\"")
+            self.operations.logger.warning("admin request without a valid token", metadata: ["path": "\(path)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
+            self.respond(head, status: .unauthorized, contentType: plain, body: "a bearer token from admin.token_file is required\n", extraHeaders: headers, context: context)
+            return
+        } else if let sessions = self.operations.sessions,
+                  let pending = SessionsEndpoint.answer(method: head.method, target: head.uri, registry: sessions, on: context.eventLoop) {
+            if head.method == .DELETE {
+                self.operations.logger.info("admin request", metadata: ["method": "DELETE", "target": "\(head.uri)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
+            }
+            pending.assumeIsolated().whenComplete { result in
+                // The connection may have gone while the sessions' loops answered.
+                guard let context = self.context else { return }
+                switch result {
+                case .success(let response):
+                    self.respond(head, status: response.status, contentType: response.contentType, body: response.body, context: context)
+                case .failure(let error):
+                    self.respond(head, status: .internalServerError, contentType: plain, body: "\(error)\n", context: context)
+                }
+            }
+            return
         } else {
             switch (head.method, path) {
             case (.GET, "/metrics"):
@@ -100,10 +152,20 @@ private final class AdminHandler: ChannelInboundHandler {
             case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"):
                 (status, contentType, body) = (.methodNotAllowed, plain, "use GET\n")
             default:
-                (status, contentType, body) = (.notFound, plain, "not found (try /metrics, /status, /healthz, /readyz)\n")
+                (status, contentType, body) = (.notFound, plain, "not found (try /metrics, /status, /sessions, /healthz, /readyz)\n")
             }
         }
-        var headers = HTTPHeaders()
+        self.respond(head, status: status, contentType: contentType, body: body, context: context)
+    }
+
+    /// `Authorization: Bearer <token>` with a token from the file.
+    private static func presentsToken(_ head: HTTPRequestHead, tokens: BearerTokens) -> Bool {
+        guard let value = head.headers.first(name: "authorization"), case .token(let token) = CredentialExtractor.parseAuthorization(value) else { return false }
+        return tokens.contains(token)
+    }
+
+    private func respond(_ head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String, extraHeaders: HTTPHeaders = [:], context: ChannelHandlerContext) {
+        var headers = extraHeaders
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Server", value: "wsgate")

@@ -24,6 +24,8 @@ final class SessionMetrics: Sendable {
     private let route: String
     /// Close counters by code and initiator: few distinct values per route.
     private let closes = NIOLockedValueBox<[String: Counter]>([:])
+    /// Ended sessions by reason: a fixed set per route.
+    private let endings = NIOLockedValueBox<[String: Counter]>([:])
 
     private init(_ key: Key) {
         let session = [("route", key.route), ("backend", key.backend), ("protocol", key.clientProtocol)]
@@ -70,6 +72,17 @@ final class SessionMetrics: Sendable {
             if let existing = closes[key] { return existing }
             let made = Counter(label: "wsgate_session_closes_total", dimensions: [("route", self.route), ("code", label), ("closed_by", initiator)])
             closes[key] = made
+            return made
+        }
+        counter.increment()
+    }
+
+    /// `reason`: a ``GatewayCloseReason``, or `client`, `backend`, `admin`, `network`, `protocol_error`.
+    func ended(reason: String) {
+        let counter = self.endings.withLockedValue { endings in
+            if let existing = endings[reason] { return existing }
+            let made = Counter(label: "wsgate_sessions_closed_total", dimensions: [("route", self.route), ("reason", reason)])
+            endings[reason] = made
             return made
         }
         counter.increment()

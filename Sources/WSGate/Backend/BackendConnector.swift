@@ -50,7 +50,8 @@ public struct BackendConnector: Sendable {
         case .webSocket(let host, let port, let path, let query, let tls):
             let key = WebSocketAccept.makeKey()
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
-            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression)
+            let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression,
+                                                       identityHeaderNames: route.backendIdentity?.headerNames.map { $0.lowercased() } ?? [], identity: request.identityHeaders)
             let (connected, ready) = Self.openWebSocket(
                 bootstrap, on: eventLoop, host: host, port: port, target: target, headers: headers, key: key,
                 tls: tls ? request.routing?.backendTLS[request.route.index] : nil, serverName: route.backendTLS.serverName,

@@ -23,7 +23,10 @@ enum BackendRequestHeaders {
         backendPort: Int,
         key: String,
         subprotocols: [String],
-        offersCompression: Bool = false
+        offersCompression: Bool = false,
+        /// Lowercase, as `notForwarded`.
+        identityHeaderNames: [String] = [],
+        identity: [(name: String, value: String)] = []
     ) -> HTTPHeaders {
         // Connection's tokens name more hop-by-hop fields; lowercased once, as the list is.
         let connectionTokens = HTTPTokens.list(client.headers, "connection").map { $0.lowercased() }
@@ -32,8 +35,11 @@ enum BackendRequestHeaders {
         for (name, value) in client.headers {
             let dropped = { (lowercase: String) in HTTPTokens.equalsIgnoringASCIICase(name, lowercase) }
             if Self.notForwarded.contains(where: dropped) || connectionTokens.contains(where: dropped) { continue }
+            // The identity headers are the gateway's to set: a client's own copy never passes.
+            if identityHeaderNames.contains(where: dropped) { continue }
             headers.add(name: name, value: value)
         }
+        for (name, value) in identity { headers.add(name: name, value: value) }
 
         // Only a trusted proxy's forwarding headers are kept, with this hop's appended.
         let clientIP = clientAddress?.ipAddress

@@ -17,6 +17,11 @@ struct ConfigurationFiles {
         for index in configuration.routes.indices {
             try self.check(&configuration.routes[index], "routes[\(index)]")
         }
+        if let file = configuration.admin?.tokenFile {
+            try self.readable(file, "admin.token_file")
+            let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            if BearerTokens(file: text).count == 0 { throw self.reader.fail(at: "admin.token_file", "\(file) holds no token") }
+        }
     }
 
     private func check(_ route: inout RouteConfiguration, _ key: String) throws(ConfigurationError) {

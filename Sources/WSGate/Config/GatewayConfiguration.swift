@@ -19,9 +19,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
 /// A separate plain-HTTP listener for operators and probes; keep it on a private address.
 public struct AdminConfiguration: Sendable, Equatable {
     public var address: ListenAddress
+    /// Bearer tokens (one per line) that every request but the probes (`/healthz`, `/readyz`) must
+    /// present; nil: the listener is open to whoever reaches it.
+    public var tokenFile: String?
 
-    public init(address: ListenAddress) {
+    public init(address: ListenAddress, tokenFile: String? = nil) {
         self.address = address
+        self.tokenFile = tokenFile
     }
 }
 
@@ -173,7 +177,12 @@ extension GatewayConfiguration {
 }
 
 extension AdminConfiguration: ConfigurationSection {
-    static var keys: [ConfigurationKey<Self>] { [.value("address", \.address, .address).required()] }
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("address", \.address, .address).required(),
+            .optional("token_file", \.tokenFile, .string, unset: "none: open to whoever reaches it"),
+        ]
+    }
     static var blank: Self { Self(address: ListenAddress(host: "", port: 0)) }
 }
 

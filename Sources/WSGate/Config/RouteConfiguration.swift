@@ -42,6 +42,9 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var framing = TCPFraming.raw
     /// TCP/unix with `message_type: text`: service bytes that are not UTF-8 (`invalid_utf8`).
     public var invalidUTF8 = InvalidUTF8Policy.binary
+    /// Who the client is, in headers to a WebSocket backend; nil: nothing is added (and the client's
+    /// own headers of those names pass as any other).
+    public var backendIdentity: BackendIdentity?
     public var limits: RouteLimits
     /// For `wss://` backends.
     public var backendTLS: BackendTLS
@@ -107,6 +110,8 @@ public struct RouteLimits: Sendable, Equatable {
     /// Largest single frame accepted from either peer (1009 beyond it), checked on the frame header
     /// before any payload is read. nil: only `maxMessageBytes` applies.
     public var maxFrameBytes: Int?
+    /// A session is closed (1001) this long after it opened, whatever it is doing; nil: no limit.
+    public var maxSessionDuration: TimeAmount?
 
     public init() {}
 }
@@ -138,6 +143,7 @@ extension RouteConfiguration: ConfigurationSection {
                 .value("idle_timeout", \.limits.idleTimeout, .durationOrOff),
                 .value("connect_timeout", \.limits.connectTimeout, .positiveDuration),
                 .value("ping_interval", \.limits.pingInterval, .durationOrOff),
+                .value("max_session_duration", \.limits.maxSessionDuration, .durationOrOff),
                 .value("connect_attempts", \.pool.connectAttempts, .integer(in: 1...16)),
                 .optional("connect_deadline", \.pool.connectDeadline, .positiveDuration, unset: "2 x connect_timeout"),
             ]),
@@ -146,6 +152,8 @@ extension RouteConfiguration: ConfigurationSection {
             .value("origins", \.origins, .origins),
             .optional("auth", \.auth, .auth, unset: "none"),
             .section("targets", \.targets, shown: false),
+            .section("backend_identity", \.backendIdentity)
+                .only(when: { $0.backend.isWebSocket || $0.targets != nil }, "only applies to ws:// and wss:// backends"),
             .optional("backend_proxy_protocol", \.backendProxyProtocol, .choice("v1 or v2"))
                 .only(when: { !$0.backend.isWebSocket }, "only applies to tcp:// and unix: backends (WebSocket backends get X-Forwarded-For and Forwarded)"),
             .optional("client_subjects", \.clientSubjects, .list(.parsed({ $0.contains("=") ? $0 : nil },

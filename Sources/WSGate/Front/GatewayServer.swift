@@ -70,11 +70,15 @@ public final class GatewayServer: Sendable {
         }
         self.listeners.withLockedValue { $0 = opened }
         if let admin = configuration.admin {
+            for warning in SecurityWarnings.warnings(for: admin) {
+                gateway.logger.warning("\(warning)")
+            }
             let readiness = gateway.readiness
             do {
                 let server = try await AdminServer.start(address: admin.address, group: self.group, logger: gateway.logger,
                                                          ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText,
-                                                         status: { BackendStatus(routing: gateway.routing, ready: readiness.withLockedValue { $0 }).json() })
+                                                         status: { BackendStatus(routing: gateway.routing, ready: readiness.withLockedValue { $0 }).json() },
+                                                         sessions: gateway.sessions, tokenFile: admin.tokenFile)
                 self.admin.withLockedValue { $0 = server }
             } catch {
                 for listener in opened { try? await listener.channel.close() }
@@ -194,6 +198,9 @@ public final class GatewayServer: Sendable {
 
     /// Sessions currently relaying, plus open HTTP/2 connections (each ends politely on shutdown).
     public var activeSessions: Int { self.gateway.sessions.count }
+
+    /// WebSocket sessions relaying now (HTTP/2 connections not counted).
+    public var relaySessions: Int { self.gateway.sessions.sessionCount }
 
     /// The drain: stops accepting, fails `/readyz`, closes every session with 1001 Going Away (and
     /// every HTTP/2 connection with GOAWAY), and waits up to `server.drain_timeout` for their

@@ -44,6 +44,12 @@ public struct UpgradeRequest: Sendable {
     public var targetToken: String?
     /// Who the credential belongs to, once checked (for the session's log line).
     public var identity: String?
+    /// Headers naming the client for a WebSocket backend (`backend_identity`), once admitted.
+    var identityHeaders: [(name: String, value: String)] = []
+    /// When the credential stops being valid (a JWT's `exp` plus leeway): the session ends then.
+    var credentialExpiry: NIODeadline?
+    /// A bearer token from a token file: the session ends if the token leaves the file.
+    var tokenLease: TokenLease?
     /// Where the session goes: the route's backend, or the dynamic target chosen for it.
     public var backend: BackendURL
     /// The TCP peer (or the client a trusted PROXY header named).

@@ -1,10 +1,10 @@
 import NIOCore
 import NIOPosix
 
-/// Idle timeouts and client liveness pings for every session of one event loop, checked by one
-/// repeating task on that loop instead of timers per session: an idle session costs a dictionary
-/// entry. The task runs only while the loop has such sessions; each deadline is met within one
-/// sweep interval (a quarter of the shortest timeout, 50 ms–1 s).
+/// Idle timeouts, client liveness pings, session deadlines and credential checks for every session
+/// of one event loop, run by one repeating task on that loop instead of timers per session: an idle
+/// session costs a dictionary entry. The task runs only while the loop has such sessions, as often
+/// as the most demanding one asks (``SessionLiveness/sweepPeriod(now:)``, 50 ms–1 s).
 final class IdleSweeper {
     private let eventLoop: EventLoop
     private var sessions: [ObjectIdentifier: RelaySession] = [:]
@@ -27,9 +27,8 @@ final class IdleSweeper {
         self.eventLoop = eventLoop
     }
 
-    func add(_ session: RelaySession, timeout: TimeAmount) {
+    func add(_ session: RelaySession, period wanted: TimeAmount) {
         self.sessions[ObjectIdentifier(session)] = session
-        let wanted: TimeAmount = max(TimeAmount.milliseconds(50), min(TimeAmount.seconds(1), TimeAmount.nanoseconds(timeout.nanoseconds / 4)))
         if self.task == nil || wanted < self.interval {
             self.interval = wanted
             self.task?.cancel()

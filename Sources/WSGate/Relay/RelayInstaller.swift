@@ -23,14 +23,14 @@ struct RelayInstaller {
         gateway: GatewayContext,
         clientProtocol: String,
         compression: DeflateParameters? = nil,
-        identity: String? = nil
+        credentials: SessionCredentials = SessionCredentials()
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
-            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, identity: identity,
+            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, credentials: credentials,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
-        registry.add(session, on: eventLoop)
+        session.id = registry.add(session: session, on: eventLoop)
         session.metrics.started.increment()
         session.metrics.active.increment()
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.

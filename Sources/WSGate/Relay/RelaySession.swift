@@ -15,6 +15,8 @@ final class RelaySession: GoingAway {
     }
 
     let logger: Logger
+    /// The registry's id for it (the admin API's handle), set when it is listed.
+    var id: UInt64 = 0
     private let clientSocketAddress: SocketAddress?
     private let peerSocketAddress: SocketAddress?
     /// Formatted only when a line is logged.
@@ -35,6 +37,9 @@ final class RelaySession: GoingAway {
     /// The idle timeout and the client's liveness pings.
     private var liveness: SessionLiveness
     private var sweeper: IdleSweeper?
+    /// A timer for the session's deadline, armed only in its last second so the close lands on
+    /// time rather than at the next sweep (timers for every session would slow every cancel).
+    private var deadlineTimer: Scheduled<Void>?
     /// Where the session is listed for shutdown; it leaves when both legs are closed.
     private let registry: SessionRegistry
 
@@ -47,12 +52,16 @@ final class RelaySession: GoingAway {
 
     /// Who the client authenticated as, when the route has `auth`.
     private let identity: String?
+    /// A token from a token file: checked each sweep, the session ends when it leaves the file.
+    private var tokenLease: TokenLease?
+    /// Set when the gateway itself decided to end the session (the `reason` label of its metric).
+    private var gatewayReason: GatewayCloseReason?
     /// This route's metric handles (shared by its sessions).
     let metrics: SessionMetrics
     /// On routes with `record`.
     var recorder: SessionRecorder?
 
-    init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, identity: String?, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
+    init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, credentials: SessionCredentials, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
         self.clientProtocol = clientProtocol
         self.logger = logger
@@ -61,10 +70,12 @@ final class RelaySession: GoingAway {
         self.peerSocketAddress = peerAddress == clientAddress ? nil : peerAddress
         self.route = route.path
         self.backendURL = backend
-        self.identity = identity
+        self.identity = credentials.user
+        self.tokenLease = credentials.lease
         self.metrics = SessionMetrics.forSession(route: route.path, backend: backend, protocol: clientProtocol)
         self.eventLoop = eventLoop
-        self.liveness = SessionLiveness(idleTimeout: route.limits.idleTimeout, pingInterval: route.limits.pingInterval, now: self.started)
+        self.liveness = SessionLiveness(idleTimeout: route.limits.idleTimeout, pingInterval: route.limits.pingInterval, maxDuration: route.limits.maxSessionDuration,
+                                        credentialExpiry: credentials.expiry, checksCredential: credentials.lease != nil, now: self.started)
         self.closeTimeout = closeTimeout
     }
 
@@ -98,52 +109,91 @@ final class RelaySession: GoingAway {
     }
 
     func startIdleTimer() {
-        guard let interval = self.liveness.sweepInterval else { return }
+        guard let period = self.liveness.sweepPeriod(now: .now()) else { return }
         let sweeper = IdleSweeper.current(on: self.eventLoop)
-        sweeper.add(self, timeout: interval)
+        sweeper.add(self, period: period)
         self.sweeper = sweeper
     }
 
-    /// Called by the sweeper: close an idle session, ping a quiet client, drop a silent one.
+    /// Called by the sweeper: end a session past its deadline, idle, or whose token was revoked;
+    /// ping a quiet client, drop a silent one.
     func sweep(at now: NIODeadline) {
         guard self.openLegs == 2 else { return }
+        if self.tokenLease?.isStillValid() == false {
+            self.tokenLease = nil
+            self.closeByGateway(.credentialsRevoked, detail: GatewayCloseReason.credentialsRevoked.closeFrameReason)
+            return
+        }
         switch self.liveness.sweep(at: now) {
         case .none:
-            break
+            if self.deadlineTimer == nil, let deadline = self.liveness.deadline, deadline.at - now <= SessionLiveness.longestPeriod {
+                self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline.at) { [weak self] in
+                    self?.sweep(at: .now())
+                }
+            }
         case .ping:
             // A frame to the client half written: the ping waits for the next sweep.
             if self.clientLeg?.sendLivenessPing() == true { self.liveness.pingSent(at: now) }
-        case .close(let reason, let missedPong):
-            if missedPong {
-                self.logger.info("client missed its pong, closing", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
-            }
-            self.closeByGateway(reason: reason)
+        case .close(let reason, let detail):
+            self.closeByGateway(reason, detail: detail)
         }
     }
 
-    /// Both legs close, the client with 1001.
-    private func closeByGateway(reason: String) {
+    /// Both legs close, the client with the reason's code (or `code`, an operator's choice); logged
+    /// at info, since the client did not ask for it.
+    func closeByGateway(_ reason: GatewayCloseReason, code: WebSocketCloseCode? = nil, detail: String) {
+        guard self.openLegs == 2, self.gatewayReason == nil else { return }
+        self.gatewayReason = reason
+        self.stopTimers()
+        let code = code ?? reason.code
+        self.logger.info("closing session: \(detail)", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)", "reason": "\(reason.rawValue)", "close_code": "\(code)"])
+        self.recordClientClose(code: code, initiator: reason == .admin ? "admin" : "gateway", reason: detail)
+        self.clientLeg?.relayClose(code: code, reason: detail)
+        self.backendLeg?.relayClose(code: .goingAway, reason: detail)
+    }
+
+    private func stopTimers() {
         self.sweeper?.remove(self)
         self.sweeper = nil
-        self.logger.debug("closing session: \(reason)", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)"])
-        self.recordClientClose(code: .goingAway, initiator: "gateway", reason: reason)
-        self.clientLeg?.relayClose(code: .goingAway, reason: reason)
-        self.backendLeg?.relayClose(code: .goingAway, reason: reason)
+        self.deadlineTimer?.cancel()
+        self.deadlineTimer = nil
     }
 
     /// The gateway is shutting down: close both legs, the client with 1001 Going Away.
     func goAway(reason: String) {
-        guard self.openLegs == 2 else { return }
+        guard self.openLegs == 2, self.gatewayReason == nil else { return }
+        self.gatewayReason = .shutdown
         self.recordClientClose(code: .goingAway, initiator: "gateway", reason: reason)
         self.clientLeg?.relayClose(code: .goingAway, reason: reason)
         self.backendLeg?.relayClose(code: .goingAway, reason: reason)
+    }
+
+    /// What the admin API lists; nil once the session has ended.
+    func snapshot(now: NIODeadline = .now()) -> SessionSnapshot? {
+        guard self.openLegs > 0 else { return nil }
+        return SessionSnapshot(
+            id: self.id, route: self.route, user: self.identity, client: self.clientAddress, backend: "\(self.backendURL)",
+            clientProtocol: self.clientProtocol, age: now - self.started,
+            bytesIn: self.fromClient.bytes, bytesOut: self.fromBackend.bytes, messagesIn: self.fromClient.messages, messagesOut: self.fromBackend.messages,
+            closing: self.closeInitiator != nil || self.openLegs < 2
+        )
+    }
+
+    /// The `reason` label: the gateway's own reason, else who closed (`client`, `backend`, `network`
+    /// for a connection lost without a close), `protocol_error` for a peer the gateway closed on.
+    private var endReason: String {
+        if let reason = self.gatewayReason { return reason.rawValue }
+        switch self.closeInitiator {
+        case nil: return "network"
+        case "gateway": return "protocol_error"
+        case let initiator?: return initiator
+        }
     }
 
     func legFinished() {
         self.openLegs -= 1
         guard self.openLegs == 0 else { return }
-        self.sweeper?.remove(self)
-        self.sweeper = nil
+        self.stopTimers()
         self.clientLeg = nil
         self.backendLeg = nil
         defer { self.registry.remove(self) }  // after the line, which tests and operators wait for
@@ -156,6 +206,7 @@ final class RelaySession: GoingAway {
         self.metrics.messagesOut.increment(by: self.fromBackend.messages)
         self.metrics.duration.recordNanoseconds(elapsed.nanoseconds)
         self.metrics.closed(code: closeCode, by: self.closeInitiator ?? "network")
+        self.metrics.ended(reason: self.endReason)
         self.recorder?.finish(closeCode: closeCode, closedBy: self.closeInitiator ?? "network")
         self.recorder = nil
         // The line's metadata is built only when it will be written.

@@ -1,15 +1,17 @@
 import NIOCore
 
-/// Whether a session is still worth keeping: the idle timeout (no frame either way, pongs aside)
-/// and the client liveness check (a quiet client is pinged; one that stays silent as long again is
-/// dropped). The session feeds it what it hears and does what ``sweep(at:)`` says.
+/// Whether a session is still worth keeping: the idle timeout (no frame either way, pongs aside),
+/// the client liveness check (a quiet client is pinged; one that stays silent as long again is
+/// dropped), and the session's deadline (the route's `max_session_duration`, or when its
+/// credentials expire, whichever comes first). The session feeds it what it hears and does what
+/// ``sweep(at:)`` says.
 struct SessionLiveness {
     enum Action: Equatable {
         case none
         /// Ping the client; report with ``pingSent(at:)`` once one went out.
         case ping
-        /// Close both legs, the client with 1001; `reason` goes to the log.
-        case close(reason: String, missedPong: Bool)
+        /// Close both legs with the reason's code; `detail` goes to the log and the close frame.
+        case close(GatewayCloseReason, detail: String)
     }
 
     let idleTimeout: TimeAmount?
@@ -18,18 +20,40 @@ struct SessionLiveness {
     private var lastHeardFromClient: NIODeadline
     /// When the outstanding ping went out; nil: none is.
     private var outstandingPing: NIODeadline?
+    /// The earliest deadline and why it ends the session; nil: none.
+    private(set) var deadline: (at: NIODeadline, reason: GatewayCloseReason)?
+    /// The session's credential can be revoked while it runs (a token file): it is checked each sweep.
+    let checksCredential: Bool
 
-    init(idleTimeout: TimeAmount?, pingInterval: TimeAmount?, now: NIODeadline) {
+    init(idleTimeout: TimeAmount?, pingInterval: TimeAmount?, maxDuration: TimeAmount? = nil, credentialExpiry: NIODeadline? = nil,
+         checksCredential: Bool = false, now: NIODeadline) {
         self.idleTimeout = idleTimeout
         self.pingInterval = pingInterval
         self.lastActivity = now
         self.lastHeardFromClient = now
+        self.checksCredential = checksCredential
+        if let maxDuration { self.deadline = (now + maxDuration, .maxSessionDuration) }
+        if let credentialExpiry, credentialExpiry < (self.deadline?.at ?? .distantFuture) {
+            self.deadline = (credentialExpiry, .credentialsExpired)
+        }
     }
 
-    /// How often the session needs a sweep; nil: never (both checks off).
-    var sweepInterval: TimeAmount? {
-        [self.idleTimeout, self.pingInterval].compactMap { $0 }.min()
+    /// How often the session needs a sweep; nil: never (every check off). Each check is met within
+    /// a fraction of its own span — a quarter of a timeout, an eighth of the time left before the
+    /// deadline, a quarter second for a revocable credential — and never less often than once a
+    /// second (the sweeper's longest period) nor more often than every 50 ms.
+    func sweepPeriod(now: NIODeadline) -> TimeAmount? {
+        var spans: [TimeAmount] = []
+        if let idle = self.idleTimeout { spans.append(.nanoseconds(idle.nanoseconds / 4)) }
+        if let ping = self.pingInterval { spans.append(.nanoseconds(ping.nanoseconds / 4)) }
+        if let deadline = self.deadline { spans.append(.nanoseconds((deadline.at - now).nanoseconds / 8)) }
+        if self.checksCredential { spans.append(.milliseconds(250)) }
+        guard let shortest = spans.min() else { return nil }
+        return max(Self.shortestPeriod, min(Self.longestPeriod, shortest))
     }
+
+    static let shortestPeriod = TimeAmount.milliseconds(50)
+    static let longestPeriod = TimeAmount.seconds(1)
 
     /// A frame other than a pong, either way.
     mutating func activity(at now: NIODeadline) {
@@ -46,14 +70,50 @@ struct SessionLiveness {
         self.outstandingPing = now
     }
 
+    /// Deadlines first: a session past its end closes for that reason even if it is also idle.
     func sweep(at now: NIODeadline) -> Action {
+        if let deadline = self.deadline, now >= deadline.at {
+            return .close(deadline.reason, detail: deadline.reason.closeFrameReason)
+        }
         if let timeout = self.idleTimeout, now - self.lastActivity >= timeout {
-            return .close(reason: "idle timeout", missedPong: false)
+            return .close(.idleTimeout, detail: GatewayCloseReason.idleTimeout.closeFrameReason)
         }
         guard let interval = self.pingInterval else { return .none }
         if let sent = self.outstandingPing {
-            return now - sent >= interval ? .close(reason: "no pong within \(interval.prettyDescription)", missedPong: true) : .none
+            return now - sent >= interval ? .close(.missedPong, detail: "no pong within \(interval.prettyDescription)") : .none
         }
         return now - self.lastHeardFromClient >= interval ? .ping : .none
+    }
+}
+
+/// Why the gateway itself ended a session: the close code the client gets, the reason in its close
+/// frame, and the `reason` label of `wsgate_sessions_closed_total`.
+enum GatewayCloseReason: String, Sendable, CaseIterable {
+    case idleTimeout = "idle_timeout"
+    case missedPong = "missed_pong"
+    case maxSessionDuration = "max_session_duration"
+    case credentialsExpired = "credentials_expired"
+    case credentialsRevoked = "credentials_revoked"
+    case admin
+    case shutdown
+
+    /// 1008 where the client's right to the session ended, 1001 where the gateway simply stops it.
+    var code: WebSocketCloseCode {
+        switch self {
+        case .credentialsExpired, .credentialsRevoked, .admin: return .policyViolation
+        case .idleTimeout, .missedPong, .maxSessionDuration, .shutdown: return .goingAway
+        }
+    }
+
+    var closeFrameReason: String {
+        switch self {
+        case .idleTimeout: return "idle timeout"
+        case .missedPong: return "no pong"
+        case .maxSessionDuration: return "maximum session duration reached"
+        case .credentialsExpired: return "credentials expired"
+        case .credentialsRevoked: return "credentials revoked"
+        case .admin: return "closed by an operator"
+        case .shutdown: return "gateway shutting down"
+        }
     }
 }

@@ -8,25 +8,84 @@ protocol GoingAway: AnyObject {
 }
 
 /// The live sessions and HTTP/2 connections of a gateway, so shutdown can tell each client "going
-/// away" instead of dropping its connection: after an upgrade nothing else in NIO would.
+/// away" instead of dropping its connection (after an upgrade nothing else in NIO would), and
+/// operators can list sessions and end one. Sessions get an id here, unique for the process's life.
 final class SessionRegistry: Sendable {
-    private let sessions = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<GoingAway>]>([:])
-
-    func add(_ session: GoingAway, on eventLoop: EventLoop) {
-        let bound = NIOLoopBound(session, eventLoop: eventLoop)
-        self.sessions.withLockedValue { $0[ObjectIdentifier(session)] = bound }
+    private struct Entry: Sendable {
+        var member: NIOLoopBound<GoingAway>
+        /// Relay sessions only (HTTP/2 connections are not listed).
+        var session: NIOLoopBound<RelaySession>?
     }
 
-    func remove(_ session: GoingAway) {
-        _ = self.sessions.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(session)) }
+    private struct State {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        var sessionsByID: [UInt64: ObjectIdentifier] = [:]
+        var lastID: UInt64 = 0
     }
 
-    var count: Int { self.sessions.withLockedValue { $0.count } }
+    private let state = NIOLockedValueBox(State())
+
+    func add(_ member: GoingAway, on eventLoop: EventLoop) {
+        let entry = Entry(member: NIOLoopBound(member, eventLoop: eventLoop))
+        self.state.withLockedValue { $0.entries[ObjectIdentifier(member)] = entry }
+    }
+
+    /// Lists a relay session; returns its id.
+    func add(session: RelaySession, on eventLoop: EventLoop) -> UInt64 {
+        let entry = Entry(member: NIOLoopBound(session, eventLoop: eventLoop), session: NIOLoopBound(session, eventLoop: eventLoop))
+        return self.state.withLockedValue { state in
+            state.lastID += 1
+            state.entries[ObjectIdentifier(session)] = entry
+            state.sessionsByID[state.lastID] = ObjectIdentifier(session)
+            return state.lastID
+        }
+    }
+
+    func remove(_ member: GoingAway) {
+        self.state.withLockedValue { state in
+            state.entries.removeValue(forKey: ObjectIdentifier(member))
+            if let session = member as? RelaySession { state.sessionsByID.removeValue(forKey: session.id) }
+        }
+    }
+
+    /// Sessions and HTTP/2 connections still open (shutdown waits for none).
+    var count: Int { self.state.withLockedValue { $0.entries.count } }
+
+    /// Relay sessions only (what `/sessions` lists and `wsgate_sessions_active` counts).
+    var sessionCount: Int { self.state.withLockedValue { $0.sessionsByID.count } }
 
     /// Starts the closing handshake of every live session, each on its own event loop.
     func goAwayAll(reason: String) {
-        for session in self.sessions.withLockedValue({ Array($0.values) }) {
-            session.eventLoop.execute { session.value.goAway(reason: reason) }
+        for entry in self.state.withLockedValue({ Array($0.entries.values) }) {
+            entry.member.eventLoop.execute { entry.member.value.goAway(reason: reason) }
         }
+    }
+
+    /// A snapshot of every relay session, each taken on its own event loop (one task per loop, not
+    /// per session), sorted by id.
+    func snapshots(on eventLoop: EventLoop) -> EventLoopFuture<[SessionSnapshot]> {
+        let sessions = self.state.withLockedValue { state in state.entries.values.compactMap(\.session) }
+        var byLoop: [ObjectIdentifier: (EventLoop, [NIOLoopBound<RelaySession>])] = [:]
+        for session in sessions {
+            byLoop[ObjectIdentifier(session.eventLoop), default: (session.eventLoop, [])].1.append(session)
+        }
+        let perLoop = byLoop.values.map { loop, sessions in
+            loop.submit { sessions.compactMap { $0.value.snapshot() } }
+        }
+        return EventLoopFuture.whenAllSucceed(perLoop, on: eventLoop).map { lists in
+            lists.flatMap { $0 }.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Ends session `id` on its event loop; false: no such session.
+    func close(id: UInt64, code: WebSocketCloseCode?, reason: GatewayCloseReason = .admin) -> Bool {
+        let session = self.state.withLockedValue { state in
+            state.sessionsByID[id].flatMap { state.entries[$0]?.session }
+        }
+        guard let session else { return false }
+        session.eventLoop.execute {
+            session.value.closeByGateway(reason, code: code, detail: reason.closeFrameReason)
+        }
+        return true
     }
 }

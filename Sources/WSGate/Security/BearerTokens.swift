@@ -23,7 +23,14 @@ struct BearerTokens: Sendable {
     var count: Int { self.digests.count }
 
     func contains(_ token: String) -> Bool {
-        let presented = SHA256.hash(data: Array(token.utf8))
+        self.contains(digest: Self.digest(token))
+    }
+
+    static func digest(_ token: String) -> SHA256Digest {
+        SHA256.hash(data: Array(token.utf8))
+    }
+
+    func contains(digest presented: SHA256Digest) -> Bool {
         var found = false
         for digest in self.digests {
             found = ConstantTime.equal(digest, presented) || found
@@ -43,5 +50,33 @@ enum ConstantTime {
             difference |= left[index] ^ right[index]
         }
         return difference == 0
+    }
+}
+
+/// A session's claim on a bearer token in a token file: checked again whenever the file changes, so
+/// a token taken out of the file ends the sessions it opened. Holds the token's digest, never the token.
+struct TokenLease: Sendable {
+    private let file: WatchedFile<BearerTokens>
+    private let digest: SHA256Digest
+    private var checkedVersion: Int
+
+    /// Admits `token` against the file as it is now; nil: the token is not in it.
+    init?(file: WatchedFile<BearerTokens>, token: String) {
+        let current = file.versioned
+        let digest = BearerTokens.digest(token)
+        guard current.value.contains(digest: digest) else { return nil }
+        self.file = file
+        self.digest = digest
+        self.checkedVersion = current.version
+    }
+
+    /// Whether the token is still in the file (the file is looked at once a second at most, and the
+    /// token checked only when it changed).
+    mutating func isStillValid() -> Bool {
+        let current = self.file.versioned
+        guard current.version != self.checkedVersion else { return true }
+        guard current.value.contains(digest: self.digest) else { return false }
+        self.checkedVersion = current.version
+        return true
     }
 }

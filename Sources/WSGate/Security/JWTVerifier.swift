@@ -13,6 +13,10 @@ struct JWTVerifier: Sendable {
         var subject: String?
         var routes: [String]?
         var target: String?
+        /// `exp` plus the leeway: when a session opened with this token must end.
+        var expires: Date?
+        /// Every string, number and boolean claim as text (for `backend_identity`'s claim headers).
+        var texts: [String: String] = [:]
     }
 
     private let keys: JWTKeyCollection
@@ -60,9 +64,11 @@ struct JWTVerifier: Sendable {
         }
         let leeway = Double(self.settings.leeway.nanoseconds) / 1e9
         let epoch = now.timeIntervalSince1970
+        var expires: Date?
         switch payload.claims["exp"] {
         case .number(let exp):
             guard epoch < exp + leeway else { throw Failure(description: "JWT expired") }
+            expires = Date(timeIntervalSince1970: exp + leeway)
         case nil:
             if self.settings.requireExpiry { throw Failure(description: "JWT has no exp claim") }
         default:
@@ -80,6 +86,15 @@ struct JWTVerifier: Sendable {
             guard case .string(issuer) = payload.claims["iss"] else { throw Failure(description: "JWT iss is not \(issuer)") }
         }
         var claims = Claims()
+        claims.expires = expires
+        for (name, value) in payload.claims {
+            switch value {
+            case .string(let text): claims.texts[name] = text
+            case .number(let number): claims.texts[name] = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            case .bool(let flag): claims.texts[name] = String(flag)
+            default: break
+            }
+        }
         if case .string(let subject) = payload.claims["sub"] { claims.subject = subject }
         if let routes = payload.claims[self.settings.routesClaim] {
             guard let list = routes.strings else { throw Failure(description: "JWT claim \(self.settings.routesClaim) is not a string or a list of strings") }

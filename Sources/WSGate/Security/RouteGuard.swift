@@ -8,10 +8,20 @@ import NIOPosix
 /// A route's checks that need state or I/O: its credentials store and its dynamic targets.
 /// Built when the gateway starts (files read, keys parsed) and used for every handshake on the route.
 final class RouteGuard: Sendable {
-    /// Who the client proved to be, for the session's log line, and a target its token names.
+    /// Who the client proved to be, for the session's log line, a target its token names, and how
+    /// long the credential holds: the session ends when it expires or is revoked.
     struct Identity: Sendable {
+        /// For the log line ("token" when a token from a file admitted the client).
         var name: String?
+        /// A user's own name (htpasswd, a JWT's `sub`), for `backend_identity`.
+        var user: String?
+        /// A JWT's claims as text, for `backend_identity`.
+        var claims: [String: String] = [:]
         var jwtTarget: String?
+        /// The JWT's `exp` plus the leeway.
+        var expires: NIODeadline?
+        /// A token from a token file, checked again when the file changes.
+        var lease: TokenLease?
     }
 
     private enum Checker: Sendable {
@@ -71,13 +81,14 @@ final class RouteGuard: Sendable {
         guard let credential else { return eventLoop.makeFailedFuture(self.unauthorized("no credentials")) }
         switch (checker, credential) {
         case (.tokens(let file), .token(let token)):
-            return file.value.contains(token) ? eventLoop.makeSucceededFuture(Identity(name: "token")) : eventLoop.makeFailedFuture(self.unauthorized("unknown bearer token"))
+            guard let lease = TokenLease(file: file, token: token) else { return eventLoop.makeFailedFuture(self.unauthorized("unknown bearer token")) }
+            return eventLoop.makeSucceededFuture(Identity(name: "token", lease: lease))
         case (.fixedTokens(let tokens), .token(let token)):
             return tokens.contains(token) ? eventLoop.makeSucceededFuture(Identity(name: "token")) : eventLoop.makeFailedFuture(self.unauthorized("unknown bearer token"))
         case (.htpasswd(let file), .basic(let user, let password)):
             return self.passwordChecks.check(user: user, password: password, against: file.value, on: eventLoop).flatMapThrowing { valid in
                 guard valid else { throw self.unauthorized("wrong user name or password") }
-                return Identity(name: user)
+                return Identity(name: user, user: user)
             }
         case (.jwt(let verifier), .token(let token)):
             let route = self.routePath
@@ -89,13 +100,22 @@ final class RouteGuard: Sendable {
                 if let routes = claims.routes, !routes.contains(route) {
                     throw HTTPRefusal(.forbidden, "JWT does not grant route \(route) (it grants \(routes.joined(separator: ", ")))", closesConnection: true, label: "auth_route")
                 }
-                return Identity(name: claims.subject ?? "jwt", jwtTarget: claims.target)
+                return Identity(name: claims.subject ?? "jwt", user: claims.subject, claims: claims.texts, jwtTarget: claims.target,
+                                expires: claims.expires.flatMap(Self.deadline(at:)))
             }
         case (.htpasswd, .token):
             return eventLoop.makeFailedFuture(self.unauthorized("a token was presented where Basic credentials are needed"))
         case (_, .basic):
             return eventLoop.makeFailedFuture(self.unauthorized("Basic credentials were presented where a token is needed"))
         }
+    }
+
+    /// A wall-clock instant on the monotonic clock sessions are timed with; nil beyond a century
+    /// (a token's `exp` is a number it chose: it must not overflow the conversion).
+    static func deadline(at date: Date) -> NIODeadline? {
+        let seconds = date.timeIntervalSinceNow
+        guard seconds.isFinite, seconds < 100 * 365 * 86_400 else { return nil }
+        return NIODeadline.now() + .nanoseconds(Int64((max(0, seconds) * 1e9).rounded()))
     }
 
     private func unauthorized(_ reason: String) -> HTTPRefusal {

@@ -16,4 +16,12 @@ public enum SecurityWarnings {
         }
         return warnings
     }
+
+    /// An admin listener anyone on the network can use to list and end sessions.
+    public static func warnings(for admin: AdminConfiguration) -> [String] {
+        let host = admin.address.host
+        let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        guard !loopback, admin.tokenFile == nil else { return [] }
+        return ["admin listens on \(admin.address) without token_file: anyone who reaches it can list and end sessions"]
+    }
 }

@@ -19,10 +19,16 @@ enum Admission {
             }
             request.identity = ClientSubject.commonName(subject) ?? subject
         }
+        let certificateUser = request.identity
         guard let routeGuard = request.routing?.guards[request.route.index] else {
             // Fail closed: a route with auth or targets is never admitted without its guard.
             if request.route.configuration.auth != nil || request.route.configuration.targets != nil {
                 return eventLoop.makeFailedFuture(HTTPRefusal(.internalServerError, "route \(request.route.configuration.path) has no guard", closesConnection: true, label: "internal"))
+            }
+            do throws(HTTPRefusal) {
+                request.identityHeaders = try request.route.configuration.backendIdentity?.headers(user: certificateUser, claims: [:]) ?? []
+            } catch {
+                return eventLoop.makeFailedFuture(error)
             }
             return eventLoop.makeSucceededFuture(request)
         }
@@ -31,6 +37,9 @@ enum Admission {
             var admitted = checked
             admitted.credential = nil
             admitted.identity = identity.name ?? checked.identity
+            admitted.credentialExpiry = identity.expires
+            admitted.tokenLease = identity.lease
+            admitted.identityHeaders = try checked.route.configuration.backendIdentity?.headers(user: identity.user ?? certificateUser, claims: identity.claims) ?? []
             if let target = try routeGuard.resolveTarget(token: checked.targetToken, identity: identity) {
                 admitted.backend = target
             }

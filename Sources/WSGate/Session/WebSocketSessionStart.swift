@@ -74,7 +74,8 @@ enum WebSocketSessionStart {
         do {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
-                eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName, compression: request.compression, identity: request.identity
+                eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName, compression: request.compression,
+                credentials: SessionCredentials(user: request.identity, expiry: request.credentialExpiry, lease: request.tokenLease)
             )
             prepared = relay
             try front.accept(relay, fields: WebSocketResponseFields(subprotocol: backend.subprotocol, extensions: request.compression?.responseHeader))

@@ -1,0 +1,383 @@
+import DemoBackends
+import Foundation
+import JWTKit
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// How a client saw its session end: the close code and reason, and when (wall clock, so runs in
+/// other processes compare).
+struct ObservedClose: Decodable {
+    var status: String?
+    var code: Int?
+    var reason: String
+    var closedAt: Double?
+    /// From the 200 (HTTP/2 script) to the close.
+    var seconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case status, code, reason, seconds
+        case closedAt = "closed_at"
+    }
+
+    /// One RFC 8441 stream that waits for the gateway to close it (Tests/peers/h2_wait_close.py).
+    static func overHTTP2(port: Int, path: String, headers: [String] = [], timeout: Int = 20) async throws -> ObservedClose {
+        var arguments = [Peers.script("h2_wait_close.py"), "127.0.0.1", String(port), path, "--timeout", String(timeout)]
+        for header in headers { arguments += ["--header", header] }
+        let run = try await Peers.run(try Peers.python, arguments, timeout: TimeInterval(timeout + 20))
+        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
+        do {
+            return try JSONDecoder().decode(ObservedClose.self, from: Data(line.utf8))
+        } catch {
+            Issue.record("h2_wait_close.py: \(run.output)")
+            throw error
+        }
+    }
+
+    /// One HTTP/1.1 WebSocket (Python `websockets`, Tests/peers/ws_wait_close.py) that waits for the
+    /// gateway to close it; `seconds` counts from before its connect.
+    static func overHTTP1(url: String, timeout: Int = 20) async throws -> ObservedClose {
+        let run = try await Peers.run(try Peers.python, [Peers.script("ws_wait_close.py"), url, String(timeout)], timeout: TimeInterval(timeout + 20))
+        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
+        do {
+            return try JSONDecoder().decode(ObservedClose.self, from: Data(line.utf8))
+        } catch {
+            Issue.record("ws_wait_close.py: \(run.output)")
+            throw error
+        }
+    }
+
+    /// Waits on an open HTTP/1.1 WebSocket (echoed data frames skipped) for the gateway's close.
+    static func overHTTP1(_ client: TestClient, timeout: TimeAmount = .seconds(20)) async throws -> ObservedClose {
+        while true {
+            let frame = try await client.readFrame(timeout: timeout)
+            guard frame.opcode == 8 else { continue }
+            let closedAt = Date().timeIntervalSince1970
+            try? await client.sendClose(frame.closeCode ?? 1000)
+            return ObservedClose(status: "101", code: frame.closeCode.map(Int.init), reason: String(decoding: frame.payload.dropFirst(2), as: UTF8.self), closedAt: closedAt, seconds: nil)
+        }
+    }
+}
+
+/// Sessions that end on the gateway's own schedule — `max_session_duration`, a JWT's `exp`, a token
+/// taken out of its file — on both fronts, at the time promised and with the promised code.
+@Suite(.timeLimit(.minutes(2))) struct SessionDeadlineTests {
+    static func wsRoute(_ path: String, _ port: Int) -> RouteConfiguration {
+        RouteConfiguration(path: path, backend: .webSocket(host: "127.0.0.1", port: port, path: nil, query: nil))
+    }
+
+    static func file(_ contents: String) throws -> String {
+        let path = Scratch.path("wsgate-session-control").path
+        try contents.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// 2 s, whatever the session is doing. Timed by Python clients in processes of their own (this
+    /// process can stall for seconds with both cores busy beside the suite): from before the connect
+    /// over HTTP/1.1, from the 200 over HTTP/2. A TCP session that sends in the middle ends on time too.
+    @Test func maxSessionDurationClosesBothFrontsWith1001OnTime() async throws {
+        let fixture = try await GatewayFixture.start { ws, tcp in
+            var toWebSocket = Self.wsRoute("/ws", ws)
+            toWebSocket.limits.maxSessionDuration = .seconds(2)
+            var toTCP = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp))
+            toTCP.limits.maxSessionDuration = .seconds(2)
+            return [toWebSocket, toTCP]
+        }
+        defer { Task { await fixture.stop() } }
+        async let overHTTP2 = ObservedClose.overHTTP2(port: fixture.port, path: "/ws")
+        async let overHTTP1 = ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws")
+
+        let beforeConnect = Date().timeIntervalSince1970
+        let (client, _) = try await fixture.client("/tcp")
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        try await client.sendFrame(2, [1, 2, 3])
+        let tcpClose = try await ObservedClose.overHTTP1(client)
+        await client.close()
+        #expect(tcpClose.code == 1001 && tcpClose.reason == "maximum session duration reached", "\(tcpClose)")
+        let tcpLasted = (tcpClose.closedAt ?? 0) - beforeConnect
+        #expect(tcpLasted > 1.95 && tcpLasted < 5, "/tcp lasted \(tcpLasted) s")
+
+        let http1 = try await overHTTP1
+        #expect(http1.code == 1001 && http1.reason == "maximum session duration reached", "\(http1)")
+        #expect((http1.seconds ?? 0) >= 1.95 && (http1.seconds ?? 0) < 2.5, "HTTP/1.1 lasted \(http1.seconds ?? -1) s")
+        let http2 = try await overHTTP2
+        #expect(http2.status == "200" && http2.code == 1001, "\(http2)")
+        #expect((http2.seconds ?? 0) >= 1.9 && (http2.seconds ?? 0) < 2.5, "h2 lasted \(http2.seconds ?? -1) s from its 200")
+    }
+
+    /// A JWT whose `exp` is 8 s away: the session ends with 1008 at `exp` plus the leeway, within a
+    /// second, on both fronts. (3 s was too short: under the whole suite a Python client started
+    /// after its token had expired, and got 401.)
+    @Test func aJWTSessionEndsWhenItsTokenExpires() async throws {
+        let secret = String(repeating: "e", count: 40)
+        let secretFile = try Self.file(secret)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.hmacSecretFile = secretFile
+            settings.leeway = .seconds(1)
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .jwt(settings))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let exp = (Date().timeIntervalSince1970 + 8).rounded(.down)
+        let token = try await signer.sign(SecurityTests.TestClaims(sub: "ann", exp: ExpirationClaim(value: Date(timeIntervalSince1970: exp))))
+        let due = exp + 1  // the leeway
+        async let overHTTP2 = ObservedClose.overHTTP2(port: fixture.port, path: "/ws", headers: ["authorization:Bearer \(token)"])
+        async let overHTTP1 = ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws?token=\(token)")
+        for (front, observed) in [("http/1.1", try await overHTTP1), ("h2", try await overHTTP2)] {
+            #expect(observed.code == 1008, "\(front): \(observed)")
+            #expect(observed.reason == "credentials expired", "\(front): \(observed)")
+            let late = (observed.closedAt ?? 0) - due
+            #expect(late > -0.1 && late < 1, "\(front): closed \(late) s after exp + leeway")
+        }
+    }
+
+    /// Taking a token out of the token file ends the sessions it opened (and only those) within the
+    /// file's watch interval (1 s) plus a sweep.
+    @Test func removingATokenFromItsFileEndsItsSessions() async throws {
+        let tokens = try Self.file("alpha\nbeta\ngamma\n")
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var route = Self.wsRoute("/ws", ws)
+            route.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        async let alphaOverHTTP1 = ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws?token=alpha")
+        let (gamma, _) = try await fixture.client("/ws", headers: ["Authorization: Bearer gamma"])
+        async let betaOverHTTP2 = ObservedClose.overHTTP2(port: fixture.port, path: "/ws", headers: ["authorization:Bearer beta"])
+        // The stream is open once the gateway counts three sessions.
+        let opened = NIODeadline.now() + .seconds(15)
+        while fixture.gateway.relaySessions < 3 && NIODeadline.now() < opened { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(fixture.gateway.relaySessions == 3)
+
+        try "beta\ngamma\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        let alphaRemoved = Date().timeIntervalSince1970
+        let alphaClose = try await alphaOverHTTP1
+        #expect(alphaClose.code == 1008 && alphaClose.reason == "credentials revoked", "\(alphaClose)")
+        #expect((alphaClose.closedAt ?? 0) - alphaRemoved < 2.5, "closed \((alphaClose.closedAt ?? 0) - alphaRemoved) s after the removal")
+        // The others' sessions go on.
+        try await gamma.sendFrame(1, Array("gamma".utf8))
+        #expect(try await gamma.readMessage().text == "gamma")
+
+        try "gamma\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        let betaRemoved = Date().timeIntervalSince1970
+        let betaClose = try await betaOverHTTP2
+        #expect(betaClose.code == 1008 && betaClose.reason == "credentials revoked", "\(betaClose)")
+        #expect((betaClose.closedAt ?? 0) - betaRemoved < 2.5, "h2 closed \((betaClose.closedAt ?? 0) - betaRemoved) s after the removal")
+        try await gamma.sendFrame(1, Array("still".utf8))
+        #expect(try await gamma.readMessage().text == "still")
+        await gamma.close()
+    }
+}
+
+/// The admin session API of a real `wsgate` process: list, page, filter, end one session; the
+/// listener's token file.
+@Suite(.timeLimit(.minutes(2))) struct AdminSessionTests {
+    static func request(_ port: Int, _ method: String, _ path: String, token: String?, group: EventLoopGroup) async throws -> (Int, String) {
+        let client = try await TestClient.connect(port: port, group: group)
+        defer { Task { await client.close() } }
+        let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        try await client.send("\(method) \(path) HTTP/1.1\r\nHost: admin\r\n\(authorization)\r\n")
+        let (status, _, body) = try await client.readResponse()
+        return (status, body)
+    }
+
+    struct Listing: Decodable {
+        struct Session: Decodable {
+            var id: UInt64
+            var route: String
+            var user: String?
+            var client: String
+            var backend: String
+            var `protocol`: String
+            var started: String
+            var bytes_in: Int
+            var messages_in: Int
+        }
+        var total: Int
+        var sessions: [Session]
+        var next: UInt64?
+    }
+
+    static func list(_ port: Int, _ query: String = "", group: EventLoopGroup) async throws -> Listing {
+        let (status, body) = try await Self.request(port, "GET", "/sessions\(query)", token: "ops-token", group: group)
+        #expect(status == 200, "\(body)")
+        return try JSONDecoder().decode(Listing.self, from: Data(body.utf8))
+    }
+
+    @Test func operatorsListPageAndEndSessions() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let echo = try await TCPServices.startEcho(host: "127.0.0.1", port: 0, group: group)
+        defer { echo.close(promise: nil) }
+        let wsEcho = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
+        defer { wsEcho.close(promise: nil) }
+        let echoPort = echo.localAddress!.port!
+        let tokens = Scratch.path("wsgate-admin-tokens")
+        try "ops-token\n".write(to: tokens, atomically: true, encoding: .utf8)
+        let config = Scratch.path("wsgate-admin-sessions", suffix: ".yaml")
+        try """
+            admin: {address: "127.0.0.1:0", token_file: "\(tokens.path)"}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes:
+              - {path: /tcp, backend: "tcp://127.0.0.1:\(echoPort)"}
+              - {path: /ws, backend: "ws://127.0.0.1:\(wsEcho.localAddress!.port!)/"}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--log-level", "info", "--log-format", "json"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let admin = try await gateway.adminPort()
+
+        #expect(try await Self.request(admin, "GET", "/sessions", token: nil, group: group).0 == 401)
+        #expect(try await Self.request(admin, "GET", "/metrics", token: "wrong", group: group).0 == 401)
+        #expect(try await Self.request(admin, "GET", "/healthz", token: nil, group: group).0 == 200, "probes need no token")
+
+        let (toTCP, _) = try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group)
+        try await toTCP.sendFrame(2, [1, 2, 3, 4])
+        #expect(try await toTCP.readMessage().payload == [1, 2, 3, 4])
+        let (toWebSocket, _) = try await TestClient.webSocket(port: gateway.port, path: "/ws", group: group)
+        async let overHTTP2 = ObservedClose.overHTTP2(port: gateway.port, path: "/ws")
+
+        var listing = try await Self.list(admin, group: group)
+        let deadline = NIODeadline.now() + .seconds(15)
+        while listing.total < 3 && NIODeadline.now() < deadline {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            listing = try await Self.list(admin, group: group)
+        }
+        #expect(listing.total == 3)
+        #expect(listing.sessions.map(\.id) == listing.sessions.map(\.id).sorted())
+        #expect(Set(listing.sessions.map(\.protocol)) == ["http/1.1", "h2"])
+        let tcpSession = try #require(listing.sessions.first { $0.route == "/tcp" })
+        #expect(tcpSession.bytes_in == 4 && tcpSession.messages_in == 1)
+        #expect(tcpSession.backend == "tcp://127.0.0.1:\(echoPort)")
+        #expect(tcpSession.client.hasPrefix("127.0.0.1:"))
+        #expect(tcpSession.started.hasSuffix("Z"))
+        let h2Session = try #require(listing.sessions.first { $0.protocol == "h2" })
+
+        // The listing agrees with the gauge.
+        let metrics = AdminTests.samples(try await Self.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
+        #expect(metrics.filter { $0.key.hasPrefix("wsgate_sessions_active{") }.values.reduce(0, +) == 3)
+
+        // Pages and filters.
+        let first = try await Self.list(admin, "?limit=2", group: group)
+        #expect(first.sessions.count == 2 && first.total == 3)
+        let next = try #require(first.next)
+        let second = try await Self.list(admin, "?limit=2&after=\(next)", group: group)
+        #expect(second.sessions.count == 1 && second.next == nil)
+        #expect(try await Self.list(admin, "?route=/tcp", group: group).total == 1)
+        #expect(try await Self.request(admin, "GET", "/sessions?limit=0", token: "ops-token", group: group).0 == 400)
+
+        // Ending one session: the client gets the chosen code, the service its connection closed.
+        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=1005", token: "ops-token", group: group).0 == 400)
+        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: nil, group: group).0 == 401)
+        let asked = NIODeadline.now()
+        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=4000", token: "ops-token", group: group).0 == 202)
+        let tcpClose = try await ObservedClose.overHTTP1(toTCP)
+        #expect(tcpClose.code == 4000, "\(tcpClose)")
+        while !GatewayProcess.establishedLoopback(toPort: echoPort).isEmpty && NIODeadline.now() - asked < .seconds(10) {
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        #expect(GatewayProcess.establishedLoopback(toPort: echoPort).isEmpty, "the service's connection is closed")
+        // Timed by the gateway's own log (this process can stall under load): from the DELETE
+        // request to both legs being told to close, on the session's own event loop (1 ms, debug
+        // build, inside the whole suite).
+        let lines = Self.jsonLines(gateway.log)
+        let requested = lines.first { $0["message"] as? String == "admin request" && ($0["target"] as? String)?.hasSuffix("code=4000") == true }
+        let closing = lines.first { $0["message"] as? String == "closing session: closed by an operator" && $0["route"] as? String == "/tcp" }
+        if let requested, let closing, let from = Self.time(requested), let to = Self.time(closing) {
+            print("admin DELETE: both legs told to close \(Int(((to - from) * 1000).rounded())) ms after the request (gateway log)")
+            #expect(to - from < 0.1, "DELETE to close took \(to - from) s in the gateway")
+        } else {
+            Issue.record("no admin request or closing session line: \(gateway.log.suffix(2000))")
+        }
+        await toTCP.close()
+        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: "ops-token", group: group).0 == 404)
+
+        #expect(try await Self.request(admin, "DELETE", "/sessions/\(h2Session.id)", token: "ops-token", group: group).0 == 202)
+        let h2Close = try await overHTTP2
+        #expect(h2Close.code == 1008 && h2Close.reason == "closed by an operator", "\(h2Close)")
+
+        var remaining = try await Self.list(admin, group: group)
+        while remaining.total > 1 && NIODeadline.now() - asked < .seconds(10) {
+            try await Task.sleep(nanoseconds: 20_000_000)
+            remaining = try await Self.list(admin, group: group)
+        }
+        #expect(remaining.sessions.map(\.route) == ["/ws"], "\(remaining)")
+        let closed = AdminTests.samples(try await Self.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
+        #expect(closed["wsgate_sessions_closed_total{route=\"/tcp\",reason=\"admin\"}"] == 1, "\(closed.filter { $0.key.hasPrefix("wsgate_sessions_closed") })")
+        #expect(closed["wsgate_sessions_closed_total{route=\"/ws\",reason=\"admin\"}"] == 1)
+        await toWebSocket.close()
+        let ended = Self.jsonLines(gateway.log).filter { $0["message"] as? String == "session ended" && $0["closed_by"] as? String == "admin" }
+        #expect(ended.count == 2, "\(gateway.log)")
+    }
+
+    static func jsonLines(_ log: String) -> [[String: Any]] {
+        log.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    /// A JSON log line's `time` (ISO 8601 with milliseconds) as epoch seconds.
+    static func time(_ line: [String: Any]) -> Double? {
+        guard let text = line["time"] as? String else { return nil }
+        return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true).year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)).timeIntervalSince1970
+    }
+}
+
+/// Who the client is, told to WebSocket backends in headers the client cannot forge, on both fronts.
+@Suite(.timeLimit(.minutes(1))) struct BackendIdentityTests {
+    struct Claims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim
+        var email: String
+        var level: Int
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    static func headerLines(_ greeting: String) -> [String] {
+        greeting.split(separator: "\n").map(String.init)
+    }
+
+    @Test func backendsSeeTheUserAndChosenClaimsAndNeverAClientsCopy() async throws {
+        let secret = String(repeating: "i", count: 40)
+        let secretFile = try SessionDeadlineTests.file(secret)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var settings = JWTSettings()
+            settings.hmacSecretFile = secretFile
+            var withAuth = SessionDeadlineTests.wsRoute("/ws", ws)
+            withAuth.auth = AuthSettings(method: .jwt(settings))
+            withAuth.backendIdentity = BackendIdentity(claimHeaders: [.init(claim: "email", header: "X-Email"), .init(claim: "level", header: "X-Level")])
+            var anonymous = SessionDeadlineTests.wsRoute("/open", ws)
+            anonymous.backendIdentity = BackendIdentity()
+            return [withAuth, anonymous]
+        }
+        defer { Task { await fixture.stop() } }
+        let token = try await signer.sign(Claims(sub: "alice", exp: ExpirationClaim(value: Date().addingTimeInterval(300)), email: "alice@example.com", level: 3))
+        let forged = ["X-WSGate-User: mallory", "x-email: mallory@evil.example", "X-Other: kept"]
+
+        let (client, _) = try await fixture.client("/ws/inspect?token=\(token)", headers: forged)
+        let lines = Self.headerLines(try await client.readMessage().text)
+        await client.close()
+        #expect(lines.filter { $0.lowercased().hasPrefix("x-wsgate-user:") } == ["X-WSGate-User: alice"], "\(lines)")
+        #expect(lines.filter { $0.lowercased().hasPrefix("x-email:") } == ["X-Email: alice@example.com"], "\(lines)")
+        #expect(lines.contains("X-Level: 3") && lines.contains("X-Other: kept"), "\(lines)")
+
+        // No user on an open route: the client's copy is still removed.
+        let (open, _) = try await fixture.client("/open/inspect", headers: forged)
+        let openLines = Self.headerLines(try await open.readMessage().text)
+        await open.close()
+        #expect(!openLines.contains { $0.lowercased().hasPrefix("x-wsgate-user:") }, "\(openLines)")
+
+        // HTTP/2: the first message the script reads is the backend's greeting.
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port),
+                                                         "--header", "authorization:Bearer \(token)", "--header", "x-wsgate-user:mallory", "/ws/inspect"])
+        let greeting = streamResults(run.output)["/ws/inspect"]?.echo ?? ""
+        #expect(Self.headerLines(greeting).filter { $0.lowercased().hasPrefix("x-wsgate-user:") } == ["X-WSGate-User: alice"], "\(run.output)")
+    }
+}
