@@ -381,3 +381,124 @@ struct ObservedClose: Decodable {
         #expect(Self.headerLines(greeting).filter { $0.lowercased().hasPrefix("x-wsgate-user:") } == ["X-WSGate-User: alice"], "\(run.output)")
     }
 }
+
+/// `max_sessions_per_user` and `max_sessions_per_target`, over real sockets on both fronts.
+@Suite(.timeLimit(.minutes(1))) struct SessionLimitTests {
+    static func status(_ fixture: GatewayFixture, _ path: String, headers: [String] = []) async throws -> Int {
+        let client = try await fixture.raw()
+        try await client.send(TestClient.handshake(path: path, extra: headers))
+        let status = try await client.readHead().0
+        await client.close()
+        return status
+    }
+
+    /// Retries until `path` admits again (a place is given back when its session has fully ended).
+    static func admitsAgain(_ fixture: GatewayFixture, _ path: String, headers: [String] = []) async throws -> (TestClient, [String: String]) {
+        let deadline = NIODeadline.now() + .seconds(10)
+        while true {
+            do {
+                return try await fixture.client(path, headers: headers)
+            } catch where NIODeadline.now() < deadline {
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+        }
+    }
+
+    @Test func oneSessionPerUserAndPerTarget() async throws {
+        let tokens = try SessionDeadlineTests.file("alpha\nbeta\n")
+        let fixture = try await GatewayFixture.start { ws, tcp in
+            var one = SessionDeadlineTests.wsRoute("/one", ws)
+            one.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            one.limits.maxSessionsPerUser = 1
+            var replace = SessionDeadlineTests.wsRoute("/replace", ws)
+            replace.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            replace.limits.maxSessionsPerUser = 1
+            replace.limits.onLimit = .replaceOldest
+            var console = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: tcp))
+            console.limits.maxSessionsPerTarget = 1
+            return [one, replace, console]
+        }
+        defer { Task { await fixture.stop() } }
+
+        // reject: a second session of the same user is 409 on both fronts; another user is not limited.
+        let (alpha, _) = try await fixture.client("/one?token=alpha")
+        #expect(try await Self.status(fixture, "/one?token=alpha") == 409)
+        let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--header", "authorization:Bearer alpha", "/one"])
+        #expect(streamResults(run.output)["/one"]?.status == "409", "\(run.output)")
+        let (beta, _) = try await fixture.client("/one?token=beta")
+        try await alpha.sendClose(1000)
+        _ = try await alpha.readFrame()
+        await alpha.close()
+        let (alphaAgain, _) = try await Self.admitsAgain(fixture, "/one?token=alpha")
+        for client in [beta, alphaAgain] { await client.close() }
+
+        // replace_oldest: the newer session is admitted and the older one closes with 1008.
+        let (older, _) = try await fixture.client("/replace?token=alpha")
+        let (newer, _) = try await fixture.client("/replace?token=alpha")
+        let close = try await ObservedClose.overHTTP1(older)
+        #expect(close.code == 1008 && close.reason == "replaced by a newer session", "\(close)")
+        try await newer.sendFrame(1, Array("still mine".utf8))
+        #expect(try await newer.readMessage().text == "still mine")
+        for client in [older, newer] { await client.close() }
+
+        // One session per console (target), whoever asks.
+        let (first, _) = try await fixture.client("/console")
+        #expect(try await Self.status(fixture, "/console") == 409)
+        await first.close()
+        let (next, _) = try await Self.admitsAgain(fixture, "/console")
+        await next.close()
+    }
+}
+
+/// `POST /targets/drain`: a drained target gets no new session (a pool uses the others, a lone
+/// target answers 503), and its live sessions close with 1001 once the grace has passed.
+@Suite(.timeLimit(.minutes(1))) struct TargetDrainTests {
+    @Test func aDrainedTargetTakesNoNewSessionsAndLetsItsSessionsGoAfterTheGrace() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let a = try await PoolTests.service("A", group: group)
+        let b = try await PoolTests.service("B", group: group)
+        let c = try await PoolTests.service("C", group: group)
+        defer { for service in [a, b, c] { service.close(promise: nil) } }
+        let url = { (service: Channel) in "tcp://127.0.0.1:\(service.localAddress!.port!)" }
+        let (gateway, admin) = try await PoolTests.start("drain", """
+              - {path: /pool, backends: ["\(url(a))", "\(url(b))"]}
+              - {path: /one, backend: "\(url(c))"}
+            """)
+        defer { gateway.stop() }
+        let request = { (method: String, path: String) in try await AdminSessionTests.request(admin, method, path, token: nil, group: group) }
+
+        let (live, _) = try await TestClient.webSocket(port: gateway.port, path: "/pool", group: group)
+        let liveName = try await live.readMessage().text
+        let (drained, other) = liveName == "A" ? (url(a), "B") : (url(b), "A")
+
+        let beforeDrain = Date().timeIntervalSince1970
+        #expect(try await request("POST", "/targets/drain?target=\(drained)&grace=1").0 == 202)
+        #expect(try await request("GET", "/targets/drain").1.contains(drained))
+        for _ in 0..<4 {
+            #expect(try await PoolTests.greeting(port: gateway.port, path: "/pool", group: group) == other)
+        }
+        let close = try await ObservedClose.overHTTP1(live)
+        await live.close()
+        #expect(close.code == 1001 && close.reason == "backend target drained", "\(close)")
+        #expect((close.closedAt ?? 0) - beforeDrain >= 1, "closed before the grace")
+
+        // A route whose only target is drained answers 503 until the drain is lifted.
+        #expect(try await request("POST", "/targets/drain?target=127.0.0.1:\(c.localAddress!.port!)").0 == 202)
+        #expect(try await SessionLimitTests.status(gateway: gateway, "/one", group: group) == 503)
+        #expect(try await request("DELETE", "/targets/drain?target=\(url(c))").0 == 200)
+        #expect(try await PoolTests.greeting(port: gateway.port, path: "/one", group: group) == "C")
+        #expect(try await request("POST", "/targets/drain?target=nonsense://x").0 == 400)
+        #expect(try await request("DELETE", "/targets/drain?target=\(url(c))").0 == 404)
+    }
+}
+
+extension SessionLimitTests {
+    static func status(gateway: GatewayProcess, _ path: String, group: EventLoopGroup) async throws -> Int {
+        let client = try await TestClient.connect(port: gateway.port, group: group)
+        try await client.send(TestClient.handshake(path: path))
+        let status = try await client.readHead().0
+        await client.close()
+        return status
+    }
+}

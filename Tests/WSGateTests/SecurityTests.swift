@@ -324,6 +324,9 @@ import Testing
         ("routes: [{path: /, backend: 'ws://h:1', backend_identity: {claims: [sub]}}]", "routes[0].backend_identity.claims"),
         ("routes: [{path: /, backend: 'ws://h:1', limits: {max_session_duration: forever}}]", "routes[0].limits.max_session_duration"),
         ("admin: {address: '127.0.0.1:0', token_file: EMPTY}\nroutes: [{path: /, backend: 'tcp://h:1'}]", "admin.token_file"),
+        ("routes: [{path: /, backend: 'tcp://h:1', limits: {max_sessions_per_user: 1}}]", "routes[0].limits.max_sessions_per_user"),
+        ("routes: [{path: /, backend: 'tcp://h:1', limits: {max_sessions_per_target: 0}}]", "routes[0].limits.max_sessions_per_target"),
+        ("routes: [{path: /, backend: 'tcp://h:1', limits: {on_limit: kick}}]", "routes[0].limits.on_limit"),
     ])
     func badSecuritySettingsAreNamed(_ routes: String, _ key: String) throws {
         let empty = try self.file("")
@@ -340,7 +343,7 @@ import Testing
               - path: /
                 backend: 'ws://h:1'
                 backend_identity: {header: X-User, claims: {email: X-Email, sub: X-Sub}}
-                limits: {max_session_duration: 90m}
+                limits: {max_session_duration: 90m, max_sessions_per_target: 1, on_limit: replace_oldest}
               - {path: /quiet, backend: 'ws://h:1', backend_identity: {header: off}}
             """
         let config = try ConfigurationLoader.parse(yaml: yaml)
@@ -351,6 +354,8 @@ import Testing
         #expect(config.routes[0].limits.maxSessionDuration == .minutes(90))
         #expect(config.routes[1].backendIdentity?.userHeader == nil)
         #expect(config.routes[1].limits.maxSessionDuration == nil)
+        #expect(config.routes[0].limits.maxSessionsPerTarget == 1 && config.routes[0].limits.onLimit == .replaceOldest)
+        #expect(config.routes[1].limits.maxSessionsPerTarget == nil && config.routes[1].limits.onLimit == .reject)
         #expect(throws: HTTPRefusal.self) { try identity.headers(user: "ann\r\nX-Admin: yes", claims: [:]) }
         let headers = try identity.headers(user: "ann", claims: ["email": "ann@example.com", "other": "x"])
         #expect(headers.map(\.name) == ["X-User", "X-Email"] && headers.map(\.value) == ["ann", "ann@example.com"])

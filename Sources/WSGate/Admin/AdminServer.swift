@@ -28,12 +28,13 @@ final class AdminServer: Sendable {
     /// What the handlers share: the live sessions and the tokens operators present.
     struct Operations: Sendable {
         var sessions: SessionRegistry?
+        var drains: TargetDrains?
         var tokens: WatchedFile<BearerTokens>?
         var logger: Logger
     }
 
     static func start(address: ListenAddress, group: EventLoopGroup, logger: Logger, ready: @escaping Readiness, metrics: MetricsText?, status: @escaping StatusJSON,
-                      sessions: SessionRegistry? = nil, tokenFile: String? = nil) async throws -> AdminServer {
+                      sessions: SessionRegistry? = nil, drains: TargetDrains? = nil, tokenFile: String? = nil) async throws -> AdminServer {
         let tokens = try tokenFile.map { file in
             try WatchedFile(path: file, parse: { BearerTokens(file: $0) }, onReloadError: { path, error in
                 logger.error("could not re-read \(path), keeping its previous contents: \(error)", metadata: ["listener": "admin"])
@@ -42,7 +43,7 @@ final class AdminServer: Sendable {
         if let tokens, tokens.value.count == 0 {
             throw ConfigurationError(key: "admin.token_file", message: "\(tokenFile ?? "") holds no token")
         }
-        let operations = Operations(sessions: sessions, tokens: tokens, logger: logger)
+        let operations = Operations(sessions: sessions, drains: drains, tokens: tokens, logger: logger)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -122,6 +123,11 @@ private final class AdminHandler: ChannelInboundHandler {
             headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"wsgate-admin\"")
             self.operations.logger.warning("admin request without a valid token", metadata: ["path": "\(path)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
             self.respond(head, status: .unauthorized, contentType: plain, body: "a bearer token from admin.token_file is required\n", extraHeaders: headers, context: context)
+            return
+        } else if let sessions = self.operations.sessions, let drains = self.operations.drains,
+                  let response = TargetsEndpoint.answer(method: head.method, target: head.uri, drains: drains, registry: sessions, logger: self.operations.logger, on: context.eventLoop) {
+            self.operations.logger.info("admin request", metadata: ["method": "\(head.method)", "target": "\(head.uri)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
+            self.respond(head, status: response.status, contentType: response.contentType, body: response.body, context: context)
             return
         } else if let sessions = self.operations.sessions,
                   let pending = SessionsEndpoint.answer(method: head.method, target: head.uri, registry: sessions, on: context.eventLoop) {

@@ -6,9 +6,13 @@ extension BackendConnector {
     /// until one takes the session, the attempts run out or the pool's connect deadline passes.
     /// Each outcome feeds the target's passive health; an open session counts towards its load.
     /// Called on `eventLoop` (the client's), where every attempt completes.
-    static func connect(_ request: UpgradeRequest, pool: BackendPool, logger: Logger, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
+    static func connect(_ request: UpgradeRequest, pool: BackendPool, drains: TargetDrains, logger: Logger, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
-        let candidates = pool.candidates(clientAddress: request.clientAddress, head: request.head)
+        // A drained target is never a candidate, not even as the last resort for an unhealthy pool.
+        let candidates = pool.candidates(clientAddress: request.clientAddress, head: request.head, excluding: { drains.isDraining($0.url) })
+        guard !candidates.isEmpty else {
+            return eventLoop.makeFailedFuture(BackendError.draining(pool.targets.count == 1 ? pool.targets[0].url.description : "every target of \(route.path)"))
+        }
         let deadline = NIODeadline.now() + pool.settings.deadline(connectTimeout: route.limits.connectTimeout)
         let promise = eventLoop.makePromise(of: BackendConnection.self)
         var tried: [(target: BackendURL, error: BackendError)] = []

@@ -20,13 +20,18 @@ public struct BackendConnection: Sendable {
 public struct BackendConnector: Sendable {
     /// For pools' per-target lines (a target failed, was ejected).
     var logger: Logger
+    /// Targets no new session may use.
+    var drains = TargetDrains()
     /// Socket buffers the relay can fill before it stops reading the other side.
     static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
 
     public func connect(_ request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<BackendConnection> {
         let route = request.route.configuration
         if route.targets == nil, let pool = request.routing?.pools[request.route.index] {
-            return Self.connect(request, pool: pool, logger: self.logger, on: eventLoop)
+            return Self.connect(request, pool: pool, drains: self.drains, logger: self.logger, on: eventLoop)
+        }
+        if self.drains.isDraining(request.backend) {
+            return eventLoop.makeFailedFuture(BackendError.draining(request.backend.description))
         }
         return Self.connect(request, to: request.backend, timeout: route.limits.connectTimeout, on: eventLoop)
     }

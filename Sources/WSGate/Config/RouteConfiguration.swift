@@ -112,6 +112,12 @@ public struct RouteLimits: Sendable, Equatable {
     public var maxFrameBytes: Int?
     /// A session is closed (1001) this long after it opened, whatever it is doing; nil: no limit.
     public var maxSessionDuration: TimeAmount?
+    /// Sessions one user may hold on the route at once (needs `auth` or `client_subjects`); nil: no limit.
+    public var maxSessionsPerUser: Int?
+    /// Sessions one target (the route's backend, or a dynamic target) may have at once; nil: no limit.
+    public var maxSessionsPerTarget: Int?
+    /// What a handshake past either limit gets.
+    public var onLimit: SessionLimitPolicy = .reject
 
     public init() {}
 }
@@ -144,6 +150,9 @@ extension RouteConfiguration: ConfigurationSection {
                 .value("connect_timeout", \.limits.connectTimeout, .positiveDuration),
                 .value("ping_interval", \.limits.pingInterval, .durationOrOff),
                 .value("max_session_duration", \.limits.maxSessionDuration, .durationOrOff),
+                .optional("max_sessions_per_user", \.limits.maxSessionsPerUser, .integer(in: 1...1_000_000), unset: "unlimited"),
+                .optional("max_sessions_per_target", \.limits.maxSessionsPerTarget, .integer(in: 1...1_000_000), unset: "unlimited"),
+                .value("on_limit", \.limits.onLimit, .choice("'reject' or 'replace_oldest'")),
                 .value("connect_attempts", \.pool.connectAttempts, .integer(in: 1...16)),
                 .optional("connect_deadline", \.pool.connectDeadline, .positiveDuration, unset: "2 x connect_timeout"),
             ]),
@@ -199,6 +208,9 @@ extension RouteConfiguration: ConfigurationSection {
         }
         if route.staticFiles != nil, let given = reader.locations.nodes["\(key).auth"] ?? reader.locations.nodes["\(key).client_subjects"] {
             throw reader.fail(given, "\(key).static", "files are served without credentials: give the WebSocket route with auth or client_subjects a path of its own")
+        }
+        if route.limits.maxSessionsPerUser != nil, route.auth == nil, route.clientSubjects == nil {
+            throw reader.fail(at: "\(key).limits.max_sessions_per_user", or: node, "needs auth or client_subjects on the route: without them there is no user to count")
         }
         let byteStream = route.backend.isByteStream
         try route.pool.healthCheck?.settle(byteStream: byteStream, reader, "\(key).health_check")

@@ -13,6 +13,8 @@ public struct GatewayContext: Sendable {
     let passwordChecks = PasswordChecks()
     /// Pool targets and their health checks, kept across reloads.
     let targets = TargetRegistry()
+    /// Sessions per user and per target, kept across reloads.
+    let quotas = SessionQuotas()
     private let currentRouting = NIOLockedValueBox(Routing.empty)
     /// Listening and not draining: what `/readyz` reports.
     let readiness = NIOLockedValueBox(false)
@@ -20,7 +22,7 @@ public struct GatewayContext: Sendable {
 
     public init(configuration: GatewayConfiguration, logger: Logger) {
         self.settings = configuration.server
-        self.connector = BackendConnector(logger: logger)
+        self.connector = BackendConnector(logger: logger, drains: TargetDrains())
         self.logger = logger
         self.clients = ClientLimiter(limits: configuration.server.limits, fileDescriptorLimit: FileDescriptorLimit.current)
     }

@@ -78,7 +78,7 @@ public final class GatewayServer: Sendable {
                 let server = try await AdminServer.start(address: admin.address, group: self.group, logger: gateway.logger,
                                                          ready: { readiness.withLockedValue { $0 } }, metrics: self.metricsText,
                                                          status: { BackendStatus(routing: gateway.routing, ready: readiness.withLockedValue { $0 }).json() },
-                                                         sessions: gateway.sessions, tokenFile: admin.tokenFile)
+                                                         sessions: gateway.sessions, drains: gateway.connector.drains, tokenFile: admin.tokenFile)
                 self.admin.withLockedValue { $0 = server }
             } catch {
                 for listener in opened { try? await listener.channel.close() }

@@ -46,6 +46,10 @@ public struct UpgradeRequest: Sendable {
     public var identity: String?
     /// Headers naming the client for a WebSocket backend (`backend_identity`), once admitted.
     var identityHeaders: [(name: String, value: String)] = []
+    /// Places in the route's session limits, held by the session once it runs.
+    var quotaTickets: [QuotaTicket] = []
+    /// Sessions this one replaces (`on_limit: replace_oldest`), closed once it is admitted.
+    var replacing: [UInt64] = []
     /// When the credential stops being valid (a JWT's `exp` plus leeway): the session ends then.
     var credentialExpiry: NIODeadline?
     /// A bearer token from a token file: the session ends if the token leaves the file.

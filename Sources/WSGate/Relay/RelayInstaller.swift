@@ -31,6 +31,7 @@ struct RelayInstaller {
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         session.id = registry.add(session: session, on: eventLoop)
+        for ticket in credentials.quotaTickets { ticket.attach(sessionID: session.id) }
         session.metrics.started.increment()
         session.metrics.active.increment()
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.

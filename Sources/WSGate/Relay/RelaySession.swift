@@ -54,6 +54,8 @@ final class RelaySession: GoingAway {
     private let identity: String?
     /// A token from a token file: checked each sweep, the session ends when it leaves the file.
     private var tokenLease: TokenLease?
+    /// Places in the route's session limits, given back when the session ends.
+    private var quotaTickets: [QuotaTicket]
     /// Set when the gateway itself decided to end the session (the `reason` label of its metric).
     private var gatewayReason: GatewayCloseReason?
     /// This route's metric handles (shared by its sessions).
@@ -72,6 +74,7 @@ final class RelaySession: GoingAway {
         self.backendURL = backend
         self.identity = credentials.user
         self.tokenLease = credentials.lease
+        self.quotaTickets = credentials.quotaTickets
         self.metrics = SessionMetrics.forSession(route: route.path, backend: backend, protocol: clientProtocol)
         self.eventLoop = eventLoop
         self.liveness = SessionLiveness(idleTimeout: route.limits.idleTimeout, pingInterval: route.limits.pingInterval, maxDuration: route.limits.maxSessionDuration,
@@ -168,11 +171,14 @@ final class RelaySession: GoingAway {
         self.backendLeg?.relayClose(code: .goingAway, reason: reason)
     }
 
+    /// The backend as printed (what a target drain names).
+    var backendTarget: String { self.backendURL.description }
+
     /// What the admin API lists; nil once the session has ended.
     func snapshot(now: NIODeadline = .now()) -> SessionSnapshot? {
         guard self.openLegs > 0 else { return nil }
         return SessionSnapshot(
-            id: self.id, route: self.route, user: self.identity, client: self.clientAddress, backend: "\(self.backendURL)",
+            id: self.id, route: self.route, user: self.identity, client: self.clientAddress, backend: self.backendTarget,
             clientProtocol: self.clientProtocol, age: now - self.started,
             bytesIn: self.fromClient.bytes, bytesOut: self.fromBackend.bytes, messagesIn: self.fromClient.messages, messagesOut: self.fromBackend.messages,
             closing: self.closeInitiator != nil || self.openLegs < 2
@@ -194,6 +200,8 @@ final class RelaySession: GoingAway {
         self.openLegs -= 1
         guard self.openLegs == 0 else { return }
         self.stopTimers()
+        for ticket in self.quotaTickets { ticket.release() }
+        self.quotaTickets = []
         self.clientLeg = nil
         self.backendLeg = nil
         defer { self.registry.remove(self) }  // after the line, which tests and operators wait for

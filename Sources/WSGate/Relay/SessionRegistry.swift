@@ -77,6 +77,22 @@ final class SessionRegistry: Sendable {
         }
     }
 
+    /// Ends every session whose backend is `target` (as printed), each on its own event loop.
+    func close(backend target: String, reason: GatewayCloseReason) {
+        let sessions = self.state.withLockedValue { state in state.entries.values.compactMap(\.session) }
+        var byLoop: [ObjectIdentifier: (EventLoop, [NIOLoopBound<RelaySession>])] = [:]
+        for session in sessions {
+            byLoop[ObjectIdentifier(session.eventLoop), default: (session.eventLoop, [])].1.append(session)
+        }
+        for (loop, sessions) in byLoop.values {
+            loop.execute {
+                for session in sessions where session.value.backendTarget == target {
+                    session.value.closeByGateway(reason, detail: reason.closeFrameReason)
+                }
+            }
+        }
+    }
+
     /// Ends session `id` on its event loop; false: no such session.
     func close(id: UInt64, code: WebSocketCloseCode?, reason: GatewayCloseReason = .admin) -> Bool {
         let session = self.state.withLockedValue { state in

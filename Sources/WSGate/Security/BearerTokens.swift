@@ -60,6 +60,11 @@ struct TokenLease: Sendable {
     private let digest: SHA256Digest
     private var checkedVersion: Int
 
+    /// Names the token without revealing it (for per-user counts): the start of its digest.
+    var tokenID: String {
+        "token:" + self.digest.prefix(6).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
     /// Admits `token` against the file as it is now; nil: the token is not in it.
     init?(file: WatchedFile<BearerTokens>, token: String) {
         let current = file.versioned

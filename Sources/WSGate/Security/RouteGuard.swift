@@ -22,6 +22,9 @@ final class RouteGuard: Sendable {
         var expires: NIODeadline?
         /// A token from a token file, checked again when the file changes.
         var lease: TokenLease?
+
+        /// Who counts against `max_sessions_per_user`: the user, or the token itself.
+        var quotaUser: String? { self.user ?? self.lease?.tokenID ?? self.name }
     }
 
     private enum Checker: Sendable {

@@ -2,8 +2,9 @@ import NIOCore
 import NIOHTTP1
 
 /// The checks between a valid handshake and the backend connection, in order: the client's
-/// handshake rate (429), its credentials (401/403), and a dynamic target (403). Nothing is sent to
-/// any backend before all pass.
+/// handshake rate (429), its credentials (401/403), a dynamic target (403), and the route's session
+/// limits per user and per target (409, or the oldest session replaced). Nothing is sent to any
+/// backend before all pass.
 enum Admission {
     static func admit(_ request: UpgradeRequest, gateway: GatewayContext, on eventLoop: EventLoop) -> EventLoopFuture<UpgradeRequest> {
         if let refusal = gateway.clients.takeHandshake(request.clientAddress) {
@@ -27,6 +28,7 @@ enum Admission {
             }
             do throws(HTTPRefusal) {
                 request.identityHeaders = try request.route.configuration.backendIdentity?.headers(user: certificateUser, claims: [:]) ?? []
+                try Self.takePlaces(&request, user: certificateUser, gateway: gateway)
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }
@@ -43,7 +45,32 @@ enum Admission {
             if let target = try routeGuard.resolveTarget(token: checked.targetToken, identity: identity) {
                 admitted.backend = target
             }
+            try Self.takePlaces(&admitted, user: identity.quotaUser ?? certificateUser, gateway: gateway)
             return admitted
+        }
+    }
+
+    /// A place under each of the route's session limits; at a limit, refused (409) or, with
+    /// `on_limit: replace_oldest`, the sessions to replace are noted for the caller to close.
+    private static func takePlaces(_ request: inout UpgradeRequest, user: String?, gateway: GatewayContext) throws(HTTPRefusal) {
+        let route = request.route.configuration
+        var wanted: [(SessionQuotas.Key, Int)] = []
+        if let limit = route.limits.maxSessionsPerUser, let user {
+            wanted.append((SessionQuotas.Key(route: route.path, kind: .user, value: user), limit))
+        }
+        if let limit = route.limits.maxSessionsPerTarget {
+            wanted.append((SessionQuotas.Key(route: route.path, kind: .target, value: request.backend.description), limit))
+        }
+        for (key, limit) in wanted {
+            switch gateway.quotas.admit(key, limit: limit, onLimit: route.limits.onLimit) {
+            case .admitted(let ticket, let replacing):
+                request.quotaTickets.append(ticket)
+                request.replacing.append(contentsOf: replacing)
+            case .refused(let refusal):
+                // Places taken for the other limit are given back as the tickets are dropped.
+                request.quotaTickets = []
+                throw refusal
+            }
         }
     }
 }

@@ -8,10 +8,13 @@ struct SessionCredentials: Sendable {
     /// A JWT's `exp` plus the leeway.
     var expiry: NIODeadline?
     var lease: TokenLease?
+    /// Places in the route's session limits, given back when the session ends.
+    var quotaTickets: [QuotaTicket]
 
-    init(user: String? = nil, expiry: NIODeadline? = nil, lease: TokenLease? = nil) {
+    init(user: String? = nil, expiry: NIODeadline? = nil, lease: TokenLease? = nil, quotaTickets: [QuotaTicket] = []) {
         self.user = user
         self.expiry = expiry
         self.lease = lease
+        self.quotaTickets = quotaTickets
     }
 }

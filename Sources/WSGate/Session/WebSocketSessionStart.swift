@@ -14,6 +14,10 @@ enum WebSocketSessionStart {
                 let refusal = (error as? HTTPRefusal) ?? HTTPRefusal(.internalServerError, "\(error)", closesConnection: true, label: "internal")
                 self.refuse(refusal, route: route, front: front, gateway: gateway)
             case .success(let admitted):
+                // The newer session takes the older ones' places (`on_limit: replace_oldest`).
+                for id in admitted.replacing {
+                    _ = gateway.sessions.close(id: id, code: nil, reason: .replaced)
+                }
                 // Admission may have waited (an auth check): the client may have left meanwhile.
                 guard front.clientIsWaiting else { return }
                 switch front.sessionSlot() {
@@ -75,7 +79,7 @@ enum WebSocketSessionStart {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
                 eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName, compression: request.compression,
-                credentials: SessionCredentials(user: request.identity, expiry: request.credentialExpiry, lease: request.tokenLease)
+                credentials: SessionCredentials(user: request.identity, expiry: request.credentialExpiry, lease: request.tokenLease, quotaTickets: request.quotaTickets)
             )
             prepared = relay
             try front.accept(relay, fields: WebSocketResponseFields(subprotocol: backend.subprotocol, extensions: request.compression?.responseHeader))

@@ -19,10 +19,14 @@ final class BackendPool: Sendable {
     /// The targets to try, best first, at most `connect_attempts`. Only available targets are
     /// listed; when none is, all of them are (a refused connect costs less than refusing the client
     /// while a target may have recovered).
-    func candidates(clientAddress: SocketAddress?, head: HTTPRequestHead, at now: NIODeadline = .now()) -> [BackendTarget] {
-        if self.targets.count == 1 { return self.targets }
-        var available = self.targets.filter { $0.isAvailable(at: now) }
-        if available.isEmpty { available = self.targets }
+    /// `excluding`: targets never to list (drained ones); the rest may be empty then.
+    func candidates(clientAddress: SocketAddress?, head: HTTPRequestHead, at now: NIODeadline = .now(),
+                    excluding excluded: (BackendTarget) -> Bool = { _ in false }) -> [BackendTarget] {
+        if self.targets.count == 1 { return excluded(self.targets[0]) ? [] : self.targets }  // no copy: most routes
+        let allowed = self.targets.filter { !excluded($0) }
+        if allowed.count <= 1 { return allowed }
+        var available = allowed.filter { $0.isAvailable(at: now) }
+        if available.isEmpty { available = allowed }
         let ordered: [BackendTarget]
         switch self.settings.balance {
         case .roundRobin:
