@@ -1,3 +1,4 @@
+import ChildProcesses
 import DemoBackends
 import Foundation
 import JWTKit
@@ -500,5 +501,130 @@ extension SessionLimitTests {
         let status = try await client.readHead().0
         await client.close()
         return status
+    }
+}
+
+/// `auth.http` against a stub service, over real sockets on both fronts.
+@Suite(.timeLimit(.minutes(1))) struct AuthCalloutTests {
+    @Test func theServiceAdmitsNamesTargetsAndRefusesAndFailuresFailClosed() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let stub = try await StubAuthService.start(group: group)
+        defer { stub.channel.close(promise: nil) }
+        let fixture = try await GatewayFixture.start { ws, tcp in
+            var settings = HTTPAuthSettings(url: "http://127.0.0.1:\(stub.port)/check")
+            settings.timeout = .seconds(1)
+            settings.cache = .seconds(60)
+            var ws = SessionDeadlineTests.wsRoute("/ws", ws)
+            ws.auth = AuthSettings(method: .http(settings))
+            ws.backendIdentity = BackendIdentity()
+            var targets = DynamicTargets()
+            targets.fromJWT = true
+            targets.allowed = [TargetPattern(parsing: "127.0.0.1:\(tcp)")!]
+            var vnc = RouteConfiguration(path: "/vnc", backend: .dynamic)
+            vnc.auth = AuthSettings(method: .http(settings))
+            vnc.targets = targets
+            return [ws, vnc]
+        }
+        defer { Task { await fixture.stop() } }
+        stub.target.withLockedValue { $0 = "127.0.0.1:\(fixture.tcpEchoPort)" }
+        let bearer = { (token: String) in ["Authorization: Bearer \(token)"] }
+
+        // Admitted, the user passed on; the service saw the request's URI and client.
+        let (alice, _) = try await fixture.client("/ws/inspect?x=1", headers: bearer("alice"))
+        let greeting = try await alice.readMessage().text
+        await alice.close()
+        #expect(greeting.contains("X-WSGate-User: alice"), "\(greeting)")
+        let seen = stub.lastHeaders.withLockedValue { $0 }
+        #expect(seen.first(name: "x-forwarded-uri") == "/ws/inspect?x=1" && seen.first(name: "x-forwarded-for") == "127.0.0.1", "\(seen)")
+        // A cache hit asks nothing.
+        let (again, _) = try await fixture.client("/ws", headers: bearer("alice"))
+        await again.close()
+        #expect(stub.count("alice") == 1)
+
+        // A JSON answer: its target (inside the allow list), its headers, its user.
+        let (bob, _) = try await fixture.client("/vnc", headers: bearer("json-1"))
+        try await bob.sendFrame(2, [4, 2])
+        #expect(try await bob.readMessage().payload == [4, 2])
+        await bob.close()
+        let (tenant, _) = try await fixture.client("/ws/inspect", headers: bearer("json-2"))
+        let tenantGreeting = try await tenant.readMessage().text
+        await tenant.close()
+        #expect(tenantGreeting.contains("X-Tenant: t1") && tenantGreeting.contains("X-WSGate-User: bob"), "\(tenantGreeting)")
+        #expect(try await SessionLimitTests.status(fixture, "/vnc", headers: bearer("outside")) == 403)
+
+        // Refusals pass through with the service's body; failures are 503.
+        let denied = try await fixture.raw()
+        try await denied.send(TestClient.handshake(path: "/ws", extra: bearer("denied")))
+        let (status, headers, body) = try await denied.readResponse()
+        await denied.close()
+        #expect(status == 401 && body == "go away" && headers["www-authenticate"] == "Bearer realm=\"stub\"", "\(status) \(headers) \(body)")
+        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("forbidden")) == 403)
+        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("broken")) == 503)
+        let started = NIODeadline.now()
+        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("hang")) == 503)
+        #expect(NIODeadline.now() - started < .seconds(10), "a hung service is given up on after its timeout")
+
+        // HTTP/2 asks the same service.
+        let ok = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--header", "authorization:Bearer json-3", "/ws"])
+        #expect(streamResults(ok.output)["/ws"]?.echo == "hello /ws", "\(ok.output)")
+        let refused = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--header", "authorization:Bearer denied", "/ws"])
+        #expect(streamResults(refused.output)["/ws"]?.status == "401", "\(refused.output)")
+    }
+
+    /// The README's example service (examples/auth_service.py) works as documented.
+    @Test func theExampleServiceAdmitsItsUsers() async throws {
+        let log = Scratch.path("wsgate-auth-example", suffix: ".log")
+        let example = Peers.packageRoot.appendingPathComponent("examples/auth_service.py").path
+        let process = try await ChildProcess.start(try Peers.python.path, [example, "0"], log: log)
+        defer { process.signal(SIGKILL) }
+        var port = 0
+        try await eventually("the example auth service to listen") {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            guard let range = text.range(of: #"127\.0\.0\.1:(\d+)/check"#, options: .regularExpression) else { return false }
+            port = Int(text[range].dropFirst("127.0.0.1:".count).dropLast("/check".count)) ?? 0
+            return port > 0
+        }
+        let fixture = try await GatewayFixture.start { ws, _ in
+            var route = SessionDeadlineTests.wsRoute("/term", ws)
+            route.auth = AuthSettings(method: .http(HTTPAuthSettings(url: "http://127.0.0.1:\(port)/check")))
+            route.backendIdentity = BackendIdentity()
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let (client, _) = try await fixture.client("/term/inspect", headers: ["Authorization: Bearer alice-token"])
+        let greeting = try await client.readMessage().text
+        await client.close()
+        #expect(greeting.contains("X-WSGate-User: alice") && greeting.contains("X-Team: ops"), "\(greeting)")
+        #expect(try await SessionLimitTests.status(fixture, "/term", headers: ["Authorization: Bearer nobody"]) == 401)
+    }
+}
+
+/// A TCP service behind `backend_proxy_protocol: v2` learns the authenticated user from a TLV.
+@Suite(.timeLimit(.minutes(1))) struct ProxyProtocolUserTests {
+    @Test func theUserTravelsInAPROXYv2TLV() async throws {
+        let recorder = RecordingHandler()
+        let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { recorder }
+        let port = service.localAddress!.port!
+        let htpasswd = try SessionDeadlineTests.file("ann:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n")
+        let fixture = try await GatewayFixture.start { _, _ in
+            var route = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: port))
+            route.backendProxyProtocol = .v2
+            route.auth = AuthSettings(method: .basic(htpasswdFile: htpasswd))
+            return [route]
+        }
+        defer { Task { await fixture.stop(); try? await service.close() } }
+        // The password of the bcrypt line above (CredentialStoreTests).
+        let credential = Data("ann:secret".utf8).base64EncodedString()
+        let (client, _) = try await fixture.client("/tcp", headers: ["Authorization: Basic \(credential)"])
+        try await client.sendFrame(2, [7])
+        // 16-byte preamble, 12 bytes of IPv4 addresses and ports, a 3-byte TLV head and "ann", then [7].
+        try await eventually("the service to get the header and the message") { recorder.received.withLockedValue { $0.bytes.count >= 16 + 12 + 3 + 3 + 1 } }
+        let bytes = recorder.received.withLockedValue { $0.bytes }
+        let length = Int(bytes[14]) << 8 | Int(bytes[15])
+        #expect(length == 12 + 3 + 3, "\(bytes)")
+        #expect(Array(bytes[28..<34]) == [ProxyProtocol.userTLVType, 0, 3] + Array("ann".utf8), "\(bytes)")
+        #expect(bytes.last == 7)
+        await client.close()
     }
 }

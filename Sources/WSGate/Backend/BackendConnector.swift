@@ -56,7 +56,7 @@ public struct BackendConnector: Sendable {
             let key = WebSocketAccept.makeKey()
             let target = RouteTable.backendTarget(clientTarget: request.head.uri, route: route, backendPath: path, backendQuery: query)
             let headers = BackendRequestHeaders.make(client: request.head, clientAddress: request.peerAddress, keepsForwardingHeaders: request.peerIsTrustedProxy, clientUsesTLS: request.clientUsesTLS, backendHost: host, backendPort: port, key: key, subprotocols: request.subprotocols, offersCompression: route.backendCompression,
-                                                       identityHeaderNames: route.backendIdentity?.headerNames.map { $0.lowercased() } ?? [], identity: request.identityHeaders)
+                                                       identityHeaderNames: ((route.backendIdentity?.headerNames ?? []) + request.identityHeaders.map(\.name)).map { $0.lowercased() }, identity: request.identityHeaders)
             let (connected, ready) = Self.openWebSocket(
                 bootstrap, on: eventLoop, host: host, port: port, target: target, headers: headers, key: key,
                 tls: tls ? request.routing?.backendTLS[request.route.index] : nil, serverName: route.backendTLS.serverName,
@@ -118,7 +118,8 @@ public struct BackendConnector: Sendable {
             if let version = request.route.configuration.backendProxyProtocol {
                 // Before any client byte: the service learns who the client is, then the stream starts.
                 var header = channel.allocator.buffer(capacity: 64)
-                ProxyProtocol.encode(version, source: request.clientAddress, destination: request.localAddress, into: &header)
+                let user = request.user.map { [(type: ProxyProtocol.userTLVType, value: Array($0.utf8))] } ?? []
+                ProxyProtocol.encode(version, source: request.clientAddress, destination: request.localAddress, tlvs: user, into: &header)
                 channel.writeAndFlush(header, promise: nil)
             }
             return BackendConnection(channel: channel, subprotocol: subprotocol, url: backend)

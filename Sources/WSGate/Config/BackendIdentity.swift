@@ -39,7 +39,8 @@ public struct BackendIdentity: Sendable, Equatable {
         return headers
     }
 
-    private static func checked(_ value: String, for header: String) throws(HTTPRefusal) -> String {
+    /// A value as a header may carry it, or the refusal.
+    static func checked(_ value: String, for header: String) throws(HTTPRefusal) -> String {
         // RFC 9110 §5.5: visible characters, spaces and tabs, nothing that could end the line.
         guard value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }) else {
             throw HTTPRefusal(.forbidden, "the identity for \(header) holds control characters", closesConnection: true, label: "identity")

@@ -34,7 +34,7 @@ struct ConfigurationFiles {
             if let file = jwt.hmacSecretFile { try self.readable(file, "\(key).auth.jwt.hs256_secret_file") }
             for (index, file) in jwt.publicKeyFiles.enumerated() { try self.readable(file, "\(key).auth.jwt.public_keys[\(index)]") }
             if let file = jwt.jwksFile { try self.readable(file, "\(key).auth.jwt.jwks_file") }
-        case .bearerTokensFromEnvironment, nil: break
+        case .bearerTokensFromEnvironment, .http, nil: break
         }
         if let file = route.targets?.tokenFile {
             try self.parse(file, "\(key).targets.token_file") { text in _ = try TargetTokenFile.parse(text) }

@@ -199,8 +199,9 @@ extension RouteConfiguration: ConfigurationSection {
             }
             route.backends = [.dynamic]
             if targets.fromJWT {
-                guard case .jwt = route.auth?.method else {
-                    throw reader.fail(reader.locations.nodes["\(key).targets"], "\(key).targets.from_jwt", "needs auth.jwt on the same route")
+                switch route.auth?.method {
+                case .jwt, .http: break
+                default: throw reader.fail(reader.locations.nodes["\(key).targets"], "\(key).targets.from_jwt", "needs auth.jwt or auth.http on the same route")
                 }
             }
         } else if backend == nil, backends == nil {

@@ -50,6 +50,25 @@ public enum AuthMethod: Sendable, Equatable {
     /// HTTP Basic against an htpasswd file (bcrypt `$2y$`, SHA-crypt `$5$`/`$6$`, `{SHA}`).
     case basic(htpasswdFile: String)
     case jwt(JWTSettings)
+    /// An HTTP(S) authorisation service asked once per handshake (nginx `auth_request`, Envoy
+    /// `ext_authz`, Traefik ForwardAuth).
+    case http(HTTPAuthSettings)
+}
+
+/// `auth.http`: the service to ask, how long to wait, and what of the request it sees.
+public struct HTTPAuthSettings: Sendable, Equatable {
+    /// `http://` or `https://` URL the GET goes to.
+    public var url: String
+    /// The whole call, connect to last byte; past it the client gets 503 (fail closed).
+    public var timeout: TimeAmount = .seconds(2)
+    /// How long a positive answer is reused for the same forwarded headers; nil: never.
+    public var cache: TimeAmount?
+    /// Client headers sent to the service as they are (lowercase names).
+    public var forwardHeaders: [String] = ["authorization", "cookie"]
+
+    public init(url: String) {
+        self.url = url
+    }
 }
 
 public struct AuthSettings: Sendable, Equatable {
@@ -58,6 +77,13 @@ public struct AuthSettings: Sendable, Equatable {
 
     public init(method: AuthMethod) {
         self.method = method
+    }
+
+    /// Whether the gateway itself takes a credential out of the request (every method but `http`,
+    /// whose service reads the headers it is forwarded).
+    var extractsCredential: Bool {
+        if case .http = self.method { return false }
+        return true
     }
 }
 
@@ -99,7 +125,8 @@ public struct DynamicTargets: Sendable, Equatable {
 
     /// `token: host:port` lines (websockify's format; `ws://`/`wss://` URLs also accepted), re-read on change.
     public var tokenFile: String?
-    /// Take the target from the JWT claim named by the route's `auth.jwt.target_claim` instead.
+    /// Take the target from the credential instead: the JWT claim named by `auth.jwt.target_claim`,
+    /// or the `target` an `auth.http` service answers (YAML `from_jwt` or `from_auth`).
     public var fromJWT = false
     public var tokenLocation: TokenLocation = .query
     /// Query parameter that carries the token.
@@ -168,6 +195,7 @@ extension AuthSettings: ConfigurationSection, CustomStringConvertible {
                 auth.sources.subprotocolPrefix = nil
             },
             .custom("jwt") { auth, reader, node, key throws(ConfigurationError) in auth.method = .jwt(try reader.read(JWTSettings.self, node, key)) },
+            .custom("http") { auth, reader, node, key throws(ConfigurationError) in auth.method = .http(try reader.read(HTTPAuthSettings.self, node, key)) },
             .custom("token_sources") { auth, reader, node, key throws(ConfigurationError) in
                 var sources = TokenSources()
                 sources.header = false
@@ -195,7 +223,7 @@ extension AuthSettings: ConfigurationSection, CustomStringConvertible {
     static var blank: Self { Self(method: .bearerTokensFromEnvironment(variable: "")) }
 
     static func finish(_ auth: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
-        let methods = ["bearer_tokens_file", "bearer_tokens_env", "basic_htpasswd", "jwt"]
+        let methods = ["bearer_tokens_file", "bearer_tokens_env", "basic_htpasswd", "jwt", "http"]
         let given = methods.filter { reader.locations.nodes["\(key).\($0)"] != nil }
         guard given.count == 1 else {
             throw reader.fail(node, key, given.isEmpty ? "needs one of \(methods.joined(separator: ", "))" : "give only one of \(given.joined(separator: ", "))")
@@ -214,8 +242,27 @@ extension AuthSettings: ConfigurationSection, CustomStringConvertible {
             let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }]
                 .compactMap { $0 }.joined(separator: "+")
             return "jwt(\(keys); aud \(jwt.audiences?.joined(separator: ",") ?? "any"); iss \(jwt.issuer ?? "any"); from \(sources))"
+        case .http(let http):
+            return "http(\(http.url); timeout \(http.timeout.prettyDescription); cache \(http.cache?.prettyDescription ?? "off"); forwards \(http.forwardHeaders.joined(separator: ",")))"
         }
     }
+}
+
+extension HTTPAuthSettings: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("url", \.url, ConfigurationValue<String>.string.checked("must be an http:// or https:// URL with a host") { text in
+                guard let scheme = text.split(separator: ":").first?.lowercased(), scheme == "http" || scheme == "https" else { return false }
+                return text.dropFirst(scheme.count).hasPrefix("://") && text.count > scheme.count + 3
+            }).required(),
+            .value("timeout", \.timeout, .positiveDuration),
+            .value("cache", \.cache, .durationOrOff),
+            .value("forward_headers", \.forwardHeaders, .list(.parsed({ HTTPTokens.isToken($0) ? $0.lowercased() : nil },
+                                                                       invalid: { "'\($0)' is not a header name" }, show: { $0 }))),
+        ]
+    }
+
+    static var blank: Self { Self(url: "") }
 }
 
 extension JWTSettings: ConfigurationSection {
@@ -251,6 +298,7 @@ extension DynamicTargets: ConfigurationSection {
         [
             .optional("token_file", \.tokenFile, .string),
             .value("from_jwt", \.fromJWT, .bool),
+            .value("from_auth", \.fromJWT, .bool, shown: false),
             .value("token_from", \.tokenLocation, .choice("query or host")),
             .value("query_parameter", \.queryParameter, .string),
             .value("allowed", \.allowed, .list(.parsed(TargetPattern.init(parsing:), invalid: {
@@ -264,7 +312,7 @@ extension DynamicTargets: ConfigurationSection {
 
     static func finish(_ targets: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
         guard (targets.tokenFile != nil) != targets.fromJWT else {
-            throw reader.fail(node, key, "needs exactly one of token_file or from_jwt: true")
+            throw reader.fail(node, key, "needs exactly one of token_file or from_jwt: true (from_auth: true)")
         }
     }
 }

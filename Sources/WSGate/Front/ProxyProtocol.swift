@@ -148,9 +148,21 @@ public enum ProxyProtocol {
         case v2
     }
 
+    /// The TLV type (in PROXY v2's custom range, 0xE0–0xEF) carrying the authenticated user, UTF-8.
+    public static let userTLVType: UInt8 = 0xE0
+
     /// The header announcing `source` (the client) connected to `destination`; `LOCAL`/`UNKNOWN`
-    /// when either is unknown or they are of different families.
-    public static func encode(_ version: Version, source: SocketAddress?, destination: SocketAddress?, into buffer: inout ByteBuffer) {
+    /// when either is unknown or they are of different families. v2 carries `tlvs` after the
+    /// addresses (v1 has no room for them); each value is cut to 1 KiB.
+    public static func encode(_ version: Version, source: SocketAddress?, destination: SocketAddress?, tlvs: [(type: UInt8, value: [UInt8])] = [],
+                              into buffer: inout ByteBuffer) {
+        var extensions = ByteBuffer()
+        for tlv in tlvs {
+            let value = tlv.value.prefix(1024)
+            extensions.writeInteger(tlv.type)
+            extensions.writeInteger(UInt16(value.count), endianness: .big)
+            extensions.writeBytes(value)
+        }
         switch version {
         case .v1:
             if let source, let destination, let s = source.ipAddress, let d = destination.ipAddress, let sp = source.port, let dp = destination.port,
@@ -164,26 +176,29 @@ public enum ProxyProtocol {
             switch (source, destination) {
             case (.v4(let s)?, .v4(let d)?):
                 self.writeV2Addresses(family: 0x11, s.address.sin_addr, d.address.sin_addr,
-                                      ports: (UInt16(bigEndian: s.address.sin_port), UInt16(bigEndian: d.address.sin_port)), into: &buffer)
+                                      ports: (UInt16(bigEndian: s.address.sin_port), UInt16(bigEndian: d.address.sin_port)), extensions: extensions, into: &buffer)
             case (.v6(let s)?, .v6(let d)?):
                 self.writeV2Addresses(family: 0x21, s.address.sin6_addr, d.address.sin6_addr,
-                                      ports: (UInt16(bigEndian: s.address.sin6_port), UInt16(bigEndian: d.address.sin6_port)), into: &buffer)
+                                      ports: (UInt16(bigEndian: s.address.sin6_port), UInt16(bigEndian: d.address.sin6_port)), extensions: extensions, into: &buffer)
             default:
                 buffer.writeInteger(UInt8(0x20))  // LOCAL
                 buffer.writeInteger(UInt8(0x00))
-                buffer.writeInteger(UInt16(0), endianness: .big)
+                buffer.writeInteger(UInt16(extensions.readableBytes), endianness: .big)
+                buffer.writeImmutableBuffer(extensions)
             }
         }
     }
 
     /// PROXY command, `family`, then both addresses (raw, network order) and both ports.
-    private static func writeV2Addresses<Address>(family: UInt8, _ source: Address, _ destination: Address, ports: (UInt16, UInt16), into buffer: inout ByteBuffer) {
+    private static func writeV2Addresses<Address>(family: UInt8, _ source: Address, _ destination: Address, ports: (UInt16, UInt16), extensions: ByteBuffer,
+                                                  into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(0x21))
         buffer.writeInteger(family)
-        buffer.writeInteger(UInt16(2 * MemoryLayout<Address>.size + 4), endianness: .big)
+        buffer.writeInteger(UInt16(2 * MemoryLayout<Address>.size + 4 + extensions.readableBytes), endianness: .big)
         withUnsafeBytes(of: source) { _ = buffer.writeBytes($0) }
         withUnsafeBytes(of: destination) { _ = buffer.writeBytes($0) }
         buffer.writeInteger(ports.0, endianness: .big)
         buffer.writeInteger(ports.1, endianness: .big)
+        buffer.writeImmutableBuffer(extensions)
     }
 }

@@ -10,6 +10,8 @@ public struct HTTPRefusal: Error, Equatable, Sendable {
     public var closesConnection: Bool
     /// The `reason` label of the refusal metric: a fixed word, unlike the log's `reason`.
     public var label: String
+    /// The answer's body when it is not the gateway's own (an auth service's 401/403, passed on).
+    public var bodyOverride: String?
 
     public init(_ status: HTTPResponseStatus, _ reason: String, headers: HTTPHeaders = [:], closesConnection: Bool, label: String = "bad_request") {
         self.status = status
@@ -44,6 +46,9 @@ public struct UpgradeRequest: Sendable {
     public var targetToken: String?
     /// Who the credential belongs to, once checked (for the session's log line).
     public var identity: String?
+    /// The authenticated user's own name (htpasswd user, JWT `sub`, certificate CN, auth service's
+    /// user), once admitted: PROXY v2 carries it to TCP services.
+    var user: String?
     /// Headers naming the client for a WebSocket backend (`backend_identity`), once admitted.
     var identityHeaders: [(name: String, value: String)] = []
     /// Places in the route's session limits, held by the session once it runs.
@@ -163,7 +168,8 @@ public enum HandshakeValidator {
             return .failure(HTTPRefusal(.forbidden, why, closesConnection: true, label: "origin"))
         }
         var head = head
-        let extracted = CredentialExtractor.extract(from: &head, auth: config.auth, targets: config.targets)
+        // An auth service sees the client's headers as they came: nothing is taken out for it.
+        let extracted = CredentialExtractor.extract(from: &head, auth: config.auth?.extractsCredential == true ? config.auth : nil, targets: config.targets)
         let offered = HTTPTokens.list(head.headers, "sec-websocket-protocol")
         if let bad = offered.first(where: { !HTTPTokens.isToken($0) }) {
             return .failure(HTTPRefusal(.badRequest, "invalid subprotocol name '\(bad)'", closesConnection: true))

@@ -22,6 +22,8 @@ final class RouteGuard: Sendable {
         var expires: NIODeadline?
         /// A token from a token file, checked again when the file changes.
         var lease: TokenLease?
+        /// Headers an auth service asked to add to a WebSocket backend's request.
+        var extraHeaders: [(name: String, value: String)] = []
 
         /// Who counts against `max_sessions_per_user`: the user, or the token itself.
         var quotaUser: String? { self.user ?? self.lease?.tokenID ?? self.name }
@@ -32,6 +34,7 @@ final class RouteGuard: Sendable {
         case fixedTokens(BearerTokens)
         case htpasswd(WatchedFile<Htpasswd>)
         case jwt(JWTVerifier)
+        case http(AuthCallout)
     }
 
     let routePath: String
@@ -68,6 +71,8 @@ final class RouteGuard: Sendable {
             checker = .htpasswd(try WatchedFile(path: file, parse: { try Htpasswd(file: $0) }, onReloadError: reloadFailed))
         case .jwt(let settings):
             checker = .jwt(try await JWTVerifier.make(settings))
+        case .http(let settings):
+            checker = .http(AuthCallout(settings, route: route.path, logger: logger))
         }
         var targetMap: WatchedFile<[String: String]>?
         if let file = route.targets?.tokenFile {
@@ -78,9 +83,16 @@ final class RouteGuard: Sendable {
 
     // MARK: Authentication
 
-    /// Checks the credential; fails with a 401 (none or wrong) or 403 (valid, but not for this route).
-    func authenticate(_ credential: Credential?, on eventLoop: EventLoop) -> EventLoopFuture<Identity> {
+    /// Checks the credential (or asks the auth service about `request`); fails with a 401 (none or
+    /// wrong), a 403 (valid, but not for this route), or what the auth service said.
+    func authenticate(_ credential: Credential?, request: UpgradeRequest, on eventLoop: EventLoop) -> EventLoopFuture<Identity> {
         guard let checker = self.checker else { return eventLoop.makeSucceededFuture(Identity()) }
+        if case .http(let callout) = checker {
+            return callout.check(request, on: eventLoop).map { verdict in
+                Identity(name: verdict.user ?? "auth", user: verdict.user, jwtTarget: verdict.target,
+                         expires: verdict.expiresAt.flatMap(Self.deadline(at:)), extraHeaders: verdict.headers)
+            }
+        }
         guard let credential else { return eventLoop.makeFailedFuture(self.unauthorized("no credentials")) }
         switch (checker, credential) {
         case (.tokens(let file), .token(let token)):
@@ -106,6 +118,8 @@ final class RouteGuard: Sendable {
                 return Identity(name: claims.subject ?? "jwt", user: claims.subject, claims: claims.texts, jwtTarget: claims.target,
                                 expires: claims.expires.flatMap(Self.deadline(at:)))
             }
+        case (.http, _):
+            return eventLoop.makeFailedFuture(self.unauthorized("unreachable: the auth service is asked above"))
         case (.htpasswd, .token):
             return eventLoop.makeFailedFuture(self.unauthorized("a token was presented where Basic credentials are needed"))
         case (_, .basic):
@@ -139,7 +153,7 @@ final class RouteGuard: Sendable {
         guard let targets = self.targets else { return nil }
         let text: String
         if targets.fromJWT {
-            guard let claimed = identity.jwtTarget else { throw HTTPRefusal(.forbidden, "the JWT names no target", closesConnection: true, label: "target") }
+            guard let claimed = identity.jwtTarget else { throw HTTPRefusal(.forbidden, "the credential names no target", closesConnection: true, label: "target") }
             text = claimed
         } else {
             guard let token, !token.isEmpty else { throw HTTPRefusal(.forbidden, "no target token", closesConnection: true, label: "target") }

@@ -26,6 +26,7 @@ enum Admission {
             if request.route.configuration.auth != nil || request.route.configuration.targets != nil {
                 return eventLoop.makeFailedFuture(HTTPRefusal(.internalServerError, "route \(request.route.configuration.path) has no guard", closesConnection: true, label: "internal"))
             }
+            request.user = certificateUser
             do throws(HTTPRefusal) {
                 request.identityHeaders = try request.route.configuration.backendIdentity?.headers(user: certificateUser, claims: [:]) ?? []
                 try Self.takePlaces(&request, user: certificateUser, gateway: gateway)
@@ -35,13 +36,15 @@ enum Admission {
             return eventLoop.makeSucceededFuture(request)
         }
         let checked = request
-        return routeGuard.authenticate(checked.credential, on: eventLoop).flatMapThrowing { identity in
+        return routeGuard.authenticate(checked.credential, request: checked, on: eventLoop).flatMapThrowing { identity in
             var admitted = checked
             admitted.credential = nil
             admitted.identity = identity.name ?? checked.identity
             admitted.credentialExpiry = identity.expires
             admitted.tokenLease = identity.lease
-            admitted.identityHeaders = try checked.route.configuration.backendIdentity?.headers(user: identity.user ?? certificateUser, claims: identity.claims) ?? []
+            admitted.user = identity.user ?? certificateUser
+            admitted.identityHeaders = try (checked.route.configuration.backendIdentity?.headers(user: identity.user ?? certificateUser, claims: identity.claims) ?? [])
+                + identity.extraHeaders
             if let target = try routeGuard.resolveTarget(token: checked.targetToken, identity: identity) {
                 admitted.backend = target
             }

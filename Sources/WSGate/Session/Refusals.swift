@@ -20,7 +20,7 @@ extension HTTPRefusal {
     }
 
     /// The plain-text body every refusal carries: `<reason phrase>: <reason>`.
-    var body: String { "\(self.status.reasonPhrase): \(self.reason)\n" }
+    var body: String { self.bodyOverride ?? "\(self.status.reasonPhrase): \(self.reason)\n" }
 
     /// Too many header fields in a request. Both fronts count what an HTTP/1.1 head would hold:
     /// the header fields, the host (`:authority` on HTTP/2) among them; not the request line.
