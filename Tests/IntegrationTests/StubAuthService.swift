@@ -13,6 +13,9 @@ import NIOPosix
 /// `hang`: no answer ever.
 final class StubAuthService: Sendable {
     let channel: Channel
+    /// Accepted connections, closed by ``stop()`` with the listener: a keep-alive connection left
+    /// open to a closed listener's port looks like a connection to whatever binds that port next.
+    private let accepted = NIOLockedValueBox<[Channel]>([])
     let calls = NIOLockedValueBox<[String: Int]>([:])
     /// What `json-*` tokens name as their target.
     let target = NIOLockedValueBox("")
@@ -31,6 +34,7 @@ final class StubAuthService: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    box.withLockedValue { $0 }?.accepted.withLockedValue { $0.append(channel) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(service: { box.withLockedValue { $0 } }))
                 }
@@ -42,6 +46,11 @@ final class StubAuthService: Sendable {
     }
 
     func count(_ token: String) -> Int { self.calls.withLockedValue { $0[token] ?? 0 } }
+
+    func stop() {
+        self.channel.close(promise: nil)
+        for channel in self.accepted.withLockedValue({ $0 }) { channel.close(promise: nil) }
+    }
 
     private final class Handler: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = HTTPServerRequestPart
