@@ -26,14 +26,13 @@ import Testing
             [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
         }
         defer { Task { await fixture.stop() } }
-        let stale = GatewayProcess.staleConnections(toPort: fixture.wsEchoPort)
         var gatewayPorts: [Int] = []  // the gateway's end of each backend connection
         for _ in 0..<Self.sessions {
             let (client, _) = try await fixture.client("/")
             try await client.sendFrame(1, Array("hello".utf8))
             #expect(try await client.readMessage().payload == Array("hello".utf8))
             // Sessions run one at a time: the one backend connection up now is this session's.
-            let live = GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort, ignoring: stale)
+            let live = GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort)
             #expect(live.count == 1, "\(live)")
             gatewayPorts += live.compactMap(\.localPort)
             if backendStarts {
@@ -48,7 +47,7 @@ import Testing
             try await client.waitForEOF()
             await client.close()
             // The backend leg's handshake may still be under way: the next session starts after it.
-            try await eventually("the backend connection to end") { GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort, ignoring: stale).isEmpty }
+            try await eventually("the backend connection to end") { GatewayProcess.establishedLoopback(toPort: fixture.wsEchoPort).isEmpty }
         }
         // Each backend connection ends in TIME_WAIT ("06") on the backend's side...
         try await eventually("\(Self.sessions) backend-side TIME_WAITs", timeout: .seconds(20)) {

@@ -139,24 +139,20 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// This namespace's established connections from 127.0.0.1 to 127.0.0.1:`port` (a gateway's to
-    /// its backend at `port`, when only that gateway connects to it), but for the sockets in
-    /// `stale`: take those (their inodes) just after the backend bound its port — a connection to an
-    /// earlier listener on the same port number, whose server closed only its listener, is still
-    /// established and counts as "to `port`" (a pooled keep-alive connection to a test's auth
-    /// service made one test see two backend connections).
-    static func establishedLoopback(toPort port: Int, ignoring stale: Set<Substring> = []) -> [TCPSocket] {
-        Self.tcpSockets("self").filter {
-            $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01" && !stale.contains($0.inode)
-        }
+    /// its backend at `port`, when only that gateway connects to it).
+    static func establishedLoopback(toPort port: Int) -> [TCPSocket] {
+        Self.tcpSockets("self").filter { $0.localAddress == "0100007F" && $0.remoteAddress == "0100007F" && $0.remotePort == port && $0.state == "01" }
     }
 
-    /// The inodes of the connections to `port` established now (see ``establishedLoopback(toPort:ignoring:)``).
-    static func staleConnections(toPort port: Int) -> Set<Substring> {
-        Set(Self.establishedLoopback(toPort: port).map(\.inode))
-    }
-
-    /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6.
+    /// Every TCP socket in `pid`'s network namespace ("self" for this process), IPv4 and IPv6, each
+    /// once: the kernel writes these tables a page per read and a socket can land on two pages when
+    /// the table changes in between (one socket was counted twice so, in a CI-like run).
     static func tcpSockets(_ pid: String) -> [TCPSocket] {
+        var seen = Set<String>()
+        return Self.readTCPTables(pid).filter { seen.insert("\($0.description) \($0.inode)").inserted }
+    }
+
+    private static func readTCPTables(_ pid: String) -> [TCPSocket] {
         ["tcp", "tcp6"].flatMap { table in
             Self.readWhole("/proc/\(pid)/net/\(table)").split(separator: "\n").dropFirst().compactMap { line -> TCPSocket? in
                 let fields = line.split(separator: " ")

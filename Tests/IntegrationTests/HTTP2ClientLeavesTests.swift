@@ -20,13 +20,12 @@ import Testing
         }
         defer { Task { await fixture.stop() } }
         let backend = path == "/ws" ? fixture.wsEchoPort : fixture.tcpEchoPort
-        let stale = GatewayProcess.staleConnections(toPort: backend)
         let run = try await Peers.run(try Peers.python, [Peers.script("h2_connect_and_leave.py"), "127.0.0.1", String(fixture.port), path,
                                                          "--connections", "150", "--seed", path == "/ws" ? "4" : "3"], timeout: 90)
         #expect(run.output.contains("left 150"), "\(run.output)")
         // Every session whose client left ends within close_timeout of it; a leaked one lasts an hour.
         try await eventually("the gateway to let go of every session and backend connection", timeout: .seconds(20)) {
-            GatewayProcess.establishedLoopback(toPort: backend, ignoring: stale).isEmpty && fixture.gateway.activeSessions == 0
+            GatewayProcess.establishedLoopback(toPort: backend).isEmpty && fixture.gateway.activeSessions == 0
         }
     }
 }

@@ -13,8 +13,8 @@ import NIOPosix
 /// `hang`: no answer ever.
 final class StubAuthService: Sendable {
     let channel: Channel
-    /// Accepted connections, closed by ``stop()`` with the listener: a keep-alive connection left
-    /// open to a closed listener's port looks like a connection to whatever binds that port next.
+    /// Accepted connections, closed by ``stop()`` with the listener (AsyncHTTPClient keeps its
+    /// connections to the service open for a minute otherwise).
     private let accepted = NIOLockedValueBox<[Channel]>([])
     let calls = NIOLockedValueBox<[String: Int]>([:])
     /// What `json-*` tokens name as their target.
