@@ -89,8 +89,9 @@ final class AuthCallout: Sendable {
         }
         let timeout = self.settings.timeout
         let url = self.settings.url
+        let finished = outgoing
         return eventLoop.makeFutureWithTask {
-            try await Self.ask(outgoing, timeout: timeout)
+            try await Self.ask(finished, timeout: timeout)
         }.flatMapErrorThrowing { error in
             if let refusal = error as? HTTPRefusal { throw refusal }
             let timedOut = (error as? HTTPClientError) == .deadlineExceeded || (error as? HTTPClientError) == .readTimeout
