@@ -20,9 +20,15 @@ import Testing
     }
 
     static func get(_ port: Int, _ path: String, group: EventLoopGroup) async throws -> (Int, String) {
+        try await self.request(port, "GET", path, token: nil, group: group)
+    }
+
+    /// One request to an admin listener, with a bearer token when given: the status and the body.
+    static func request(_ port: Int, _ method: String, _ path: String, token: String?, group: EventLoopGroup) async throws -> (Int, String) {
         let client = try await TestClient.connect(port: port, group: group)
         defer { Task { await client.close() } }
-        try await client.send("GET \(path) HTTP/1.1\r\nHost: admin\r\n\r\n")
+        let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        try await client.send("\(method) \(path) HTTP/1.1\r\nHost: admin\r\n\(authorization)\r\n")
         let (status, _, body) = try await client.readResponse()
         return (status, body)
     }

@@ -244,8 +244,7 @@ extension ExhaustionTests {
         // and has stalled for longer than any file's wait, which made the files look slow.
         let run = try await Peers.run(try Peers.python, [Peers.script("http_get_times.py"), "127.0.0.1", String(port), "/files/index.txt", "10"])
         struct Times: Decodable { var statuses: [Int]; var seconds: [Double] }
-        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
-        let times = try JSONDecoder().decode(Times.self, from: Data(line.utf8))
+        let times = try Peers.lastJSON(Times.self, in: run, from: "http_get_times.py")
         #expect(times.statuses == Array(repeating: 200, count: 10), "\(run.output)")
         let fileWaits = times.seconds.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
         stop.withLockedValue { $0 = true }

@@ -1,5 +1,6 @@
 import ChildProcesses
 import Foundation
+import Testing
 
 /// Real protocol peers run as child processes: Python `h2` (from the project's venv, made by
 /// `scripts/setup-python.sh`) and Debian's `nghttp`.
@@ -35,6 +36,18 @@ enum Peers {
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         return (process.terminationStatus ?? -1, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    /// The last line of a peer's output that is a JSON object, decoded; the whole output goes into
+    /// the test's issue when it is not there.
+    static func lastJSON<T: Decodable>(_ type: T.Type, in run: (status: Int32, output: String), from peer: String) throws -> T {
+        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
+        do {
+            return try JSONDecoder().decode(type, from: Data(line.utf8))
+        } catch {
+            Issue.record("\(peer): \(run.output)")
+            throw error
+        }
     }
 
     static func which(_ name: String) throws -> URL {

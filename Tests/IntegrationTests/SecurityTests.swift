@@ -29,6 +29,16 @@ import Testing
         return status
     }
 
+    /// An HS256 setup: the secret in a file the route's settings name, and a signer of tokens they accept.
+    static func hs256(_ filler: Character) async throws -> (settings: JWTSettings, signer: JWTKeyCollection) {
+        let secret = String(repeating: filler, count: 40)
+        var settings = JWTSettings()
+        settings.hmacSecretFile = try Self.file(secret)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return (settings, signer)
+    }
+
     static func wsRoute(_ path: String, _ port: Int) -> RouteConfiguration {
         RouteConfiguration(path: path, backend: .webSocket(host: "127.0.0.1", port: port, path: nil, query: nil))
     }
@@ -264,13 +274,8 @@ import Testing
     }
 
     @Test func jwtTargetClaimIsCheckedToo() async throws {
-        let secret = String(repeating: "s", count: 32)
-        let secretFile = try Self.file(secret)
-        let signer = JWTKeyCollection()
-        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let (settings, signer) = try await Self.hs256("s")
         let fixture = try await GatewayFixture.start { ws, _ in
-            var settings = JWTSettings()
-            settings.hmacSecretFile = secretFile
             var targets = DynamicTargets()
             targets.fromJWT = true
             targets.allowed = [TargetPattern(parsing: "127.0.0.1:\(ws)")!]
@@ -383,13 +388,10 @@ import Testing
     @Test func answeringClientStaysUntilTheIdleTimeout() async throws {
         let fixture = try await Self.fixture(ping: .milliseconds(500), idle: .seconds(3))
         defer { Task { await fixture.stop() } }
-        let run = try await Peers.run(try Peers.python, [Peers.script("ws_wait_close.py"), "ws://127.0.0.1:\(fixture.port)/ws", "20"])
-        struct Result: Decodable { var code: Int?; var reason: String; var seconds: Double }
-        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
-        let result = try JSONDecoder().decode(Result.self, from: Data(line.utf8))
-        #expect(result.code == 1001, "\(run.output)")
-        #expect(result.reason == "idle timeout", "\(run.output)")
-        #expect(result.seconds >= 2.9, "\(run.output)")
+        let result = try await ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws")
+        #expect(result.code == 1001, "\(result)")
+        #expect(result.reason == "idle timeout", "\(result)")
+        #expect((result.seconds ?? 0) >= 2.9, "\(result)")
     }
 }
 

@@ -27,26 +27,14 @@ struct ObservedClose: Decodable {
         var arguments = [Peers.script("h2_wait_close.py"), "127.0.0.1", String(port), path, "--timeout", String(timeout)]
         for header in headers { arguments += ["--header", header] }
         let run = try await Peers.run(try Peers.python, arguments, timeout: TimeInterval(timeout + 20))
-        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
-        do {
-            return try JSONDecoder().decode(ObservedClose.self, from: Data(line.utf8))
-        } catch {
-            Issue.record("h2_wait_close.py: \(run.output)")
-            throw error
-        }
+        return try Peers.lastJSON(ObservedClose.self, in: run, from: "h2_wait_close.py")
     }
 
     /// One HTTP/1.1 WebSocket (Python `websockets`, Tests/peers/ws_wait_close.py) that waits for the
     /// gateway to close it; `seconds` counts from before its connect.
     static func overHTTP1(url: String, timeout: Int = 20) async throws -> ObservedClose {
         let run = try await Peers.run(try Peers.python, [Peers.script("ws_wait_close.py"), url, String(timeout)], timeout: TimeInterval(timeout + 20))
-        let line = run.output.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
-        do {
-            return try JSONDecoder().decode(ObservedClose.self, from: Data(line.utf8))
-        } catch {
-            Issue.record("ws_wait_close.py: \(run.output)")
-            throw error
-        }
+        return try Peers.lastJSON(ObservedClose.self, in: run, from: "ws_wait_close.py")
     }
 
     /// Waits on an open HTTP/1.1 WebSocket (echoed data frames skipped) for the gateway's close.
@@ -64,22 +52,12 @@ struct ObservedClose: Decodable {
 /// Sessions that end on the gateway's own schedule — `max_session_duration`, a JWT's `exp`, a token
 /// taken out of its file — on both fronts, at the time promised and with the promised code.
 @Suite(.timeLimit(.minutes(3))) struct SessionDeadlineTests {
-    static func wsRoute(_ path: String, _ port: Int) -> RouteConfiguration {
-        RouteConfiguration(path: path, backend: .webSocket(host: "127.0.0.1", port: port, path: nil, query: nil))
-    }
-
-    static func file(_ contents: String) throws -> String {
-        let path = Scratch.path("wsgate-session-control").path
-        try contents.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// 2 s, whatever the session is doing. Timed by Python clients in processes of their own (this
     /// process can stall for seconds with both cores busy beside the suite): from before the connect
     /// over HTTP/1.1, from the 200 over HTTP/2. A TCP session that sends in the middle ends on time too.
     @Test func maxSessionDurationClosesBothFrontsWith1001OnTime() async throws {
         let fixture = try await GatewayFixture.start { ws, tcp in
-            var toWebSocket = Self.wsRoute("/ws", ws)
+            var toWebSocket = SecurityTests.wsRoute("/ws", ws)
             toWebSocket.limits.maxSessionDuration = .seconds(2)
             var toTCP = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: tcp))
             toTCP.limits.maxSessionDuration = .seconds(2)
@@ -114,15 +92,12 @@ struct ObservedClose: Decodable {
     /// second, on both fronts. (3 s was too short: under the whole suite a Python client started
     /// after its token had expired, and got 401.)
     @Test func aJWTSessionEndsWhenItsTokenExpires() async throws {
-        let secret = String(repeating: "e", count: 40)
-        let secretFile = try Self.file(secret)
-        let signer = JWTKeyCollection()
-        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        let fixture = try await GatewayFixture.start { ws, _ in
-            var settings = JWTSettings()
-            settings.hmacSecretFile = secretFile
-            settings.leeway = .seconds(1)
-            var route = Self.wsRoute("/ws", ws)
+        let hs256 = try await SecurityTests.hs256("e")
+        let signer = hs256.signer
+        var settings = hs256.settings
+        settings.leeway = .seconds(1)
+        let fixture = try await GatewayFixture.start { [settings] ws, _ in
+            var route = SecurityTests.wsRoute("/ws", ws)
             route.auth = AuthSettings(method: .jwt(settings))
             return [route]
         }
@@ -144,9 +119,9 @@ struct ObservedClose: Decodable {
     /// Taking a token out of the token file ends the sessions it opened (and only those) within the
     /// file's watch interval (1 s) plus a sweep.
     @Test func removingATokenFromItsFileEndsItsSessions() async throws {
-        let tokens = try Self.file("alpha\nbeta\ngamma\n")
+        let tokens = try SecurityTests.file("alpha\nbeta\ngamma\n")
         let fixture = try await GatewayFixture.start { ws, _ in
-            var route = Self.wsRoute("/ws", ws)
+            var route = SecurityTests.wsRoute("/ws", ws)
             route.auth = AuthSettings(method: .bearerTokens(file: tokens))
             return [route]
         }
@@ -183,15 +158,6 @@ struct ObservedClose: Decodable {
 /// The admin session API of a real `wsgate` process: list, page, filter, end one session; the
 /// listener's token file.
 @Suite(.timeLimit(.minutes(3))) struct AdminSessionTests {
-    static func request(_ port: Int, _ method: String, _ path: String, token: String?, group: EventLoopGroup) async throws -> (Int, String) {
-        let client = try await TestClient.connect(port: port, group: group)
-        defer { Task { await client.close() } }
-        let authorization = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
-        try await client.send("\(method) \(path) HTTP/1.1\r\nHost: admin\r\n\(authorization)\r\n")
-        let (status, _, body) = try await client.readResponse()
-        return (status, body)
-    }
-
     struct Listing: Decodable {
         struct Session: Decodable {
             var id: UInt64
@@ -210,7 +176,7 @@ struct ObservedClose: Decodable {
     }
 
     static func list(_ port: Int, _ query: String = "", group: EventLoopGroup) async throws -> Listing {
-        let (status, body) = try await Self.request(port, "GET", "/sessions\(query)", token: "ops-token", group: group)
+        let (status, body) = try await AdminTests.request(port, "GET", "/sessions\(query)", token: "ops-token", group: group)
         #expect(status == 200, "\(body)")
         return try JSONDecoder().decode(Listing.self, from: Data(body.utf8))
     }
@@ -238,9 +204,9 @@ struct ObservedClose: Decodable {
         try await gateway.waitUntilListening()
         let admin = try await gateway.adminPort()
 
-        #expect(try await Self.request(admin, "GET", "/sessions", token: nil, group: group).0 == 401)
-        #expect(try await Self.request(admin, "GET", "/metrics", token: "wrong", group: group).0 == 401)
-        #expect(try await Self.request(admin, "GET", "/healthz", token: nil, group: group).0 == 200, "probes need no token")
+        #expect(try await AdminTests.request(admin, "GET", "/sessions", token: nil, group: group).0 == 401)
+        #expect(try await AdminTests.request(admin, "GET", "/metrics", token: "wrong", group: group).0 == 401)
+        #expect(try await AdminTests.request(admin, "GET", "/healthz", token: nil, group: group).0 == 200, "probes need no token")
 
         let (toTCP, _) = try await TestClient.webSocket(port: gateway.port, path: "/tcp", group: group)
         try await toTCP.sendFrame(2, [1, 2, 3, 4])
@@ -265,7 +231,7 @@ struct ObservedClose: Decodable {
         let h2Session = try #require(listing.sessions.first { $0.protocol == "h2" })
 
         // The listing agrees with the gauge.
-        let metrics = AdminTests.samples(try await Self.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
+        let metrics = AdminTests.samples(try await AdminTests.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
         #expect(metrics.filter { $0.key.hasPrefix("wsgate_sessions_active{") }.values.reduce(0, +) == 3)
 
         // Pages and filters.
@@ -275,13 +241,13 @@ struct ObservedClose: Decodable {
         let second = try await Self.list(admin, "?limit=2&after=\(next)", group: group)
         #expect(second.sessions.count == 1 && second.next == nil)
         #expect(try await Self.list(admin, "?route=/tcp", group: group).total == 1)
-        #expect(try await Self.request(admin, "GET", "/sessions?limit=0", token: "ops-token", group: group).0 == 400)
+        #expect(try await AdminTests.request(admin, "GET", "/sessions?limit=0", token: "ops-token", group: group).0 == 400)
 
         // Ending one session: the client gets the chosen code, the service its connection closed.
-        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=1005", token: "ops-token", group: group).0 == 400)
-        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: nil, group: group).0 == 401)
+        #expect(try await AdminTests.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=1005", token: "ops-token", group: group).0 == 400)
+        #expect(try await AdminTests.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: nil, group: group).0 == 401)
         let asked = NIODeadline.now()
-        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=4000", token: "ops-token", group: group).0 == 202)
+        #expect(try await AdminTests.request(admin, "DELETE", "/sessions/\(tcpSession.id)?code=4000", token: "ops-token", group: group).0 == 202)
         let tcpClose = try await ObservedClose.overHTTP1(toTCP)
         #expect(tcpClose.code == 4000, "\(tcpClose)")
         while !GatewayProcess.establishedLoopback(toPort: echoPort).isEmpty && NIODeadline.now() - asked < .seconds(10) {
@@ -301,9 +267,9 @@ struct ObservedClose: Decodable {
             Issue.record("no admin request or closing session line: \(gateway.log.suffix(2000))")
         }
         await toTCP.close()
-        #expect(try await Self.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: "ops-token", group: group).0 == 404)
+        #expect(try await AdminTests.request(admin, "DELETE", "/sessions/\(tcpSession.id)", token: "ops-token", group: group).0 == 404)
 
-        #expect(try await Self.request(admin, "DELETE", "/sessions/\(h2Session.id)", token: "ops-token", group: group).0 == 202)
+        #expect(try await AdminTests.request(admin, "DELETE", "/sessions/\(h2Session.id)", token: "ops-token", group: group).0 == 202)
         let h2Close = try await overHTTP2
         #expect(h2Close.code == 1008 && h2Close.reason == "closed by an operator", "\(h2Close)")
 
@@ -313,7 +279,7 @@ struct ObservedClose: Decodable {
             remaining = try await Self.list(admin, group: group)
         }
         #expect(remaining.sessions.map(\.route) == ["/ws"], "\(remaining)")
-        let closed = AdminTests.samples(try await Self.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
+        let closed = AdminTests.samples(try await AdminTests.request(admin, "GET", "/metrics", token: "ops-token", group: group).1)
         #expect(closed["wsgate_sessions_closed_total{route=\"/tcp\",reason=\"admin\"}"] == 1, "\(closed.filter { $0.key.hasPrefix("wsgate_sessions_closed") })")
         #expect(closed["wsgate_sessions_closed_total{route=\"/ws\",reason=\"admin\"}"] == 1)
         await toWebSocket.close()
@@ -349,17 +315,12 @@ struct ObservedClose: Decodable {
     }
 
     @Test func backendsSeeTheUserAndChosenClaimsAndNeverAClientsCopy() async throws {
-        let secret = String(repeating: "i", count: 40)
-        let secretFile = try SessionDeadlineTests.file(secret)
-        let signer = JWTKeyCollection()
-        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let (settings, signer) = try await SecurityTests.hs256("i")
         let fixture = try await GatewayFixture.start { ws, _ in
-            var settings = JWTSettings()
-            settings.hmacSecretFile = secretFile
-            var withAuth = SessionDeadlineTests.wsRoute("/ws", ws)
+            var withAuth = SecurityTests.wsRoute("/ws", ws)
             withAuth.auth = AuthSettings(method: .jwt(settings))
             withAuth.backendIdentity = BackendIdentity(claimHeaders: [.init(claim: "email", header: "X-Email"), .init(claim: "level", header: "X-Level")])
-            var anonymous = SessionDeadlineTests.wsRoute("/open", ws)
+            var anonymous = SecurityTests.wsRoute("/open", ws)
             anonymous.backendIdentity = BackendIdentity()
             return [withAuth, anonymous]
         }
@@ -390,14 +351,6 @@ struct ObservedClose: Decodable {
 
 /// `max_sessions_per_user` and `max_sessions_per_target`, over real sockets on both fronts.
 @Suite(.timeLimit(.minutes(3))) struct SessionLimitTests {
-    static func status(_ fixture: GatewayFixture, _ path: String, headers: [String] = []) async throws -> Int {
-        let client = try await fixture.raw()
-        try await client.send(TestClient.handshake(path: path, extra: headers))
-        let status = try await client.readHead().0
-        await client.close()
-        return status
-    }
-
     /// Retries until `path` admits again (a place is given back when its session has fully ended).
     static func admitsAgain(_ fixture: GatewayFixture, _ path: String, headers: [String] = []) async throws -> (TestClient, [String: String]) {
         let deadline = NIODeadline.now() + .seconds(10)
@@ -411,12 +364,12 @@ struct ObservedClose: Decodable {
     }
 
     @Test func oneSessionPerUserAndPerTarget() async throws {
-        let tokens = try SessionDeadlineTests.file("alpha\nbeta\n")
+        let tokens = try SecurityTests.file("alpha\nbeta\n")
         let fixture = try await GatewayFixture.start { ws, tcp in
-            var one = SessionDeadlineTests.wsRoute("/one", ws)
+            var one = SecurityTests.wsRoute("/one", ws)
             one.auth = AuthSettings(method: .bearerTokens(file: tokens))
             one.limits.maxSessionsPerUser = 1
-            var replace = SessionDeadlineTests.wsRoute("/replace", ws)
+            var replace = SecurityTests.wsRoute("/replace", ws)
             replace.auth = AuthSettings(method: .bearerTokens(file: tokens))
             replace.limits.maxSessionsPerUser = 1
             replace.limits.onLimit = .replaceOldest
@@ -428,7 +381,7 @@ struct ObservedClose: Decodable {
 
         // reject: a second session of the same user is 409 on both fronts; another user is not limited.
         let (alpha, _) = try await fixture.client("/one?token=alpha")
-        #expect(try await Self.status(fixture, "/one?token=alpha") == 409)
+        #expect(try await SecurityTests.status(fixture, "/one?token=alpha") == 409)
         let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(fixture.port), "--header", "authorization:Bearer alpha", "/one"])
         #expect(streamResults(run.output)["/one"]?.status == "409", "\(run.output)")
         let (beta, _) = try await fixture.client("/one?token=beta")
@@ -449,7 +402,7 @@ struct ObservedClose: Decodable {
 
         // One session per console (target), whoever asks.
         let (first, _) = try await fixture.client("/console")
-        #expect(try await Self.status(fixture, "/console") == 409)
+        #expect(try await SecurityTests.status(fixture, "/console") == 409)
         await first.close()
         let (next, _) = try await Self.admitsAgain(fixture, "/console")
         await next.close()
@@ -472,7 +425,7 @@ struct ObservedClose: Decodable {
               - {path: /one, backend: "\(url(c))"}
             """)
         defer { gateway.stop() }
-        let request = { (method: String, path: String) in try await AdminSessionTests.request(admin, method, path, token: nil, group: group) }
+        let request = { (method: String, path: String) in try await AdminTests.request(admin, method, path, token: nil, group: group) }
 
         let (live, _) = try await TestClient.webSocket(port: gateway.port, path: "/pool", group: group)
         let liveName = try await live.readMessage().text
@@ -522,7 +475,7 @@ extension SessionLimitTests {
             var settings = HTTPAuthSettings(url: "http://127.0.0.1:\(stub.port)/check")
             settings.timeout = .seconds(1)
             settings.cache = .seconds(60)
-            var ws = SessionDeadlineTests.wsRoute("/ws", ws)
+            var ws = SecurityTests.wsRoute("/ws", ws)
             ws.auth = AuthSettings(method: .http(settings))
             ws.backendIdentity = BackendIdentity()
             var targets = DynamicTargets()
@@ -558,7 +511,7 @@ extension SessionLimitTests {
         let tenantGreeting = try await tenant.readMessage().text
         await tenant.close()
         #expect(tenantGreeting.contains("X-Tenant: t1") && tenantGreeting.contains("X-WSGate-User: bob"), "\(tenantGreeting)")
-        #expect(try await SessionLimitTests.status(fixture, "/vnc", headers: bearer("outside")) == 403)
+        #expect(try await SecurityTests.status(fixture, "/vnc", headers: bearer("outside")) == 403)
 
         // Refusals pass through with the service's body; failures are 503.
         let denied = try await fixture.raw()
@@ -566,10 +519,13 @@ extension SessionLimitTests {
         let (status, headers, body) = try await denied.readResponse()
         await denied.close()
         #expect(status == 401 && body == "go away" && headers["www-authenticate"] == "Bearer realm=\"stub\"", "\(status) \(headers) \(body)")
-        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("forbidden")) == 403)
-        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("broken")) == 503)
+        #expect(try await SecurityTests.status(fixture, "/ws", headers: bearer("forbidden")) == 403)
+        #expect(try await SecurityTests.status(fixture, "/ws", headers: bearer("broken")) == 503)
+        // A redirect (to a login page) is not followed: fail closed.
+        #expect(try await SecurityTests.status(fixture, "/ws", headers: bearer("redirect")) == 503)
+        #expect(stub.count("redirect") == 1)
         let started = NIODeadline.now()
-        #expect(try await SessionLimitTests.status(fixture, "/ws", headers: bearer("hang")) == 503)
+        #expect(try await SecurityTests.status(fixture, "/ws", headers: bearer("hang")) == 503)
         #expect(NIODeadline.now() - started < .seconds(10), "a hung service is given up on after its timeout")
 
         // HTTP/2 asks the same service.
@@ -593,7 +549,7 @@ extension SessionLimitTests {
             return port > 0
         }
         let fixture = try await GatewayFixture.start { ws, _ in
-            var route = SessionDeadlineTests.wsRoute("/term", ws)
+            var route = SecurityTests.wsRoute("/term", ws)
             route.auth = AuthSettings(method: .http(HTTPAuthSettings(url: "http://127.0.0.1:\(port)/check")))
             route.backendIdentity = BackendIdentity()
             return [route]
@@ -603,7 +559,7 @@ extension SessionLimitTests {
         let greeting = try await client.readMessage().text
         await client.close()
         #expect(greeting.contains("X-WSGate-User: alice") && greeting.contains("X-Team: ops"), "\(greeting)")
-        #expect(try await SessionLimitTests.status(fixture, "/term", headers: ["Authorization: Bearer nobody"]) == 401)
+        #expect(try await SecurityTests.status(fixture, "/term", headers: ["Authorization: Bearer nobody"]) == 401)
     }
 }
 
@@ -613,7 +569,7 @@ extension SessionLimitTests {
         let recorder = RecordingHandler()
         let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { recorder }
         let port = service.localAddress!.port!
-        let htpasswd = try SessionDeadlineTests.file("ann:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n")
+        let htpasswd = try SecurityTests.file("ann:$2b$04$NkwfxPIKKAo1SA/forXfsu7lVUXLX/yKBi0IJ5RiaJo8cM.FThj7y\n")
         let fixture = try await GatewayFixture.start { _, _ in
             var route = RouteConfiguration(path: "/tcp", backend: .tcp(host: "127.0.0.1", port: port))
             route.backendProxyProtocol = .v2

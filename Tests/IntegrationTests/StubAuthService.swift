@@ -10,7 +10,8 @@ import NIOPosix
 /// `alice`: 200 with `X-WSGate-User`. `json-<anything>`: 200 with a JSON body naming user bob, the
 /// target in ``target`` and an `X-Tenant` header. `outside`: 200 naming a target outside the allow
 /// list. `denied`: 401 with a body and `WWW-Authenticate`. `forbidden`: 403. `broken`: 500.
-/// `hang`: no answer ever.
+/// `hang`: no answer ever. `redirect`: 302 to `/login`, which answers 200 whoever asks (a client
+/// that followed redirects would admit).
 final class StubAuthService: Sendable {
     let channel: Channel
     /// Accepted connections, closed by ``stop()`` with the listener (AsyncHTTPClient keeps its
@@ -70,6 +71,12 @@ final class StubAuthService: Sendable {
             let status: HTTPResponseStatus
             var body = ""
             switch token {
+            case _ where head.uri == "/login":
+                status = .ok
+                headers.add(name: "X-WSGate-User", value: "whoever")
+            case "redirect":
+                status = .found
+                headers.add(name: "Location", value: "/login")
             case "hang":
                 return
             case "alice":

@@ -15,12 +15,9 @@ import struct
 import sys
 import time
 
-import h2.config
-import h2.connection
 import h2.events
-import h2.settings
 
-from h2_websocket import parse_frames, ws_frame
+from h2_websocket import parse_frames, receive, start_connection, ws_frame
 
 
 def main() -> int:
@@ -36,29 +33,16 @@ def main() -> int:
             timeout = float(rest[1])
         rest = rest[2:]
     sock = socket.create_connection((host, port), timeout=10)
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
     deadline = time.monotonic() + timeout
+    conn = start_connection(sock)
 
     def pump():
+        """One read's events; None once the deadline has passed."""
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            data = sock.recv(65536)
+            return receive(sock, conn)
         except socket.timeout:
             return None
-        if not data:
-            raise ConnectionError("connection closed")
-        events = conn.receive_data(data)
-        sock.sendall(conn.data_to_send())
-        return events
-
-    enabled = False
-    while not enabled:
-        for event in pump() or []:
-            if isinstance(event, h2.events.RemoteSettingsChanged):
-                setting = event.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
-                enabled = enabled or (setting is not None and setting.new_value == 1)
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"),
                             (":path", path), (":authority", f"{host}:{port}"), ("sec-websocket-version", "13")] + extra)

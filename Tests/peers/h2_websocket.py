@@ -56,6 +56,31 @@ def parse_frames(buf: bytearray):
     return frames
 
 
+def receive(sock, conn):
+    """The events of one read from the server, with what h2 owes it (ACKs, window updates) sent."""
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("connection closed")
+    events = conn.receive_data(data)
+    sock.sendall(conn.data_to_send())
+    return events
+
+
+def start_connection(sock):
+    """An h2 client connection on `sock`, once the server's SETTINGS_ENABLE_CONNECT_PROTOCOL is in
+    force (RFC 8441 §3: no extended CONNECT before it)."""
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    enabled = False
+    while not enabled:
+        for event in receive(sock, conn):
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                setting = event.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
+                enabled = enabled or (setting is not None and setting.new_value == 1)
+    return conn
+
+
 def main() -> int:
     args = sys.argv[1:]
     host, port = args[0], int(args[1])
@@ -83,24 +108,10 @@ def main() -> int:
         if sock.selected_alpn_protocol() != "h2":
             print(f"FAIL ALPN selected {sock.selected_alpn_protocol()!r}")
             return 1
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
+    conn = start_connection(sock)
 
     def pump():
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("connection closed")
-        events = conn.receive_data(data)
-        sock.sendall(conn.data_to_send())
-        return events
-
-    enabled = False
-    while not enabled:
-        for event in pump():
-            if isinstance(event, h2.events.RemoteSettingsChanged):
-                setting = event.changed_settings.get(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
-                enabled = enabled or (setting is not None and setting.new_value == 1)
+        return receive(sock, conn)
 
     streams = {}
     for path in paths:

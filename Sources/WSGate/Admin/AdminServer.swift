@@ -40,9 +40,6 @@ final class AdminServer: Sendable {
                 logger.error("could not re-read \(path), keeping its previous contents: \(error)", metadata: ["listener": "admin"])
             })
         }
-        if let tokens, tokens.value.count == 0 {
-            throw ConfigurationError(key: "admin.token_file", message: "\(tokenFile ?? "") holds no token")
-        }
         let operations = Operations(sessions: sessions, drains: drains, tokens: tokens, logger: logger)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -124,15 +121,10 @@ private final class AdminHandler: ChannelInboundHandler {
             self.operations.logger.warning("admin request without a valid token", metadata: ["path": "\(path)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
             self.respond(head, status: .unauthorized, contentType: plain, body: "a bearer token from admin.token_file is required\n", extraHeaders: headers, context: context)
             return
-        } else if let sessions = self.operations.sessions, let drains = self.operations.drains,
-                  let response = TargetsEndpoint.answer(method: head.method, target: head.uri, drains: drains, registry: sessions, logger: self.operations.logger, on: context.eventLoop) {
-            self.operations.logger.info("admin request", metadata: ["method": "\(head.method)", "target": "\(head.uri)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
-            self.respond(head, status: response.status, contentType: response.contentType, body: response.body, context: context)
-            return
-        } else if let sessions = self.operations.sessions,
-                  let pending = SessionsEndpoint.answer(method: head.method, target: head.uri, registry: sessions, on: context.eventLoop) {
-            if head.method == .DELETE {
-                self.operations.logger.info("admin request", metadata: ["method": "DELETE", "target": "\(head.uri)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
+        } else if let pending = self.operationsAnswer(head, on: context.eventLoop) {
+            // What changes sessions or targets is logged, with who asked.
+            if head.method != .GET && head.method != .HEAD {
+                self.operations.logger.info("admin request", metadata: ["method": "\(head.method)", "target": "\(head.uri)", "client": "\(context.remoteAddress?.loggable ?? "?")"])
             }
             pending.assumeIsolated().whenComplete { result in
                 // The connection may have gone while the sessions' loops answered.
@@ -164,6 +156,16 @@ private final class AdminHandler: ChannelInboundHandler {
         self.respond(head, status: status, contentType: contentType, body: body, context: context)
     }
 
+    /// The session and target endpoints' answer; nil: the path is none of theirs.
+    private func operationsAnswer(_ head: HTTPRequestHead, on eventLoop: EventLoop) -> EventLoopFuture<AdminResponse>? {
+        guard let sessions = self.operations.sessions else { return nil }
+        if let drains = self.operations.drains,
+           let response = TargetsEndpoint.answer(method: head.method, target: head.uri, drains: drains, registry: sessions, logger: self.operations.logger, on: eventLoop) {
+            return eventLoop.makeSucceededFuture(response)
+        }
+        return SessionsEndpoint.answer(method: head.method, target: head.uri, registry: sessions, on: eventLoop)
+    }
+
     /// `Authorization: Bearer <token>` with a token from the file.
     private static func presentsToken(_ head: HTTPRequestHead, tokens: BearerTokens) -> Bool {
         guard let value = head.headers.first(name: "authorization"), case .token(let token) = CredentialExtractor.parseAuthorization(value) else { return false }
@@ -185,5 +187,16 @@ private final class AdminHandler: ChannelInboundHandler {
         if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+    }
+}
+
+/// An answer of the admin API's JSON endpoints (``SessionsEndpoint``, ``TargetsEndpoint``).
+struct AdminResponse {
+    var status: HTTPResponseStatus
+    var contentType = "application/json"
+    var body: String
+
+    static func error(_ status: HTTPResponseStatus, _ message: String) -> Self {
+        Self(status: status, body: "{\"error\":\(JSONString.quoted(message))}\n")
     }
 }

@@ -9,17 +9,11 @@ import NIOHTTP1
 /// `next` (present when more follow) is the `after` of the next page. `DELETE /sessions/ID?code=C`
 /// closes one session: the client gets `C` (default 1008), the backend 1001; 404 if there is none.
 enum SessionsEndpoint {
-    struct Response {
-        var status: HTTPResponseStatus
-        var contentType = "application/json"
-        var body: String
-    }
-
     static let defaultPageSize = 100
     static let maxPageSize = 1000
 
     /// nil: not a `/sessions` path.
-    static func answer(method: HTTPMethod, target: String, registry: SessionRegistry, on eventLoop: EventLoop) -> EventLoopFuture<Response>? {
+    static func answer(method: HTTPMethod, target: String, registry: SessionRegistry, on eventLoop: EventLoop) -> EventLoopFuture<AdminResponse>? {
         let path = RouteTable.path(ofTarget: target)
         let query = QueryParameters(target: target)
         if path == "/sessions" {
@@ -41,7 +35,7 @@ enum SessionsEndpoint {
         guard registry.close(id: id, code: code) else {
             return eventLoop.makeSucceededFuture(.error(.notFound, "no live session \(id)"))
         }
-        return eventLoop.makeSucceededFuture(Response(status: .accepted, body: "{\"id\":\(id),\"closing\":true}\n"))
+        return eventLoop.makeSucceededFuture(AdminResponse(status: .accepted, body: "{\"id\":\(id),\"closing\":true}\n"))
     }
 
     /// Codes an operator may end a session with: the ones that mean "stop", and the application ranges.
@@ -52,7 +46,7 @@ enum SessionsEndpoint {
         }
     }
 
-    private static func list(_ query: QueryParameters, registry: SessionRegistry, on eventLoop: EventLoop) -> EventLoopFuture<Response> {
+    private static func list(_ query: QueryParameters, registry: SessionRegistry, on eventLoop: EventLoop) -> EventLoopFuture<AdminResponse> {
         var limit = Self.defaultPageSize
         if let text = query.value("limit") {
             guard let value = Int(text), (1...Self.maxPageSize).contains(value) else {
@@ -79,7 +73,7 @@ enum SessionsEndpoint {
                 json += ",\"next\":\(last.id)"
             }
             json += "}\n"
-            return Response(status: .ok, body: json)
+            return AdminResponse(status: .ok, body: json)
         }
     }
 
@@ -104,11 +98,5 @@ enum SessionsEndpoint {
     /// RFC 3339 in UTC, with milliseconds.
     private static func timestamp(_ date: Date) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
-    }
-}
-
-extension SessionsEndpoint.Response {
-    static func error(_ status: HTTPResponseStatus, _ message: String) -> Self {
-        Self(status: status, body: "{\"error\":\(JSONString.quoted(message))}\n")
     }
 }

@@ -14,11 +14,11 @@ enum TargetsEndpoint {
 
     /// nil: not a `/targets` path.
     static func answer(method: HTTPMethod, target: String, drains: TargetDrains, registry: SessionRegistry, logger: Logger,
-                       on eventLoop: EventLoop) -> SessionsEndpoint.Response? {
+                       on eventLoop: EventLoop) -> AdminResponse? {
         guard RouteTable.path(ofTarget: target) == "/targets/drain" else { return nil }
         let query = QueryParameters(target: target)
         if method == .GET {
-            return SessionsEndpoint.Response(status: .ok, body: "{\"draining\":[" + drains.all.map(JSONString.quoted).joined(separator: ",") + "]}\n")
+            return AdminResponse(status: .ok, body: "{\"draining\":[" + drains.all.map(JSONString.quoted).joined(separator: ",") + "]}\n")
         }
         guard method == .POST || method == .DELETE else { return .error(.methodNotAllowed, "use POST to drain a target, DELETE to lift a drain, GET to list them") }
         guard let text = query.value("target"), let backend = TargetTokenFile.backend(text) ?? (try? BackendURL(parsing: text)) else {
@@ -28,7 +28,7 @@ enum TargetsEndpoint {
         if method == .DELETE {
             guard drains.lift(name) else { return .error(.notFound, "\(name) is not being drained") }
             logger.notice("target drain lifted", metadata: ["target": "\(name)"])
-            return SessionsEndpoint.Response(status: .ok, body: "{\"target\":\(JSONString.quoted(name)),\"draining\":false}\n")
+            return AdminResponse(status: .ok, body: "{\"target\":\(JSONString.quoted(name)),\"draining\":false}\n")
         }
         var grace = TimeAmount.zero
         if let text = query.value("grace") {
@@ -45,6 +45,6 @@ enum TargetsEndpoint {
             registry.close(backend: name, reason: .targetDrained)
         }
         let body = "{\"target\":\(JSONString.quoted(name)),\"draining\":true,\"grace_s\":\(Double(grace.nanoseconds) / 1e9),\"already\":\(!started)}\n"
-        return SessionsEndpoint.Response(status: .accepted, body: body)
+        return AdminResponse(status: .accepted, body: body)
     }
 }

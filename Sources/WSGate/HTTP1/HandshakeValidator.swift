@@ -51,14 +51,11 @@ public struct UpgradeRequest: Sendable {
     var user: String?
     /// Headers naming the client for a WebSocket backend (`backend_identity`), once admitted.
     var identityHeaders: [(name: String, value: String)] = []
-    /// Places in the route's session limits, held by the session once it runs.
-    var quotaTickets: [QuotaTicket] = []
+    /// How long the credential holds and the places it took in the session limits, once admitted:
+    /// the session takes them over.
+    var credentials = SessionCredentials()
     /// Sessions this one replaces (`on_limit: replace_oldest`), closed once it is admitted.
     var replacing: [UInt64] = []
-    /// When the credential stops being valid (a JWT's `exp` plus leeway): the session ends then.
-    var credentialExpiry: NIODeadline?
-    /// A bearer token from a token file: the session ends if the token leaves the file.
-    var tokenLease: TokenLease?
     /// Where the session goes: the route's backend, or the dynamic target chosen for it.
     public var backend: BackendURL
     /// The TCP peer (or the client a trusted PROXY header named).

@@ -23,11 +23,12 @@ struct RelayInstaller {
         gateway: GatewayContext,
         clientProtocol: String,
         compression: DeflateParameters? = nil,
+        identity: String? = nil,
         credentials: SessionCredentials = SessionCredentials()
     ) throws -> RelayInstaller {
         let registry = gateway.sessions
         let session = RelaySession(
-            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, credentials: credentials,
+            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, identity: identity, credentials: credentials,
             eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
         )
         session.id = registry.add(session: session, on: eventLoop)

@@ -63,7 +63,7 @@ final class RelaySession: GoingAway {
     /// On routes with `record`.
     var recorder: SessionRecorder?
 
-    init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, credentials: SessionCredentials, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
+    init(logger: Logger, clientAddress: SocketAddress?, peerAddress: SocketAddress? = nil, route: RouteConfiguration, backend: BackendURL, identity: String?, credentials: SessionCredentials, eventLoop: EventLoop, closeTimeout: TimeAmount, clientProtocol: String, registry: SessionRegistry) {
         self.registry = registry
         self.clientProtocol = clientProtocol
         self.logger = logger
@@ -72,7 +72,7 @@ final class RelaySession: GoingAway {
         self.peerSocketAddress = peerAddress == clientAddress ? nil : peerAddress
         self.route = route.path
         self.backendURL = backend
-        self.identity = credentials.user
+        self.identity = identity
         self.tokenLease = credentials.lease
         self.quotaTickets = credentials.quotaTickets
         self.metrics = SessionMetrics.forSession(route: route.path, backend: backend, protocol: clientProtocol)
@@ -124,7 +124,7 @@ final class RelaySession: GoingAway {
         guard self.openLegs == 2 else { return }
         if self.tokenLease?.isStillValid() == false {
             self.tokenLease = nil
-            self.closeByGateway(.credentialsRevoked, detail: GatewayCloseReason.credentialsRevoked.closeFrameReason)
+            self.closeByGateway(.credentialsRevoked)
             return
         }
         switch self.liveness.sweep(at: now) {
@@ -142,13 +142,14 @@ final class RelaySession: GoingAway {
         }
     }
 
-    /// Both legs close, the client with the reason's code (or `code`, an operator's choice); logged
-    /// at info, since the client did not ask for it.
-    func closeByGateway(_ reason: GatewayCloseReason, code: WebSocketCloseCode? = nil, detail: String) {
+    /// Both legs close, the client with the reason's code (or `code`, an operator's choice) and
+    /// `detail` (the reason's own words by default); logged at info, since the client did not ask.
+    func closeByGateway(_ reason: GatewayCloseReason, code: WebSocketCloseCode? = nil, detail: String? = nil) {
         guard self.openLegs == 2, self.gatewayReason == nil else { return }
         self.gatewayReason = reason
         self.stopTimers()
         let code = code ?? reason.code
+        let detail = detail ?? reason.closeFrameReason
         self.logger.info("closing session: \(detail)", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)", "reason": "\(reason.rawValue)", "close_code": "\(code)"])
         self.recordClientClose(code: code, initiator: reason == .admin ? "admin" : "gateway", reason: detail)
         self.clientLeg?.relayClose(code: code, reason: detail)

@@ -61,15 +61,18 @@ final class SessionRegistry: Sendable {
         }
     }
 
-    /// A snapshot of every relay session, each taken on its own event loop (one task per loop, not
-    /// per session), sorted by id.
-    func snapshots(on eventLoop: EventLoop) -> EventLoopFuture<[SessionSnapshot]> {
-        let sessions = self.state.withLockedValue { state in state.entries.values.compactMap(\.session) }
+    /// The relay sessions grouped by event loop: whatever visits them does it in one task per loop.
+    private func sessionsByLoop() -> [(EventLoop, [NIOLoopBound<RelaySession>])] {
         var byLoop: [ObjectIdentifier: (EventLoop, [NIOLoopBound<RelaySession>])] = [:]
-        for session in sessions {
+        for session in self.state.withLockedValue({ $0.entries.values.compactMap(\.session) }) {
             byLoop[ObjectIdentifier(session.eventLoop), default: (session.eventLoop, [])].1.append(session)
         }
-        let perLoop = byLoop.values.map { loop, sessions in
+        return Array(byLoop.values)
+    }
+
+    /// A snapshot of every relay session, each taken on its own event loop, sorted by id.
+    func snapshots(on eventLoop: EventLoop) -> EventLoopFuture<[SessionSnapshot]> {
+        let perLoop = self.sessionsByLoop().map { loop, sessions in
             loop.submit { sessions.compactMap { $0.value.snapshot() } }
         }
         return EventLoopFuture.whenAllSucceed(perLoop, on: eventLoop).map { lists in
@@ -79,15 +82,10 @@ final class SessionRegistry: Sendable {
 
     /// Ends every session whose backend is `target` (as printed), each on its own event loop.
     func close(backend target: String, reason: GatewayCloseReason) {
-        let sessions = self.state.withLockedValue { state in state.entries.values.compactMap(\.session) }
-        var byLoop: [ObjectIdentifier: (EventLoop, [NIOLoopBound<RelaySession>])] = [:]
-        for session in sessions {
-            byLoop[ObjectIdentifier(session.eventLoop), default: (session.eventLoop, [])].1.append(session)
-        }
-        for (loop, sessions) in byLoop.values {
+        for (loop, sessions) in self.sessionsByLoop() {
             loop.execute {
                 for session in sessions where session.value.backendTarget == target {
-                    session.value.closeByGateway(reason, detail: reason.closeFrameReason)
+                    session.value.closeByGateway(reason)
                 }
             }
         }
@@ -100,7 +98,7 @@ final class SessionRegistry: Sendable {
         }
         guard let session else { return false }
         session.eventLoop.execute {
-            session.value.closeByGateway(reason, code: code, detail: reason.closeFrameReason)
+            session.value.closeByGateway(reason, code: code)
         }
         return true
     }

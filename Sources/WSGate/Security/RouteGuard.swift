@@ -17,7 +17,8 @@ final class RouteGuard: Sendable {
         var user: String?
         /// A JWT's claims as text, for `backend_identity`.
         var claims: [String: String] = [:]
-        var jwtTarget: String?
+        /// A target the credential names (a JWT claim, an auth service's `target`), for `targets: {from_jwt}`.
+        var claimedTarget: String?
         /// The JWT's `exp` plus the leeway.
         var expires: NIODeadline?
         /// A token from a token file, checked again when the file changes.
@@ -89,7 +90,7 @@ final class RouteGuard: Sendable {
         guard let checker = self.checker else { return eventLoop.makeSucceededFuture(Identity()) }
         if case .http(let callout) = checker {
             return callout.check(request, on: eventLoop).map { verdict in
-                Identity(name: verdict.user ?? "auth", user: verdict.user, jwtTarget: verdict.target,
+                Identity(name: verdict.user ?? "auth", user: verdict.user, claimedTarget: verdict.target,
                          expires: verdict.expiresAt.flatMap(Self.deadline(at:)), extraHeaders: verdict.headers)
             }
         }
@@ -115,7 +116,7 @@ final class RouteGuard: Sendable {
                 if let routes = claims.routes, !routes.contains(route) {
                     throw HTTPRefusal(.forbidden, "JWT does not grant route \(route) (it grants \(routes.joined(separator: ", ")))", closesConnection: true, label: "auth_route")
                 }
-                return Identity(name: claims.subject ?? "jwt", user: claims.subject, claims: claims.texts, jwtTarget: claims.target,
+                return Identity(name: claims.subject ?? "jwt", user: claims.subject, claims: claims.texts, claimedTarget: claims.target,
                                 expires: claims.expires.flatMap(Self.deadline(at:)))
             }
         case (.http, _):
@@ -153,7 +154,7 @@ final class RouteGuard: Sendable {
         guard let targets = self.targets else { return nil }
         let text: String
         if targets.fromJWT {
-            guard let claimed = identity.jwtTarget else { throw HTTPRefusal(.forbidden, "the credential names no target", closesConnection: true, label: "target") }
+            guard let claimed = identity.claimedTarget else { throw HTTPRefusal(.forbidden, "the credential names no target", closesConnection: true, label: "target") }
             text = claimed
         } else {
             guard let token, !token.isEmpty else { throw HTTPRefusal(.forbidden, "no target token", closesConnection: true, label: "target") }

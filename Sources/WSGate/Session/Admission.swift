@@ -26,31 +26,34 @@ enum Admission {
             if request.route.configuration.auth != nil || request.route.configuration.targets != nil {
                 return eventLoop.makeFailedFuture(HTTPRefusal(.internalServerError, "route \(request.route.configuration.path) has no guard", closesConnection: true, label: "internal"))
             }
-            request.user = certificateUser
             do throws(HTTPRefusal) {
-                request.identityHeaders = try request.route.configuration.backendIdentity?.headers(user: certificateUser, claims: [:]) ?? []
-                try Self.takePlaces(&request, user: certificateUser, gateway: gateway)
+                return eventLoop.makeSucceededFuture(try Self.admitted(request, as: RouteGuard.Identity(), certificateUser: certificateUser, routeGuard: nil, gateway: gateway))
             } catch {
                 return eventLoop.makeFailedFuture(error)
             }
-            return eventLoop.makeSucceededFuture(request)
         }
         let checked = request
         return routeGuard.authenticate(checked.credential, request: checked, on: eventLoop).flatMapThrowing { identity in
-            var admitted = checked
-            admitted.credential = nil
-            admitted.identity = identity.name ?? checked.identity
-            admitted.credentialExpiry = identity.expires
-            admitted.tokenLease = identity.lease
-            admitted.user = identity.user ?? certificateUser
-            admitted.identityHeaders = try (checked.route.configuration.backendIdentity?.headers(user: identity.user ?? certificateUser, claims: identity.claims) ?? [])
-                + identity.extraHeaders
-            if let target = try routeGuard.resolveTarget(token: checked.targetToken, identity: identity) {
-                admitted.backend = target
-            }
-            try Self.takePlaces(&admitted, user: identity.quotaUser ?? certificateUser, gateway: gateway)
-            return admitted
+            try Self.admitted(checked, as: identity, certificateUser: certificateUser, routeGuard: routeGuard, gateway: gateway)
         }
+    }
+
+    /// The request as admitted for `identity` (an empty one on routes without a guard): who it is,
+    /// how long its credential holds, what the backend is told, its target, its places in the limits.
+    private static func admitted(_ request: UpgradeRequest, as identity: RouteGuard.Identity, certificateUser: String?, routeGuard: RouteGuard?,
+                                 gateway: GatewayContext) throws(HTTPRefusal) -> UpgradeRequest {
+        var admitted = request
+        admitted.credential = nil
+        admitted.identity = identity.name ?? request.identity
+        admitted.user = identity.user ?? certificateUser
+        admitted.credentials = SessionCredentials(expiry: identity.expires, lease: identity.lease)
+        admitted.identityHeaders = try (request.route.configuration.backendIdentity?.headers(user: admitted.user, claims: identity.claims) ?? [])
+            + identity.extraHeaders
+        if let target = try routeGuard?.resolveTarget(token: request.targetToken, identity: identity) {
+            admitted.backend = target
+        }
+        try Self.takePlaces(&admitted, user: identity.quotaUser ?? certificateUser, gateway: gateway)
+        return admitted
     }
 
     /// A place under each of the route's session limits; at a limit, refused (409) or, with
@@ -67,11 +70,11 @@ enum Admission {
         for (key, limit) in wanted {
             switch gateway.quotas.admit(key, limit: limit, onLimit: route.limits.onLimit) {
             case .admitted(let ticket, let replacing):
-                request.quotaTickets.append(ticket)
+                request.credentials.quotaTickets.append(ticket)
                 request.replacing.append(contentsOf: replacing)
             case .refused(let refusal):
                 // Places taken for the other limit are given back as the tickets are dropped.
-                request.quotaTickets = []
+                request.credentials.quotaTickets = []
                 throw refusal
             }
         }

@@ -79,7 +79,7 @@ enum WebSocketSessionStart {
             let relay = try RelayInstaller.prepare(
                 backend: backend, route: request.route.configuration, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
                 eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName, compression: request.compression,
-                credentials: SessionCredentials(user: request.identity, expiry: request.credentialExpiry, lease: request.tokenLease, quotaTickets: request.quotaTickets)
+                identity: request.identity, credentials: request.credentials
             )
             prepared = relay
             try front.accept(relay, fields: WebSocketResponseFields(subprotocol: backend.subprotocol, extensions: request.compression?.responseHeader))
