@@ -591,3 +591,68 @@ extension SessionLimitTests {
         await client.close()
     }
 }
+
+/// `limits.messages_per_second` / `bytes_per_second` against a client offering 10,000 messages a
+/// second: the backend gets the limit's rate, every message whole and in order, and the gateway's
+/// memory stays flat — the excess waits in the client's kernel buffers and HTTP/2 window, not in
+/// the gateway. Rates and memory measured by the Python probe in its own process
+/// (Tests/peers/rate_probe.py), which is also the route's `unix:` backend.
+@Suite(.timeLimit(.minutes(3))) struct RateLimitTests {
+    struct Probe: Decodable {
+        var sent: Int
+        var received: Int
+        var in_order: Bool
+        var messages_per_second: Double
+        var bytes_per_second: Int
+        var window: Double
+        var rss_start: Int?
+        var rss_end: Int?
+    }
+
+    static func probe(_ front: String, port: Int, path: String, backend: URL, pid: pid_t) async throws -> Probe {
+        let run = try await Peers.run(try Peers.python, [Peers.script("rate_probe.py"), front, "127.0.0.1", String(port), path,
+                                                         "--backend", backend.path, "--pid", String(pid), "--seconds", "8"], timeout: 90)
+        return try Peers.lastJSON(Probe.self, in: run, from: "rate_probe.py")
+    }
+
+    @Test func aFloodingClientGetsItsRateAndNoMoreOverBothFronts() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let sockets = (0..<3).map { _ in Scratch.path("rate", suffix: ".sock") }
+        let config = Scratch.path("wsgate-rate-limits", suffix: ".yaml")
+        try """
+            admin: {address: "127.0.0.1:0"}
+            listeners: [{address: "127.0.0.1:0"}]
+            routes:
+              - {path: /messages, backend: "unix:\(sockets[0].path)", limits: {messages_per_second: 50}}
+              - {path: /messages-h2, backend: "unix:\(sockets[1].path)", limits: {messages_per_second: 50}}
+              - {path: /bytes, backend: "unix:\(sockets[2].path)", limits: {bytes_per_second: 64KiB}}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+        let pid = gateway.process.pid
+
+        async let overHTTP1 = Self.probe("--h1", port: gateway.port, path: "/messages", backend: sockets[0], pid: pid)
+        async let overHTTP2 = Self.probe("--h2", port: gateway.port, path: "/messages-h2", backend: sockets[1], pid: pid)
+        async let byBytes = Self.probe("--h1", port: gateway.port, path: "/bytes", backend: sockets[2], pid: pid)
+        let probes = try await [("HTTP/1.1 messages", overHTTP1), ("h2 messages", overHTTP2), ("HTTP/1.1 bytes", byBytes)]
+        for (name, probe) in probes {
+            print("rate limit, \(name): \(probe.messages_per_second) msg/s, \(probe.bytes_per_second) B/s over \(probe.window) s; \(probe.sent) of 80,000 offered messages framed, \(probe.received) delivered; gateway RSS \(probe.rss_start ?? 0) -> \(probe.rss_end ?? 0)")
+            #expect(probe.in_order, "\(name): a message was lost, cut or reordered")
+            #expect(probe.window > 3, "\(name): \(probe)")
+            // The excess stays with the client: the gateway's memory does not follow the offer.
+            let growth = (probe.rss_end ?? 0) - (probe.rss_start ?? 0)
+            #expect(probe.rss_start ?? 0 > 0 && growth < 4 << 20, "\(name): RSS grew \(growth) bytes")
+        }
+        for (name, probe) in probes.prefix(2) {
+            #expect(abs(probe.messages_per_second - 50) <= 5, "\(name): \(probe)")
+        }
+        let bytes = probes[2].1
+        #expect(abs(Double(bytes.bytes_per_second) - 65_536) <= 6_554, "\(bytes)")
+
+        let admin = try await gateway.adminPort()
+        let metrics = AdminTests.samples(try await AdminTests.request(admin, "GET", "/metrics", token: nil, group: group).1)
+        #expect((metrics["wsgate_rate_limit_pauses_total{route=\"/messages\"}"] ?? 0) > 100, "\(metrics.filter { $0.key.contains("rate_limit") })")
+    }
+}

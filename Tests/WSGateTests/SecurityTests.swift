@@ -327,6 +327,8 @@ import Testing
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {max_sessions_per_user: 1}}]", "routes[0].limits.max_sessions_per_user"),
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {max_sessions_per_target: 0}}]", "routes[0].limits.max_sessions_per_target"),
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {on_limit: kick}}]", "routes[0].limits.on_limit"),
+        ("routes: [{path: /, backend: 'tcp://h:1', limits: {messages_per_second: 0}}]", "routes[0].limits.messages_per_second"),
+        ("routes: [{path: /, backend: 'tcp://h:1', limits: {bytes_per_second: lots}}]", "routes[0].limits.bytes_per_second"),
     ])
     func badSecuritySettingsAreNamed(_ routes: String, _ key: String) throws {
         let empty = try self.file("")
@@ -343,7 +345,7 @@ import Testing
               - path: /
                 backend: 'ws://h:1'
                 backend_identity: {header: X-User, claims: {email: X-Email, sub: X-Sub}}
-                limits: {max_session_duration: 90m, max_sessions_per_target: 1, on_limit: replace_oldest}
+                limits: {max_session_duration: 90m, max_sessions_per_target: 1, on_limit: replace_oldest, messages_per_second: 20, bytes_per_second: 64KiB}
               - {path: /quiet, backend: 'ws://h:1', backend_identity: {header: off}}
             """
         let config = try ConfigurationLoader.parse(yaml: yaml)
@@ -356,6 +358,8 @@ import Testing
         #expect(config.routes[1].limits.maxSessionDuration == nil)
         #expect(config.routes[0].limits.maxSessionsPerTarget == 1 && config.routes[0].limits.onLimit == .replaceOldest)
         #expect(config.routes[1].limits.maxSessionsPerTarget == nil && config.routes[1].limits.onLimit == .reject)
+        #expect(config.routes[0].limits.rates == .init(messagesPerSecond: 20, bytesPerSecond: 65_536))
+        #expect(!config.routes[1].limits.rates.isLimited)
         #expect(throws: HTTPRefusal.self) { try identity.headers(user: "ann\r\nX-Admin: yes", claims: [:]) }
         let headers = try identity.headers(user: "ann", claims: ["email": "ann@example.com", "other": "x"])
         #expect(headers.map(\.name) == ["X-User", "X-Email"] && headers.map(\.value) == ["ann", "ann@example.com"])

@@ -21,6 +21,8 @@ final class SessionMetrics: Sendable {
     let messagesOut: Counter
     let duration: Timer
     let connect: Timer
+    /// Each time a session's reads paused on its rate limit.
+    let throttled: Counter
     private let route: String
     /// Close counters by code and initiator: few distinct values per route.
     private let closes = NIOLockedValueBox<[String: Counter]>([:])
@@ -39,6 +41,7 @@ final class SessionMetrics: Sendable {
         self.messagesOut = Counter(label: "wsgate_messages_total", dimensions: route + [("direction", "out")])
         self.duration = Timer(label: "wsgate_session_duration_seconds", dimensions: route, preferredDisplayUnit: .seconds)
         self.connect = Timer(label: "wsgate_backend_connect_seconds", dimensions: [("route", key.route), ("backend", key.backend)], preferredDisplayUnit: .seconds)
+        self.throttled = Counter(label: "wsgate_rate_limit_pauses_total", dimensions: route)
     }
 
     private static let all = NIOLockedValueBox<[Key: SessionMetrics]>([:])

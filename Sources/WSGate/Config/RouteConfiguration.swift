@@ -118,6 +118,14 @@ public struct RouteLimits: Sendable, Equatable {
     public var maxSessionsPerTarget: Int?
     /// What a handshake past either limit gets.
     public var onLimit: SessionLimitPolicy = .reject
+    /// What one client may send: messages, and payload bytes (as sent, compressed or not), per
+    /// second; nil: no limit. Applied by pausing the client's reads (``SessionRateLimit``).
+    public var messagesPerSecond: Int?
+    public var bytesPerSecond: Int?
+
+    var rates: SessionRateLimit.Rates {
+        SessionRateLimit.Rates(messagesPerSecond: self.messagesPerSecond, bytesPerSecond: self.bytesPerSecond)
+    }
 
     public init() {}
 }
@@ -153,6 +161,8 @@ extension RouteConfiguration: ConfigurationSection {
                 .optional("max_sessions_per_user", \.limits.maxSessionsPerUser, .integer(in: 1...1_000_000), unset: "unlimited"),
                 .optional("max_sessions_per_target", \.limits.maxSessionsPerTarget, .integer(in: 1...1_000_000), unset: "unlimited"),
                 .value("on_limit", \.limits.onLimit, .choice("'reject' or 'replace_oldest'")),
+                .optional("messages_per_second", \.limits.messagesPerSecond, .integer(in: 1...10_000_000), unset: "unlimited"),
+                .optional("bytes_per_second", \.limits.bytesPerSecond, .size(), unset: "unlimited"),
                 .value("connect_attempts", \.pool.connectAttempts, .integer(in: 1...16)),
                 .optional("connect_deadline", \.pool.connectDeadline, .positiveDuration, unset: "2 x connect_timeout"),
             ]),

@@ -6,7 +6,8 @@ import NIOHTTP1
 ///
 /// Outgoing bytes queue here until nghttp2 asks for them; the queue is what "writable" measures, so
 /// a slow client stream stops its backend from being read without touching other streams. Incoming
-/// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it.
+/// DATA is acknowledged to the client (WINDOW_UPDATE) only once the partner leg could take it and
+/// the session's rate limit allowed it.
 /// What an event means at a given moment is decided by ``HTTP2StreamState``; this class does it.
 final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
     /// Queue size above which the stream stops taking writes, and below which it takes them again.
@@ -68,7 +69,7 @@ final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
             }
             self.unconsumed += data.readableBytes
             leg.receive(data)
-            if leg.partner?.isWritable ?? true { self.consumeNow() }
+            if leg.mayRead { self.consumeNow() }
             return true
         }
     }
@@ -296,7 +297,7 @@ final class HTTP2Stream: LegTransport, SessionFront, StaticFileFront {
             self.leg?.receive(data)
         }
         if !early.isEmpty { self.leg?.readComplete() }
-        if self.leg?.partner?.isWritable ?? true { self.consumeNow() }
+        if self.leg?.mayRead ?? true { self.consumeNow() }
         if self.endsAfterReplay {
             self.endsAfterReplay = false
             self.clientEnded()

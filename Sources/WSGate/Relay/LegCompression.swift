@@ -12,10 +12,9 @@ final class LegCompression {
 
     /// From the peer: the compressed message being inflated.
     var inbound: InflatingMessage
-    /// While `inbound` is paused: the compressed bytes left, and the reads that arrived meanwhile
-    /// (at most NIO's reads of one readable event each time the other leg fills up).
+    /// While `inbound` is paused: the compressed bytes left (the reads that arrive meanwhile are
+    /// held by the leg).
     var pausedInput = ByteBuffer()
-    var heldReads: [ByteBuffer] = []
     /// To the peer: the message being compressed.
     var outbound: DeflatingMessage
 

@@ -42,7 +42,8 @@ struct RelayInstaller {
         case .tcp, .unix: toWebSocket = false
         }
         let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: toWebSocket,
-                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) })
+                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
+                                     rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
         session.clientLeg = clientLeg
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler

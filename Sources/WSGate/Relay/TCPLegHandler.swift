@@ -206,7 +206,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.reads.read(partnerIsWritable: self.partner?.isWritable ?? true) { context.read() }
+        if self.reads.read(allowed: self.partner?.isWritable ?? true) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

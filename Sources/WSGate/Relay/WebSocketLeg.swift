@@ -38,13 +38,21 @@ final class WebSocketLeg: RelayPartner {
     private var pendingPong: ByteBuffer?
     /// permessage-deflate with this leg's peer (client legs only).
     private let compression: LegCompression?
+    /// Reads that arrived while decoding was paused (the other leg filled up while inflating, or
+    /// the rate limit): at most NIO's reads of one readable event, or one HTTP/2 stream window.
+    private var heldReads: [ByteBuffer] = []
+    /// The route's limits on what this leg's peer sends (client legs only); nil once closing.
+    private var rateLimit: SessionRateLimit?
+    private var rateLimitTimer: Scheduled<Void>?
 
     /// `keepsMasked`: the partner is a WebSocket leg that masks again, so payload may reach it still
     /// masked (one XOR pass with both keys instead of two).
-    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, maxFrameBytes: Int? = nil, keepsMasked: Bool = false, compression: LegCompression? = nil) {
+    init(side: RelaySession.Side, session: RelaySession, maxMessageBytes: Int, maxFrameBytes: Int? = nil, keepsMasked: Bool = false, compression: LegCompression? = nil,
+         rateLimit: SessionRateLimit? = nil) {
         self.side = side
         self.session = session
         self.compression = compression
+        self.rateLimit = rateLimit
         self.handshake = WebSocketCloseHandshake(role: side == .client ? .server : .client)
         // The client leg is judged as a server (strict UTF-8); backend text is the backend's business.
         self.decoder = FrameDecoder(
@@ -65,11 +73,22 @@ final class WebSocketLeg: RelayPartner {
 
     func receive(_ data: ByteBuffer) {
         guard self.handshake.readsFromPeer, let transport = self.transport else { return }
-        if let compression = self.compression, compression.inbound.isPaused {
-            compression.heldReads.append(data)
+        // Held reads not yet decoded (a lifted rate limit's are, on the next loop turn) go first.
+        if self.decodingPaused || !self.heldReads.isEmpty {
+            self.heldReads.append(data)
             return
         }
         self.decode(data, transport: transport)
+    }
+
+    /// Inflating waits for the other leg, or the rate limit for time: what arrives is held.
+    private var decodingPaused: Bool {
+        self.compression?.inbound.isPaused == true || self.rateLimit?.isPaused == true
+    }
+
+    /// Whether the transport may read more: the other leg can take it and the rate limit allows.
+    var mayRead: Bool {
+        self.rateLimit?.isPaused != true && (self.partner?.isWritable ?? true)
     }
 
     private func decode(_ data: ByteBuffer, transport: LegTransport) {
@@ -83,16 +102,38 @@ final class WebSocketLeg: RelayPartner {
             self.session.count(from: self.side, messages: messages, bytes: bytes)
             if !pongsOnly { self.sawTraffic = true }
         }
+        // One clock read per read; the budget is then checked before each frame or payload slice.
+        let limited = self.rateLimit != nil
+        if limited { self.rateLimit?.refill(at: .now()) }
         do {
-            while let event = try self.decoder.next(from: &buffer) {
+            while true {
+                if limited, self.rateLimit?.allows(atFrameStart: self.decoder.isAtFrameStart) == false {
+                    if buffer.readableBytes > 0 { self.heldReads.insert(buffer, at: 0) }
+                    self.pauseForRateLimit(transport)
+                    return
+                }
+                let event: FrameDecoder.Event?
+                if limited, let allowance = self.rateLimit?.byteAllowance, allowance < buffer.readableBytes {
+                    // The decoder sees only what the byte budget covers; the loop comes back for the rest.
+                    var window = buffer.readSlice(length: allowance) ?? ByteBuffer()
+                    event = try self.decoder.next(from: &window)
+                    buffer.moveReaderIndex(to: buffer.readerIndex - window.readableBytes)
+                    if event == nil { continue }  // a header split by the window: the next one finishes it
+                } else {
+                    event = try self.decoder.next(from: &buffer)
+                }
+                guard let event else { break }
                 if case .pong = event {} else { pongsOnly = false }
                 switch event {
                 case .dataFrame(let opcode, let fin, let length):
-                    if fin { messages += 1 }
+                    if fin {
+                        messages += 1
+                        if limited { self.rateLimit?.messageArrived() }
+                    }
                     if let compression = self.compression, self.decoder.messageIsCompressed {
                         if compression.inbound.frameStarted(opcode: opcode, fin: fin, length: length) {
                             guard try self.finishInflatedMessage(compression) else {
-                                compression.heldReads.insert(buffer, at: 0)
+                                self.heldReads.insert(buffer, at: 0)
                                 return
                             }
                         }
@@ -101,11 +142,12 @@ final class WebSocketLeg: RelayPartner {
                     if self.handshake.sendsToPeer { self.partner?.relayFrame(opcode: opcode, fin: fin, length: length) }
                 case .payload(let payload):
                     bytes += payload.readableBytes
+                    if limited { self.rateLimit?.payloadArrived(payload.readableBytes) }
                     if let compression = self.compression, self.decoder.messageIsCompressed {
                         var input = payload
                         compression.inbound.payloadArrived(input.readableBytes)
                         guard try self.inflateFrameData(&input, compression) else {
-                            compression.heldReads.insert(buffer, at: 0)
+                            self.heldReads.insert(buffer, at: 0)
                             return
                         }
                         continue
@@ -113,6 +155,7 @@ final class WebSocketLeg: RelayPartner {
                     if self.handshake.sendsToPeer || self.partnerAwaitsFrameEnd { self.partner?.relayPayload(payload) }
                 case .maskedPayload(let payload, let mask, let offset):
                     bytes += payload.readableBytes
+                    if limited { self.rateLimit?.payloadArrived(payload.readableBytes) }
                     if self.handshake.sendsToPeer || self.partnerAwaitsFrameEnd { self.partner?.relayMaskedPayload(payload, mask: mask, offset: offset) }
                 case .ping(let payload):
                     if self.handshake.sendsToPeer { self.answerPing(payload, transport: transport) }
@@ -201,14 +244,11 @@ final class WebSocketLeg: RelayPartner {
         guard let inTail = compression.inbound.resume() else { return }
         var input = compression.pausedInput
         compression.pausedInput = ByteBuffer()
-        let held = compression.heldReads
-        compression.heldReads = []
         do {
             let finished = inTail
                 ? try self.finishInflatedMessage(compression, tail: input)
                 : try self.inflateFrameData(&input, compression)
             guard finished else {
-                compression.heldReads.append(contentsOf: held)
                 self.flushPartnerSoon(transport)
                 return
             }
@@ -216,15 +256,64 @@ final class WebSocketLeg: RelayPartner {
             self.failReceiving(error, transport: transport)
             return
         }
-        for (index, read) in held.enumerated() {
-            self.decode(read, transport: transport)
-            if compression.inbound.isPaused {
-                compression.heldReads.append(contentsOf: held[(index + 1)...])
-                self.flushPartnerSoon(transport)
-                return
-            }
+        self.decodeHeldReads(transport)
+        if self.decodingPaused {
+            self.flushPartnerSoon(transport)
+        } else {
+            self.partner?.relayFlush()
         }
-        self.partner?.relayFlush()
+    }
+
+    /// Decodes the reads held while decoding was paused, in order, until it pauses again (a read
+    /// cut short goes back to the front of the list).
+    private func decodeHeldReads(_ transport: LegTransport) {
+        while !self.decodingPaused, !self.heldReads.isEmpty, self.handshake.readsFromPeer {
+            self.decode(self.heldReads.removeFirst(), transport: transport)
+        }
+    }
+
+    // MARK: Rate limit (client legs)
+
+    /// The budget ran out: no more decoding or reading until it has refilled.
+    private func pauseForRateLimit(_ transport: LegTransport) {
+        guard self.rateLimitTimer == nil, let wait = self.rateLimit?.pause(atFrameStart: self.decoder.isAtFrameStart) else { return }
+        self.session.metrics.throttled.increment()
+        self.rateLimitTimer = transport.eventLoop.assumeIsolated().scheduleTask(in: wait) { [weak self] in
+            self?.rateLimitWaited()
+        }
+    }
+
+    private func rateLimitWaited() {
+        self.rateLimitTimer = nil
+        guard let transport = self.transport else { return }
+        guard self.rateLimit?.resume(at: .now(), atFrameStart: self.decoder.isAtFrameStart) != false else {
+            self.pauseForRateLimit(transport)
+            return
+        }
+        self.resumeDecoding(transport)
+    }
+
+    /// The rate limit let go: decode what was held, as a read batch of its own, then read again if
+    /// the other leg can take more (else its drain resumes us).
+    private func resumeDecoding(_ transport: LegTransport) {
+        self.decodeHeldReads(transport)
+        self.readComplete()
+        if !self.decodingPaused, self.mayRead { transport.resumeReading() }
+    }
+
+    /// Closing: what the peer still sends is only its side of the closing handshake, read at once.
+    private func liftRateLimit(_ transport: LegTransport) {
+        guard self.rateLimit != nil else { return }
+        let wasPaused = self.rateLimit?.isPaused == true
+        self.rateLimit = nil
+        self.rateLimitTimer?.cancel()
+        self.rateLimitTimer = nil
+        guard wasPaused else { return }
+        // Not from inside the close that got us here: held reads may answer it.
+        transport.eventLoop.assumeIsolated().execute { [weak self] in
+            guard let self, let transport = self.transport else { return }
+            self.resumeDecoding(transport)
+        }
     }
 
     /// Paused again while resuming, which runs inside the other leg's flush: flush what was relayed
@@ -260,6 +349,9 @@ final class WebSocketLeg: RelayPartner {
         let action = self.handshake.transportClosed()
         guard action != .none else { return }
         self.closeTimer?.cancel()
+        self.rateLimitTimer?.cancel()
+        self.rateLimitTimer = nil
+        self.heldReads.removeAll()
         if action == .vanished {
             // The peer vanished without a close frame.
             switch self.side {
@@ -596,6 +688,7 @@ final class WebSocketLeg: RelayPartner {
             transport.close()
             return
         }
+        self.liftRateLimit(transport)
         self.sendClose(code: code, reason: reason, transport: transport)
         self.dropAfterCloseTimeout(transport)
     }
@@ -611,6 +704,7 @@ final class WebSocketLeg: RelayPartner {
             self.resumeInflating(compression, transport: transport)
             if compression.inbound.isPaused { return }
         }
+        if self.rateLimit?.isPaused == true { return }  // its timer resumes reading
         self.transport?.resumeReading()
     }
 }

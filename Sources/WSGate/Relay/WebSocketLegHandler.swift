@@ -37,7 +37,7 @@ final class WebSocketLegHandler: ChannelDuplexHandler, LegTransport {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.reads.read(partnerIsWritable: self.leg.partner?.isWritable ?? true) { context.read() }
+        if self.reads.read(allowed: self.leg.mayRead) { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -95,6 +95,12 @@ public struct FrameDecoder {
         return true
     }
 
+    /// Whether the next bytes begin a frame (or finish a header split across reads).
+    public var isAtFrameStart: Bool {
+        if case .header = self.state { return true }
+        return false
+    }
+
     /// Decodes the next event from `buffer`, consuming what it used. Returns nil once `buffer` is
     /// exhausted (a partial header is kept internally, so the caller may drop the rest).
     public mutating func next(from buffer: inout ByteBuffer) throws(WebSocketProtocolError) -> Event? {
