@@ -607,18 +607,19 @@ extension SessionLimitTests {
         var window: Double
         var rss_start: Int?
         var rss_end: Int?
+        var backend_closed_after: Double?
     }
 
-    static func probe(_ front: String, port: Int, path: String, backend: URL, pid: pid_t) async throws -> Probe {
+    static func probe(_ front: String, port: Int, path: String, backend: URL, pid: pid_t, seconds: Int = 8, leave: [String] = []) async throws -> Probe {
         let run = try await Peers.run(try Peers.python, [Peers.script("rate_probe.py"), front, "127.0.0.1", String(port), path,
-                                                         "--backend", backend.path, "--pid", String(pid), "--seconds", "8"], timeout: 90)
+                                                         "--backend", backend.path, "--pid", String(pid), "--seconds", String(seconds)] + leave, timeout: 90)
         return try Peers.lastJSON(Probe.self, in: run, from: "rate_probe.py")
     }
 
     @Test func aFloodingClientGetsItsRateAndNoMoreOverBothFronts() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { group.shutdownGracefully { _ in } }
-        let sockets = (0..<3).map { _ in Scratch.path("rate", suffix: ".sock") }
+        let sockets = (0..<4).map { _ in Scratch.path("rate", suffix: ".sock") }
         let config = Scratch.path("wsgate-rate-limits", suffix: ".yaml")
         try """
             admin: {address: "127.0.0.1:0"}
@@ -627,6 +628,7 @@ extension SessionLimitTests {
               - {path: /messages, backend: "unix:\(sockets[0].path)", limits: {messages_per_second: 50}}
               - {path: /messages-h2, backend: "unix:\(sockets[1].path)", limits: {messages_per_second: 50}}
               - {path: /bytes, backend: "unix:\(sockets[2].path)", limits: {bytes_per_second: 64KiB}}
+              - {path: /leave, backend: "unix:\(sockets[3].path)", limits: {messages_per_second: 50, ping_interval: 1s}}
             """.write(to: config, atomically: true, encoding: .utf8)
         let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--threads", "1"])
         defer { gateway.stop() }
@@ -636,6 +638,10 @@ extension SessionLimitTests {
         async let overHTTP1 = Self.probe("--h1", port: gateway.port, path: "/messages", backend: sockets[0], pid: pid)
         async let overHTTP2 = Self.probe("--h2", port: gateway.port, path: "/messages-h2", backend: sockets[1], pid: pid)
         async let byBytes = Self.probe("--h1", port: gateway.port, path: "/bytes", backend: sockets[2], pid: pid)
+        // A client that leaves with its buffers full: TCP brings its end of stream only after its
+        // data, which the gateway reads at 50 a second; the ping it gets once a ping interval is
+        // answered by its kernel with a reset, which ends the session (else: minutes).
+        async let leaving = Self.probe("--h1", port: gateway.port, path: "/leave", backend: sockets[3], pid: pid, seconds: 3, leave: ["--leave", "20"])
         let probes = try await [("HTTP/1.1 messages", overHTTP1), ("h2 messages", overHTTP2), ("HTTP/1.1 bytes", byBytes)]
         for (name, probe) in probes {
             print("rate limit, \(name): \(probe.messages_per_second) msg/s, \(probe.bytes_per_second) B/s over \(probe.window) s; \(probe.sent) of 80,000 offered messages framed, \(probe.received) delivered; gateway RSS \(probe.rss_start ?? 0) -> \(probe.rss_end ?? 0)")
@@ -650,6 +656,10 @@ extension SessionLimitTests {
         }
         let bytes = probes[2].1
         #expect(abs(Double(bytes.bytes_per_second) - 65_536) <= 6_554, "\(bytes)")
+
+        let left = try await leaving
+        print("rate limit, a client that left with \(left.sent) messages framed: its backend connection closed \(left.backend_closed_after ?? -1) s later")
+        #expect(left.in_order && (left.backend_closed_after ?? 99) < 5, "\(left)")
 
         let admin = try await gateway.adminPort()
         let metrics = AdminTests.samples(try await AdminTests.request(admin, "GET", "/metrics", token: nil, group: group).1)

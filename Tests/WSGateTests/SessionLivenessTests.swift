@@ -91,6 +91,18 @@ import Testing
         #expect(lastsFirst.sweep(at: Self.at(5)) == .close(.maxSessionDuration, detail: "maximum session duration reached"))
     }
 
+    @Test func aThrottledClientIsProbedOncePerPingIntervalWithoutAwaitingAPong() {
+        var liveness = Self.liveness()
+        let probes = [29, 30, 45, 60].map { liveness.probeThrottledClient(at: Self.at($0)) }
+        #expect(probes == [false, true, false, true])
+        // Heard from all along (its reads go on at the limit's rate): never a missed pong.
+        liveness.heardFromClient(at: Self.at(61))
+        #expect(liveness.sweep(at: Self.at(80)) == .none)
+        var unpinged = Self.liveness(ping: nil)
+        let probed = unpinged.probeThrottledClient(at: Self.at(3600))
+        #expect(!probed)
+    }
+
     @Test func aDeadlineGoesBeforeAnIdleTimeoutDueAtTheSameSweep() {
         let liveness = SessionLiveness(idleTimeout: .seconds(10), pingInterval: nil, credentialExpiry: Self.at(10), now: Self.start)
         #expect(liveness.sweep(at: Self.at(11)) == .close(.credentialsExpired, detail: "credentials expired"))

@@ -3,7 +3,7 @@
 the timing does not depend on the test process (which stalls under load).
 
     rate_probe.py (--h1 | --h2) HOST PORT PATH --backend UNIX_SOCKET [--rate N] [--size BYTES]
-                  [--seconds S] [--pid GATEWAY_PID]
+                  [--seconds S] [--pid GATEWAY_PID] [--leave WAIT]
 
 Listens on UNIX_SOCKET as the route's backend (a `unix:` route), then opens one WebSocket to the
 gateway — HTTP/1.1, or an RFC 8441 stream over h2c prior knowledge — and offers N binary messages a
@@ -15,6 +15,9 @@ Prints one JSON object: sent, received, in_order (bool), and the steady rates se
 — messages_per_second and bytes_per_second — counted over a window from 1.5 s after the first
 arrival to 1.5 s before the flood ends (the first second's burst left out). With --pid, also the
 gateway's resident set at 1 s into the flood and at its end (rss_start, rss_end, in bytes).
+With --leave, the client then closes its socket with its buffers still full and the probe waits
+up to WAIT seconds for the gateway to close the backend connection: backend_closed_after is the
+time from the client's close to the backend's end of stream (null if it did not come).
 """
 import json
 import os
@@ -65,6 +68,8 @@ class Backend(threading.Thread):
         self.size = size
         self.arrivals = []
         self.in_order = True
+        self.ended = threading.Event()
+        self.ended_at = None
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(path)
         self.server.listen(1)
@@ -73,8 +78,13 @@ class Backend(threading.Thread):
         conn, _ = self.server.accept()
         pending = bytearray()
         while True:
-            data = conn.recv(65536)
+            try:
+                data = conn.recv(65536)
+            except ConnectionError:
+                data = b""
             if not data:
+                self.ended_at = time.monotonic()
+                self.ended.set()
                 return
             now = time.monotonic()
             pending += data
@@ -219,7 +229,11 @@ def main() -> int:
                    "messages_per_second": round(messages_rate, 2), "bytes_per_second": round(bytes_rate),
                    "window": round(window, 3)})
     result.update(rss)
+    left = time.monotonic()
     sock.close()
+    if "--leave" in options:
+        backend.ended.wait(float(options["--leave"]))
+        result["backend_closed_after"] = None if backend.ended_at is None else round(backend.ended_at - left, 3)
     print(json.dumps(result))
     return 0
 

@@ -129,6 +129,9 @@ final class RelaySession: GoingAway {
         }
         switch self.liveness.sweep(at: now) {
         case .none:
+            if self.clientLeg?.isThrottled == true, self.liveness.probeThrottledClient(at: now) {
+                _ = self.clientLeg?.sendLivenessPing()
+            }
             if self.deadlineTimer == nil, let deadline = self.liveness.deadline, deadline.at - now <= SessionLiveness.longestPeriod {
                 self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline.at) { [weak self] in
                     self?.sweep(at: .now())

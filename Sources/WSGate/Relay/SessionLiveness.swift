@@ -18,6 +18,8 @@ struct SessionLiveness {
     let pingInterval: TimeAmount?
     private var lastActivity: NIODeadline
     private var lastHeardFromClient: NIODeadline
+    /// The last ping to a client held back by its rate limit (``probeThrottledClient(at:)``).
+    private var lastProbe: NIODeadline
     /// When the outstanding ping went out; nil: none is.
     private var outstandingPing: NIODeadline?
     /// The earliest deadline and why it ends the session; nil: none.
@@ -31,6 +33,7 @@ struct SessionLiveness {
         self.pingInterval = pingInterval
         self.lastActivity = now
         self.lastHeardFromClient = now
+        self.lastProbe = now
         self.checksCredential = checksCredential
         if let maxDuration { self.deadline = (now + maxDuration, .maxSessionDuration) }
         if let credentialExpiry, credentialExpiry < (self.deadline?.at ?? .distantFuture) {
@@ -68,6 +71,17 @@ struct SessionLiveness {
 
     mutating func pingSent(at now: NIODeadline) {
         self.outstandingPing = now
+    }
+
+    /// Whether to ping a client whose reads its rate limit holds back, once a ping interval. Such a
+    /// client is heard from only as fast as the limit reads it, and TCP delivers a connection's end
+    /// after its data: a client that left with a full buffer would keep its session open for as
+    /// long as that buffer takes to read. A ping to a gone client's socket is answered with a reset,
+    /// which ends the session. No pong is awaited: it is queued behind the client's unread bytes.
+    mutating func probeThrottledClient(at now: NIODeadline) -> Bool {
+        guard let interval = self.pingInterval, now - self.lastProbe >= interval else { return false }
+        self.lastProbe = now
+        return true
     }
 
     /// Deadlines first: a session past its end closes for that reason even if it is also idle.

@@ -86,6 +86,9 @@ final class WebSocketLeg: RelayPartner {
         self.compression?.inbound.isPaused == true || self.rateLimit?.isPaused == true
     }
 
+    /// Reads paused by the rate limit (see ``SessionLiveness/probeThrottledClient(at:)``).
+    var isThrottled: Bool { self.rateLimit?.isPaused == true }
+
     /// Whether the transport may read more: the other leg can take it and the rate limit allows.
     var mayRead: Bool {
         self.rateLimit?.isPaused != true && (self.partner?.isWritable ?? true)
