@@ -120,7 +120,8 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// One line of /proc/PID/net/tcp or tcp6: the endpoints (address as /proc writes it, "0100007F"
-    /// for 127.0.0.1, and port), the state (hex, "01" established, "06" time-wait, "08" close-wait)
+    /// for 127.0.0.1, and port), the state (hex, "01" established, "06" time-wait, "08" close-wait),
+    /// the timer ("02:00000BB8": the keepalive timer, due in 0xBB8 ticks of 1/100 s; "00:…" none)
     /// and the socket's inode.
     struct TCPSocket: CustomStringConvertible {
         var localAddress: Substring = ""
@@ -128,6 +129,7 @@ final class GatewayProcess: @unchecked Sendable {
         var remoteAddress: Substring = ""
         var remotePort: Int?
         var state: Substring
+        var timer: Substring = ""
         var inode: Substring
 
         /// This socket is `local` → `remote`, both on 127.0.0.1.
@@ -160,7 +162,7 @@ final class GatewayProcess: @unchecked Sendable {
                 let address = { (endpoint: Substring) in endpoint.split(separator: ":").first ?? "" }
                 let port = { (endpoint: Substring) in endpoint.split(separator: ":").last.flatMap { Int($0, radix: 16) } }
                 return TCPSocket(localAddress: address(fields[1]), localPort: port(fields[1]), remoteAddress: address(fields[2]), remotePort: port(fields[2]),
-                                 state: fields[3], inode: fields[9])
+                                 state: fields[3], timer: fields[5], inode: fields[9])
             }
         }
     }

@@ -112,13 +112,12 @@ extension ConfigurationValue where Value == TimeAmount {
 }
 
 extension ConfigurationValue where Value == TimeAmount? {
-    /// A duration where 0 turns the feature off.
+    /// A duration where `off` or 0 turns the feature off.
     static var durationOrOff: Self {
-        let duration = ConfigurationValue<TimeAmount>.duration
-        return Self(read: { reader, node, key throws(ConfigurationError) in
-            let value = try duration.read(reader, node, key)
-            return value == .zero ? nil : value
-        }, show: { $0?.prettyDescription ?? "off" })
+        .parsed({ text in
+            if text == "off" { return .some(nil) }
+            return ValueParsing.duration(text).map { $0 == .zero ? nil : $0 }
+        }, invalid: { "invalid duration '\($0)' (use e.g. 500ms, 30s, 5m, 1h, or off)" }, show: { $0?.prettyDescription ?? "off" })
     }
 }
 

@@ -53,6 +53,8 @@ public struct ServerSettings: Sendable, Equatable {
     /// Proxies whose `X-Forwarded-For` is believed (and passed on); from anyone else the
     /// `X-Forwarded-*` and `Forwarded` headers are dropped and the TCP peer is the client.
     public var trustedProxies: [IPNetwork] = []
+    /// TCP keepalive on client and backend connections.
+    public var keepalive = KeepaliveSettings()
 
     public init() {}
 }
@@ -197,6 +199,7 @@ extension ServerSettings: ConfigurationSection {
             .optional("threads", \.threads, .integer(in: 1...1024), unset: "one per core"),
             .section("http2", \.http2),
             .value("trusted_proxies", \.trustedProxies, .networks),
+            .section("keepalive", \.keepalive),
         ]
     }
 

@@ -118,11 +118,12 @@ public final class GatewayServer: Sendable {
 
     private func bootstrap(tls: ServerTLSContext?, proxyProtocolFrom trusted: [IPNetwork]?) -> ServerBootstrap {
         let gateway = self.gateway
-        return ServerBootstrap(group: self.group)
+        let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.recvAllocator, value: ReceiveBuffers())
+        return SocketKeepalive.apply(gateway.settings.keepalive, to: bootstrap)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let client = ClientConnection(address: channel.remoteAddress, localAddress: channel.localAddress, secure: tls != nil,

@@ -41,6 +41,14 @@ struct RelayInstaller {
         case .webSocket: toWebSocket = backend.compression == nil
         case .tcp, .unix: toWebSocket = false
         }
+        if case .unix = backend.url {} else {
+            do {
+                try SocketKeepalive.apply(gateway.settings.keepalive, to: backend.channel)
+            } catch {
+                // A safety net, not worth refusing the session over.
+                gateway.logger.debug("backend keepalive not set: \(error)", metadata: ["backend": "\(backend.url)"])
+            }
+        }
         let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: toWebSocket,
                                      compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
                                      rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
