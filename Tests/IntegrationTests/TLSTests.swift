@@ -91,6 +91,51 @@ struct TestCertificates {
         #expect(try await client.readResponse().0 == 502)
     }
 
+    /// A wss backend that requires client certificates (a TLS gateway with `client_ca`, its route
+    /// open to `CN=gateway` only) accepts the gateway's `backend_tls` certificate; without one, or
+    /// with one its CA did not sign, the backend refuses and the client gets 502.
+    @Test func wssBackendRequiringAClientCertificate() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        let ours = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), certificates.directory.path, "gateway", "gateway"])
+        #expect(ours.status == 0, "\(ours.output)")
+        let strangers = try await TestCertificates.make()
+        defer { strangers.remove() }
+        _ = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), strangers.directory.path, "gateway", "gateway"])
+        var tls = certificates.tls()
+        tls.clientCAFile = certificates.ca
+        tls.clientCertificateRequired = true
+        let backend = try await GatewayFixture.start(listeners: [ListenerConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), tls: tls)]) { ws, _ in
+            var route = RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))
+            route.clientSubjects = ["CN=gateway"]
+            return [route]
+        }
+        defer { Task { await backend.stop() } }
+        let front = try await GatewayFixture.start { _, _ in
+            func route(_ path: String, _ settings: BackendTLS) -> RouteConfiguration {
+                var route = RouteConfiguration(path: path, backend: .webSocket(host: "localhost", port: backend.port, path: "/ws", query: nil, tls: true))
+                route.backendTLS = settings
+                return route
+            }
+            return [
+                route("/with-certificate", BackendTLS(caFile: certificates.ca, certificateFile: certificates.certificate("gateway"), keyFile: certificates.key("gateway"))),
+                route("/without", BackendTLS(caFile: certificates.ca)),
+                route("/foreign", BackendTLS(caFile: certificates.ca, certificateFile: strangers.certificate("gateway"), keyFile: strangers.key("gateway"))),
+            ]
+        }
+        defer { Task { await front.stop() } }
+        let (client, _) = try await front.client("/with-certificate")
+        try await client.sendFrame(1, Array("mutual".utf8))
+        #expect(try await client.readMessage().text == "mutual")
+        try await client.sendClose(1000)
+        #expect(try await client.readFrame().closeCode == 1000)
+        for path in ["/without", "/foreign"] {
+            let refused = try await front.raw()
+            try await refused.send(TestClient.handshake(path: path))
+            #expect(try await refused.readResponse().0 == 502, "\(path)")
+        }
+    }
+
     @Test func certificateReloadKeepsLiveSessions() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }

@@ -328,6 +328,7 @@ import Testing
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {max_sessions_per_target: 0}}]", "routes[0].limits.max_sessions_per_target"),
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {on_limit: kick}}]", "routes[0].limits.on_limit"),
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {messages_per_second: 0}}]", "routes[0].limits.messages_per_second"),
+        ("routes: [{path: /, backend: 'wss://h:1', backend_tls: {certificate: EMPTY}}]", "routes[0].backend_tls"),
         ("routes: [{path: /, backend: 'tcp://h:1', limits: {bytes_per_second: lots}}]", "routes[0].limits.bytes_per_second"),
     ])
     func badSecuritySettingsAreNamed(_ routes: String, _ key: String) throws {

@@ -26,6 +26,8 @@ struct ConfigurationFiles {
 
     private func check(_ route: inout RouteConfiguration, _ key: String) throws(ConfigurationError) {
         if let ca = route.backendTLS.caFile { try self.readable(ca, "\(key).backend_tls.ca") }
+        if let certificate = route.backendTLS.certificateFile { try self.readable(certificate, "\(key).backend_tls.certificate") }
+        if let privateKey = route.backendTLS.keyFile { try self.readable(privateKey, "\(key).backend_tls.key") }
         switch route.auth?.method {
         case .bearerTokens(let file): try self.readable(file, "\(key).auth.bearer_tokens_file")
         case .basic(let file):

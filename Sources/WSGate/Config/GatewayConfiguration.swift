@@ -1,4 +1,5 @@
 import NIOCore
+import Yams
 
 /// Everything wsgate runs from: listeners, the ordered routing table and server-wide limits.
 /// Built from a YAML file (``ConfigurationLoader``) or from command-line flags.
@@ -114,10 +115,15 @@ public struct BackendTLS: Sendable, Equatable, Hashable {
     /// Name sent as SNI and checked against the certificate; defaults to the URL's host (names only:
     /// for an IP address, set it to the name on the backend's certificate).
     public var serverName: String?
+    /// A client certificate (PEM, chain allowed) and its key, for backends that require one (mTLS).
+    public var certificateFile: String?
+    public var keyFile: String?
 
-    public init(caFile: String? = nil, serverName: String? = nil) {
+    public init(caFile: String? = nil, serverName: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
         self.caFile = caFile
         self.serverName = serverName
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
     }
 }
 
@@ -255,8 +261,16 @@ extension BackendTLS: ConfigurationSection {
         [
             .optional("ca", \.caFile, .string, unset: "system"),
             .optional("server_name", \.serverName, .string, unset: "the URL's host"),
+            .optional("certificate", \.certificateFile, .string, unset: "none"),
+            .optional("key", \.keyFile, .string, unset: "none"),
         ]
     }
 
     static var blank: Self { Self() }
+
+    static func finish(_ settings: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        guard (settings.certificateFile == nil) == (settings.keyFile == nil) else {
+            throw reader.fail(node, key, "a client certificate needs both certificate and key")
+        }
+    }
 }
