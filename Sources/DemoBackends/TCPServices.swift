@@ -9,6 +9,17 @@ public enum TCPServices {
         try await self.start(host: host, port: port, group: group) { EchoBytesHandler() }
     }
 
+    /// Echoes every byte back, on a unix socket (a socket file already there is replaced).
+    public static func startEcho(unixPath: String, group: EventLoopGroup) async throws -> Channel {
+        try await ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoBytesHandler()) }
+            }
+            .bind(unixDomainSocketPath: unixPath, cleanupExistingSocketFile: true)
+            .get()
+    }
+
     static func start(host: String, port: Int, group: EventLoopGroup, handler: @escaping @Sendable () -> ChannelHandler & Sendable) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)

@@ -1,3 +1,4 @@
+import DemoBackends
 import Foundation
 import JWTKit
 import NIOCore
@@ -271,6 +272,85 @@ import Testing
             #expect(try await Self.status(fixture, "/vnc?token=\(token)") == 403, "\(token)")
         }
         #expect(try await Self.status(fixture, "/vnc") == 403)
+    }
+
+    /// websockify's token sources: a directory of token files (a file added later is picked up,
+    /// hidden files are not), `unix_socket:` targets confined to `unix_directory` whatever the
+    /// spelling (`..`, a symbolic link, a relative path), and a JWT's `host`/`port` claims.
+    @Test func websockifyTokenDirectoriesUnixSocketsAndJWTHostPort() async throws {
+        let tokens = Scratch.path("wsgate-tokens")
+        let sockets = Scratch.path("wsgate-sockets")
+        let outside = Scratch.path("wsgate-outside")
+        for directory in [tokens, sockets, outside] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let console = try await TCPServices.startEcho(unixPath: sockets.appendingPathComponent("console.sock").path, group: group)
+        defer { console.close(promise: nil) }
+        let escape = try await TCPServices.startEcho(unixPath: outside.appendingPathComponent("escape.sock").path, group: group)
+        defer { escape.close(promise: nil) }
+        try FileManager.default.createSymbolicLink(atPath: sockets.appendingPathComponent("link.sock").path, withDestinationPath: outside.appendingPathComponent("escape.sock").path)
+        let (settings, signer) = try await Self.hs256("w")
+        let fixture = try await GatewayFixture.start { ws, tcp in
+            try "vnc1: 127.0.0.1:\(tcp)\n".write(to: tokens.appendingPathComponent("tcp"), atomically: true, encoding: .utf8)
+            try """
+                console: unix_socket:\(sockets.path)/console.sock
+                dotdot: unix_socket:\(sockets.path)/../\(outside.lastPathComponent)/escape.sock
+                linked: unix_socket:\(sockets.path)/link.sock
+                relative: unix_socket:console.sock
+                """.write(to: tokens.appendingPathComponent("unix"), atomically: true, encoding: .utf8)
+            try "hidden: 127.0.0.1:\(tcp)\n".write(to: tokens.appendingPathComponent(".hidden"), atomically: true, encoding: .utf8)
+            var targets = DynamicTargets()
+            targets.tokenFile = tokens.path
+            targets.unixDirectory = sockets.path
+            targets.allowed = [TargetPattern(parsing: "127.0.0.1:\(tcp)")!]
+            var route = RouteConfiguration(path: "/vnc", backend: .dynamic)
+            route.targets = targets
+            var withoutUnix = route
+            withoutUnix.path = "/tcp-only"
+            withoutUnix.targets?.unixDirectory = nil
+            var byJWT = RouteConfiguration(path: "/jwt", backend: .dynamic)
+            byJWT.auth = AuthSettings(method: .jwt(settings))
+            byJWT.targets = DynamicTargets()
+            byJWT.targets?.fromJWT = true
+            byJWT.targets?.allowed = [TargetPattern(parsing: "127.0.0.1:\(tcp)")!]
+            return [route, withoutUnix, byJWT]
+        }
+        defer { Task { await fixture.stop() } }
+        for token in ["vnc1", "console"] {
+            let (status, _, client) = try await Self.handshake(fixture, "/vnc?token=\(token)")
+            #expect(status == 101, "\(token)")
+            try await client.sendFrame(2, Array(token.utf8))
+            #expect(try await client.readMessage().payload == Array(token.utf8), "\(token)")
+            await client.close()
+        }
+        for token in ["dotdot", "linked", "relative", "hidden", "late"] {
+            #expect(try await Self.status(fixture, "/vnc?token=\(token)") == 403, "\(token)")
+        }
+        #expect(try await Self.status(fixture, "/tcp-only?token=console") == 403)
+        #expect(try await Self.status(fixture, "/tcp-only?token=vnc1") == 101)
+
+        // A file added to the directory is read within the watch interval (a second).
+        try "late: 127.0.0.1:\(fixture.tcpEchoPort)\n".write(to: tokens.appendingPathComponent("added"), atomically: true, encoding: .utf8)
+        var late = 403
+        let deadline = NIODeadline.now() + .seconds(10)
+        while late != 101 && NIODeadline.now() < deadline {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            late = try await Self.status(fixture, "/vnc?token=late")
+        }
+        #expect(late == 101)
+
+        struct HostPort: JWTPayload {
+            var sub: SubjectClaim
+            var exp: ExpirationClaim
+            var host: String
+            var port: Int
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        let expiry = ExpirationClaim(value: Date().addingTimeInterval(300))
+        let allowed = try await signer.sign(HostPort(sub: "ann", exp: expiry, host: "127.0.0.1", port: fixture.tcpEchoPort))
+        #expect(try await Self.status(fixture, "/jwt?token=\(allowed)") == 101)
+        let elsewhere = try await signer.sign(HostPort(sub: "ann", exp: expiry, host: "127.0.0.1", port: 1))
+        #expect(try await Self.status(fixture, "/jwt?token=\(elsewhere)") == 403)
     }
 
     @Test func jwtTargetClaimIsCheckedToo() async throws {

@@ -60,11 +60,11 @@ struct ConfigurationFiles {
         guard FileManager.default.isReadableFile(atPath: path) else { throw self.reader.fail(at: key, "cannot read file '\(path)'") }
     }
 
-    /// A readable file whose text `parse` accepts.
+    /// A readable file (or directory of files, see ``FileOrDirectory``) whose text `parse` accepts.
     private func parse(_ path: String, _ key: String, _ parse: (String) throws -> Void) throws(ConfigurationError) {
         try self.readable(path, key)
         do {
-            try parse(try String(contentsOfFile: path, encoding: .utf8))
+            try parse(try FileOrDirectory.read(path))
         } catch {
             throw self.reader.fail(at: key, "\(path): \(error)")
         }

@@ -18,6 +18,12 @@ struct FileStamp: Equatable, Sendable {
     var modifiedSeconds: Int
     var modifiedNanoseconds: Int
 
+    /// Whether the path leads (through links) to a regular file.
+    static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
     /// nil when the file cannot be reached (missing, or a dangling link mid-swap).
     init?(_ path: String) {
         var info = stat()

@@ -123,8 +123,12 @@ public struct DynamicTargets: Sendable, Equatable {
         case host
     }
 
-    /// `token: host:port` lines (websockify's format; `ws://`/`wss://` URLs also accepted), re-read on change.
+    /// `token: host:port` lines (websockify's format; `unix_socket:/path`, `ws://`/`wss://` URLs also
+    /// accepted) in a file or a directory of files, re-read on change.
     public var tokenFile: String?
+    /// Where `unix_socket:` targets may be: a socket whose real path is outside is refused (403).
+    /// nil: `unix_socket:` targets are refused.
+    public var unixDirectory: String?
     /// Take the target from the credential instead: the JWT claim named by `auth.jwt.target_claim`,
     /// or the `target` an `auth.http` service answers (YAML `from_jwt` or `from_auth`).
     public var fromJWT = false
@@ -297,14 +301,14 @@ extension DynamicTargets: ConfigurationSection {
     static var keys: [ConfigurationKey<Self>] {
         [
             .optional("token_file", \.tokenFile, .string),
+            .optional("unix_directory", \.unixDirectory, .string, unset: "none (unix_socket: targets refused)"),
             .value("from_jwt", \.fromJWT, .bool),
             .value("from_auth", \.fromJWT, .bool, shown: false),
             .value("token_from", \.tokenLocation, .choice("query or host")),
             .value("query_parameter", \.queryParameter, .string),
             .value("allowed", \.allowed, .list(.parsed(TargetPattern.init(parsing:), invalid: {
                 "'\($0)' is not HOST:PORTS (HOST: IP, CIDR, name or *.domain; PORTS: 22, 5900-5999 or *)"
-            }, show: \.description), nonEmpty: "an empty list would refuse every target"))
-                .required("missing: list the host:port patterns dynamic targets may reach (e.g. 127.0.0.1:5900-5999, 10.0.0.0/8:22)"),
+            }, show: \.description), nonEmpty: "an empty list would refuse every target")),
         ]
     }
 
@@ -313,6 +317,10 @@ extension DynamicTargets: ConfigurationSection {
     static func finish(_ targets: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
         guard (targets.tokenFile != nil) != targets.fromJWT else {
             throw reader.fail(node, key, "needs exactly one of token_file or from_jwt: true (from_auth: true)")
+        }
+        // unix_socket: targets are confined by unix_directory; anything else needs allowed.
+        guard !targets.allowed.isEmpty || targets.unixDirectory != nil else {
+            throw reader.fail(node, "\(key).allowed", "missing: list the host:port patterns dynamic targets may reach (e.g. 127.0.0.1:5900-5999, 10.0.0.0/8:22)")
         }
     }
 }

@@ -103,6 +103,9 @@ struct JWTVerifier: Sendable {
         if let target = payload.claims[self.settings.targetClaim] {
             guard case .string(let value) = target else { throw Failure(description: "JWT claim \(self.settings.targetClaim) is not a string") }
             claims.target = value
+        } else if let host = claims.texts["host"], let port = claims.texts["port"] {
+            // websockify's JWTTokenApi: the target in `host` and `port` claims.
+            claims.target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         }
         return claims
     }

@@ -162,13 +162,13 @@ final class RouteGuard: Sendable {
             text = mapped
         }
         guard let backend = TargetTokenFile.backend(text) else {
-            throw HTTPRefusal(.forbidden, "target '\(text)' is not host:port or a ws://, wss:// or tcp:// URL", closesConnection: true, label: "target")
+            throw HTTPRefusal(.forbidden, "target '\(text)' is not host:port, unix_socket:PATH or a ws://, wss:// or tcp:// URL", closesConnection: true, label: "target")
         }
         let hostPort: (String, Int)
         switch backend {
         case .tcp(let host, let port): hostPort = (host, port)
         case .webSocket(let host, let port, _, _, _): hostPort = (host, port)
-        case .unix: throw HTTPRefusal(.forbidden, "unix: targets cannot be dynamic", closesConnection: true, label: "target")
+        case .unix(let path): return .unix(path: try Self.confined(path, to: targets.unixDirectory))
         }
         guard targets.allowed.contains(where: { $0.matches(host: hostPort.0, port: hostPort.1) }) else {
             throw HTTPRefusal(.forbidden, "target \(backend) is not in the route's allowed targets", closesConnection: true, label: "target")
@@ -177,7 +177,40 @@ final class RouteGuard: Sendable {
     }
 }
 
-/// websockify's token file: `token: host:port` per line (`#` comments, blank lines ignored).
+extension RouteGuard {
+    /// A `unix_socket:` target's real path, if it is inside `directory`'s: symbolic links and `..`
+    /// are resolved first (the socket's own, when it exists; else its directory's), so no spelling
+    /// reaches a socket elsewhere.
+    static func confined(_ path: String, to directory: String?) throws(HTTPRefusal) -> String {
+        guard let directory else {
+            throw HTTPRefusal(.forbidden, "unix_socket: targets need targets.unix_directory", closesConnection: true, label: "target")
+        }
+        guard path.hasPrefix("/"), let root = Self.realPath(directory) else {
+            throw HTTPRefusal(.forbidden, "unix_socket: target '\(path)' is not an absolute path", closesConnection: true, label: "target")
+        }
+        let resolved: String?
+        if let whole = Self.realPath(path) {
+            resolved = whole
+        } else {
+            let url = URL(fileURLWithPath: path)
+            let name = url.lastPathComponent
+            resolved = name == ".." || name == "." ? nil : Self.realPath(url.deletingLastPathComponent().path).map { "\($0)/\(name)" }
+        }
+        guard let resolved, resolved.hasPrefix(root.hasSuffix("/") ? root : root + "/") else {
+            throw HTTPRefusal(.forbidden, "unix_socket: target '\(path)' is outside targets.unix_directory", closesConnection: true, label: "target")
+        }
+        return resolved
+    }
+
+    private static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
+
+/// websockify's token file: `token: host:port` per line (`#` comments, blank lines ignored);
+/// `token: unix_socket:/path` for a unix socket, as websockify's TokenFile reads it.
 enum TargetTokenFile {
     struct ParseError: Error, CustomStringConvertible {
         var line: Int
@@ -198,8 +231,12 @@ enum TargetTokenFile {
         return map
     }
 
-    /// `host:port` (a TCP service) or a `tcp://`, `ws://`, `wss://` URL.
+    /// `host:port` (a TCP service), `unix_socket:/path`, or a `tcp://`, `ws://`, `wss://` URL.
     static func backend(_ text: String) -> BackendURL? {
+        if text.hasPrefix("unix_socket:") {
+            let path = String(text.dropFirst("unix_socket:".count)).trimmingWhitespace()
+            return path.isEmpty ? nil : .unix(path: path)
+        }
         if text.contains("://") {
             return try? BackendURL(parsing: text)
         }

@@ -1,16 +1,17 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// A file parsed into a value and parsed again when it changes (size or modification time), checked
-/// at most once a second so a busy route costs one `stat` a second, not one per handshake.
-/// A change that does not parse leaves the previous value in place and is reported once.
+/// A file (or a directory of files, see ``FileOrDirectory``) parsed into a value and parsed again
+/// when it changes (size or modification time), checked at most once a second so a busy route
+/// costs one `stat` a second, not one per handshake. A change that does not parse leaves the
+/// previous value in place and is reported once.
 final class WatchedFile<Value: Sendable>: @unchecked Sendable {
     let path: String
     private let parse: @Sendable (String) throws -> Value
     private let onReloadError: @Sendable (String, Error) -> Void
     /// Seconds between looks at the file (1 s; tests use 0).
     private let checkInterval: TimeInterval
-    private let state: NIOLockedValueBox<(value: Value, version: Int, stamp: FileStamp?, checked: Date)>
+    private let state: NIOLockedValueBox<(value: Value, version: Int, stamp: [FileStamp?], checked: Date)>
 
     /// Parses the file now; a first read that fails is the caller's (configuration) error.
     init(path: String, parse: @escaping @Sendable (String) throws -> Value, onReloadError: @escaping @Sendable (String, Error) -> Void = { _, _ in },
@@ -19,8 +20,8 @@ final class WatchedFile<Value: Sendable>: @unchecked Sendable {
         self.checkInterval = checkInterval
         self.parse = parse
         self.onReloadError = onReloadError
-        let stamp = FileStamp(path)
-        let value = try parse(try String(contentsOfFile: path, encoding: .utf8))
+        let stamp = FileOrDirectory.stamps(path)
+        let value = try parse(try FileOrDirectory.read(path))
         self.state = NIOLockedValueBox((value, 0, stamp, Date()))
     }
 
@@ -36,10 +37,10 @@ final class WatchedFile<Value: Sendable>: @unchecked Sendable {
             return ((state.value, state.version), due)
         }
         guard due else { return current }
-        let stamp = FileStamp(self.path)
+        let stamp = FileOrDirectory.stamps(self.path)
         guard stamp != self.state.withLockedValue({ $0.stamp }) else { return current }
         do {
-            let value = try self.parse(try String(contentsOfFile: self.path, encoding: .utf8))
+            let value = try self.parse(try FileOrDirectory.read(self.path))
             return self.state.withLockedValue { state in
                 state.value = value
                 state.stamp = stamp
