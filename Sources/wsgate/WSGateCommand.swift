@@ -12,7 +12,7 @@ struct WSGateCommand: AsyncParsableCommand {
         commandName: "wsgate",
         abstract: "A WebSocket gateway: terminates client WebSockets and relays them to TCP or WebSocket backends chosen by path.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, Replay.self],
+        subcommands: [Run.self, Check.self, Replay.self, Websockify.self],
         defaultSubcommand: Run.self
     )
 }
