@@ -182,6 +182,64 @@ struct TestCertificates {
     }
 }
 
+/// Several certificates on one listener, chosen by the name a client asks for (SNI), each picked up
+/// again when its file is replaced, without a restart.
+@Suite(.timeLimit(.minutes(3))) struct SNICertificateTests {
+    static func issue(_ certificates: TestCertificates, _ file: String, for name: String) async throws {
+        let run = try await Peers.run(URL(fileURLWithPath: "/usr/bin/env"), ["DNS_NAME=\(name)", "/bin/bash", Peers.script("make-certs.sh"), certificates.directory.path, file])
+        #expect(run.status == 0, "\(run.output)")
+    }
+
+    /// The subject and serial of the certificate served for `name`.
+    static func served(port: Int, name: String) async throws -> String {
+        let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername \(name) </dev/null 2>/dev/null | openssl x509 -noout -subject -serial"])
+        return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test func eachNameGetsItsCertificateAndARenamedOneIsPickedUp() async throws {
+        let certificates = try await TestCertificates.make()
+        defer { certificates.remove() }
+        try await Self.issue(certificates, "a", for: "a.test")
+        try await Self.issue(certificates, "b", for: "*.b.test")
+        let config = Scratch.path("wsgate-sni", suffix: ".yaml")
+        try """
+            listeners:
+              - address: "127.0.0.1:0"
+                tls:
+                  certificate: \(certificates.certificate())
+                  key: \(certificates.key())
+                  certificates:
+                    - {certificate: \(certificates.certificate("a")), key: \(certificates.key("a"))}
+                    - {certificate: \(certificates.certificate("b")), key: \(certificates.key("b"))}
+            routes: [{path: /, backend: "tcp://127.0.0.1:1"}]
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0.5"])
+        defer { gateway.stop() }
+        try await gateway.waitUntilListening()
+
+        let a = try await Self.served(port: gateway.port, name: "a.test")
+        #expect(a.contains("CN=a.test") || a.contains("CN = a.test"), "\(a)")
+        let b = try await Self.served(port: gateway.port, name: "console.b.test")
+        #expect(b.contains("b.test"), "\(b)")
+        for other in ["localhost", "c.test", "deep.console.b.test"] {
+            let served = try await Self.served(port: gateway.port, name: other)
+            #expect(served.contains("CN=localhost") || served.contains("CN = localhost"), "\(other): \(served)")
+        }
+
+        // A new certificate for a.test, renamed into place as deployment tools do.
+        try await Self.issue(certificates, "a-next", for: "a.test")
+        _ = rename(certificates.key("a-next"), certificates.key("a"))
+        _ = rename(certificates.certificate("a-next"), certificates.certificate("a"))
+        var now = a
+        let deadline = NIODeadline.now() + .seconds(20)
+        while now == a && NIODeadline.now() < deadline {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            now = try await Self.served(port: gateway.port, name: "a.test")
+        }
+        #expect(now != a && now.contains("a.test"), "still \(now)")
+    }
+}
+
 /// mTLS: client certificates verified against a CA on the listener, routes restricted by subject.
 @Suite(.timeLimit(.minutes(2))) struct MutualTLSTests {
     @Test func clientCertificatesAreVerifiedAndRoutedOnSubject() async throws {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make-certs.sh DIR [NAME [CLIENT-CN]]: a throwaway CA (DIR/ca.pem) and a certificate for localhost,
 # 127.0.0.1 and ::1 signed by it (DIR/NAME.pem, DIR/NAME.key); with CLIENT-CN, a client certificate
-# (for mTLS) with that common name instead. For tests and for trying TLS locally.
+# (for mTLS) with that common name instead; with DNS_NAME set, a server certificate for that one name
+# (e.g. a.test or *.b.test, for SNI) instead of localhost. For tests and for trying TLS locally.
 set -euo pipefail
 dir=$1
 name=${2:-server}
@@ -16,6 +17,10 @@ if [[ -n "$client_cn" ]]; then
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" -out "$name.csr" \
     -subj "/O=wsgate tests/CN=$client_cn" 2>/dev/null
   printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n' > "$name.ext"
+elif [[ -n "${DNS_NAME:-}" ]]; then
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" -out "$name.csr" \
+    -subj "/CN=$DNS_NAME" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' "$DNS_NAME" > "$name.ext"
 else
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$name.key" -out "$name.csr" \
     -subj "/CN=localhost" 2>/dev/null

@@ -12,6 +12,10 @@ struct ConfigurationFiles {
             let key = "listeners[\(index)].tls"
             try self.readable(tls.certificateFile, "\(key).certificate")
             try self.readable(tls.keyFile, "\(key).key")
+            for (index, pair) in tls.sniCertificates.enumerated() {
+                try self.readable(pair.certificateFile, "\(key).certificates[\(index)].certificate")
+                try self.readable(pair.keyFile, "\(key).certificates[\(index)].key")
+            }
             if let ca = tls.clientCAFile { try self.readable(ca, "\(key).client_ca") }
         }
         for index in configuration.routes.indices {

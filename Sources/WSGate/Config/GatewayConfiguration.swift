@@ -101,6 +101,25 @@ public struct ListenerTLS: Sendable, Equatable {
     public var clientCAFile: String?
     /// With a client CA: whether a certificate is required (else optional, and routes decide).
     public var clientCertificateRequired = true
+    /// More certificates, each served to clients that ask (SNI) for a DNS name in its
+    /// subjectAltName; the first certificate is served to everyone else.
+    public var sniCertificates: [CertificatePair] = []
+
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+    }
+
+    /// Every file the listener reads (watched for changes).
+    var files: [String] {
+        [self.certificateFile, self.keyFile] + self.sniCertificates.flatMap { [$0.certificateFile, $0.keyFile] } + (self.clientCAFile.map { [$0] } ?? [])
+    }
+}
+
+/// A certificate chain (PEM, leaf first) and its key.
+public struct CertificatePair: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
 
     public init(certificateFile: String, keyFile: String) {
         self.certificateFile = certificateFile
@@ -243,13 +262,38 @@ extension ListenerConfiguration: ConfigurationSection {
 extension ListenerTLS: ConfigurationSection {
     static var keys: [ConfigurationKey<Self>] {
         [
-            .value("certificate", \.certificateFile, .string).required(),
-            .value("key", \.keyFile, .string).required(),
+            .value("certificate", \.certificateFile, .string),
+            .value("key", \.keyFile, .string),
+            .value("certificates", \.sniCertificates, .list(.section)),
             .optional("client_ca", \.clientCAFile, .string),
             .value("client_certificate", \.clientCertificateRequired, .parsed({ ["required": true, "optional": false][$0] },
                                                                              invalid: { "expected required or optional, got '\($0)'" },
                                                                              show: { $0 ? "required" : "optional" }))
                 .only(when: { $0.clientCAFile != nil }, "needs client_ca"),
+        ]
+    }
+
+    static var blank: Self { Self(certificateFile: "", keyFile: "") }
+
+    /// `certificate` and `key`, then `certificates` for other names; or `certificates` alone, the
+    /// first one the default.
+    static func finish(_ tls: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
+        if tls.certificateFile.isEmpty && tls.keyFile.isEmpty, let first = tls.sniCertificates.first {
+            tls.certificateFile = first.certificateFile
+            tls.keyFile = first.keyFile
+            tls.sniCertificates.removeFirst()
+        }
+        guard !tls.certificateFile.isEmpty, !tls.keyFile.isEmpty else {
+            throw reader.fail(node, key, "needs certificate and key (or a certificates list)")
+        }
+    }
+}
+
+extension CertificatePair: ConfigurationSection {
+    static var keys: [ConfigurationKey<Self>] {
+        [
+            .value("certificate", \.certificateFile, .string).required(),
+            .value("key", \.keyFile, .string).required(),
         ]
     }
 

@@ -51,7 +51,7 @@ struct ConfigurationReloader: Sendable {
     /// The files a reload depends on: the configuration and the listeners' PEM files.
     private func watchedFiles() -> [String] {
         guard let source = self.source else { return [] }
-        return [source.file] + self.server.configuration.listeners.compactMap(\.tls).flatMap { [$0.certificateFile, $0.keyFile] + ($0.clientCAFile.map { [$0] } ?? []) }
+        return [source.file] + self.server.configuration.listeners.compactMap(\.tls).flatMap(\.files)
     }
 
     private func watch(every interval: Duration, trigger: AsyncStream<String>.Continuation) async {

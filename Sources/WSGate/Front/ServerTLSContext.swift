@@ -20,12 +20,19 @@ final class ServerTLSContext: Sendable {
         self.current.withLockedValue { $0 = context }
     }
 
-    /// TLS 1.2 and later, ALPN `h2` then `http/1.1`.
+    /// TLS 1.2 and later, ALPN `h2` then `http/1.1`; the SNI certificates chosen by the name a
+    /// client asks for.
     static func make(_ files: ListenerTLS) throws -> NIOSSLContext {
         let chain = try NIOSSLCertificate.fromPEMFile(files.certificateFile)
         let key = try NIOSSLPrivateKey(file: files.keyFile, format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        if !files.sniCertificates.isEmpty {
+            let byName = try SNICertificates(files.sniCertificates)
+            configuration.sslContextCallback = { hello, promise in
+                promise.succeed(byName.override(for: hello.serverHostname))
+            }
+        }
         configuration.applicationProtocols = ["h2", "http/1.1"]
         if let clientCA = files.clientCAFile {
             configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCA))
