@@ -353,6 +353,61 @@ import Testing
         #expect(try await Self.status(fixture, "/jwt?token=\(elsewhere)") == 403)
     }
 
+    /// `auth.jwt.jwks_url`: keys fetched from the provider at start; a token signed with a key the
+    /// provider added later (a rotation) is accepted without SIGHUP, fetched once on its unknown
+    /// `kid`; made-up key ids do not make the gateway fetch again and again; `alg: none` and an
+    /// HS256 token keyed with the public key (algorithm confusion) are 401.
+    @Test func jwksKeysRotateWithoutReloadAndForgeriesAreRefused() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { group.shutdownGracefully { _ in } }
+        let provider = try await StubAuthService.start(group: group)
+        defer { provider.stop() }
+        let first = ES256PrivateKey()
+        let second = ES256PrivateKey()
+        func jwk(_ key: ES256PrivateKey, _ kid: String) -> String {
+            let point = key.parameters
+            return #"{"kty": "EC", "crv": "P-256", "x": "\#(point?.x ?? "")", "y": "\#(point?.y ?? "")", "kid": "\#(kid)", "alg": "ES256", "use": "sig"}"#
+        }
+        provider.jwks.withLockedValue { $0 = #"{"keys": [\#(jwk(first, "k1"))]}"# }
+        var settings = JWTSettings()
+        settings.jwksURL = "http://127.0.0.1:\(provider.port)/jwks"
+        let fixture = try await GatewayFixture.start { [settings] ws, _ in
+            var route = Self.wsRoute("/jwt", ws)
+            route.auth = AuthSettings(method: .jwt(settings))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+        let signers = JWTKeyCollection()
+        await signers.add(ecdsa: first, kid: "k1")
+        await signers.add(ecdsa: second, kid: "k2")
+        let byFirst = try await signers.sign(Self.claims(aud: nil), kid: "k1")
+        #expect(try await Self.status(fixture, "/jwt?token=\(byFirst)") == 101)
+        #expect(provider.count("") == 1, "fetched at start")
+
+        // The provider rotates: k2 in, k1 out.
+        provider.jwks.withLockedValue { $0 = #"{"keys": [\#(jwk(second, "k2"))]}"# }
+        let bySecond = try await signers.sign(Self.claims(aud: nil), kid: "k2")
+        #expect(try await Self.status(fixture, "/jwt?token=\(bySecond)") == 101)
+        #expect(try await Self.status(fixture, "/jwt?token=\(byFirst)") == 401, "a key the provider dropped")
+        #expect(provider.count("") == 2, "fetched once more, for k2")
+        await signers.add(ecdsa: ES256PrivateKey(), kid: "k9")
+        let madeUp = try await signers.sign(Self.claims(aud: nil), kid: "k9")
+        for _ in 0..<3 { #expect(try await Self.status(fixture, "/jwt?token=\(madeUp)") == 401) }
+        #expect(provider.count("") == 2, "unknown key ids fetch at most once every few seconds")
+
+        // Forgeries: no signature at all, and the public key used as an HMAC secret.
+        func base64URL(_ text: String) -> String {
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let payload = base64URL(#"{"sub": "ann", "exp": \#(Int(Date().timeIntervalSince1970) + 300)}"#)
+        let unsigned = base64URL(#"{"alg": "none", "typ": "JWT", "kid": "k2"}"#) + "." + payload + "."
+        #expect(try await Self.status(fixture, "/jwt?token=\(unsigned)") == 401)
+        let confused = JWTKeyCollection()
+        await confused.add(hmac: HMACKey(from: second.publicKey.pemRepresentation), digestAlgorithm: .sha256, kid: "k2")
+        let confusion = try await confused.sign(Self.claims(aud: nil), kid: "k2")
+        #expect(try await Self.status(fixture, "/jwt?token=\(confusion)") == 401)
+    }
+
     @Test func jwtTargetClaimIsCheckedToo() async throws {
         let (settings, signer) = try await Self.hs256("s")
         let fixture = try await GatewayFixture.start { ws, _ in

@@ -11,7 +11,7 @@ import NIOPosix
 /// target in ``target`` and an `X-Tenant` header. `outside`: 200 naming a target outside the allow
 /// list. `denied`: 401 with a body and `WWW-Authenticate`. `forbidden`: 403. `broken`: 500.
 /// `hang`: no answer ever. `redirect`: 302 to `/login`, which answers 200 whoever asks (a client
-/// that followed redirects would admit).
+/// that followed redirects would admit). `/jwks` answers ``jwks`` (an identity provider's keys).
 final class StubAuthService: Sendable {
     let channel: Channel
     /// Accepted connections, closed by ``stop()`` with the listener (AsyncHTTPClient keeps its
@@ -20,6 +20,8 @@ final class StubAuthService: Sendable {
     let calls = NIOLockedValueBox<[String: Int]>([:])
     /// What `json-*` tokens name as their target.
     let target = NIOLockedValueBox("")
+    /// The JWKS document `/jwks` serves.
+    let jwks = NIOLockedValueBox(#"{"keys": []}"#)
     /// Seen on the last call: the forwarded headers the service got.
     let lastHeaders = NIOLockedValueBox(HTTPHeaders())
 
@@ -71,6 +73,10 @@ final class StubAuthService: Sendable {
             let status: HTTPResponseStatus
             var body = ""
             switch token {
+            case _ where head.uri == "/jwks":
+                status = .ok
+                headers.add(name: "Content-Type", value: "application/json")
+                body = service.jwks.withLockedValue { $0 }
             case _ where head.uri == "/login":
                 status = .ok
                 headers.add(name: "X-WSGate-User", value: "whoever")

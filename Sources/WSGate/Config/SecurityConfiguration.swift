@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Yams
 
@@ -96,6 +97,10 @@ public struct JWTSettings: Sendable, Equatable {
     public var publicKeyFiles: [String] = []
     /// A JWKS document (`{"keys": [...]}`): RSA, EC and OKP keys, chosen by `kid`.
     public var jwksFile: String?
+    /// An identity provider's JWKS over HTTP(S): fetched at start, every `jwksRefresh`, and when
+    /// a token names a key id not seen yet.
+    public var jwksURL: String?
+    public var jwksRefresh: TimeAmount = .minutes(5)
     /// Accepted audiences: the token's `aud` must contain one. nil skips the check.
     public var audiences: [String]?
     /// Required `iss`. nil skips the check.
@@ -243,7 +248,7 @@ extension AuthSettings: ConfigurationSection, CustomStringConvertible {
         case .bearerTokensFromEnvironment(let variable): return "bearer(env \(variable); from \(sources))"
         case .basic(let file): return "basic(htpasswd \(file))"
         case .jwt(let jwt):
-            let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }]
+            let keys = [jwt.hmacSecretFile.map { _ in "HS256" }, jwt.publicKeyFiles.isEmpty ? nil : "\(jwt.publicKeyFiles.count) public key(s)", jwt.jwksFile.map { _ in "JWKS" }, jwt.jwksURL.map { "JWKS from \($0)" }]
                 .compactMap { $0 }.joined(separator: "+")
             return "jwt(\(keys); aud \(jwt.audiences?.joined(separator: ",") ?? "any"); iss \(jwt.issuer ?? "any"); from \(sources))"
         case .http(let http):
@@ -275,6 +280,11 @@ extension JWTSettings: ConfigurationSection {
             .optional("hs256_secret_file", \.hmacSecretFile, .string),
             .value("public_keys", \.publicKeyFiles, .list(.string)),
             .optional("jwks_file", \.jwksFile, .string),
+            .optional("jwks_url", \.jwksURL, .parsed({ text in
+                guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else { return nil }
+                return text
+            }, invalid: { "expected an http:// or https:// URL, got '\($0)'" }, show: { $0 })),
+            .value("jwks_refresh", \.jwksRefresh, .positiveDuration),
             .custom("audience") { jwt, reader, node, key throws(ConfigurationError) in
                 let strings = ConfigurationValue<[String]>.list(.string)
                 jwt.audiences = if case .sequence = node { try strings.read(reader, node, key) } else { [try reader.string(node, key)] }
@@ -290,8 +300,8 @@ extension JWTSettings: ConfigurationSection {
     static var blank: Self { Self() }
 
     static func finish(_ jwt: inout Self, _ reader: ConfigurationReader, _ node: Node, _ key: String) throws(ConfigurationError) {
-        guard jwt.hmacSecretFile != nil || !jwt.publicKeyFiles.isEmpty || jwt.jwksFile != nil else {
-            throw reader.fail(node, key, "needs keys: hs256_secret_file, public_keys or jwks_file")
+        guard jwt.hmacSecretFile != nil || !jwt.publicKeyFiles.isEmpty || jwt.jwksFile != nil || jwt.jwksURL != nil else {
+            throw reader.fail(node, key, "needs keys: hs256_secret_file, public_keys, jwks_file or jwks_url")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Logging
 
 /// Checks JSON Web Tokens with jwt-kit: the signature with the configured keys (HS256, RS256,
 /// ES256, EdDSA, or a JWKS), then the registered claims wsgate relies on.
@@ -19,46 +20,30 @@ struct JWTVerifier: Sendable {
         var texts: [String: String] = [:]
     }
 
-    private let keys: JWTKeyCollection
+    private let keys: JWKSKeyRing
     private let settings: JWTSettings
 
-    private init(keys: JWTKeyCollection, settings: JWTSettings) {
+    private init(keys: JWKSKeyRing, settings: JWTSettings) {
         self.keys = keys
         self.settings = settings
     }
 
-    /// Loads every key named by the settings.
-    static func make(_ settings: JWTSettings) async throws -> JWTVerifier {
-        let keys = JWTKeyCollection()
-        if let file = settings.hmacSecretFile {
-            var secret = try String(contentsOfFile: file, encoding: .utf8)
-            while secret.last?.isNewline == true { secret.removeLast() }
-            guard secret.utf8.count >= 32 else { throw Failure(description: "\(file): an HS256 secret needs at least 32 bytes") }
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: settings.publicKeyFiles.isEmpty && settings.jwksFile == nil ? nil : "hs256")
-        }
-        for (index, file) in settings.publicKeyFiles.enumerated() {
-            let text = try String(contentsOfFile: file, encoding: .utf8)
-            let kid = JWKIdentifier(string: "key\(index)")
-            if let rsa = try? Insecure.RSA.PublicKey(pem: text) {
-                await keys.add(rsa: rsa, digestAlgorithm: .sha256, kid: kid)
-            } else if let ec = try? ES256PublicKey(pem: text) {
-                await keys.add(ecdsa: ec, kid: kid)
-            } else if let ed = try? EdDSA.PublicKey(pem: text) {
-                await keys.add(eddsa: ed, kid: kid)
-            } else {
-                throw Failure(description: "\(file): not a PEM RSA, P-256 or Ed25519 public key")
-            }
-        }
-        if let file = settings.jwksFile {
-            try await keys.add(jwksJSON: try String(contentsOfFile: file, encoding: .utf8))
-        }
-        return JWTVerifier(keys: keys, settings: settings)
+    /// Loads every key named by the settings (fetching the JWKS of `jwks_url`).
+    static func make(_ settings: JWTSettings, logger: Logger = Logger(label: "wsgate")) async throws -> JWTVerifier {
+        JWTVerifier(keys: try await JWKSKeyRing.make(settings, logger: logger), settings: settings)
     }
 
     func verify(_ token: String, now: Date = Date()) async throws -> Claims {
         let payload: GenericClaims
         do {
-            payload = try await self.keys.verify(token, as: GenericClaims.self, iteratingKeys: true)
+            let keys = await self.keys.current()
+            do {
+                payload = try await keys.collection.verify(token, as: GenericClaims.self, iteratingKeys: true)
+            } catch {
+                // A key id not seen yet: the provider may have rotated its keys.
+                guard let kid = Self.keyID(of: token), !keys.ids.contains(kid), let fresh = await self.keys.afterUnknownKey() else { throw error }
+                payload = try await fresh.collection.verify(token, as: GenericClaims.self, iteratingKeys: true)
+            }
         } catch {
             throw Failure(description: "JWT rejected: \(Self.describe(error))")
         }
@@ -108,6 +93,16 @@ struct JWTVerifier: Sendable {
             claims.target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         }
         return claims
+    }
+
+    /// The `kid` of a token's header, read before any verification (only to pick a key).
+    static func keyID(of token: String) -> String? {
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first, header.count <= 4096 else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["kid"] as? String
     }
 
     private static func describe(_ error: Error) -> String {

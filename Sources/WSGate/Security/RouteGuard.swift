@@ -71,7 +71,7 @@ final class RouteGuard: Sendable {
         case .basic(let file):
             checker = .htpasswd(try WatchedFile(path: file, parse: { try Htpasswd(file: $0) }, onReloadError: reloadFailed))
         case .jwt(let settings):
-            checker = .jwt(try await JWTVerifier.make(settings))
+            checker = .jwt(try await JWTVerifier.make(settings, logger: logger))
         case .http(let settings):
             checker = .http(AuthCallout(settings, route: route.path, logger: logger))
         }
