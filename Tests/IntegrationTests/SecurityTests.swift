@@ -326,6 +326,8 @@ import Testing
         for token in ["dotdot", "linked", "relative", "hidden", "late"] {
             #expect(try await Self.status(fixture, "/vnc?token=\(token)") == 403, "\(token)")
         }
+        // websockify's fallback: the token in a cookie of the same name.
+        #expect(try await Self.status(fixture, "/vnc", headers: ["Cookie: theme=dark; token=vnc1"]) == 101)
         #expect(try await Self.status(fixture, "/tcp-only?token=console") == 403)
         #expect(try await Self.status(fixture, "/tcp-only?token=vnc1") == 101)
 

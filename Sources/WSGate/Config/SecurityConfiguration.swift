@@ -122,7 +122,7 @@ public struct JWTSettings: Sendable, Equatable {
 /// `allowed`: no dynamic target can reach an address that was not configured.
 public struct DynamicTargets: Sendable, Equatable {
     public enum TokenLocation: String, Sendable, Equatable {
-        /// `?token=abc`.
+        /// `?token=abc`, else a `token=abc` cookie (as websockify reads it).
         case query
         /// The first label of the `Host` (`abc.vnc.example.com`).
         case host

@@ -47,7 +47,8 @@ enum CredentialExtractor {
         if let targets = tokenTargets {
             switch targets.tokenLocation {
             case .query:
-                found.targetToken = query.remove(targets.queryParameter)
+                // As websockify: the query parameter, else a cookie of the same name.
+                found.targetToken = query.remove(targets.queryParameter) ?? Self.removeCookie(named: targets.queryParameter, from: &head.headers)
             case .host:
                 if let host = head.headers.first(name: "host"), let label = host.split(separator: ".").first, host.contains(".") {
                     found.targetToken = String(label)
