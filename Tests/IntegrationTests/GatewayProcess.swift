@@ -170,6 +170,11 @@ final class GatewayProcess: @unchecked Sendable {
     /// The gateway's socket descriptors' inodes (/proc/PID/fd) looked up among its TCP sockets;
     /// `match` gets the state and the remote port.
     private func countSockets(_ match: (Substring, Int?) -> Bool) -> Int {
+        self.ownTCPSockets().filter { match($0.state, $0.remotePort) }.count
+    }
+
+    /// The TCP sockets this gateway holds (the namespace's table lists every process's).
+    func ownTCPSockets() -> [TCPSocket] {
         let pid = self.process.pid
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         let inodes = Set(fds.compactMap { fd -> Substring? in
@@ -177,7 +182,7 @@ final class GatewayProcess: @unchecked Sendable {
                   target.hasPrefix("socket:[") else { return nil }
             return target.dropFirst(8).dropLast()
         })
-        return Self.tcpSockets("\(pid)").filter { inodes.contains($0.inode) && match($0.state, $0.remotePort) }.count
+        return Self.tcpSockets("\(pid)").filter { inodes.contains($0.inode) }
     }
 
     /// A /proc file to its end: it reports size 0 and gives a page per read, and Foundation's

@@ -9,9 +9,11 @@ import Testing
 /// gateway's ends of client and backend connections carry a keepalive timer due within `idle`,
 /// and none with `idle: off`.
 @Suite(.timeLimit(.minutes(3))) struct KeepaliveTests {
-    /// The gateway's ends: accepted on its port, or connected to one of the backends.
+    /// The gateway's ends: accepted on its port, or connected to one of the backends (its own
+    /// sockets only: the table lists every process's, and another test's may share a port number
+    /// on another address).
     static func gatewaySockets(_ gateway: GatewayProcess, backends: [Int]) -> (clients: [GatewayProcess.TCPSocket], backends: [GatewayProcess.TCPSocket]) {
-        let established = GatewayProcess.tcpSockets("\(gateway.process.pid)").filter { $0.state == "01" }
+        let established = gateway.ownTCPSockets().filter { $0.state == "01" }
         return (established.filter { $0.localPort == gateway.port }, established.filter { backends.contains($0.remotePort ?? -1) })
     }
 
