@@ -93,6 +93,14 @@ public struct AuthSettings: Sendable, Equatable {
 public struct JWTSettings: Sendable, Equatable {
     /// HS256 secret in a file (trailing newline ignored).
     public var hmacSecretFile: String?
+    /// How the secret file holds the key: its text as it is, or base64url (a JWK's `k`, as
+    /// websockify's JWTTokenApi reads its key file).
+    public var hmacSecretEncoding: SecretEncoding = .raw
+
+    public enum SecretEncoding: String, Sendable, Equatable {
+        case raw
+        case base64url
+    }
     /// PEM public keys (RSA for RS256, P-256 for ES256) or raw 32-byte Ed25519 keys in base64url.
     public var publicKeyFiles: [String] = []
     /// A JWKS document (`{"keys": [...]}`): RSA, EC and OKP keys, chosen by `kid`.
@@ -278,6 +286,7 @@ extension JWTSettings: ConfigurationSection {
     static var keys: [ConfigurationKey<Self>] {
         [
             .optional("hs256_secret_file", \.hmacSecretFile, .string),
+            .value("hs256_secret_encoding", \.hmacSecretEncoding, .choice("raw or base64url")),
             .value("public_keys", \.publicKeyFiles, .list(.string)),
             .optional("jwks_file", \.jwksFile, .string),
             .optional("jwks_url", \.jwksURL, .parsed({ text in

@@ -213,7 +213,8 @@ public enum WebsockifyCommandLine {
         case "JWTTokenApi":
             guard !allowed.isEmpty else { throw Failure("--token-plugin JWTTokenApi: give --allow HOST:PORTS for the targets tokens may name (wsgate reaches no target that was not configured)") }
             let text = (try? String(contentsOfFile: source, encoding: .utf8)) ?? ""
-            let key = text.contains("-----BEGIN") ? "public_keys: [\(Self.quoted(source))]" : "hs256_secret_file: \(Self.quoted(source))"
+            // A PEM key (public or private), or a symmetric key as a JWK's base64url `k`, as websockify reads it.
+            let key = text.contains("-----BEGIN") ? "public_keys: [\(Self.quoted(source))]" : "hs256_secret_file: \(Self.quoted(source)), hs256_secret_encoding: base64url"
             lines.append("    auth: {jwt: {\(key), require_exp: false}}")
             lines.append("    targets:")
             lines.append("      from_jwt: true")

@@ -108,9 +108,19 @@ final class JWKSKeyRing: Sendable {
         var ids: Set<String> = []
         let named = !settings.publicKeyFiles.isEmpty || settings.jwksFile != nil || settings.jwksURL != nil
         if let file = settings.hmacSecretFile {
-            var secret = try String(contentsOfFile: file, encoding: .utf8)
-            while secret.last?.isNewline == true { secret.removeLast() }
-            guard secret.utf8.count >= 32 else { throw JWTVerifier.Failure(description: "\(file): an HS256 secret needs at least 32 bytes") }
+            var text = try String(contentsOfFile: file, encoding: .utf8)
+            while text.last?.isNewline == true { text.removeLast() }
+            let secret: [UInt8]
+            switch settings.hmacSecretEncoding {
+            case .raw:
+                secret = Array(text.utf8)
+            case .base64url:
+                var base64 = text.trimmingWhitespace().replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+                while base64.count % 4 != 0 { base64 += "=" }
+                guard let data = Data(base64Encoded: base64) else { throw JWTVerifier.Failure(description: "\(file): not base64url") }
+                secret = Array(data)
+            }
+            guard secret.count >= 32 else { throw JWTVerifier.Failure(description: "\(file): an HS256 secret needs at least 32 bytes") }
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: named ? "hs256" : nil)
             if named { ids.insert("hs256") }
         }
@@ -118,9 +128,10 @@ final class JWKSKeyRing: Sendable {
             let text = try String(contentsOfFile: file, encoding: .utf8)
             let kid = JWKIdentifier(string: "key\(index)")
             ids.insert(kid.string)
-            if let rsa = try? Insecure.RSA.PublicKey(pem: text) {
+            // A private key's public half too (websockify's JWTTokenApi takes either).
+            if let rsa = (try? Insecure.RSA.PublicKey(pem: text)) ?? (try? Insecure.RSA.PrivateKey(pem: text))?.publicKey {
                 await keys.add(rsa: rsa, digestAlgorithm: .sha256, kid: kid)
-            } else if let ec = try? ES256PublicKey(pem: text) {
+            } else if let ec = (try? ES256PublicKey(pem: text)) ?? (try? ES256PrivateKey(pem: text))?.publicKey {
                 await keys.add(ecdsa: ec, kid: kid)
             } else if let ed = try? EdDSA.PublicKey(pem: text) {
                 await keys.add(eddsa: ed, kid: kid)
