@@ -328,6 +328,10 @@ import Testing
         }
         // websockify's fallback: the token in a cookie of the same name.
         #expect(try await Self.status(fixture, "/vnc", headers: ["Cookie: theme=dark; token=vnc1"]) == 101)
+        // Or a subprotocol entry, which is not chosen as the subprotocol.
+        let (offered, headers, client) = try await Self.handshake(fixture, "/vnc", headers: ["Sec-WebSocket-Protocol: token.console, binary"])
+        #expect(offered == 101 && headers["sec-websocket-protocol"] == "binary", "\(headers)")
+        await client.close()
         #expect(try await Self.status(fixture, "/tcp-only?token=console") == 403)
         #expect(try await Self.status(fixture, "/tcp-only?token=vnc1") == 101)
 

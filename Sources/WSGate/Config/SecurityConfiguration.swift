@@ -130,7 +130,8 @@ public struct JWTSettings: Sendable, Equatable {
 /// `allowed`: no dynamic target can reach an address that was not configured.
 public struct DynamicTargets: Sendable, Equatable {
     public enum TokenLocation: String, Sendable, Equatable {
-        /// `?token=abc`, else a `token=abc` cookie (as websockify reads it).
+        /// `?token=abc`, else a `token=abc` cookie (as websockify reads it), else a `token.abc`
+        /// entry in `Sec-WebSocket-Protocol`.
         case query
         /// The first label of the `Host` (`abc.vnc.example.com`).
         case host

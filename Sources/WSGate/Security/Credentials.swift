@@ -47,8 +47,10 @@ enum CredentialExtractor {
         if let targets = tokenTargets {
             switch targets.tokenLocation {
             case .query:
-                // As websockify: the query parameter, else a cookie of the same name.
+                // As websockify: the query parameter, else a cookie of the same name; else a
+                // `token.<value>` subprotocol entry (browsers can set no cookie for another origin).
                 found.targetToken = query.remove(targets.queryParameter) ?? Self.removeCookie(named: targets.queryParameter, from: &head.headers)
+                    ?? Self.removeSubprotocolEntries(prefix: "\(targets.queryParameter).", from: &head.headers)
             case .host:
                 if let host = head.headers.first(name: "host"), let label = host.split(separator: ".").first, host.contains(".") {
                     found.targetToken = String(label)
