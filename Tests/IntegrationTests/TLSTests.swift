@@ -201,6 +201,8 @@ struct TestCertificates {
         defer { certificates.remove() }
         try await Self.issue(certificates, "a", for: "a.test")
         try await Self.issue(certificates, "b", for: "*.b.test")
+        let directory = Scratch.path("wsgate-sni-certificates")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config = Scratch.path("wsgate-sni", suffix: ".yaml")
         try """
             listeners:
@@ -211,6 +213,7 @@ struct TestCertificates {
                   certificates:
                     - {certificate: \(certificates.certificate("a")), key: \(certificates.key("a"))}
                     - {certificate: \(certificates.certificate("b")), key: \(certificates.key("b"))}
+                  certificates_directory: \(directory.path)
             routes: [{path: /, backend: "tcp://127.0.0.1:1"}]
             """.write(to: config, atomically: true, encoding: .utf8)
         let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0.5"])
@@ -237,6 +240,18 @@ struct TestCertificates {
             now = try await Self.served(port: gateway.port, name: "a.test")
         }
         #expect(now != a && now.contains("a.test"), "still \(now)")
+
+        // A certificate for a new name dropped into the directory (key first, then the certificate).
+        try await Self.issue(certificates, "d", for: "d.test")
+        _ = rename(certificates.key("d"), directory.appendingPathComponent("d.key").path)
+        _ = rename(certificates.certificate("d"), directory.appendingPathComponent("d.pem").path)
+        var d = ""
+        let added = NIODeadline.now() + .seconds(20)
+        while !d.contains("d.test") && NIODeadline.now() < added {
+            try await Task.sleep(nanoseconds: 200_000_000)
+            d = try await Self.served(port: gateway.port, name: "d.test")
+        }
+        #expect(d.contains("d.test"), "\(d)")
     }
 }
 

@@ -12,6 +12,9 @@ struct ConfigurationFiles {
             let key = "listeners[\(index)].tls"
             try self.readable(tls.certificateFile, "\(key).certificate")
             try self.readable(tls.keyFile, "\(key).key")
+            if let directory = tls.certificatesDirectory, !FileOrDirectory.isDirectory(directory) {
+                throw self.reader.fail(at: "\(key).certificates_directory", "'\(directory)' is not a directory")
+            }
             for (index, pair) in tls.sniCertificates.enumerated() {
                 try self.readable(pair.certificateFile, "\(key).certificates[\(index)].certificate")
                 try self.readable(pair.keyFile, "\(key).certificates[\(index)].key")

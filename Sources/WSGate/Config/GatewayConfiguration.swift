@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Yams
 
@@ -104,15 +105,29 @@ public struct ListenerTLS: Sendable, Equatable {
     /// More certificates, each served to clients that ask (SNI) for a DNS name in its
     /// subjectAltName; the first certificate is served to everyone else.
     public var sniCertificates: [CertificatePair] = []
+    /// More SNI certificates: every `NAME.pem` in this directory with its `NAME.key` beside it,
+    /// looked for again whenever the directory changes.
+    public var certificatesDirectory: String?
 
     public init(certificateFile: String, keyFile: String) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
     }
 
-    /// Every file the listener reads (watched for changes).
+    /// The SNI certificates: the listed ones, then the directory's in name order.
+    var allSNICertificates: [CertificatePair] {
+        guard let directory = self.certificatesDirectory else { return self.sniCertificates }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".pem") && !$0.hasPrefix(".") }.sorted()
+        return self.sniCertificates + names.compactMap { name in
+            let key = "\(directory)/\(name.dropLast(4)).key"
+            return FileManager.default.fileExists(atPath: key) ? CertificatePair(certificateFile: "\(directory)/\(name)", keyFile: key) : nil
+        }
+    }
+
+    /// Every file the listener reads (watched for changes), and the certificates' directory.
     var files: [String] {
-        [self.certificateFile, self.keyFile] + self.sniCertificates.flatMap { [$0.certificateFile, $0.keyFile] } + (self.clientCAFile.map { [$0] } ?? [])
+        [self.certificateFile, self.keyFile] + self.allSNICertificates.flatMap { [$0.certificateFile, $0.keyFile] }
+            + (self.clientCAFile.map { [$0] } ?? []) + (self.certificatesDirectory.map { [$0] } ?? [])
     }
 }
 
@@ -265,6 +280,7 @@ extension ListenerTLS: ConfigurationSection {
             .value("certificate", \.certificateFile, .string),
             .value("key", \.keyFile, .string),
             .value("certificates", \.sniCertificates, .list(.section)),
+            .optional("certificates_directory", \.certificatesDirectory, .string),
             .optional("client_ca", \.clientCAFile, .string),
             .value("client_certificate", \.clientCertificateRequired, .parsed({ ["required": true, "optional": false][$0] },
                                                                              invalid: { "expected required or optional, got '\($0)'" },

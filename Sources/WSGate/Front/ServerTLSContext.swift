@@ -27,8 +27,9 @@ final class ServerTLSContext: Sendable {
         let key = try NIOSSLPrivateKey(file: files.keyFile, format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
-        if !files.sniCertificates.isEmpty {
-            let byName = try SNICertificates(files.sniCertificates)
+        let sni = files.allSNICertificates
+        if !sni.isEmpty {
+            let byName = try SNICertificates(sni)
             configuration.sslContextCallback = { hello, promise in
                 promise.succeed(byName.override(for: hello.serverHostname))
             }
