@@ -26,6 +26,8 @@ struct SNICertificates: Sendable {
         }
     }
 
+    /// The leaf's subjectAltName DNS entries, through swift-nio-ssl's underscored accessor (its
+    /// only one; what it reads is BoringSSL's parse of the certificate).
     static func dnsNames(_ certificate: NIOSSLCertificate) -> [String] {
         certificate._subjectAlternativeNames().compactMap { name in
             name.nameType == .dnsName ? String(decoding: name.contents, as: UTF8.self).lowercased() : nil
