@@ -18,9 +18,20 @@ struct TestCertificates {
         return TestCertificates(directory: directory)
     }
 
-    static func issue(in directory: URL, name: String) async throws {
-        let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), directory.path, name])
+    static func issue(in directory: URL, name: String, clientCN: String? = nil, dnsName: String? = nil) async throws {
+        let script = ["/bin/bash", Peers.script("make-certs.sh"), directory.path, name] + (clientCN.map { [$0] } ?? [])
+        let run = try await Peers.run(URL(fileURLWithPath: "/usr/bin/env"), (dnsName.map { ["DNS_NAME=\($0)"] } ?? []) + script)
         guard run.status == 0 else { throw TestTimeout(what: "test certificates: \(run.output)") }
+    }
+
+    /// A client certificate (mTLS) for `commonName`, signed by this CA: `name`.pem and `name`.key.
+    func issueClient(_ name: String, commonName: String) async throws {
+        try await Self.issue(in: self.directory, name: name, clientCN: commonName)
+    }
+
+    /// A server certificate for one DNS name (SNI), signed by this CA.
+    func issueServer(_ name: String, for dnsName: String) async throws {
+        try await Self.issue(in: self.directory, name: name, dnsName: dnsName)
     }
 
     func remove() {
@@ -97,11 +108,10 @@ struct TestCertificates {
     @Test func wssBackendRequiringAClientCertificate() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
-        let ours = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), certificates.directory.path, "gateway", "gateway"])
-        #expect(ours.status == 0, "\(ours.output)")
+        try await certificates.issueClient("gateway", commonName: "gateway")
         let strangers = try await TestCertificates.make()
         defer { strangers.remove() }
-        _ = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), strangers.directory.path, "gateway", "gateway"])
+        try await strangers.issueClient("gateway", commonName: "gateway")
         var tls = certificates.tls()
         tls.clientCAFile = certificates.ca
         tls.clientCertificateRequired = true
@@ -185,11 +195,6 @@ struct TestCertificates {
 /// Several certificates on one listener, chosen by the name a client asks for (SNI), each picked up
 /// again when its file is replaced, without a restart.
 @Suite(.timeLimit(.minutes(3))) struct SNICertificateTests {
-    static func issue(_ certificates: TestCertificates, _ file: String, for name: String) async throws {
-        let run = try await Peers.run(URL(fileURLWithPath: "/usr/bin/env"), ["DNS_NAME=\(name)", "/bin/bash", Peers.script("make-certs.sh"), certificates.directory.path, file])
-        #expect(run.status == 0, "\(run.output)")
-    }
-
     /// The subject and serial of the certificate served for `name`.
     static func served(port: Int, name: String) async throws -> String {
         let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername \(name) </dev/null 2>/dev/null | openssl x509 -noout -subject -serial"])
@@ -199,8 +204,8 @@ struct TestCertificates {
     @Test func eachNameGetsItsCertificateAndARenamedOneIsPickedUp() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
-        try await Self.issue(certificates, "a", for: "a.test")
-        try await Self.issue(certificates, "b", for: "*.b.test")
+        try await certificates.issueServer("a", for: "a.test")
+        try await certificates.issueServer("b", for: "*.b.test")
         let directory = Scratch.path("wsgate-sni-certificates")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let config = Scratch.path("wsgate-sni", suffix: ".yaml")
@@ -230,7 +235,7 @@ struct TestCertificates {
         }
 
         // A new certificate for a.test, renamed into place as deployment tools do.
-        try await Self.issue(certificates, "a-next", for: "a.test")
+        try await certificates.issueServer("a-next", for: "a.test")
         _ = rename(certificates.key("a-next"), certificates.key("a"))
         _ = rename(certificates.certificate("a-next"), certificates.certificate("a"))
         var now = a
@@ -242,7 +247,7 @@ struct TestCertificates {
         #expect(now != a && now.contains("a.test"), "still \(now)")
 
         // A certificate for a new name dropped into the directory (key first, then the certificate).
-        try await Self.issue(certificates, "d", for: "d.test")
+        try await certificates.issueServer("d", for: "d.test")
         _ = rename(certificates.key("d"), directory.appendingPathComponent("d.key").path)
         _ = rename(certificates.certificate("d"), directory.appendingPathComponent("d.pem").path)
         var d = ""
@@ -260,14 +265,13 @@ struct TestCertificates {
     @Test func clientCertificatesAreVerifiedAndRoutedOnSubject() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
-        for (name, commonName) in [("alice", "alice"), ("bob", "bob")] {
-            let run = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), certificates.directory.path, name, commonName])
-            #expect(run.status == 0, "\(run.output)")
+        for name in ["alice", "bob"] {
+            try await certificates.issueClient(name, commonName: name)
         }
         // A certificate from another CA, which the listener must not accept.
         let strangers = try await TestCertificates.make()
         defer { strangers.remove() }
-        _ = try await Peers.run(URL(fileURLWithPath: "/bin/bash"), [Peers.script("make-certs.sh"), strangers.directory.path, "mallory", "alice"])
+        try await strangers.issueClient("mallory", commonName: "alice")
 
         var tls = certificates.tls()
         tls.clientCAFile = certificates.ca

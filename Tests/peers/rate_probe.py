@@ -108,6 +108,14 @@ class Offer:
     def due(self) -> int:
         return int((time.monotonic() - self.started) * self.rate) - self.made
 
+    def frame_into(self, outgoing: bytearray):
+        """Frames what is due (1,000 at most per call), while the client's own queue has room."""
+        for _ in range(min(self.due(), 1000)):
+            if len(outgoing) >= OUTGOING_LIMIT:
+                return
+            outgoing += masked_frame(message(self.made, self.size))
+            self.made += 1
+
 
 def flood_http1(host, port, path, offer, until):
     sock = socket.create_connection((host, port), timeout=10)
@@ -126,11 +134,7 @@ def flood_http1(host, port, path, offer, until):
     outgoing = bytearray()
     offer.started = time.monotonic()
     while time.monotonic() < until:
-        for _ in range(min(offer.due(), 1000)):
-            if len(outgoing) >= OUTGOING_LIMIT:
-                break
-            outgoing += masked_frame(message(offer.made, offer.size))
-            offer.made += 1
+        offer.frame_into(outgoing)
         if outgoing:
             try:
                 sent = sock.send(outgoing)
@@ -160,11 +164,7 @@ def flood_http2(host, port, path, offer, until):
     outgoing = bytearray()
     offer.started = time.monotonic()
     while time.monotonic() < until:
-        for _ in range(min(offer.due(), 1000)):
-            if len(outgoing) >= OUTGOING_LIMIT:
-                break
-            outgoing += masked_frame(message(offer.made, offer.size))
-            offer.made += 1
+        offer.frame_into(outgoing)
         # DATA only as far as the stream's and connection's windows let it (the gateway holds back
         # its WINDOW_UPDATEs while the session is throttled).
         room = min(conn.local_flow_control_window(sid), len(outgoing))

@@ -51,12 +51,12 @@ struct ConfigurationFiles {
         if let root = route.staticFiles?.root {
             let rootKey = "\(key).static.root"
             guard let real = StaticFileLookup.resolve(root, within: "/") else { throw self.reader.fail(at: rootKey, "cannot open directory \(root)") }
-            guard self.isDirectory(real) else { throw self.reader.fail(at: rootKey, "\(root) is not a directory") }
+            guard FileOrDirectory.isDirectory(real) else { throw self.reader.fail(at: rootKey, "\(root) is not a directory") }
             route.staticFiles?.root = real
         }
         if let directory = route.record?.directory {
             let directoryKey = "\(key).record.directory"
-            guard self.isDirectory(directory) else {
+            guard FileOrDirectory.isDirectory(directory) else {
                 throw self.reader.fail(at: directoryKey, "\(directory) is not a directory (create it, writable by wsgate only)")
             }
             guard access(directory, W_OK) == 0 else { throw self.reader.fail(at: directoryKey, "\(directory) is not writable") }
@@ -77,8 +77,4 @@ struct ConfigurationFiles {
         }
     }
 
-    private func isDirectory(_ path: String) -> Bool {
-        var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-    }
 }

@@ -17,14 +17,11 @@ public struct KeepaliveSettings: Sendable, Equatable {
 extension KeepaliveSettings: ConfigurationSection {
     static var keys: [ConfigurationKey<Self>] {
         // The kernel takes whole seconds, at most 32,767 for idle and interval.
-        let seconds = ConfigurationValue<TimeAmount>.positiveDuration
-            .checked("must be whole seconds from 1s to 32767s") { $0.nanoseconds % 1_000_000_000 == 0 && $0 <= .seconds(32767) }
+        let wholeSeconds = { (time: TimeAmount) in time.nanoseconds % 1_000_000_000 == 0 && time <= .seconds(32767) }
         return [
             .value("idle", \.idle, ConfigurationValue<TimeAmount?>.durationOrOff
-                .checked("must be whole seconds from 1s to 32767s, or off") { idle in
-                    idle.map { $0.nanoseconds % 1_000_000_000 == 0 && $0 <= .seconds(32767) } ?? true
-                }),
-            .value("interval", \.interval, seconds),
+                .checked("must be whole seconds from 1s to 32767s, or off") { $0.map(wholeSeconds) ?? true }),
+            .value("interval", \.interval, ConfigurationValue<TimeAmount>.positiveDuration.checked("must be whole seconds from 1s to 32767s", wholeSeconds)),
             .value("count", \.count, .integer(in: 1...127)),
         ]
     }

@@ -69,7 +69,9 @@ public enum WebsockifyCommandLine {
                 positionals.append(argument)
                 continue
             }
-            let (name, inline) = argument.split(separator: "=", maxSplits: 1).map(String.init).splitFirst()
+            let equals = argument.firstIndex(of: "=")
+            let name = String(argument[..<(equals ?? argument.endIndex)])
+            let inline = equals.map { String(argument[argument.index(after: $0)...]) }
             if let reason = Self.unsupported[name] {
                 throw Failure("websockify option \(name) is not supported by wsgate: \(reason)")
             }
@@ -229,30 +231,12 @@ public enum WebsockifyCommandLine {
         return lines
     }
 
-    /// A YAML double-quoted scalar (JSON's string syntax is valid YAML).
+    /// A YAML double-quoted scalar: JSON's string syntax is valid YAML.
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        JSONString.quoted(text)
     }
 
     static func shellQuoted(_ text: String) -> String {
         text.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=@,".contains($0) } ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-}
-
-extension Array where Element == String {
-    /// `[name, value]` → (name, value); `[name]` → (name, nil).
-    fileprivate func splitFirst() -> (String, String?) {
-        (self.first ?? "", self.count > 1 ? self[1] : nil)
     }
 }

@@ -83,7 +83,7 @@ final class WebSocketLeg: RelayPartner {
 
     /// Inflating waits for the other leg, or the rate limit for time: what arrives is held.
     private var decodingPaused: Bool {
-        self.compression?.inbound.isPaused == true || self.rateLimit?.isPaused == true
+        self.compression?.inbound.isPaused == true || self.isThrottled
     }
 
     /// Reads paused by the rate limit (see ``SessionLiveness/probeThrottledClient(at:)``).
@@ -91,7 +91,7 @@ final class WebSocketLeg: RelayPartner {
 
     /// Whether the transport may read more: the other leg can take it and the rate limit allows.
     var mayRead: Bool {
-        self.rateLimit?.isPaused != true && (self.partner?.isWritable ?? true)
+        !self.isThrottled && (self.partner?.isWritable ?? true)
     }
 
     private func decode(_ data: ByteBuffer, transport: LegTransport) {
@@ -307,7 +307,7 @@ final class WebSocketLeg: RelayPartner {
     /// Closing: what the peer still sends is only its side of the closing handshake, read at once.
     private func liftRateLimit(_ transport: LegTransport) {
         guard self.rateLimit != nil else { return }
-        let wasPaused = self.rateLimit?.isPaused == true
+        let wasPaused = self.isThrottled
         self.rateLimit = nil
         self.rateLimitTimer?.cancel()
         self.rateLimitTimer = nil
@@ -707,7 +707,7 @@ final class WebSocketLeg: RelayPartner {
             self.resumeInflating(compression, transport: transport)
             if compression.inbound.isPaused { return }
         }
-        if self.rateLimit?.isPaused == true { return }  // its timer resumes reading
+        if self.isThrottled { return }  // its timer resumes reading
         self.transport?.resumeReading()
     }
 }

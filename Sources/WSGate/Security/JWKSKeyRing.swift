@@ -115,9 +115,7 @@ final class JWKSKeyRing: Sendable {
             case .raw:
                 secret = Array(text.utf8)
             case .base64url:
-                var base64 = text.trimmingWhitespace().replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-                while base64.count % 4 != 0 { base64 += "=" }
-                guard let data = Data(base64Encoded: base64) else { throw JWTVerifier.Failure(description: "\(file): not base64url") }
+                guard let data = Base64URL.decode(text.trimmingWhitespace()) else { throw JWTVerifier.Failure(description: "\(file): not base64url") }
                 secret = Array(data)
             }
             guard secret.count >= 32 else { throw JWTVerifier.Failure(description: "\(file): an HS256 secret needs at least 32 bytes") }

@@ -97,10 +97,8 @@ struct JWTVerifier: Sendable {
 
     /// The `kid` of a token's header, read before any verification (only to pick a key).
     static func keyID(of token: String) -> String? {
-        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first, header.count <= 4096 else { return nil }
-        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64),
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first, header.count <= 4096,
+              let data = Base64URL.decode(header),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
         return object["kid"] as? String
     }
