@@ -114,8 +114,14 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
 /// cannot be answered at once (no frame can go inside another): the rest of the frame is relayed
 /// first, then the answer — the closing peer sees a clean close, not a dropped connection.
 @Suite(.timeLimit(.minutes(2))) struct CloseInsideFrameTests {
+    /// A minute for closes: these tests send the rest of a frame after reading the gateway's close,
+    /// and this process has stalled for longer than the default 5 s `close_timeout` between the two
+    /// with both cores busy (the gateway then rightly dropped the connection: "I/O on closed
+    /// channel" in a hogged run). The timeout itself is tested below with a fixture of its own.
     private func gateway(backend: Channel) async throws -> GatewayFixture {
-        try await GatewayFixture.start { _, _ in
+        var server = GatewayFixture.patientServer
+        server.closeTimeout = .seconds(60)
+        return try await GatewayFixture.start(server: server) { _, _ in
             [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: backend.localAddress!.port!, path: nil, query: nil))]
         }
     }
