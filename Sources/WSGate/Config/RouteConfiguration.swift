@@ -31,6 +31,10 @@ public struct RouteConfiguration: Sendable, Equatable {
     public var staticFiles: StaticSettings?
     /// Each session's messages to a file (`record:`); nil: not recorded.
     public var record: RecordSettings?
+    /// tcp/unix only: a client that drops without a close frame may resume its session (`resume:`).
+    public var resume: ResumeSettings?
+    /// tcp/unix only: clients with the same share key join one service connection (`share:`).
+    public var share: ShareSettings?
     /// false for a route with `static` and no backend: its `backends` is a placeholder and a
     /// WebSocket handshake gets 404.
     public var servesWebSockets = true
@@ -122,6 +126,8 @@ public struct RouteLimits: Sendable, Equatable {
     /// second; nil: no limit. Applied by pausing the client's reads (``SessionRateLimit``).
     public var messagesPerSecond: Int?
     public var bytesPerSecond: Int?
+    /// Sessions of the route held for a resume at once; a client dropping beyond it ends its session.
+    public var maxHeldSessions = 1000
 
     var rates: SessionRateLimit.Rates {
         SessionRateLimit.Rates(messagesPerSecond: self.messagesPerSecond, bytesPerSecond: self.bytesPerSecond)
@@ -163,6 +169,7 @@ extension RouteConfiguration: ConfigurationSection {
                 .value("on_limit", \.limits.onLimit, .choice("'reject' or 'replace_oldest'")),
                 .optional("messages_per_second", \.limits.messagesPerSecond, .integer(in: 1...10_000_000), unset: "unlimited"),
                 .optional("bytes_per_second", \.limits.bytesPerSecond, .size(), unset: "unlimited"),
+                .value("max_held_sessions", \.limits.maxHeldSessions, .integer(in: 0...1_000_000)),
                 .value("connect_attempts", \.pool.connectAttempts, .integer(in: 1...16)),
                 .optional("connect_deadline", \.pool.connectDeadline, .positiveDuration, unset: "2 x connect_timeout"),
             ]),
@@ -186,6 +193,8 @@ extension RouteConfiguration: ConfigurationSection {
             }, show: { "\($0)" }), shown: false),
             .section("static", \.staticFiles, shown: false),
             .section("record", \.record).only(when: \.servesWebSockets, "a route that only serves files has no sessions to record"),
+            .section("resume", \.resume).only(when: { $0.backend.isByteStream && $0.servesWebSockets }, tcpOnly),
+            .section("share", \.share).only(when: { $0.backend.isByteStream && $0.servesWebSockets }, tcpOnly),
             .value("framing", \.framing, .framing).only(when: { $0.backend.isByteStream && $0.servesWebSockets }, tcpOnly),
             .value("invalid_utf8", \.invalidUTF8, .choice("'binary' or 'close'")).only(when: { $0.messageType == .text }, "only applies with message_type: text"),
         ]
@@ -222,6 +231,12 @@ extension RouteConfiguration: ConfigurationSection {
         }
         if route.limits.maxSessionsPerUser != nil, route.auth == nil, route.clientSubjects == nil {
             throw reader.fail(at: "\(key).limits.max_sessions_per_user", or: node, "needs auth or client_subjects on the route: without them there is no user to count")
+        }
+        if route.resume != nil, route.share != nil {
+            throw reader.fail(at: "\(key).share", or: node, "give a route resume or share, not both")
+        }
+        if route.share?.key == .user, route.auth == nil, route.clientSubjects == nil {
+            throw reader.fail(at: "\(key).share.key", or: node, "key: user needs auth or client_subjects on the route: without them there is no user")
         }
         let byteStream = route.backend.isByteStream
         try route.pool.healthCheck?.settle(byteStream: byteStream, reader, "\(key).health_check")

@@ -9,6 +9,8 @@ public struct GatewayContext: Sendable {
     public var connector: BackendConnector
     public var logger: Logger
     let sessions = SessionRegistry()
+    /// Sessions held for a resume or shared, by route and id.
+    let hubs = HubTable()
     /// Shared by every routing table version, so a reload keeps the bcrypt concurrency bound.
     let passwordChecks = PasswordChecks()
     /// Pool targets and their health checks, kept across reloads.

@@ -44,11 +44,16 @@ public struct UpgradeRequest: Sendable {
     public var credential: Credential?
     /// The token naming a dynamic target (`targets`), already removed from `head`.
     public var targetToken: String?
+    /// The held or shared session the client names (`resume`, `share`), already removed from `head`.
+    public var hub: HubRequest?
     /// Who the credential belongs to, once checked (for the session's log line).
     public var identity: String?
     /// The authenticated user's own name (htpasswd user, JWT `sub`, certificate CN, auth service's
     /// user), once admitted: PROXY v2 carries it to TCP services.
     var user: String?
+    /// Who may resume the session, or whose clients share one (`share.key: user`), once admitted: the
+    /// user, else the token file entry that admitted the client; nil on routes without credentials.
+    var sessionOwner: String?
     /// Headers naming the client for a WebSocket backend (`backend_identity`), once admitted.
     var identityHeaders: [(name: String, value: String)] = []
     /// How long the credential holds and the places it took in the session limits, once admitted:
@@ -167,6 +172,11 @@ public enum HandshakeValidator {
         var head = head
         // An auth service sees the client's headers as they came: nothing is taken out for it.
         let extracted = CredentialExtractor.extract(from: &head, auth: config.auth?.extractsCredential == true ? config.auth : nil, targets: config.targets)
+        let hub: HubRequest?
+        switch HubRequest.extract(from: &head, route: config) {
+        case .success(let found): hub = found
+        case .failure(let refusal): return .failure(refusal)
+        }
         let offered = HTTPTokens.list(head.headers, "sec-websocket-protocol")
         if let bad = offered.first(where: { !HTTPTokens.isToken($0) }) {
             return .failure(HTTPRefusal(.badRequest, "invalid subprotocol name '\(bad)'", closesConnection: true))
@@ -182,6 +192,7 @@ public enum HandshakeValidator {
         request.compression = DeflateNegotiation.negotiate(head.headers["sec-websocket-extensions"], settings: config.compression)
         request.credential = extracted.credential
         request.targetToken = extracted.targetToken
+        request.hub = hub
         return .success(request)
     }
 }

@@ -53,6 +53,10 @@ final class RecordingTap: RelayPartner {
         self.inner.relayClose(code: code, reason: reason)
     }
 
+    func relayPeerVanished() {
+        self.inner.relayPeerVanished()
+    }
+
     var isWritable: Bool { self.inner.isWritable }
 
     var awaitsFrameEnd: Bool { self.inner.awaitsFrameEnd }

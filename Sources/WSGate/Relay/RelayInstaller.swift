@@ -11,8 +11,10 @@ import NIOCore
 struct RelayInstaller {
     let clientLeg: WebSocketLeg
     private let session: RelaySession
-    private let backend: BackendConnection
+    /// A session of its own: the backend and its leg. A member of a held or shared session: its port.
+    private let backend: BackendConnection?
     private let backendLeg: RelayPartner
+    private let member: HubMember?
 
     static func prepare(
         backend: BackendConnection,
@@ -82,7 +84,36 @@ struct RelayInstaller {
             }
         }
         try backend.channel.pipeline.syncOperations.addHandler(backendHandler)
-        return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg)
+        return RelayInstaller(clientLeg: clientLeg, session: session, backend: backend, backendLeg: backendLeg, member: nil)
+    }
+
+    /// A client of a held or shared session: its leg's partner is `member`, which the hub feeds.
+    static func prepare(
+        member: HubMember,
+        request: UpgradeRequest,
+        eventLoop: EventLoop,
+        gateway: GatewayContext,
+        clientProtocol: String
+    ) -> RelayInstaller {
+        let route = request.route.configuration
+        let registry = gateway.sessions
+        let session = RelaySession(
+            logger: gateway.logger, clientAddress: request.clientAddress, peerAddress: request.peerAddress, route: route, backend: request.backend,
+            identity: request.identity, credentials: request.credentials, eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout,
+            clientProtocol: clientProtocol, registry: registry
+        )
+        session.id = registry.add(session: session, on: eventLoop)
+        for ticket in request.credentials.quotaTickets { ticket.attach(sessionID: session.id) }
+        session.metrics.started.increment()
+        session.metrics.active.increment()
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: false,
+                                     compression: request.compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
+                                     rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
+        member.attach(session: session, clientLeg: clientLeg)
+        clientLeg.partner = member
+        session.clientLeg = clientLeg
+        session.backendLeg = member
+        return RelayInstaller(clientLeg: clientLeg, session: session, backend: nil, backendLeg: member, member: member)
     }
 
     /// HTTP/1.1 after its 101: the HTTP handlers leave before the relay writes its first frame, the
@@ -105,8 +136,18 @@ struct RelayInstaller {
 
     /// Call once ``clientLeg`` is in the client pipeline.
     func start() {
-        let channel = self.backend.channel
         self.session.startIdleTimer()
+        guard let backend = self.backend else {
+            let clientLeg = self.clientLeg
+            let member = self.member
+            self.session.eventLoop.assumeIsolated().execute {
+                clientLeg.relayFlush()
+                clientLeg.start()
+                member?.start()
+            }
+            return
+        }
+        let channel = backend.channel
         guard channel.isActive else {
             // The backend hung up between its handshake and now: its leg never saw the channel close.
             self.clientLeg.relayClose(code: .internalError, reason: "backend closed the connection")
@@ -115,7 +156,7 @@ struct RelayInstaller {
         }
         let sync = channel.pipeline.syncOperations
         // Bytes that followed a WebSocket backend's 101 reach the backend leg now.
-        if case .webSocket = self.backend.url {
+        if case .webSocket = backend.url {
             sync.removeHandler(name: BackendHandshakeHandler.name, promise: nil)
         }
         try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)

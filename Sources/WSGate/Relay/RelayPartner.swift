@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 
 /// What one leg of a session asks of the other. Both legs run on the same event loop, so these are
@@ -13,6 +14,9 @@ protocol RelayPartner: AnyObject {
     func relayFlush()
     /// The other side is gone or closing: close this leg's peer, telling it `code` where it can hear one.
     func relayClose(code: WebSocketCloseCode?, reason: String)
+    /// The client vanished without a close frame (its connection dropped, or it stopped answering
+    /// pings): a session that can be resumed is held rather than closed.
+    func relayPeerVanished()
     /// Whether this leg can take more writes; the other side stops reading while it can't.
     var isWritable: Bool { get }
     /// This leg's peer closed inside a frame being relayed to it: the other side passes that frame's
@@ -21,3 +25,24 @@ protocol RelayPartner: AnyObject {
     /// This leg's peer drained its buffer: the other side may read again.
     func resumeReading()
 }
+
+extension RelayPartner {
+    func relayPeerVanished() {
+        self.relayClose(code: .goingAway, reason: "client went away")
+    }
+}
+
+/// What a byte-stream backend leg (``TCPLegHandler``) reports to: a relay session, or the hub of a
+/// held or shared one.
+protocol ByteStreamLegOwner: AnyObject {
+    var logger: Logger { get }
+    var clientAddress: String { get }
+    var route: String { get }
+    var closeTimeout: TimeAmount { get }
+    func count(from side: RelaySession.Side, messages: Int, bytes: Int)
+    func noteActivity(at now: NIODeadline)
+    /// The leg's connection closed.
+    func legFinished()
+}
+
+extension RelaySession: ByteStreamLegOwner {}

@@ -12,7 +12,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let session: RelaySession
+    private let session: ByteStreamLegOwner
     private let messageType: TCPMessageType
     private let invalidUTF8: InvalidUTF8Policy
     var partner: RelayPartner?
@@ -32,7 +32,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     private var textRecordRemaining = 0
     private var clientFramer: ClientMessageFramer
 
-    init(session: RelaySession, route: RouteConfiguration) {
+    init(session: ByteStreamLegOwner, route: RouteConfiguration) {
         self.session = session
         self.messageType = route.messageType
         self.invalidUTF8 = route.invalidUTF8
@@ -201,7 +201,7 @@ final class TCPLegHandler: ChannelDuplexHandler, RelayPartner {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        self.session.noteActivity()
+        self.session.noteActivity(at: .now())
         self.partner?.relayFlush()
     }
 

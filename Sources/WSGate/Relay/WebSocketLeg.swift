@@ -360,7 +360,7 @@ final class WebSocketLeg: RelayPartner {
             switch self.side {
             case .client:
                 self.session.recordClientClose(code: .abnormalClosure, initiator: "client", reason: "connection dropped without a close frame")
-                self.partner?.relayClose(code: .goingAway, reason: "client went away")
+                self.partner?.relayPeerVanished()
             case .backend:
                 self.partner?.relayClose(code: .internalError, reason: "backend connection lost")
             }

@@ -52,6 +52,11 @@ enum Admission {
         if let target = try routeGuard?.resolveTarget(token: request.targetToken, identity: identity) {
             admitted.backend = target
         }
+        admitted.sessionOwner = routeGuard == nil ? certificateUser : identity.quotaUser ?? certificateUser
+        if admitted.hub?.kind == .share, admitted.hub?.id == nil {
+            // `share.key: user`: a user's clients share one session; without a user there is nothing to share.
+            admitted.hub = admitted.sessionOwner.map { HubRequest(kind: .share, id: $0) }
+        }
         try Self.takePlaces(&admitted, user: identity.quotaUser ?? certificateUser, gateway: gateway)
         return admitted
     }

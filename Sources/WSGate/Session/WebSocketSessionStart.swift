@@ -24,13 +24,17 @@ enum WebSocketSessionStart {
                 case .failure(let refusal):
                     self.refuse(refusal, route: route, front: front, gateway: gateway)
                 case .success(let slot):
-                    self.connect(admitted, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop)
+                    if let hub = admitted.hub, hub.id != nil, let settings = HubSettings(route: admitted.route.configuration) {
+                        HubSessionStart.start(admitted, hub: hub, settings: settings, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop)
+                    } else {
+                        self.connect(admitted, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop)
+                    }
                 }
             }
         }
     }
 
-    private static func refuse(_ refusal: HTTPRefusal, route: String, front: some SessionFront, gateway: GatewayContext) {
+    static func refuse(_ refusal: HTTPRefusal, route: String, front: some SessionFront, gateway: GatewayContext) {
         guard front.handshakeFailed() else { return }  // the client left while admission ran
         refusal.record(client: front.clientDescription, route: route, protocol: front.protocolName, logger: gateway.logger)
         front.answer(refusal)
@@ -38,7 +42,10 @@ enum WebSocketSessionStart {
 
     /// The connect owns the session's slot until it completes: its socket stays open until then,
     /// whether or not the client is still there.
-    private static func connect(_ request: UpgradeRequest, slot: ClientSlot?, front: some SessionFront, gateway: GatewayContext, eventLoop: EventLoop) {
+    /// `opened`: what to do with the backend instead of a relay of its own (a held or shared
+    /// session's first client); `failed`: told when there is no backend for it.
+    static func connect(_ request: UpgradeRequest, slot: ClientSlot?, front: some SessionFront, gateway: GatewayContext, eventLoop: EventLoop,
+                        opened: ((BackendConnection) -> Void)? = nil, failed: ((Error) -> Void)? = nil) {
         let route = request.route.configuration
         let logger = gateway.logger
         let started = NIODeadline.now()
@@ -55,6 +62,7 @@ enum WebSocketSessionStart {
                 metadata["status"] = "\(failure.status.code)"
                 logger.warning("refused handshake: \(failure)", metadata: metadata)
                 GatewayMetrics.backendFailed(route: route.path, backend: request.backend, status: Int(failure.status.code))
+                failed?(failure)
                 if front.handshakeFailed() {
                     front.answer(HTTPRefusal(failure.status, "\(failure)", closesConnection: true, label: "backend"))
                 }
@@ -64,11 +72,16 @@ enum WebSocketSessionStart {
                 guard front.backendOpened() else {
                     logger.info("client went away while the backend was being opened", metadata: metadata)
                     backend.channel.close(promise: nil)
+                    failed?(BackendError.unreachable("the client went away"))
                     return
                 }
                 metadata["ms"] = "\(elapsed.nanoseconds / 1_000_000)"
                 logger.debug("backend ready", metadata: metadata)
-                self.install(request, backend: backend, front: front, gateway: gateway, eventLoop: eventLoop)
+                if let opened {
+                    opened(backend)
+                } else {
+                    self.install(request, backend: backend, front: front, gateway: gateway, eventLoop: eventLoop)
+                }
             }
         }
     }

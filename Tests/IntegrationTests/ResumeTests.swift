@@ -1,0 +1,212 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+/// A line service for held and shared sessions: `go N` makes it write lines `line 1` … `line N`,
+/// one every `interval`, each padded to `width` bytes; whatever else it reads is kept. Counts the
+/// connections it accepted and those that closed, across all of them.
+final class TickerService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+
+    final class Record: Sendable {
+        let state = NIOLockedValueBox((accepted: 0, closed: 0, received: ""))
+        var accepted: Int { self.state.withLockedValue { $0.accepted } }
+        var closed: Int { self.state.withLockedValue { $0.closed } }
+        var received: String { self.state.withLockedValue { $0.received } }
+    }
+
+    let record: Record
+    let interval: TimeAmount
+    let width: Int
+    private var pending = ""
+
+    init(record: Record, interval: TimeAmount = .milliseconds(5), width: Int = 0) {
+        self.record = record
+        self.interval = interval
+        self.width = width
+    }
+
+    static func start(group: EventLoopGroup, interval: TimeAmount = .milliseconds(5), width: Int = 0) async throws -> (Channel, Record) {
+        let record = Record()
+        let channel = try await TestServices.start(group: group) { TickerService(record: record, interval: interval, width: width) }
+        return (channel, record)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.record.state.withLockedValue { $0.accepted += 1 }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.record.state.withLockedValue { $0.closed += 1 }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let text = String(buffer: Self.unwrapInboundIn(data))
+        self.pending += text
+        while let newline = self.pending.firstIndex(of: "\n") {
+            let line = String(self.pending[..<newline])
+            self.pending = String(self.pending[self.pending.index(after: newline)...])
+            if line.hasPrefix("go "), let count = Int(line.dropFirst(3)) {
+                self.tick(1, of: count, context: context)
+            } else {
+                self.record.state.withLockedValue { $0.received += line + "\n" }
+            }
+        }
+    }
+
+    private func tick(_ number: Int, of count: Int, context: ChannelHandlerContext) {
+        guard number <= count, context.channel.isActive else { return }
+        var line = "line \(number)"
+        if line.count < self.width { line += String(repeating: ".", count: self.width - line.count) }
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: line + "\n")), promise: nil)
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: self.interval) { self.tick(number + 1, of: count, context: loopContext.value) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Reads text messages until `line N` (or a close), returning the numbers of the lines read.
+func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .seconds(30)) async throws -> [Int] {
+    var numbers: [Int] = []
+    while numbers.last != last {
+        let message = try await client.readMessage(timeout: timeout)
+        if message.opcode == 8 { break }
+        let text = String(decoding: message.payload, as: UTF8.self)
+        guard let number = Int(text.dropFirst(5).prefix { $0.isNumber }) else { break }
+        numbers.append(number)
+    }
+    return numbers
+}
+
+@Suite(.timeLimit(.minutes(2))) struct ResumeTests {
+    static let id = "Zm9vYmFyYmF6cXV4cXV1eHF1dXg"  // 27 base64url characters: 162 bits
+
+    static func route(_ port: Int, window: TimeAmount = .seconds(30), buffer: Int = 1024 * 1024) -> RouteConfiguration {
+        var route = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: port), messageType: .text)
+        route.framing = .lines(LineFraming())
+        var resume = ResumeSettings()
+        resume.window = window
+        resume.buffer = buffer
+        route.resume = resume
+        return route
+    }
+
+    @Test func aClientCutOffMidStreamResumesAndGetsEveryLineInOrder() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(2))
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
+        try await first.sendFrame(1, Array("go 100".utf8))
+        let before = try await readLines(first, through: 20)
+        #expect(before == Array(1...20))
+        // Cut: the connection ends without a close frame while the service goes on writing.
+        await first.close()
+
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let (second, _) = try await fixture.client("/console?resume=\(Self.id)&last=\(before.count)")
+        let after = try await readLines(second, through: 100)
+        #expect(before + after == Array(1...100))
+        #expect(record.accepted == 1)
+
+        // A close frame ends the session: the service's connection goes at once.
+        try await second.sendClose(1000)
+        try await eventually("the service's connection to close") { record.closed == 1 }
+    }
+
+    @Test func withoutLastItGoesOnFromWhatTheGatewayLastWrote() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/console", headers: ["Sec-WebSocket-Protocol: resume.\(Self.id)"])
+        try await first.sendFrame(1, Array("go 30".utf8))
+        let before = try await readLines(first, through: 5)
+        await first.close()
+        let (second, _) = try await fixture.client("/console", headers: ["Sec-WebSocket-Protocol: resume.\(Self.id)"])
+        let after = try await readLines(second, through: 30)
+        // Nothing is repeated or reordered; lines in flight when the connection dropped may be lost.
+        #expect(!after.isEmpty && after.first! > before.last! && after == Array(after.first!...30))
+        #expect(record.accepted == 1)
+    }
+
+    @Test func anotherUsersResumeIsRefusedAndTheOwnersWorks() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))
+        let tokens = try SecurityTests.file("token-of-ann\ntoken-of-bob\n")
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            var route = Self.route(service.localAddress!.port!)
+            route.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (ann, _) = try await fixture.client("/console?resume=\(Self.id)&token=token-of-ann")
+        try await ann.sendFrame(1, Array("go 1000".utf8))
+        _ = try await readLines(ann, through: 2)
+        await ann.close()
+
+        #expect(try await SecurityTests.status(fixture, "/console?resume=\(Self.id)&token=token-of-bob") == 403)
+        let (again, _) = try await fixture.client("/console?resume=\(Self.id)&token=token-of-ann")
+        let message = try await again.readMessage()
+        #expect(String(decoding: message.payload, as: UTF8.self).hasPrefix("line "))
+        #expect(record.accepted == 1)
+    }
+
+    @Test func afterTheWindowTheServiceIsClosedAndAResumeGets1011() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, window: .seconds(1))] }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
+        try await first.sendFrame(1, Array("go 3".utf8))
+        _ = try await readLines(first, through: 3)
+        await first.close()
+        try await eventually("the held session to end", timeout: .seconds(20)) { record.closed == 1 }
+
+        let (late, _) = try await fixture.client("/console?resume=\(Self.id)&last=3")
+        let close = try await late.readMessage()
+        #expect(close.closeCode == 1011)
+        #expect(record.accepted == 1)
+    }
+
+    @Test func aServiceThatSaysMoreThanTheBufferWhileTheClientIsAwayEndsTheSession() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(1), width: 100)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: 8 * 1024)] }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
+        try await first.sendFrame(1, Array("go 400".utf8))
+        let before = try await readLines(first, through: 1)
+        await first.close()
+        // 400 lines of 100 bytes: far beyond the 8 KiB held for it.
+        try await eventually("the overflowing session to end", timeout: .seconds(20)) { record.closed == 1 }
+        let (late, _) = try await fixture.client("/console?resume=\(Self.id)&last=\(before.count)")
+        let close = try await late.readMessage()
+        #expect(close.closeCode == 1011)
+        #expect(String(decoding: close.payload.dropFirst(2), as: UTF8.self).contains("resume buffer"))
+    }
+
+    @Test func aMalformedResumeIdIsRefused() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, _) = try await TickerService.start(group: group)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+        #expect(try await SecurityTests.status(fixture, "/console?resume=short") == 400)
+        #expect(try await SecurityTests.status(fixture, "/console?resume=\(Self.id)&last=x") == 400)
+    }
+}
