@@ -1,0 +1,136 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+@testable import WSGate
+
+@Suite(.timeLimit(.minutes(3))) struct ShareTests {
+    static let key = "c2hhcmVkLWNvbnNvbGUtZm9yLWNsYXNz"
+
+    static func route(_ port: Int, _ configure: (inout ShareSettings) -> Void = { _ in }) -> RouteConfiguration {
+        var route = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: port), messageType: .text)
+        route.framing = .lines(LineFraming())
+        var share = ShareSettings()
+        share.maxViewers = 200
+        configure(&share)
+        route.share = share
+        return route
+    }
+
+    @Test func aHundredViewersShareOneServiceConnectionAndEachGetsEveryLineInOrder() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(2))
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
+        var viewers: [TestClient] = []
+        for _ in 0..<100 {
+            viewers.append(try await fixture.client("/console?share=\(Self.key)").0)
+        }
+        try await owner.sendFrame(1, Array("go 50".utf8))
+        #expect(try await readLines(owner, through: 50) == Array(1...50))
+        try await withThrowingTaskGroup(of: [Int].self) { group in
+            for viewer in viewers {
+                group.addTask { try await readLines(viewer, through: 50) }
+            }
+            for try await lines in group {
+                #expect(lines == Array(1...50))
+            }
+        }
+        #expect(record.accepted == 1)
+
+        // The owner leaving ends the session for everyone, and the service's connection.
+        try await owner.sendClose(1000)
+        for viewer in viewers {
+            let close = try await viewer.readMessage()
+            #expect(close.closeCode == 1001)
+        }
+        try await eventually("the service's connection to close") { record.closed == 1 }
+    }
+
+    @Test func readOnlyViewersInputNeverReachesTheServiceAndTheOwnersDoes() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
+        let (viewer, _) = try await fixture.client("/console?share=\(Self.key)")
+        try await viewer.sendFrame(1, Array("from the viewer".utf8))
+        try await owner.sendFrame(1, Array("from the owner".utf8))
+        try await owner.sendFrame(1, Array("go 1".utf8))
+        // The line reaches both only after the service read everything sent before "go 1".
+        #expect(try await readLines(viewer, through: 1) == [1])
+        #expect(record.received == "from the owner\n")
+    }
+
+    @Test func withViewersAllEveryMembersMessagesReachTheServiceWhole() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [Self.route(service.localAddress!.port!) { $0.viewers = .all }]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
+        let (viewer, _) = try await fixture.client("/console?share=\(Self.key)")
+        // Fragmented messages from both at once: each reaches the service as one line.
+        try await owner.sendFrame(1, Array("own".utf8), fin: false)
+        try await viewer.sendFrame(1, Array("vie".utf8), fin: false)
+        try await viewer.sendFrame(0, Array("wer".utf8))
+        try await owner.sendFrame(0, Array("er".utf8))
+        try await eventually("both lines to arrive") { record.received.split(separator: "\n").count == 2 }
+        #expect(Set(record.received.split(separator: "\n")) == ["owner", "viewer"])
+    }
+
+    @Test func aViewerThatStopsReadingIsDroppedWithoutHoldingUpTheOthers() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .nanoseconds(0), width: 1000)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [Self.route(service.localAddress!.port!) { $0.queue = 256 * 1024 }]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
+        let (reader, _) = try await fixture.client("/console?share=\(Self.key)")
+        let (stuck, _) = try await fixture.client("/console?share=\(Self.key)", receiveBuffer: 16 << 10)
+        try await stuck.channel.setOption(.autoRead, value: false).get()
+        // 8,000 lines of 1,000 bytes: more than the socket buffers on the way to the stuck viewer
+        // hold, and far more than a member may fall behind (256 KiB).
+        try await owner.sendFrame(1, Array("go 8000".utf8))
+        async let ownerLines = readLines(owner, through: 8000)
+        async let readerLines = readLines(reader, through: 8000)
+        #expect(try await ownerLines == Array(1...8000))
+        #expect(try await readerLines == Array(1...8000))
+        #expect(record.accepted == 1)
+        // The stuck viewer was let go: its close (1008) sits behind what it did not read, so it may
+        // find the connection closed (after close_timeout) before it sees the close frame.
+        try await stuck.channel.setOption(.autoRead, value: true).get()
+        var code: UInt16?
+        do {
+            while code == nil {
+                let message = try await stuck.readMessage()
+                if message.opcode == 8 { code = message.closeCode }
+            }
+        } catch {}
+        try await stuck.waitForEOF(timeout: .seconds(30))
+        #expect(code == nil || code == 1008)
+    }
+
+    @Test func theViewerCapIsEnforcedAndALateJoinerGetsTheLastFewLines() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, _) = try await TickerService.start(group: group)
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            [Self.route(service.localAddress!.port!) { $0.maxViewers = 1; $0.replayLast = 3 }]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
+        try await owner.sendFrame(1, Array("go 10".utf8))
+        #expect(try await readLines(owner, through: 10) == Array(1...10))
+        let (late, _) = try await fixture.client("/console?share=\(Self.key)")
+        #expect(try await readLines(late, through: 10) == [8, 9, 10])
+        #expect(try await SecurityTests.status(fixture, "/console?share=\(Self.key)") == 503)
+    }
+}
