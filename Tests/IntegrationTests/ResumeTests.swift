@@ -185,7 +185,8 @@ func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .s
 
     @Test func aServiceThatSaysMoreThanTheBufferWhileTheClientIsAwayEndsTheSession() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(1), width: 100)
+        // 10 KB/s for 4 s: whatever reached the old connection first, far more than 8 KiB comes after.
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(10), width: 100)
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: 8 * 1024)] }
         defer { Task { await fixture.stop() } }
 

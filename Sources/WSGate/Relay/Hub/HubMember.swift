@@ -18,6 +18,8 @@ final class HubMember: RelayPartner {
     private var inputInFlight = 0
     /// A delivery written but not yet confirmed (the client's connection was full).
     private var deliveryUnconfirmed = false
+    /// Deliveries written to the client (the hub compares it with those it sent).
+    private var written = 0
     private var left = false
     /// Why the client gets 1011 at once (a resume that cannot be honoured).
     private let unavailableReason: String?
@@ -67,6 +69,7 @@ final class HubMember: RelayPartner {
             }
         }
         leg.relayFlush()
+        self.written += 1
         self.session?.count(from: .backend, messages: messages, bytes: bytes)
         self.session?.noteActivity()
         if leg.isWritable {
@@ -143,7 +146,8 @@ final class HubMember: RelayPartner {
         self.clientLeg = nil
         if let hub {
             let id = self.id
-            hub.eventLoop.execute { hub.value.memberLeft(id, cleanly: cleanly) }
+            let written = self.written
+            hub.eventLoop.execute { hub.value.memberLeft(id, cleanly: cleanly, written: written) }
         }
         self.session?.legFinished()
     }

@@ -19,6 +19,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         var ready = false
         var sending = false
         var closeSent = false
+        /// Deliveries sent to it: compared with those it wrote when it leaves.
+        var deliveries = 0
     }
 
     let key: HubTable.Key
@@ -98,7 +100,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         guard !self.finished else { return .unavailable("the session has ended") }
         // Another user learns nothing of the session, not even whether it could be resumed.
         if let refusal = self.lifecycle.resumeRefusal(user: user) { return .refused(refusal) }
-        var start = self.heldFrom ?? self.owner.flatMap { self.members[$0]?.acked } ?? self.log.endIndex
+        var start = self.heldFrom ?? self.owner.flatMap { self.members[$0]?.cursor } ?? self.log.endIndex
         if let last {
             switch self.log.resumePoint(after: last) {
             case .at(let index): start = index
@@ -150,7 +152,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     }
 
     /// Its client left (`cleanly`: a close frame was exchanged) or the front could not answer it.
-    func memberLeft(_ id: ObjectIdentifier, cleanly: Bool) {
+    /// `written`: the deliveries it wrote to its client (one may have been on its way when it left).
+    func memberLeft(_ id: ObjectIdentifier, cleanly: Bool, written: Int) {
         guard let member = self.members.removeValue(forKey: id) else { return }
         self.metrics.members.decrement()
         self.unackedInput.removeValue(forKey: id)
@@ -170,7 +173,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             let mayHold = worthHolding && self.table.takeHeld(route: self.key.route, limit: self.settings.maxHeld)
             switch self.lifecycle.ownerLeft(cleanly: cleanly, at: .now(), mayHold: mayHold) {
             case .hold(let until):
-                self.heldFrom = member.acked
+                // A resume without `last` goes on after what was written to the old connection:
+                // nothing twice (what was lost in flight is lost; `last` recovers it).
+                self.heldFrom = written == member.deliveries ? member.cursor : member.acked
                 self.metrics.held.increment()
                 self.logger.info("session held for a resume", metadata: ["route": "\(self.key.route)", "client": "\(self.clientAddress)", "until": "\((until - .now()).prettyDescription)"])
                 self.windowTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: until) { [weak self] in self?.windowPassed() }
@@ -222,6 +227,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         }
         member.cursor = next
         member.sending = true
+        member.deliveries += 1
         self.members[id] = member
         self.send(.entries(entries), to: member)
     }
