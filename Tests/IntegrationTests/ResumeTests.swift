@@ -202,6 +202,39 @@ func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .s
         #expect(String(decoding: close.payload.dropFirst(2), as: UTF8.self).contains("resume buffer"))
     }
 
+    /// Samples the hubs' buffers until `done`; returns the most any held at once.
+    static func largestBuffer(_ fixture: GatewayFixture, samples limit: Int = 3000, until done: @escaping @Sendable () -> Bool) async throws -> Int {
+        var largest = 0
+        var samples = 0
+        while !done(), samples < limit {
+            for hub in try await fixture.gateway.hubSnapshots() { largest = max(largest, hub.bufferedBytes) }
+            samples += 1
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
+        return largest
+    }
+
+    @Test func aFloodNeverBuffersMoreThanTheLimitWhetherTheClientIsStuckOrGone() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .nanoseconds(0), width: 1000)
+        let limit = 128 * 1024
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: limit)] }
+        defer { Task { await fixture.stop() } }
+
+        // Attached but not reading: the owner paces the service.
+        let (first, _) = try await fixture.client("/console?resume=\(Self.id)", receiveBuffer: 16 << 10)
+        try await first.channel.setOption(.autoRead, value: false).get()
+        try await first.sendFrame(1, Array("go 20000".utf8))
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let whileStuck = try await Self.largestBuffer(fixture, samples: 300) { false }
+        #expect(whileStuck > 0 && whileStuck <= limit + 64 * 1024, "buffered \(whileStuck)")
+        // Gone: the service is read on until what it said no longer fits; the session then ends.
+        await first.close()
+        let whileHeld = try await Self.largestBuffer(fixture) { record.closed == 1 }
+        #expect(whileHeld <= limit + 64 * 1024, "buffered \(whileHeld)")
+        try await eventually("the overflowing session to end", timeout: .seconds(20)) { record.closed == 1 }
+    }
+
     @Test func aMalformedResumeIdIsRefused() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let (service, _) = try await TickerService.start(group: group)

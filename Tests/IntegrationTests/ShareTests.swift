@@ -101,8 +101,10 @@ import Testing
         try await owner.sendFrame(1, Array("go 8000".utf8))
         async let ownerLines = readLines(owner, through: 8000)
         async let readerLines = readLines(reader, through: 8000)
+        let largest = try await ResumeTests.largestBuffer(fixture, samples: 500) { false }
         #expect(try await ownerLines == Array(1...8000))
         #expect(try await readerLines == Array(1...8000))
+        #expect(largest > 0 && largest <= 256 * 1024 + 64 * 1024, "buffered \(largest)")
         #expect(record.accepted == 1)
         // The stuck viewer was let go: its close (1008) sits behind what it did not read, so it may
         // find the connection closed (after close_timeout) before it sees the close frame.

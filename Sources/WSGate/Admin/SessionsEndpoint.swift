@@ -6,7 +6,8 @@ import NIOHTTP1
 ///
 /// `GET /sessions?route=/x&user=alice&limit=100&after=ID` lists live sessions by ascending id as
 /// JSON: `{"total": N, "sessions": [...], "next": ID}` — `total` counts what matched the filters,
-/// `next` (present when more follow) is the `after` of the next page. `DELETE /sessions/ID?code=C`
+/// `next` (present when more follow) is the `after` of the next page; `hubs` lists held and shared
+/// sessions' service connections (state, members, output buffered), `held` counts those held. `DELETE /sessions/ID?code=C`
 /// closes one session: the client gets `C` (default 1008), the backend 1001; 404 if there is none.
 enum SessionsEndpoint {
     static let defaultPageSize = 100
@@ -62,7 +63,7 @@ enum SessionsEndpoint {
         let route = query.value("route")
         let user = query.value("user")
         let (pageSize, cursor) = (limit, after)
-        return registry.snapshots(on: eventLoop).map { all in
+        return registry.snapshots(on: eventLoop).and(registry.hubSnapshots(on: eventLoop)).map { all, hubs in
             let matching = all.filter { (route == nil || $0.route == route) && (user == nil || $0.user == user) }
             let page = matching.lazy.filter { $0.id > cursor }.prefix(pageSize)
             let now = Date()
@@ -72,6 +73,8 @@ enum SessionsEndpoint {
             if let last = page.last, matching.contains(where: { $0.id > last.id }) {
                 json += ",\"next\":\(last.id)"
             }
+            let shownHubs = hubs.filter { (route == nil || $0.route == route) && (user == nil || $0.user == user) }
+            json += ",\"held\":\(shownHubs.filter { $0.state == "held" }.count),\"hubs\":[" + shownHubs.map(Self.json).joined(separator: ",") + "]"
             json += "}\n"
             return AdminResponse(status: .ok, body: json)
         }
@@ -92,6 +95,23 @@ enum SessionsEndpoint {
         fields.append("\"bytes_in\":\(session.bytesIn),\"bytes_out\":\(session.bytesOut)")
         fields.append("\"messages_in\":\(session.messagesIn),\"messages_out\":\(session.messagesOut)")
         fields.append("\"closing\":\(session.closing)")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private static func json(_ hub: HubSnapshot) -> String {
+        var fields = [
+            "\"route\":\(JSONString.quoted(hub.route))",
+            "\"kind\":\(JSONString.quoted(hub.kind))",
+            "\"user\":\(hub.user.map(JSONString.quoted) ?? "null")",
+            "\"state\":\(JSONString.quoted(hub.state))",
+            "\"members\":\(hub.members)",
+            "\"buffered_bytes\":\(hub.bufferedBytes),\"buffer_limit\":\(hub.bufferLimit)",
+            "\"messages_out\":\(hub.messagesOut)",
+            "\"duration_s\":\(String(format: "%.3f", Double(hub.age.nanoseconds) / 1e9))",
+        ]
+        if let expiresIn = hub.expiresIn {
+            fields.append("\"expires_in_s\":\(String(format: "%.3f", Double(expiresIn.nanoseconds) / 1e9))")
+        }
         return "{" + fields.joined(separator: ",") + "}"
     }
 

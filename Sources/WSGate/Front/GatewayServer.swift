@@ -200,6 +200,11 @@ public final class GatewayServer: Sendable {
     /// Sessions currently relaying, plus open HTTP/2 connections (each ends politely on shutdown).
     public var activeSessions: Int { self.gateway.sessions.count }
 
+    /// Held and shared sessions' service connections, as the admin API lists them.
+    func hubSnapshots() async throws -> [HubSnapshot] {
+        try await self.gateway.sessions.hubSnapshots(on: self.group.any()).get()
+    }
+
     /// WebSocket sessions relaying now (HTTP/2 connections not counted).
     public var relaySessions: Int { self.gateway.sessions.sessionCount }
 

@@ -15,6 +15,8 @@ final class SessionRegistry: Sendable {
         var member: NIOLoopBound<GoingAway>
         /// Relay sessions only (HTTP/2 connections are not listed).
         var session: NIOLoopBound<RelaySession>?
+        /// Held or shared sessions' service connections.
+        var hub: NIOLoopBound<SessionHub>?
     }
 
     private struct State {
@@ -28,6 +30,12 @@ final class SessionRegistry: Sendable {
     func add(_ member: GoingAway, on eventLoop: EventLoop) {
         let entry = Entry(member: NIOLoopBound(member, eventLoop: eventLoop))
         self.state.withLockedValue { $0.entries[ObjectIdentifier(member)] = entry }
+    }
+
+    /// Lists a held or shared session's service connection.
+    func add(hub: SessionHub, on eventLoop: EventLoop) {
+        let entry = Entry(member: NIOLoopBound(hub, eventLoop: eventLoop), hub: NIOLoopBound(hub, eventLoop: eventLoop))
+        self.state.withLockedValue { $0.entries[ObjectIdentifier(hub)] = entry }
     }
 
     /// Lists a relay session; returns its id.
@@ -78,6 +86,13 @@ final class SessionRegistry: Sendable {
         return EventLoopFuture.whenAllSucceed(perLoop, on: eventLoop).map { lists in
             lists.flatMap { $0 }.sorted { $0.id < $1.id }
         }
+    }
+
+    /// Every held or shared session's state, each taken on its own event loop.
+    func hubSnapshots(on eventLoop: EventLoop) -> EventLoopFuture<[HubSnapshot]> {
+        let hubs = self.state.withLockedValue { $0.entries.values.compactMap(\.hub) }
+        let each = hubs.map { hub in hub.eventLoop.submit { hub.value.snapshot() } }
+        return EventLoopFuture.whenAllSucceed(each, on: eventLoop).map { $0.sorted { ($0.route, $0.age) < ($1.route, $1.age) } }
     }
 
     /// Ends every session whose backend is `target` (as printed), each on its own event loop.

@@ -18,3 +18,21 @@ struct SessionSnapshot: Sendable {
     /// Closing already (by either peer or the gateway).
     var closing: Bool
 }
+
+/// A held or shared session's service connection as the admin API lists it.
+struct HubSnapshot: Sendable {
+    var route: String
+    /// `resume` or `share`.
+    var kind: String
+    var user: String?
+    /// `live`, `held` (waiting for a resume) or `ended` (closing).
+    var state: String
+    var members: Int
+    /// The service's output kept now, and the most that may be.
+    var bufferedBytes: Int
+    var bufferLimit: Int
+    var messagesOut: UInt64
+    var age: TimeAmount
+    /// Held: how long the client has left to resume.
+    var expiresIn: TimeAmount?
+}

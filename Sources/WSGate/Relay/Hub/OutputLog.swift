@@ -79,6 +79,13 @@ struct OutputLog {
         return true
     }
 
+    /// Lets go of everything (the session ended with no one to read it); positions stay valid.
+    mutating func removeAll() {
+        self.firstIndex = self.endIndex
+        self.entries.removeAll()
+        self.keptBytes = 0
+    }
+
     /// Payload bytes from `index` to the end: how far a client at `index` is behind.
     func bytesBehind(_ index: Int) -> Int {
         self.appendedBytes - self.offset(at: index)

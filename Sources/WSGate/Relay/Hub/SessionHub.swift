@@ -52,6 +52,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     private var backendBytes = 0
     private var backendMessages = 0
     private var finished = false
+    private let started = NIODeadline.now()
 
     init(key: HubTable.Key, settings: HubSettings, user: String?, clientAddress: String, eventLoop: EventLoop, gateway: GatewayContext) {
         self.key = key
@@ -65,7 +66,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.clientAddress = clientAddress
         self.log = OutputLog(capacity: settings.capacity)
         self.lifecycle = HubLifecycle(window: settings.window, outlivesOwner: settings.outlivesOwner, maxViewers: settings.maxViewers, user: user)
-        gateway.sessions.add(self, on: eventLoop)
+        gateway.sessions.add(hub: self, on: eventLoop)
     }
 
     /// Takes over the connected service: its leg reads from now on.
@@ -74,6 +75,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         leg.partner = self
         self.backendLeg = leg
         try backend.channel.pipeline.syncOperations.addHandler(leg)
+        // One read (at most 64 KiB) between checks of the buffer: what is kept never passes its
+        // limit by more than that, where a batch of reads could add several.
+        try backend.channel.syncOptions?.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
         try? backend.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: true)
     }
 
@@ -272,6 +276,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             self.logger.info("held session ended: the service sent more than resume.buffer while the client was away",
                              metadata: ["route": "\(self.key.route)", "client": "\(self.clientAddress)", "buffer": "\(self.settings.capacity)"])
             self.finish(code: .internalError, reason: "session output overflowed the resume buffer", tombstone: "the service sent more than the resume buffer holds while the client was away")
+            self.log.removeAll()
             return
         }
         guard let limit = self.settings.viewerLag else { return }
@@ -358,8 +363,15 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.finish(code: .goingAway, reason: reason)
     }
 
-    /// What the admin API shows for a held session.
-    var isHeld: Bool { self.lifecycle.isHeld }
+    /// What the admin API lists (never the id: it is the client's secret).
+    func snapshot(now: NIODeadline = .now()) -> HubSnapshot {
+        var expiresIn: TimeAmount?
+        if case .held(let until) = self.lifecycle.state { expiresIn = until - now }
+        return HubSnapshot(route: self.key.route, kind: self.settings.window == nil ? "share" : "resume", user: self.lifecycle.user,
+                           state: self.finished ? "ended" : self.lifecycle.isHeld ? "held" : "live", members: self.members.count,
+                           bufferedBytes: self.log.keptBytes, bufferLimit: self.settings.capacity, messagesOut: self.log.latestSequence,
+                           age: now - self.started, expiresIn: expiresIn)
+    }
 
     // MARK: RelayPartner (the backend leg's partner)
 
