@@ -142,6 +142,22 @@ func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .s
         #expect(record.accepted == 1)
     }
 
+    @Test func aCloseWithGoingAwayIsAReloadAndHoldsTheSession() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(5))
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
+        try await first.sendFrame(1, Array("go 40".utf8))
+        let before = try await readLines(first, through: 10)
+        // What a browser sends when its page is reloaded.
+        try await first.sendClose(1001)
+        let (second, _) = try await fixture.client("/console?resume=\(Self.id)&last=\(before.count)")
+        #expect(before + (try await readLines(second, through: 40)) == Array(1...40))
+        #expect(record.accepted == 1)
+    }
+
     @Test func anotherUsersResumeIsRefusedAndTheOwnersWorks() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))

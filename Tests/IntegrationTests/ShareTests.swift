@@ -120,6 +120,34 @@ import Testing
         #expect(code == nil || code == 1008)
     }
 
+    @Test func aSharedSessionsOwnerDropsIsHeldWhileViewersWatchAndResumesWithItsId() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(5))
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            var route = Self.route(service.localAddress!.port!)
+            route.resume = ResumeSettings()
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let ownerID = ResumeTests.id
+        let (owner, _) = try await fixture.client("/console?share=\(Self.key)&resume=\(ownerID)")
+        // A viewer presenting some other resume id is still a viewer: its input goes nowhere.
+        let (viewer, _) = try await fixture.client("/console?share=\(Self.key)&resume=bm90LXRoZS1vd25lcnMtaWQtYXQtYWxs")
+        try await viewer.sendFrame(1, Array("from the viewer".utf8))
+        try await owner.sendFrame(1, Array("go 60".utf8))
+        let before = try await readLines(owner, through: 10)
+        await owner.close()
+        // The viewer keeps watching while the owner is away.
+        #expect(try await readLines(viewer, through: 60) == Array(1...60))
+        let (back, _) = try await fixture.client("/console?share=\(Self.key)&resume=\(ownerID)&last=\(before.count)")
+        #expect(before + (try await readLines(back, through: 60)) == Array(1...60))
+        try await back.sendFrame(1, Array("owner again".utf8))
+        try await eventually("the owner's line to arrive") { record.received.contains("owner again") }
+        #expect(!record.received.contains("viewer"))
+        #expect(record.accepted == 1)
+    }
+
     @Test func theViewerCapIsEnforcedAndALateJoinerGetsTheLastFewLines() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let (service, _) = try await TickerService.start(group: group)

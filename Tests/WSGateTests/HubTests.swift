@@ -87,6 +87,20 @@ import Testing
         #expect(shared.viewerJoins() == .ended)
     }
 
+    @Test func aSharedSessionThatCanBeResumedIsHeldForItsOwnerWhileViewersCome() {
+        var shared = HubLifecycle(window: .seconds(30), maxViewers: 5, user: nil)
+        _ = shared.viewerJoins()
+        #expect(shared.ownerLeft(cleanly: false, at: Self.at(0), mayHold: true) == .hold(until: Self.at(30)))
+        #expect(shared.viewerJoins() == nil)
+        #expect(shared.viewerLeft() == false)
+        #expect(shared.viewerLeft() == false)
+        #expect(shared.isHeld)
+        #expect(shared.resume(user: nil) == .attach(replacing: false))
+        // A clean leave ends it, viewers or not.
+        _ = shared.viewerJoins()
+        #expect(shared.ownerLeft(cleanly: true, at: Self.at(40), mayHold: true) == .end)
+    }
+
     @Test func withLastMemberItOutlivesItsOwnerUntilTheLastViewerLeaves() {
         var shared = HubLifecycle(window: nil, outlivesOwner: true, maxViewers: 5, user: nil)
         _ = shared.viewerJoins()

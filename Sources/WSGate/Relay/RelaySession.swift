@@ -102,6 +102,12 @@ final class RelaySession: GoingAway {
         self.closeReason = reason
     }
 
+    /// The client itself closed with 1001 Going Away: what browsers send when a page is closed or
+    /// reloaded, which a resumable session treats as a drop rather than an end.
+    var clientClosedGoingAway: Bool {
+        self.closeInitiator == "client" && self.clientCloseCode == .goingAway
+    }
+
     func noteActivity(at now: NIODeadline = .now()) {
         self.liveness.activity(at: now)
     }

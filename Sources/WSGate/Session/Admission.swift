@@ -53,9 +53,12 @@ enum Admission {
             admitted.backend = target
         }
         admitted.sessionOwner = routeGuard == nil ? certificateUser : identity.quotaUser ?? certificateUser
-        if admitted.hub?.kind == .share, admitted.hub?.id == nil {
-            // `share.key: user`: a user's clients share one session; without a user there is nothing to share.
-            admitted.hub = admitted.sessionOwner.map { HubRequest(kind: .share, id: $0) }
+        if var hub = admitted.hub, hub.shared, hub.key == nil {
+            // `share.key: user`: a user's clients share one session; without a user there is nothing
+            // to share (the client's own resume id, if any, still makes its session resumable).
+            hub.key = admitted.sessionOwner ?? hub.resumeID
+            hub.shared = admitted.sessionOwner != nil
+            admitted.hub = hub.key == nil ? nil : hub
         }
         try Self.takePlaces(&admitted, user: identity.quotaUser ?? certificateUser, gateway: gateway)
         return admitted

@@ -1,19 +1,20 @@
 import NIOHTTP1
 
 /// How a handshake names a held or shared session: a resume id (`?resume=ID` or a `resume.ID`
-/// subprotocol entry, with the last message received as `?last=N` or `resume-last.N`) or a share
-/// key (`?share=KEY`, `X-WSGate-Share: KEY`, or the authenticated user). Taken out of the request.
+/// subprotocol entry, with the number of the last message received as `?last=N` or
+/// `resume-last.N`) and, on a shared route, a share key (`?share=KEY`, `X-WSGate-Share: KEY`, or
+/// the authenticated user). Taken out of the request.
 public struct HubRequest: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
-        /// `last`: the number of the last message the client received (messages are numbered from 1
-        /// per session); nil: it goes on from what the gateway last confirmed written to it.
-        case resume(last: UInt64?)
-        case share
-    }
-
-    public var kind: Kind
-    /// nil until admission for `share.key: user` (the user is the key).
-    public var id: String?
+    /// The session's place in the gateway's table: the share key, else the resume id. nil until
+    /// admission for `share.key: user` (the user is the key).
+    public var key: String?
+    /// Whether `key` is a share key: a client joining without the owner's resume id is a viewer.
+    public var shared: Bool
+    /// The owner's own id: it reattaches the owner.
+    public var resumeID: String?
+    /// The number of the last message the client received (messages are numbered from 1 per
+    /// session); nil: it goes on after what the gateway last wrote to its old connection.
+    public var last: UInt64?
 
     /// Ids are secrets where there is no auth: at least 128 bits' worth, base64url or hex.
     static let idLengths = 22...128
@@ -27,38 +28,45 @@ public struct HubRequest: Sendable, Equatable {
 
     /// The route's resume or share request in `head`, if any; a malformed one is refused (400).
     static func extract(from head: inout HTTPRequestHead, route: RouteConfiguration) -> Result<HubRequest?, HTTPRefusal> {
+        guard route.resume != nil || route.share != nil else { return .success(nil) }
+        var query = QueryParameters(target: head.uri)
+        defer { head.uri = query.target }
+        var request = HubRequest(key: nil, shared: false)
         if route.resume != nil {
-            var query = QueryParameters(target: head.uri)
             let id = query.remove("resume") ?? CredentialExtractor.removeSubprotocolEntries(prefix: "resume.", from: &head.headers)
             let lastText = query.remove("last") ?? CredentialExtractor.removeSubprotocolEntries(prefix: "resume-last.", from: &head.headers)
-            head.uri = query.target
-            guard let id else { return .success(nil) }
-            guard Self.isValidID(id) else { return .failure(Self.badID("resume id")) }
-            var last: UInt64?
+            if let id {
+                guard Self.isValidID(id) else { return .failure(Self.badID("resume id")) }
+                request.resumeID = id
+                request.key = id
+            }
             if let lastText {
-                guard let parsed = UInt64(lastText) else {
+                guard let last = UInt64(lastText) else {
                     return .failure(HTTPRefusal(.badRequest, "last must be the number of the last message received, got '\(lastText)'", closesConnection: true, label: "resume"))
                 }
-                last = parsed
+                request.last = last
             }
-            return .success(HubRequest(kind: .resume(last: last), id: id))
         }
-        guard let share = route.share else { return .success(nil) }
-        let key: String?
-        switch share.key {
-        case .query:
-            var query = QueryParameters(target: head.uri)
-            key = query.remove("share")
-            head.uri = query.target
-        case .header:
-            key = head.headers.first(name: "x-wsgate-share")
-            head.headers.remove(name: "x-wsgate-share")
-        case .user:
-            return .success(HubRequest(kind: .share, id: nil))
+        if let share = route.share {
+            let key: String?
+            switch share.key {
+            case .query: key = query.remove("share")
+            case .header:
+                key = head.headers.first(name: "x-wsgate-share")
+                head.headers.remove(name: "x-wsgate-share")
+            case .user:
+                // Filled in once the user is known.
+                request.shared = true
+                request.key = nil
+                return .success(request)
+            }
+            if let key {
+                guard Self.isValidID(key) else { return .failure(Self.badID("share key")) }
+                request.key = key
+                request.shared = true
+            }
         }
-        guard let key else { return .success(nil) }
-        guard Self.isValidID(key) else { return .failure(Self.badID("share key")) }
-        return .success(HubRequest(kind: .share, id: key))
+        return .success(request.key == nil ? nil : request)
     }
 
     private static func badID(_ what: String) -> HTTPRefusal {

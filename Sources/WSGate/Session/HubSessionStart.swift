@@ -7,13 +7,13 @@ import NIOCore
 enum HubSessionStart {
     static func start(_ request: UpgradeRequest, hub hubRequest: HubRequest, settings: HubSettings, slot: ClientSlot?, front: some SessionFront,
                       gateway: GatewayContext, eventLoop: EventLoop) {
-        guard let id = hubRequest.id else { return }
+        guard let id = hubRequest.key else { return }
         let route = request.route.configuration
         let key = HubTable.Key(route: route.path, id: id)
         let metrics = HubMetrics.forRoute(route.path)
         switch gateway.hubs.claim(key, on: eventLoop) {
         case .open:
-            if case .resume(let last?) = hubRequest.kind, last > 0 {
+            if hubRequest.resumeID != nil, let last = hubRequest.last, last > 0 {
                 // It expects a session this gateway does not have (the window passed, or a restart).
                 gateway.hubs.failed(key, BackendError.unreachable("no session to resume"))
                 metrics.resumed(.unavailable)
@@ -21,18 +21,18 @@ enum HubSessionStart {
                 return
             }
             WebSocketSessionStart.connect(request, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop, opened: { backend in
-                self.open(request, key: key, settings: settings, backend: backend, front: front, gateway: gateway, eventLoop: eventLoop)
+                self.open(request, key: key, resumeID: hubRequest.resumeID, settings: settings, backend: backend, front: front, gateway: gateway, eventLoop: eventLoop)
             }, failed: { error in
                 gateway.hubs.failed(key, error)
             })
         case .join(let hub):
-            self.join(hub, request, kind: hubRequest.kind, settings: settings, front: front, gateway: gateway, eventLoop: eventLoop)
+            self.join(hub, request, hubRequest, settings: settings, front: front, gateway: gateway, eventLoop: eventLoop)
         case .wait(let opening):
             opening.hop(to: eventLoop).assumeIsolated().whenComplete { result in
                 guard front.clientIsWaiting else { return }
                 switch result {
                 case .success(let hub):
-                    self.join(hub, request, kind: hubRequest.kind, settings: settings, front: front, gateway: gateway, eventLoop: eventLoop)
+                    self.join(hub, request, hubRequest, settings: settings, front: front, gateway: gateway, eventLoop: eventLoop)
                 case .failure(let error):
                     let failure = (error as? BackendError) ?? .unreachable("\(error)")
                     WebSocketSessionStart.refuse(HTTPRefusal(failure.status, "the session could not be opened: \(failure)", closesConnection: true, label: "backend"),
@@ -46,10 +46,10 @@ enum HubSessionStart {
     }
 
     /// The first client: the service is connected, its hub takes it over, the client is the owner.
-    private static func open(_ request: UpgradeRequest, key: HubTable.Key, settings: HubSettings, backend: BackendConnection, front: some SessionFront,
+    private static func open(_ request: UpgradeRequest, key: HubTable.Key, resumeID: String?, settings: HubSettings, backend: BackendConnection, front: some SessionFront,
                              gateway: GatewayContext, eventLoop: EventLoop) {
         let route = request.route.configuration
-        let hub = SessionHub(key: key, settings: settings, user: request.sessionOwner, clientAddress: request.clientAddress?.loggable ?? "?",
+        let hub = SessionHub(key: key, settings: settings, resumeID: resumeID, user: request.sessionOwner, clientAddress: request.clientAddress?.loggable ?? "?",
                              eventLoop: eventLoop, gateway: gateway)
         do {
             try? SocketKeepalive.apply(gateway.settings.keepalive, to: backend.channel)
@@ -69,23 +69,21 @@ enum HubSessionStart {
     }
 
     /// A resume or a viewer: the hub decides on its own loop, the answer comes back here.
-    private static func join(_ hub: NIOLoopBound<SessionHub>, _ request: UpgradeRequest, kind: HubRequest.Kind, settings: HubSettings, front: some SessionFront,
+    private static func join(_ hub: NIOLoopBound<SessionHub>, _ request: UpgradeRequest, _ hubRequest: HubRequest, settings: HubSettings, front: some SessionFront,
                              gateway: GatewayContext, eventLoop: EventLoop) {
         let route = request.route.configuration.path
         let metrics = HubMetrics.forRoute(route)
-        let member = HubMember(hub: hub, mayWrite: kind != .share || settings.viewersMayWrite)
+        let member = HubMember(hub: hub, mayWrite: false)
         let bound = NIOLoopBound(member, eventLoop: eventLoop)
         let id = member.id
         let user = request.sessionOwner
         let admission = hub.eventLoop.submit { () -> SessionHub.Admission in
-            switch kind {
-            case .resume(let last): return hub.value.admitResume(bound, id: id, user: user, last: last)
-            case .share: return hub.value.admitViewer(bound, id: id)
-            }
+            hub.value.admit(bound, id: id, resumeID: hubRequest.resumeID, last: hubRequest.last, user: user)
         }
         admission.hop(to: eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(.owner), .success(.viewer):
+                if case .success(.owner) = result { member.mayWrite = true } else { member.mayWrite = settings.viewersMayWrite }
                 guard front.clientIsWaiting else {
                     member.abandon()
                     return

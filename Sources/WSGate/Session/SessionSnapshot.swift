@@ -22,7 +22,7 @@ struct SessionSnapshot: Sendable {
 /// A held or shared session's service connection as the admin API lists it.
 struct HubSnapshot: Sendable {
     var route: String
-    /// `resume` or `share`.
+    /// `resume`, `share` or `resume+share`.
     var kind: String
     var user: String?
     /// `live`, `held` (waiting for a resume) or `ended` (closing).

@@ -24,7 +24,7 @@ enum WebSocketSessionStart {
                 case .failure(let refusal):
                     self.refuse(refusal, route: route, front: front, gateway: gateway)
                 case .success(let slot):
-                    if let hub = admitted.hub, hub.id != nil, let settings = HubSettings(route: admitted.route.configuration) {
+                    if let hub = admitted.hub, hub.key != nil, let settings = HubSettings(route: admitted.route.configuration) {
                         HubSessionStart.start(admitted, hub: hub, settings: settings, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop)
                     } else {
                         self.connect(admitted, slot: slot, front: front, gateway: gateway, eventLoop: eventLoop)

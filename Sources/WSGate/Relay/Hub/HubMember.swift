@@ -10,7 +10,8 @@ final class HubMember: RelayPartner {
     private let hub: NIOLoopBound<SessionHub>?
     /// Set when the client's session is installed (after the hub admitted it).
     private var session: RelaySession?
-    let mayWrite: Bool
+    /// Owners may; viewers as the route says. Set before the client's leg is installed.
+    var mayWrite: Bool
     private var clientLeg: WebSocketLeg?
     private var input: [HubInput] = []
     private var inputBytes = 0
@@ -128,9 +129,10 @@ final class HubMember: RelayPartner {
         hub.eventLoop.execute { hub.value.input(from: id, items, bytes: bytes) }
     }
 
-    /// The client closed (or was closed) with a close frame: it leaves the session cleanly.
+    /// The client closed (or was closed) with a close frame: it leaves the session cleanly, unless
+    /// it said 1001 Going Away (a page closed or reloaded: it may well come back).
     func relayClose(code: WebSocketCloseCode?, reason: String) {
-        self.leave(cleanly: true)
+        self.leave(cleanly: !(self.session?.clientClosedGoingAway ?? false))
     }
 
     /// The client's connection ended without a close frame, or it stopped answering pings.

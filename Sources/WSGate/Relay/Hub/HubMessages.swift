@@ -11,7 +11,7 @@ enum HubInput: Sendable {
 struct HubSettings: Sendable {
     /// `resume.window`; nil on a shared route.
     var window: TimeAmount?
-    /// Payload bytes of the service's output kept (`resume.buffer` or `share.queue`).
+    /// Payload bytes of the service's output kept (the larger of `resume.buffer` and `share.queue`).
     var capacity: Int
     /// How far a viewer may fall behind before it is dropped; nil: no viewers.
     var viewerLag: Int?
@@ -31,18 +31,19 @@ struct HubSettings: Sendable {
     static let inputInFlight = 256 * 1024
 
     init?(route: RouteConfiguration) {
+        guard route.resume != nil || route.share != nil else { return nil }
+        self.capacity = 0
         if let resume = route.resume {
             self.window = resume.window
             self.capacity = resume.buffer
-        } else if let share = route.share {
-            self.capacity = share.queue
+        }
+        if let share = route.share {
+            self.capacity = max(self.capacity, share.queue)
             self.viewerLag = share.queue
             self.viewersMayWrite = share.viewers == .all
             self.maxViewers = share.maxViewers
             self.replayLast = share.replayLast
             self.outlivesOwner = share.ends == .lastMember
-        } else {
-            return nil
         }
         if case .raw = route.framing {} else { self.framed = true }
         self.maxHeld = route.limits.maxHeldSessions

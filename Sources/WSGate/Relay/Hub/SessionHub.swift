@@ -24,6 +24,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     }
 
     let key: HubTable.Key
+    /// The owner's resume id: presenting it reattaches the owner (on a shared session, anyone else is a viewer).
+    private let resumeID: String?
     let eventLoop: EventLoop
     let logger: Logger
     let settings: HubSettings
@@ -54,8 +56,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     private var finished = false
     private let started = NIODeadline.now()
 
-    init(key: HubTable.Key, settings: HubSettings, user: String?, clientAddress: String, eventLoop: EventLoop, gateway: GatewayContext) {
+    init(key: HubTable.Key, settings: HubSettings, resumeID: String?, user: String?, clientAddress: String, eventLoop: EventLoop, gateway: GatewayContext) {
         self.key = key
+        self.resumeID = resumeID
         self.settings = settings
         self.eventLoop = eventLoop
         self.logger = gateway.logger
@@ -99,8 +102,17 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.metrics.members.increment()
     }
 
+    /// A client joining: the owner if it presents the owner's resume id, else a viewer of a shared session.
+    func admit(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier, resumeID: String?, last: UInt64?, user: String?) -> Admission {
+        if let resumeID, resumeID == self.resumeID {
+            return self.admitResume(port, id: id, user: user, last: last)
+        }
+        guard self.settings.viewerLag != nil else { return .unavailable("the session has ended") }
+        return self.admitViewer(port, id: id)
+    }
+
     /// A client presenting the resume id as `user`, having received messages up to `last`.
-    func admitResume(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier, user: String?, last: UInt64?) -> Admission {
+    private func admitResume(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier, user: String?, last: UInt64?) -> Admission {
         guard !self.finished else { return .unavailable("the session has ended") }
         // Another user learns nothing of the session, not even whether it could be resumed.
         if let refusal = self.lifecycle.resumeRefusal(user: user) { return .refused(refusal) }
@@ -139,7 +151,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         return .owner(startingAt: start)
     }
 
-    func admitViewer(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier) -> Admission {
+    private func admitViewer(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier) -> Admission {
         guard !self.finished else { return .unavailable("the session has ended") }
         if let refusal = self.lifecycle.viewerJoins() { return .refused(refusal) }
         let start = self.log.startOfLast(self.settings.replayLast)
@@ -367,7 +379,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     func snapshot(now: NIODeadline = .now()) -> HubSnapshot {
         var expiresIn: TimeAmount?
         if case .held(let until) = self.lifecycle.state { expiresIn = until - now }
-        return HubSnapshot(route: self.key.route, kind: self.settings.window == nil ? "share" : "resume", user: self.lifecycle.user,
+        let kind = [self.settings.window != nil ? "resume" : nil, self.settings.viewerLag != nil ? "share" : nil].compactMap { $0 }.joined(separator: "+")
+        return HubSnapshot(route: self.key.route, kind: kind, user: self.lifecycle.user,
                            state: self.finished ? "ended" : self.lifecycle.isHeld ? "held" : "live", members: self.members.count,
                            bufferedBytes: self.log.keptBytes, bufferLimit: self.settings.capacity, messagesOut: self.log.latestSequence,
                            age: now - self.started, expiresIn: expiresIn)
