@@ -73,11 +73,24 @@ import Testing
         #expect(png.count > 20_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a real screenshot, not a blank page")
         print("demo screenshot: \(screenshot.path) (\(png.count) bytes)")
 
-        // What the gateway saw: the page and its scripts as files, then two WebSocket sessions.
-        let status = try await PoolTests.status(try await gateway.adminPort(), group: .singletonMultiThreadedEventLoopGroup)
-        let sessions = status["/console"]?.values.compactMap { $0["sessions"] as? Int }.reduce(0, +)
-        #expect(sessions == 0, "the browser closed, and so did its sessions")
-        try await eventually("the sessions' log lines") { gateway.log.components(separatedBy: "session ended").count - 1 >= 2 }
+        // A viewer tab watched the console; the first tab reloaded and resumed its session.
+        let resumedJSON = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("RESUMED: ") }?.dropFirst("RESUMED: ".count), "\(run.output)")
+        let tabs = try JSONDecoder().decode([String: PageSnapshot].self, from: Data(resumedJSON.utf8))
+        let owner = try #require(tabs["owner"])
+        let viewer = try #require(tabs["viewer"])
+        #expect(owner.system.filter { $0.hasPrefix("connected to ") }.count == 1, "one service connection across the reload: \(owner.system)")
+        #expect(owner.system.contains { $0.hasPrefix("resumed the session after line ") }, "\(owner.system)")
+        #expect(owner.chat == ["<\(name)> hello from chromium", "<\(name)> after the reload"], "the lines before the reload kept, the service's connection the same")
+        #expect(owner.replies.filter { $0.hasPrefix("who: 1 online — \(name) (\(page.instance))") }.count == 2, "\(owner.replies)")
+        #expect(viewer.chat == ["<\(name)> hello from chromium", "<\(name)> after the reload"], "the viewer got the recent lines, then the live ones")
+        #expect(viewer.sent.isEmpty && viewer.errors.isEmpty)
+
+        // What the gateway saw: the page and its scripts as files, then the WebSocket sessions. The
+        // browser is gone, and its console's service connection is held for a resume.
+        try await eventually("the sessions' log lines") { gateway.log.components(separatedBy: "session ended").count - 1 >= 4 }
         #expect(gateway.log.contains("route=/console") && gateway.log.contains("route=/echo"))
+        try await eventually("the console held for a resume") {
+            gateway.log.components(separatedBy: "session held for a resume").count - 1 >= 2
+        }
     }
 }

@@ -50,15 +50,16 @@ function setBadge(id, state, text) {
   badge.textContent = text || state;
 }
 
-/// Keeps a socket open: reconnects after a close with a growing pause (0.5 s … 8 s).
+/// Keeps a socket open: reconnects after a close with a growing pause (0.5 s … 8 s). `path` is
+/// asked again for every connection (a resume names what it last received).
 function keepOpen(path, badge, handlers) {
   let socket = null;
   let pause = 500;
   let stopped = false;
   const open = () => {
     setBadge(badge, "connecting");
-    socket = counted(new WebSocket(base + path));
-    socket.onopen = () => { pause = 500; setBadge(badge, "open", "connected"); handlers.open?.(socket); };
+    socket = counted(new WebSocket(base + (typeof path === "function" ? path() : path)));
+    socket.onopen = () => { pause = 500; setBadge(badge, "open", handlers.openText || "connected"); handlers.open?.(socket); };
     socket.onmessage = (event) => handlers.message(event.data);
     socket.onclose = (event) => {
       setBadge(badge, "closed", `closed ${event.code}`);
@@ -79,7 +80,26 @@ function keepOpen(path, badge, handlers) {
 const consoleLog = $("console-log");
 let myName = null;
 
-function addLine(log, kind, text, who) {
+// The console session outlives the page: the route has `resume` and `share`. This tab keeps its
+// resume id, its share key, the number of the last line it got and the lines shown in
+// sessionStorage, so a reload (or a dropped network) picks the session up where it was, nothing
+// lost. `#watch=KEY` opens a read-only viewer of another tab's console.
+const watching = /^#watch=([A-Za-z0-9_-]{22,128})$/.exec(location.hash)?.[1] ?? null;
+const stored = watching ? null : JSON.parse(sessionStorage.getItem("wsgate-demo-console") || "null");
+
+function randomID() {
+  const bytes = crypto.getRandomValues(new Uint8Array(18));  // 144 bits
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+const consoleState = stored || { id: randomID(), key: randomID(), last: 0, lines: [] };
+let resumed = Boolean(stored);
+
+function saveConsole() {
+  if (!watching) sessionStorage.setItem("wsgate-demo-console", JSON.stringify(consoleState));
+}
+
+function addLine(log, kind, text, who, restoring) {
   const line = document.createElement("div");
   line.className = `line ${kind}`;
   const time = document.createElement("time");
@@ -101,6 +121,11 @@ function addLine(log, kind, text, who) {
   log.append(line);
   while (log.childElementCount > 500) log.firstElementChild.remove();
   if (atBottom) log.scrollTop = log.scrollHeight;
+  if (log === consoleLog && !restoring && !watching) {
+    consoleState.lines.push([kind, text, who ?? null]);
+    if (consoleState.lines.length > 200) consoleState.lines.shift();
+    saveConsole();
+  }
 }
 
 function showServiceLine(line) {
@@ -111,6 +136,7 @@ function showServiceLine(line) {
     if (greeting) {
       $("console-instance").textContent = greeting[1];
       myName = greeting[2];
+      consoleState.instance = greeting[1];
     }
     const renamed = /^\* (\S+) is now (\S+)$/.exec(line);
     if (renamed && renamed[1] === myName) myName = renamed[2];
@@ -120,15 +146,39 @@ function showServiceLine(line) {
   addLine(consoleLog, "reply", line);
 }
 
+for (const [kind, text, who] of consoleState.lines) addLine(consoleLog, kind, text, who ?? undefined, true);
+if (consoleState.instance) $("console-instance").textContent = consoleState.instance;
+
 // The route has `framing: lines`: each message is one line from the service, without its "\n",
 // and each message sent is one line for it (wsgate adds the "\n").
-const consoleSocket = keepOpen("/console", "console-state", {
-  message: (data) => showServiceLine(typeof data === "string" ? data : new TextDecoder().decode(data)),
-  close: (event) => addLine(consoleLog, "sys", `disconnected (close code ${event.code}${event.reason ? `: ${event.reason}` : ""}); reconnecting…`),
-});
+const consoleSocket = keepOpen(
+  () => watching ? `/console?share=${watching}` : `/console?share=${consoleState.key}&resume=${consoleState.id}&last=${consoleState.last}`,
+  "console-state", {
+    openText: watching ? "watching" : "connected",
+    open: () => {
+      if (watching) return addLine(consoleLog, "sys", "watching another tab's console (read-only)");
+      if (resumed) addLine(consoleLog, "sys", `resumed the session after line ${consoleState.last}: what it said meanwhile follows`);
+      resumed = true;
+    },
+    message: (data) => {
+      consoleState.last += 1;
+      showServiceLine(typeof data === "string" ? data : new TextDecoder().decode(data));
+    },
+    close: (event) => {
+      addLine(consoleLog, "sys", `disconnected (close code ${event.code}${event.reason ? `: ${event.reason}` : ""}); reconnecting…`);
+      if (event.code === 1011 && !watching) {
+        // Nothing to resume (the window passed, or the gateway restarted): a new session.
+        Object.assign(consoleState, { id: randomID(), key: randomID(), last: 0 });
+        resumed = false;
+        saveConsole();
+        showWatchLink();
+      }
+    },
+  });
 
 function sendLine(line) {
   if (!line) return;
+  if (watching) return addLine(consoleLog, "err", "a viewer's lines do not reach the console");
   if (consoleSocket.send(line)) addLine(consoleLog, "out", line);
   else addLine(consoleLog, "err", "not connected yet");
 }
@@ -142,7 +192,26 @@ $("console-form").addEventListener("submit", (event) => {
 for (const chip of document.querySelectorAll(".chips [data-line]")) {
   chip.addEventListener("click", () => sendLine(chip.dataset.line));
 }
-$("console-reconnect").addEventListener("click", () => consoleSocket.restart());
+const watchLink = $("console-watch");
+const showWatchLink = () => { watchLink.href = `${location.pathname}#watch=${consoleState.key}`; };
+$("console-reconnect").addEventListener("click", () => {
+  // A close frame ends the session (the service's connection closes); the next one is new.
+  Object.assign(consoleState, { id: randomID(), key: randomID(), last: 0 });
+  resumed = false;
+  saveConsole();
+  showWatchLink();
+  consoleSocket.restart();
+});
+$("console-reload").addEventListener("click", () => location.reload());
+if (watching) {
+  watchLink.hidden = true;
+  $("console-reload").hidden = true;
+  $("console-reconnect").hidden = true;
+  $("console-input").disabled = true;
+  $("console-input").placeholder = "Watching: read-only";
+} else {
+  showWatchLink();
+}
 
 // MARK: Echo
 
