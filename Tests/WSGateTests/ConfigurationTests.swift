@@ -90,6 +90,48 @@ import Testing
         }
     }
 
+    @Test func resumeAndShareSettings() throws {
+        let config = try ConfigurationLoader.parse(yaml: Self.base + """
+              - path: /held
+                backend: tcp://h:1
+                resume: {window: 90s, buffer: 2MiB}
+                limits: {max_held_sessions: 50}
+              - path: /watched
+                backend: unix:/run/console.sock
+                resume: {}
+                share: {key: header, viewers: all, max_viewers: 5, queue: 64KiB, replay_last: 20, ends: last_member}
+              - path: /plain
+                backend: tcp://h:2
+            """)
+        let held = config.routes[0]
+        #expect(held.resume?.window == .seconds(90) && held.resume?.buffer == 2 << 20 && held.share == nil)
+        #expect(held.limits.maxHeldSessions == 50)
+        let watched = config.routes[1]
+        #expect(watched.resume == ResumeSettings())
+        #expect(watched.resume?.window == .seconds(30) && watched.resume?.buffer == 1 << 20)
+        let share = try #require(watched.share)
+        #expect(share.key == .header && share.viewers == .all && share.maxViewers == 5 && share.queue == 64 << 10 && share.replayLast == 20 && share.ends == .lastMember)
+        #expect(config.routes[2].resume == nil && config.routes[2].share == nil && config.routes[2].limits.maxHeldSessions == 1000)
+        let settings = try #require(HubSettings(route: watched))
+        #expect(settings.capacity == 1 << 20 && settings.viewerLag == 64 << 10 && settings.viewersMayWrite && settings.outlivesOwner)
+        #expect(HubSettings(route: config.routes[2]) == nil)
+    }
+
+    @Test(arguments: [
+        ("  - path: /a\n    backend: ws://h:1\n    resume: {}\n", "routes[0].resume", "only applies to tcp:// and unix: backends"),
+        ("  - path: /a\n    backend: tcp://h:1\n    resume: {window: 0s}\n", "routes[0].resume.window", "greater than zero"),
+        ("  - path: /a\n    backend: tcp://h:1\n    resume: {buffer: 100}\n", "routes[0].resume.buffer", "at least 4KiB"),
+        ("  - path: /a\n    backend: tcp://h:1\n    share: {key: cookie}\n", "routes[0].share.key", "'query', 'header' or 'user'"),
+        ("  - path: /a\n    backend: tcp://h:1\n    share: {key: user}\n", "routes[0].share.key", "needs auth or client_subjects"),
+        ("  - path: /a\n    backend: tcp://h:1\n    share: {viewers: some}\n", "routes[0].share.viewers", "'read_only' or 'all'"),
+        ("  - path: /a\n    backend: tcp://h:1\n    share: {}\n    record: /tmp\n", "routes[0].record", "not recorded"),
+    ])
+    func badResumeAndShareSettingsAreNamed(route: String, key: String, message: String) throws {
+        let error = try #require(self.error(Self.base + route))
+        #expect(error.key == key, "\(error)")
+        #expect(error.message.contains(message), "\(error)")
+    }
+
     @Test func unknownKeyIsNamedWithItsLine() throws {
         let error = try #require(self.error(Self.base + "  - path: /a\n    backend: tcp://h:1\n    limts: {}\n"))
         #expect(error.line == 6)

@@ -232,6 +232,9 @@ extension RouteConfiguration: ConfigurationSection {
         if route.limits.maxSessionsPerUser != nil, route.auth == nil, route.clientSubjects == nil {
             throw reader.fail(at: "\(key).limits.max_sessions_per_user", or: node, "needs auth or client_subjects on the route: without them there is no user to count")
         }
+        if route.record != nil, route.resume != nil || route.share != nil {
+            throw reader.fail(at: "\(key).record", or: node, "sessions that are held or shared are not recorded: give record to a route without resume or share")
+        }
         if route.share?.key == .user, route.auth == nil, route.clientSubjects == nil {
             throw reader.fail(at: "\(key).share.key", or: node, "key: user needs auth or client_subjects on the route: without them there is no user")
         }
