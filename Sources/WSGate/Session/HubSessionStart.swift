@@ -65,7 +65,8 @@ enum HubSessionStart {
         let member = HubMember(hub: NIOLoopBound(hub, eventLoop: eventLoop), mayWrite: true)
         hub.admitOwner(NIOLoopBound(member, eventLoop: eventLoop), id: member.id)
         gateway.hubs.opened(key, hub: NIOLoopBound(hub, eventLoop: eventLoop), id: ObjectIdentifier(hub))
-        self.install(member, request, subprotocol: backend.subprotocol, front: front, gateway: gateway, eventLoop: eventLoop)
+        // The connect path already told the front its backend is open.
+        self.install(member, request, subprotocol: backend.subprotocol, frontToldOpen: true, front: front, gateway: gateway, eventLoop: eventLoop)
     }
 
     /// A resume or a viewer: the hub decides on its own loop, the answer comes back here.
@@ -115,8 +116,11 @@ enum HubSessionStart {
         self.install(member, request, subprotocol: nil, front: front, gateway: gateway, eventLoop: eventLoop)
     }
 
-    private static func install(_ member: HubMember, _ request: UpgradeRequest, subprotocol: String?, front: some SessionFront, gateway: GatewayContext, eventLoop: EventLoop) {
-        guard front.backendOpened() else {
+    /// `frontToldOpen`: ``SessionFront/backendOpened()`` was called already (it moves an HTTP/2
+    /// stream's state on, so only once).
+    private static func install(_ member: HubMember, _ request: UpgradeRequest, subprotocol: String?, frontToldOpen: Bool = false, front: some SessionFront,
+                                gateway: GatewayContext, eventLoop: EventLoop) {
+        guard frontToldOpen || front.backendOpened() else {
             member.abandon()
             return
         }
