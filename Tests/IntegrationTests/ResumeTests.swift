@@ -75,10 +75,10 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-/// Reads text messages until `line N` (or a close), returning the numbers of the lines read.
-func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .seconds(30)) async throws -> [Int] {
+/// Reads text messages until `line N` (or `count` of them, or a close), returning the numbers of the lines read.
+func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeout: TimeAmount = .seconds(30)) async throws -> [Int] {
     var numbers: [Int] = []
-    while numbers.last != last {
+    while numbers.last != last, numbers.count < count {
         let message = try await client.readMessage(timeout: timeout)
         if message.opcode == 8 { break }
         let text = String(decoding: message.payload, as: UTF8.self)
@@ -127,18 +127,22 @@ func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .s
 
     @Test func withoutLastItGoesOnFromWhatTheGatewayLastWrote() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
+        // Lines for 20 s: the service is still talking whenever the client comes back.
         let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console", headers: ["Sec-WebSocket-Protocol: resume.\(Self.id)"])
-        try await first.sendFrame(1, Array("go 30".utf8))
+        try await first.sendFrame(1, Array("go 1000".utf8))
         let before = try await readLines(first, through: 5)
         await first.close()
         let (second, _) = try await fixture.client("/console", headers: ["Sec-WebSocket-Protocol: resume.\(Self.id)"])
-        let after = try await readLines(second, through: 30)
+        let firstAfter = try await readLines(second, through: -1, count: 1)
+        let after = try await readLines(second, through: (firstAfter.first ?? 0) + 5)
         // Nothing is repeated or reordered; lines in flight when the connection dropped may be lost.
-        #expect(!after.isEmpty && after.first! > before.last! && after == Array(after.first!...30))
+        let resumedAt = try #require(firstAfter.first, "a line after the resume")
+        #expect(resumedAt > before.last ?? 0, "before \(before), then \(firstAfter + after)")
+        #expect(firstAfter + after == Array(resumedAt...resumedAt + 5))
         #expect(record.accepted == 1)
     }
 
@@ -265,7 +269,10 @@ func readLines(_ client: TestClient, through last: Int, timeout: TimeAmount = .s
         let (first, _) = try await fixture.client("/console?resume=\(Self.id)", receiveBuffer: 16 << 10)
         try await first.channel.setOption(.autoRead, value: false).get()
         try await first.sendFrame(1, Array("go 20000".utf8))
-        try await Task.sleep(nanoseconds: 200_000_000)
+        let deadline = NIODeadline.now() + .seconds(30)
+        while try await fixture.gateway.hubSnapshots().allSatisfy({ $0.bufferedBytes == 0 }), NIODeadline.now() < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
         let whileStuck = try await Self.largestBuffer(fixture, samples: 300) { false }
         #expect(whileStuck > 0 && whileStuck <= limit + 64 * 1024, "buffered \(whileStuck)")
         // Gone: the service is read on until what it said no longer fits; the session then ends.
