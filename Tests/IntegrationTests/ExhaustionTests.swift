@@ -166,11 +166,12 @@ extension ExhaustionTests {
         let (gateway, _) = try await LifecycleTests.start("limit", """
             limits: {max_connections: 10}
             listeners: [{address: "127.0.0.1:0"}]
-            routes: [{path: /ws, backend: "ws://127.0.0.1:\(echo.localAddress!.port!)"}]
+            routes: [{path: /ws, backend: "ws://127.0.0.1:\(echo.localAddress!.port!)", limits: {connect_timeout: 60s}}]
             """, arguments: ["--threads", "1"])
         defer { gateway.stop() }
 
-        // 20 streams on one connection: the connection holds one slot, 9 sessions the rest.
+        // 20 streams on one connection (the echo server lives in this process, which can stall for
+        // seconds with both cores busy: the gateway waits for its handshakes patiently).: the connection holds one slot, 9 sessions the rest.
         let run = try await Peers.run(try Peers.python, [Peers.script("h2_websocket.py"), "127.0.0.1", String(gateway.port)] + Array(repeating: "/ws", count: 20))
         let statuses = run.output.split(separator: "\n").compactMap { line -> String? in
             guard let range = line.range(of: #""status": "(\d+)""#, options: .regularExpression) else { return nil }

@@ -6,8 +6,10 @@ import Testing
 @testable import WSGate
 
 /// A line service for held and shared sessions: `go N` makes it write lines `line 1` … `line N`,
-/// one every `interval`, each padded to `width` bytes; whatever else it reads is kept. Counts the
-/// connections it accepted and those that closed, across all of them.
+/// one every `interval` (with no interval, as fast as the gateway reads them, in bursts), each
+/// padded to `width` bytes; whatever else it reads is kept. Like a real service it writes only
+/// while its connection is writable, so a gateway that stops reading holds it up rather than
+/// filling this process's memory. Counts the connections it accepted and those that closed.
 final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
@@ -22,6 +24,9 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     let interval: TimeAmount
     let width: Int
     private var pending = ""
+    private var next = 1
+    private var count = 0
+    private var waitingForRoom = false
 
     init(record: Record, interval: TimeAmount = .milliseconds(5), width: Int = 0) {
         self.record = record
@@ -50,20 +55,43 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
             let line = String(self.pending[..<newline])
             self.pending = String(self.pending[self.pending.index(after: newline)...])
             if line.hasPrefix("go "), let count = Int(line.dropFirst(3)) {
-                self.tick(1, of: count, context: context)
+                self.count = count
+                self.tick(context: context)
             } else {
                 self.record.state.withLockedValue { $0.received += line + "\n" }
             }
         }
     }
 
-    private func tick(_ number: Int, of count: Int, context: ChannelHandlerContext) {
-        guard number <= count, context.channel.isActive else { return }
+    private func line(_ number: Int) -> String {
         var line = "line \(number)"
         if line.count < self.width { line += String(repeating: ".", count: self.width - line.count) }
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: line + "\n")), promise: nil)
+        return line + "\n"
+    }
+
+    /// Writes the next line (or, with no interval, a burst of them) while the connection takes them.
+    private func tick(context: ChannelHandlerContext) {
+        guard self.next <= self.count, context.channel.isActive else { return }
+        guard context.channel.isWritable else {
+            self.waitingForRoom = true
+            return
+        }
+        let burst = self.interval == .zero ? 64 : 1
+        var buffer = context.channel.allocator.buffer(capacity: burst * (self.width + 12))
+        for _ in 0..<burst where self.next <= self.count {
+            buffer.writeString(self.line(self.next))
+            self.next += 1
+        }
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: self.interval) { self.tick(number + 1, of: count, context: loopContext.value) }
+        context.eventLoop.scheduleTask(in: self.interval) { self.tick(context: loopContext.value) }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, self.waitingForRoom {
+            self.waitingForRoom = false
+            self.tick(context: context)
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -260,7 +288,7 @@ func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeo
 
     @Test func aFloodNeverBuffersMoreThanTheLimitWhetherTheClientIsStuckOrGone() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .nanoseconds(0), width: 1000)
+        let (service, record) = try await TickerService.start(group: group, interval: .zero, width: 1000)
         let limit = 128 * 1024
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: limit)] }
         defer { Task { await fixture.stop() } }

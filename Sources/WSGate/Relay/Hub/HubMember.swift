@@ -5,7 +5,7 @@ import NIOCore
 /// batch per read; what the hub sends comes in batches, each confirmed once written, so the hub
 /// sends the next only when the client's connection takes it.
 ///
-/// A member with no hub (``unavailable(reason:)``) only tells its client why, with 1011.
+/// A member with no hub (an `unavailableReason`) only tells its client why, with 1011.
 final class HubMember: RelayPartner {
     private let hub: NIOLoopBound<SessionHub>?
     /// Set when the client's session is installed (after the hub admitted it).

@@ -21,6 +21,10 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         var closeSent = false
         /// Deliveries sent to it: compared with those it wrote when it leaves.
         var deliveries = 0
+        /// Its position may be inside a message (the old connection had part of it, or one was
+        /// being streamed when it joined): it starts at the next message instead, as a client
+        /// cannot be given the rest of a message whose start it never got.
+        var seekingMessageStart = true
     }
 
     let key: HubTable.Key
@@ -229,9 +233,24 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     /// Sends a member its next batch, one at a time: the next goes when it confirms this one.
     private func pump(_ id: ObjectIdentifier) {
         guard var member = self.members[id], member.ready, !member.sending, !member.closeSent else { return }
-        if !self.log.isKept(member.cursor) {
+        if !self.log.isKept(member.cursor), !member.seekingMessageStart {
             self.dropSlow(id, member)
             return
+        }
+        if member.seekingMessageStart {
+            let start = self.log.messageStart(atOrAfter: member.cursor)
+            member.cursor = start
+            member.acked = start
+            member.seekingMessageStart = start == self.log.endIndex
+            self.members[id] = member
+            if member.seekingMessageStart {
+                if let closing = self.closing {
+                    member.closeSent = true
+                    self.members[id] = member
+                    self.send(.close(closing.code, closing.reason), to: member)
+                }
+                return
+            }
         }
         let (entries, next) = self.log.read(from: member.cursor, maxBytes: HubSettings.batchBytes)
         if entries.isEmpty {
@@ -267,7 +286,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         if id == self.owner, self.log.bytesBehind(member.acked) < self.settings.ownerHighWater {
             self.backendLeg?.resumeReading()
         }
-        self.trimLog()
+        self.trimLog(checkingViewers: false)
         self.pump(id)
     }
 
@@ -280,8 +299,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.send(.close(.policyViolation, "too slow"), to: member)
     }
 
-    /// Old output goes; a held session whose output no longer fits ends; viewers too far behind go.
-    private func trimLog() {
+    /// Old output goes; a held session whose output no longer fits ends; viewers too far behind go
+    /// (looked at when output arrives: an acknowledgement only ever brings a member closer).
+    private func trimLog(checkingViewers: Bool = true) {
         let protected = self.owner.flatMap { self.members[$0]?.acked } ?? self.heldFrom
         if !self.log.trim(protecting: protected), self.lifecycle.overflowed() {
             self.metrics.resumed(.overflowed)
@@ -291,7 +311,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             self.log.removeAll()
             return
         }
-        guard let limit = self.settings.viewerLag else { return }
+        guard checkingViewers, let limit = self.settings.viewerLag else { return }
         for (id, member) in self.members where !member.isOwner && !member.closeSent {
             if !self.log.isKept(member.cursor) || self.log.bytesBehind(member.acked) > limit {
                 self.dropSlow(id, member)
