@@ -116,6 +116,45 @@ func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeo
     return numbers
 }
 
+/// A record service: on any input it writes `count` length-prefixed (u32be) records of `size`
+/// bytes, record n filled with byte n, each in pieces, while its connection is writable.
+final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let count: Int
+    let size: Int
+    private var next = 1
+    private var started = false
+
+    init(count: Int, size: Int) {
+        self.count = count
+        self.size = size
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.started else { return }
+        self.started = true
+        self.write(context: context)
+    }
+
+    private func write(context: ChannelHandlerContext) {
+        while self.next <= self.count, context.channel.isWritable {
+            var record = context.channel.allocator.buffer(capacity: self.size + 4)
+            record.writeInteger(UInt32(self.size))
+            record.writeRepeatingByte(UInt8(self.next), count: self.size)
+            self.next += 1
+            context.writeAndFlush(NIOAny(record), promise: nil)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.write(context: context) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
+    }
+}
+
 @Suite(.timeLimit(.minutes(2))) struct ResumeTests {
     static let id = "Zm9vYmFyYmF6cXV4cXV1eHF1dXg"  // 27 base64url characters: 162 bits
 
@@ -172,6 +211,34 @@ func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeo
         #expect(resumedAt > before.last ?? 0, "before \(before), then \(firstAfter + after)")
         #expect(firstAfter + after == Array(resumedAt...resumedAt + 5))
         #expect(record.accepted == 1)
+    }
+
+    @Test func aClientThatDroppedInsideARecordResumesAtTheNextWholeOne() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let service = try await TestServices.start(group: group) { RecordStreamService(count: 40, size: 200_000) }
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+            var route = RouteConfiguration(path: "/records", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))
+            route.framing = .lengthPrefixed(LengthPrefix(kind: .u32be))
+            route.resume = ResumeSettings()
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/records?resume=\(Self.id)", receiveBuffer: 64 << 10)
+        try await first.sendFrame(2, [1])
+        let one = try await first.readMessage()
+        #expect(one.payload.count == 200_000 && one.payload.allSatisfy { $0 == 1 })
+        // Gone while later records stream to it (each is relayed in pieces as it arrives).
+        await first.close()
+        let (second, _) = try await fixture.client("/records?resume=\(Self.id)")
+        var seen: [UInt8] = []
+        while seen.last != 40 {
+            let message = try await second.readMessage()
+            guard message.opcode == 2, let number = message.payload.first else { break }
+            #expect(message.payload.count == 200_000 && message.payload.allSatisfy { $0 == number }, "record \(number) whole")
+            seen.append(number)
+        }
+        #expect(seen.first.map { $0 > 1 } == true && seen == Array(seen.first!...40), "\(seen)")
     }
 
     @Test func aCloseWithGoingAwayIsAReloadAndHoldsTheSession() async throws {
