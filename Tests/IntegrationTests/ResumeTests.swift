@@ -219,7 +219,10 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
             var route = RouteConfiguration(path: "/records", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))
             route.framing = .lengthPrefixed(LengthPrefix(kind: .u32be))
-            route.resume = ResumeSettings()
+            // Room for all 8 MB the service sends while the client is away.
+            var resume = ResumeSettings()
+            resume.buffer = 16 << 20
+            route.resume = resume
             return [route]
         }
         defer { Task { await fixture.stop() } }
@@ -234,7 +237,10 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         var seen: [UInt8] = []
         while seen.last != 40 {
             let message = try await second.readMessage()
-            guard message.opcode == 2, let number = message.payload.first else { break }
+            guard message.opcode == 2, let number = message.payload.first else {
+                Issue.record("opcode \(message.opcode), \(message.payload.count) bytes: \(String(decoding: message.payload.prefix(80), as: UTF8.self)) after \(seen)")
+                break
+            }
             #expect(message.payload.count == 200_000 && message.payload.allSatisfy { $0 == number }, "record \(number) whole")
             seen.append(number)
         }
