@@ -1,6 +1,6 @@
 # wsgate: `make demo` runs the gateway with its demo services, `make test` runs every test.
 # Both install what they need (a Python venv for the conformance suite) on a fresh machine.
-.PHONY: demo test build release bench bench-peers conformance chaos attacks clean
+.PHONY: demo test build release bench bench-peers bench-share conformance chaos attacks clean
 
 demo:
 	scripts/demo.sh
@@ -29,6 +29,13 @@ bench-peers:
 	scripts/bench.sh --scaling
 	scripts/bench.sh --exclusivity
 	scripts/publish-bench.sh
+
+# Shared sessions against ordinary ones: line latency for 100 clients each way, and with one viewer
+# that never reads (it must be dropped without slowing the others).
+bench-share:
+	scripts/build-release.sh --product wsgate
+	scripts/setup-python.sh
+	.venv-conformance/bin/python scripts/bench-share.py --wsgate .build/release/wsgate
 
 conformance:
 	scripts/conformance.sh

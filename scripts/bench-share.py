@@ -3,8 +3,8 @@
 
     scripts/bench-share.py [--wsgate PATH] [--clients 100] [--seconds 10] [--rate 50] [--line-bytes 1000]
 
-Starts a line service (each connection writes `t=<monotonic ns>` lines of LINE_BYTES at RATE per
-second) and
+Starts a line service (every connection gets a `t=<monotonic ns>` line of LINE_BYTES at RATE per
+second, all at the same moments) and
 wsgate (PATH, default the release build if there is one, else the debug build) on loopback with
 two routes to it: /plain (one service connection per client) and /shared (`share:`, 256 KiB
 queue). Then, for SECONDS each, measures how late the lines arrive (now minus the time in the
@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import websockets
@@ -32,18 +33,31 @@ import websockets
 KEY = "YmVuY2gtc2hhcmUta2V5LTEyMzQ1Njc4"
 
 
-async def service(reader, writer, rate, width):
-    interval = 1.0 / rate
+WRITERS = set()
+
+
+async def service(reader, writer):
+    """A connection of the line service: the ticker writes to it; it ends when the gateway closes it."""
+    WRITERS.add(writer)
     try:
-        while True:
-            line = f"t={time.monotonic_ns()} "
-            writer.write((line + "." * max(0, width - len(line)) + "\n").encode())
-            await writer.drain()
-            await asyncio.sleep(interval)
-    except (ConnectionError, asyncio.CancelledError):
-        pass
+        while await reader.read(65536):
+            pass
     finally:
+        WRITERS.discard(writer)
         writer.close()
+
+
+async def ticker(rate, width):
+    """One clock for every connection: each gets its line at the same moment, so a client process
+    reading many sessions sees the same bursts whether they are shared or not."""
+    interval = 1.0 / rate
+    while True:
+        line = f"t={time.monotonic_ns()} "
+        data = (line + "." * max(0, width - len(line)) + "\n").encode()
+        for writer in list(WRITERS):
+            if writer.transport.get_write_buffer_size() < (1 << 20):  # a stalled connection is skipped, not buffered
+                writer.write(data)
+        await asyncio.sleep(interval)
 
 
 def start_wsgate(binary, service_port):
@@ -80,6 +94,8 @@ routes:
         process.kill()
         sys.exit("wsgate did not start:\n" + "".join(log))
     os.unlink(path.name)
+    # Keep reading its log: a full pipe would stop the gateway at its next line.
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
     return process, port
 
 
@@ -160,7 +176,8 @@ async def main():
     args.clients = max(2, min(args.clients, 1000))
     args.seconds = max(1, min(args.seconds, 120))
 
-    server = await asyncio.start_server(lambda r, w: service(r, w, args.rate, args.line_bytes), "127.0.0.1", 0)
+    server = await asyncio.start_server(service, "127.0.0.1", 0)
+    clock = asyncio.create_task(ticker(args.rate, args.line_bytes))
     service_port = server.sockets[0].getsockname()[1]
     process, port = start_wsgate(args.wsgate, service_port)
     try:
@@ -171,6 +188,7 @@ async def main():
     finally:
         process.terminate()
         process.wait(timeout=30)
+        clock.cancel()
         server.close()
     print(f"wsgate {args.wsgate}: {args.clients} clients, {args.rate:g} lines/s of {args.line_bytes} bytes per session, {args.seconds:g} s per case\n")
     print("| case | p50 ms | p99 ms | max ms | lines |")
