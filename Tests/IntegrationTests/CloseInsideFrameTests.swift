@@ -192,6 +192,9 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         }
         defer { Task { await fixture.stop() } }
         let (client, _) = try await fixture.client("/", receiveBuffer: 64 << 10)
+        // Taken now: once the gateway drops the connection (after a 1 s close_timeout, which a
+        // stall of this process can outlast) the channel no longer knows its address.
+        guard let clientPort = client.channel.localAddress?.port else { throw TestTimeout(what: "the client's port") }
         try await eventually("part of the frame to arrive") { client.inbox.state.withLockedValue { $0.buffer.readableBytes } >= 1 << 20 }
         try await client.channel.setOption(.autoRead, value: false).get()
         try await client.sendClose(4003)
@@ -199,7 +202,6 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         // 64 KiB, the gateway's grows to tcp_wmem's maximum, 4 MiB here): the frame cannot end while
         // the client does not read. The gateway's end of the connection (this process's, in /proc)
         // leaves ESTABLISHED when it gives up; reading again then finds the end, not the rest.
-        guard let clientPort = client.channel.localAddress?.port else { throw TestTimeout(what: "the client's port") }
         try await eventually("the gateway to drop the connection", timeout: .seconds(20)) {
             tcpState(localPort: fixture.port, remotePort: clientPort) != "01"
         }
@@ -221,6 +223,8 @@ final class HalfFrameBackend: ChannelInboundHandler, @unchecked Sendable {
         }
         defer { Task { await fixture.stop() } }
         let (client, _) = try await fixture.client("/", receiveBuffer: 64 << 10)
+        // Taken now: once the gateway drops the connection (after a 1 s close_timeout, which a
+        // stall of this process can outlast) the channel no longer knows its address.
         guard let clientPort = client.channel.localAddress?.port else { throw TestTimeout(what: "the client's port") }
         try await client.channel.setOption(.autoRead, value: false).get()
         // 32 MiB of small messages echoed to a client that reads none of them (its receive buffer fixed

@@ -126,9 +126,11 @@ struct ObservedClose: Decodable {
             return [route]
         }
         defer { Task { await fixture.stop() } }
-        async let alphaOverHTTP1 = ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws?token=alpha")
+        // The waiters' timeouts cover the whole test: beta's is still waiting while alpha's part runs,
+        // which a stall of this process (both cores busy) has stretched past 20 s.
+        async let alphaOverHTTP1 = ObservedClose.overHTTP1(url: "ws://127.0.0.1:\(fixture.port)/ws?token=alpha", timeout: 90)
         let (gamma, _) = try await fixture.client("/ws", headers: ["Authorization: Bearer gamma"])
-        async let betaOverHTTP2 = ObservedClose.overHTTP2(port: fixture.port, path: "/ws", headers: ["authorization:Bearer beta"])
+        async let betaOverHTTP2 = ObservedClose.overHTTP2(port: fixture.port, path: "/ws", headers: ["authorization:Bearer beta"], timeout: 90)
         // The stream is open once the gateway counts three sessions.
         let opened = NIODeadline.now() + .seconds(15)
         while fixture.gateway.relaySessions < 3 && NIODeadline.now() < opened { try await Task.sleep(nanoseconds: 20_000_000) }

@@ -152,6 +152,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.owner = id
         self.metrics.members.increment()
         self.metrics.resumed(.resumed)
+        // The old owner may have held the service up; this one is measured from where it starts.
+        self.readOnIfOwnerCaughtUp()
         return .owner(startingAt: start)
     }
 
@@ -243,6 +245,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             member.acked = start
             member.seekingMessageStart = start == self.log.endIndex
             self.members[id] = member
+            if id == self.owner { self.readOnIfOwnerCaughtUp() }
             if member.seekingMessageStart {
                 if let closing = self.closing {
                     member.closeSent = true
@@ -283,11 +286,16 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         member.sending = false
         member.acked = member.cursor
         self.members[id] = member
-        if id == self.owner, self.log.bytesBehind(member.acked) < self.settings.ownerHighWater {
-            self.backendLeg?.resumeReading()
-        }
+        self.readOnIfOwnerCaughtUp()
         self.trimLog(checkingViewers: false)
         self.pump(id)
+    }
+
+    /// The service's reads wait while the owner is far behind; whatever brings the owner closer (a
+    /// confirmed delivery, a new owner, a skip to the next message) lets them go on.
+    private func readOnIfOwnerCaughtUp() {
+        guard let owner = self.owner, let member = self.members[owner], self.log.bytesBehind(member.acked) < self.settings.ownerHighWater else { return }
+        self.backendLeg?.resumeReading()
     }
 
     private func dropSlow(_ id: ObjectIdentifier, _ member: Member) {
