@@ -22,7 +22,12 @@ import Testing
     /// echo backend starts it on "close:CODE"). Either way the backend closes the connection first.
     @Test(arguments: [false, true])
     func theBackendClosesFirstAndKeepsTheTimeWait(backendStarts: Bool) async throws {
-        let fixture = try await GatewayFixture.start { ws, _ in
+        // A minute for each closing handshake: with both cores busy this process has stalled past
+        // the default 5 s between reading the backend's close and answering it, and the gateway
+        // rightly dropped the client. What is tested here is who closes first, not how long it waits.
+        var server = GatewayFixture.patientServer
+        server.closeTimeout = .seconds(60)
+        let fixture = try await GatewayFixture.start(server: server) { ws, _ in
             [RouteConfiguration(path: "/", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))]
         }
         defer { Task { await fixture.stop() } }
