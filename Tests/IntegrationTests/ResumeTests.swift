@@ -5,11 +5,54 @@ import NIOPosix
 import Testing
 @testable import WSGate
 
-/// A line service for held and shared sessions: `go N` makes it write lines `line 1` … `line N`,
-/// one every `interval` (with no interval, as fast as the gateway reads them, in bursts), each
-/// padded to `width` bytes; whatever else it reads is kept. Like a real service it writes only
-/// while its connection is writable, so a gateway that stops reading holds it up rather than
-/// filling this process's memory. Counts the connections it accepted and those that closed.
+/// Numbered chunks (`chunk(n, &buffer)` writes number n) written like a real service writes: only
+/// while the connection is writable, one per `interval` (with no interval, bursts of 64), so a
+/// gateway that stops reading holds the service up rather than filling this process's memory.
+final class PacedWriter: @unchecked Sendable {
+    let interval: TimeAmount
+    private let chunk: (Int, inout ByteBuffer) -> Void
+    private var next = 1
+    private var count = 0
+    private var waitingForRoom = false
+
+    init(interval: TimeAmount, chunk: @escaping (Int, inout ByteBuffer) -> Void) {
+        self.interval = interval
+        self.chunk = chunk
+    }
+
+    func start(count: Int, context: ChannelHandlerContext) {
+        self.count = count
+        self.write(context: context)
+    }
+
+    private func write(context: ChannelHandlerContext) {
+        guard self.next <= self.count, context.channel.isActive else { return }
+        guard context.channel.isWritable else {
+            self.waitingForRoom = true
+            return
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 1024)
+        for _ in 0..<(self.interval == .zero ? 64 : 1) where self.next <= self.count {
+            self.chunk(self.next, &buffer)
+            self.next += 1
+        }
+        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: self.interval) { self.write(context: loopContext.value) }
+    }
+
+    /// From the handler's `channelWritabilityChanged`.
+    func writabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, self.waitingForRoom {
+            self.waitingForRoom = false
+            self.write(context: context)
+        }
+    }
+}
+
+/// A line service for held and shared sessions: `go N` makes it write lines `line 1` … `line N`
+/// (paced, see ``PacedWriter``), each padded to `width` bytes; whatever else it reads is kept.
+/// Counts the connections it accepted and those that closed.
 final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
@@ -21,23 +64,32 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     let record: Record
-    let interval: TimeAmount
-    let width: Int
+    private let writer: PacedWriter
     private var pending = ""
-    private var next = 1
-    private var count = 0
-    private var waitingForRoom = false
 
     init(record: Record, interval: TimeAmount = .milliseconds(5), width: Int = 0) {
         self.record = record
-        self.interval = interval
-        self.width = width
+        self.writer = PacedWriter(interval: interval) { number, buffer in
+            var line = "line \(number)"
+            if line.count < width { line += String(repeating: ".", count: width - line.count) }
+            buffer.writeString(line + "\n")
+        }
     }
 
-    static func start(group: EventLoopGroup, interval: TimeAmount = .milliseconds(5), width: Int = 0) async throws -> (Channel, Record) {
+    /// A ticker and a gateway in front of it with the routes `routes` makes for the ticker's port.
+    static func behindGateway(interval: TimeAmount = .milliseconds(5), width: Int = 0,
+                              routes: @escaping (_ port: Int) -> [RouteConfiguration]) async throws -> (GatewayFixture, Record) {
         let record = Record()
-        let channel = try await TestServices.start(group: group) { TickerService(record: record, interval: interval, width: width) }
-        return (channel, record)
+        let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { TickerService(record: record, interval: interval, width: width) }
+        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in routes(service.localAddress!.port!) }
+        return (fixture, record)
+    }
+
+    /// `/console`: text lines from the ticker at `port`, as the resume and share tests use it.
+    static func consoleRoute(_ port: Int) -> RouteConfiguration {
+        var route = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: port), messageType: .text)
+        route.framing = .lines(LineFraming())
+        return route
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -49,49 +101,20 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let text = String(buffer: Self.unwrapInboundIn(data))
-        self.pending += text
+        self.pending += String(buffer: Self.unwrapInboundIn(data))
         while let newline = self.pending.firstIndex(of: "\n") {
             let line = String(self.pending[..<newline])
             self.pending = String(self.pending[self.pending.index(after: newline)...])
             if line.hasPrefix("go "), let count = Int(line.dropFirst(3)) {
-                self.count = count
-                self.tick(context: context)
+                self.writer.start(count: count, context: context)
             } else {
                 self.record.state.withLockedValue { $0.received += line + "\n" }
             }
         }
     }
 
-    private func line(_ number: Int) -> String {
-        var line = "line \(number)"
-        if line.count < self.width { line += String(repeating: ".", count: self.width - line.count) }
-        return line + "\n"
-    }
-
-    /// Writes the next line (or, with no interval, a burst of them) while the connection takes them.
-    private func tick(context: ChannelHandlerContext) {
-        guard self.next <= self.count, context.channel.isActive else { return }
-        guard context.channel.isWritable else {
-            self.waitingForRoom = true
-            return
-        }
-        let burst = self.interval == .zero ? 64 : 1
-        var buffer = context.channel.allocator.buffer(capacity: burst * (self.width + 12))
-        for _ in 0..<burst where self.next <= self.count {
-            buffer.writeString(self.line(self.next))
-            self.next += 1
-        }
-        context.writeAndFlush(NIOAny(buffer), promise: nil)
-        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: self.interval) { self.tick(context: loopContext.value) }
-    }
-
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, self.waitingForRoom {
-            self.waitingForRoom = false
-            self.tick(context: context)
-        }
+        self.writer.writabilityChanged(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -117,50 +140,30 @@ func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeo
 }
 
 /// A record service: on any input it writes `count` length-prefixed (u32be) records of `size`
-/// bytes, record n filled with byte n (mod 256), one per `interval` while its connection is
-/// writable (5 MB/s at most: a held session's buffer lasts seconds, not milliseconds).
+/// bytes, record n filled with byte n (mod 256), paced (see ``PacedWriter``; 5 MB/s at most: a
+/// held session's buffer lasts seconds, not milliseconds).
 final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     let count: Int
-    let size: Int
-    /// One record per interval (while the connection is writable).
-    let interval: TimeAmount
-    private var next = 1
+    private let writer: PacedWriter
     private var started = false
-    private var waitingForRoom = false
 
     init(count: Int, size: Int, interval: TimeAmount = .milliseconds(20)) {
         self.count = count
-        self.size = size
-        self.interval = interval
+        self.writer = PacedWriter(interval: interval) { number, buffer in
+            buffer.writeInteger(UInt32(size))
+            buffer.writeRepeatingByte(UInt8(truncatingIfNeeded: number), count: size)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.started else { return }
         self.started = true
-        self.write(context: context)
-    }
-
-    private func write(context: ChannelHandlerContext) {
-        guard self.next <= self.count, context.channel.isActive else { return }
-        guard context.channel.isWritable else {
-            self.waitingForRoom = true
-            return
-        }
-        var record = context.channel.allocator.buffer(capacity: self.size + 4)
-        record.writeInteger(UInt32(self.size))
-        record.writeRepeatingByte(UInt8(truncatingIfNeeded: self.next), count: self.size)
-        self.next += 1
-        context.writeAndFlush(NIOAny(record), promise: nil)
-        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: self.interval) { self.write(context: loopContext.value) }
+        self.writer.start(count: self.count, context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, self.waitingForRoom {
-            self.waitingForRoom = false
-            self.write(context: context)
-        }
+        self.writer.writabilityChanged(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -172,8 +175,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     static let id = "Zm9vYmFyYmF6cXV4cXV1eHF1dXg"  // 27 base64url characters: 162 bits
 
     static func route(_ port: Int, window: TimeAmount = .seconds(30), buffer: Int = 1024 * 1024) -> RouteConfiguration {
-        var route = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: port), messageType: .text)
-        route.framing = .lines(LineFraming())
+        var route = TickerService.consoleRoute(port)
         var resume = ResumeSettings()
         resume.window = window
         resume.buffer = buffer
@@ -182,9 +184,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aClientCutOffMidStreamResumesAndGetsEveryLineInOrder() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(2))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(2)) { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
@@ -206,10 +206,8 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func withoutLastItGoesOnFromWhatTheGatewayLastWrote() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
         // Lines for 20 s: the service is still talking whenever the client comes back.
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(20)) { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console", headers: ["Sec-WebSocket-Protocol: resume.\(Self.id)"])
@@ -233,18 +231,38 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         payload.count == 100_000 && payload[0] == number && payload[50_000] == number && payload[99_999] == number
     }
 
-    @Test func aClientThatDroppedInsideARecordResumesAtTheNextWholeOne() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let service = try await TestServices.start(group: group) { RecordStreamService(count: 100_000, size: 100_000) }
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
+    /// `/records` (resumable, `buffer`) in front of an endless ``RecordStreamService`` of 100 KB records.
+    static func recordFixture(buffer: Int = 1 << 20) async throws -> GatewayFixture {
+        let service = try await TestServices.start(group: MultiThreadedEventLoopGroup.singleton) { RecordStreamService(count: 100_000, size: 100_000) }
+        return try await GatewayFixture.start(extraBackends: [service]) { _, _ in
             var route = RouteConfiguration(path: "/records", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))
             route.framing = .lengthPrefixed(LengthPrefix(kind: .u32be))
-            // Room for what the service sends while the client is away (the gateway reads it freely then).
             var resume = ResumeSettings()
-            resume.buffer = 64 << 20
+            resume.buffer = buffer
             route.resume = resume
             return [route]
         }
+    }
+
+    /// Five whole records, one after another, from the first that began after the old connection's
+    /// share (bytes are the record number modulo 256).
+    static func expectFiveWholeRecordsAfterTheFirst(_ client: TestClient) async throws {
+        var seen: [UInt8] = []
+        while seen.count < 5 {
+            let message = try await client.readMessage(timeout: .seconds(60))
+            guard message.opcode == 2, let number = message.payload.first else {
+                Issue.record("opcode \(message.opcode), \(message.payload.count) bytes: \(String(decoding: message.payload.prefix(80), as: UTF8.self)) after \(seen)")
+                break
+            }
+            #expect(Self.isWholeRecord(message.payload, number), "record \(number) whole")
+            seen.append(number)
+        }
+        #expect(seen.count == 5 && seen.first != 1 && zip(seen, seen.dropFirst()).allSatisfy { $1 == $0 &+ 1 }, "\(seen)")
+    }
+
+    @Test func aClientThatDroppedInsideARecordResumesAtTheNextWholeOne() async throws {
+        // Room for what the service sends while the client is away (the gateway reads it freely then).
+        let fixture = try await Self.recordFixture(buffer: 64 << 20)
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/records?resume=\(Self.id)", receiveBuffer: 64 << 10)
@@ -254,33 +272,14 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         // Gone while later records stream to it (each is relayed in pieces as it arrives).
         await first.close()
         let (second, _) = try await fixture.client("/records?resume=\(Self.id)")
-        var seen: [UInt8] = []
-        while seen.count < 5 {
-            let message = try await second.readMessage(timeout: .seconds(60))
-            guard message.opcode == 2, let number = message.payload.first else {
-                Issue.record("opcode \(message.opcode), \(message.payload.count) bytes: \(String(decoding: message.payload.prefix(80), as: UTF8.self)) after \(seen)")
-                break
-            }
-            #expect(Self.isWholeRecord(message.payload, number), "record \(number) whole")
-            seen.append(number)
-        }
-        // Whole records, one after another, from the first that began after the old connection's share
-        // (bytes are the record number modulo 256).
-        #expect(seen.count == 5 && seen.first != 1 && zip(seen, seen.dropFirst()).allSatisfy { $1 == $0 &+ 1 }, "\(seen)")
+        try await Self.expectFiveWholeRecordsAfterTheFirst(second)
     }
 
     /// A phone that changed networks: its old connection still looks alive (and stopped reading)
     /// when it resumes on a new one, which takes over — here inside a record, so the new one starts
     /// at the next whole record, and the service, held up by the old connection, goes on.
     @Test func aResumeWhileTheOldConnectionLooksAliveTakesOver() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let service = try await TestServices.start(group: group) { RecordStreamService(count: 100_000, size: 100_000) }
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            var route = RouteConfiguration(path: "/records", backend: .tcp(host: "127.0.0.1", port: service.localAddress!.port!))
-            route.framing = .lengthPrefixed(LengthPrefix(kind: .u32be))
-            route.resume = ResumeSettings()
-            return [route]
-        }
+        let fixture = try await Self.recordFixture()
         defer { Task { await fixture.stop() } }
 
         let (old, _) = try await fixture.client("/records?resume=\(Self.id)", receiveBuffer: 16 << 10)
@@ -289,19 +288,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         try await old.channel.setOption(.autoRead, value: false).get()
         try await Task.sleep(nanoseconds: 2_000_000_000)  // past the socket buffers: the service is held up by the old connection
         let (new, _) = try await fixture.client("/records?resume=\(Self.id)")
-        var seen: [UInt8] = []
-        while seen.count < 5 {
-            let message = try await new.readMessage(timeout: .seconds(60))
-            guard message.opcode == 2, let number = message.payload.first else {
-                Issue.record("opcode \(message.opcode): \(String(decoding: message.payload.dropFirst(2), as: UTF8.self)) after \(seen)")
-                break
-            }
-            #expect(Self.isWholeRecord(message.payload, number), "record \(number) whole")
-            seen.append(number)
-        }
-        // Whole records, one after another, from the first that began after the old connection's share
-        // (bytes are the record number modulo 256).
-        #expect(seen.count == 5 && seen.first != 1 && zip(seen, seen.dropFirst()).allSatisfy { $1 == $0 &+ 1 }, "\(seen)")
+        try await Self.expectFiveWholeRecordsAfterTheFirst(new)
         // The old connection was told, behind what it had not read.
         try await old.channel.setOption(.autoRead, value: true).get()
         var code: UInt16?
@@ -315,9 +302,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aCloseWithGoingAwayIsAReloadAndHoldsTheSession() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(5))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(5)) { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
@@ -330,6 +315,32 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
         #expect(record.accepted == 1)
     }
 
+    /// A client that goes silent (no pong) is closed by the liveness check as one whose network
+    /// dropped would be: its session is held, and it resumes.
+    @Test func aClientThatStopsAnsweringPingsIsHeldNotEnded() async throws {
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(20)) { port in
+            var route = Self.route(port)
+            route.limits.pingInterval = .seconds(1)
+            return [route]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (silent, _) = try await fixture.client("/console?resume=\(Self.id)")
+        try await silent.sendFrame(1, Array("go 100000".utf8))
+        // It reads (pings are skipped, never answered) until the gateway gives up on it.
+        var before: [Int] = []
+        var close: TestClient.Frame?
+        while close == nil {
+            let message = try await silent.readMessage(timeout: .seconds(30))
+            if message.opcode == 8 { close = message } else { before.append(Int(String(decoding: message.payload, as: UTF8.self).dropFirst(5).prefix { $0.isNumber }) ?? -1) }
+        }
+        #expect(close?.closeCode == 1001, "\(String(describing: close))")
+        let (back, _) = try await fixture.client("/console?resume=\(Self.id)&last=\(before.count)")
+        try await back.sendFrame(1, Array("still here".utf8))  // heard from: the next ping is a second away
+        #expect(before + (try await readLines(back, through: before.count + 5)) == Array(1...before.count + 5))
+        #expect(record.accepted == 1)
+    }
+
     /// The numbers a run of `h2_resume.py` printed.
     static func h2Lines(_ output: String) throws -> [Int] {
         let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("LINES: ") }, "\(output)")
@@ -337,9 +348,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aSessionOpenedOverHTTP2ResumesOverHTTP11AndBackOverHTTP2() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(5))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(5)) { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let first = try await Peers.run(try Peers.python, [Peers.script("h2_resume.py"), "127.0.0.1", String(fixture.port), "/console?resume=\(Self.id)", "go 90", "10"])
@@ -356,11 +365,9 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func anotherUsersResumeIsRefusedAndTheOwnersWorks() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(20))
         let tokens = try SecurityTests.file("token-of-ann\ntoken-of-bob\n")
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            var route = Self.route(service.localAddress!.port!)
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(20)) { port in
+            var route = Self.route(port)
             route.auth = AuthSettings(method: .bearerTokens(file: tokens))
             return [route]
         }
@@ -379,9 +386,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func afterTheWindowTheServiceIsClosedAndAResumeGets1011() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, window: .seconds(1))] }
+        let (fixture, record) = try await TickerService.behindGateway { port in [Self.route(port, window: .seconds(1))] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
@@ -397,10 +402,8 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aServiceThatSaysMoreThanTheBufferWhileTheClientIsAwayEndsTheSession() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
         // 10 KB/s for 4 s: whatever reached the old connection first, far more than 8 KiB comes after.
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(10), width: 100)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: 8 * 1024)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(10), width: 100) { port in [Self.route(port, buffer: 8 * 1024)] }
         defer { Task { await fixture.stop() } }
 
         let (first, _) = try await fixture.client("/console?resume=\(Self.id)")
@@ -428,10 +431,8 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aFloodNeverBuffersMoreThanTheLimitWhetherTheClientIsStuckOrGone() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .zero, width: 1000)
         let limit = 128 * 1024
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!, buffer: limit)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .zero, width: 1000) { port in [Self.route(port, buffer: limit)] }
         defer { Task { await fixture.stop() } }
 
         // Attached but not reading: the owner paces the service.
@@ -452,9 +453,7 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
     }
 
     @Test func aMalformedResumeIdIsRefused() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, _) = try await TickerService.start(group: group)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, _) = try await TickerService.behindGateway { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
         #expect(try await SecurityTests.status(fixture, "/console?resume=short") == 400)
         #expect(try await SecurityTests.status(fixture, "/console?resume=\(Self.id)&last=x") == 400)

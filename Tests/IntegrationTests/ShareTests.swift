@@ -9,8 +9,7 @@ import Testing
     static let key = "c2hhcmVkLWNvbnNvbGUtZm9yLWNsYXNz"
 
     static func route(_ port: Int, _ configure: (inout ShareSettings) -> Void = { _ in }) -> RouteConfiguration {
-        var route = RouteConfiguration(path: "/console", backend: .tcp(host: "127.0.0.1", port: port), messageType: .text)
-        route.framing = .lines(LineFraming())
+        var route = TickerService.consoleRoute(port)
         var share = ShareSettings()
         share.maxViewers = 200
         configure(&share)
@@ -19,9 +18,7 @@ import Testing
     }
 
     @Test func aHundredViewersShareOneServiceConnectionAndEachGetsEveryLineInOrder() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(2))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(2)) { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
@@ -51,9 +48,7 @@ import Testing
     }
 
     @Test func readOnlyViewersInputNeverReachesTheServiceAndTheOwnersDoes() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in [Self.route(service.localAddress!.port!)] }
+        let (fixture, record) = try await TickerService.behindGateway { port in [Self.route(port)] }
         defer { Task { await fixture.stop() } }
 
         let (owner, _) = try await fixture.client("/console?share=\(Self.key)")
@@ -67,10 +62,8 @@ import Testing
     }
 
     @Test func withViewersAllEveryMembersMessagesReachTheServiceWhole() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            [Self.route(service.localAddress!.port!) { $0.viewers = .all }]
+        let (fixture, record) = try await TickerService.behindGateway { port in
+            [Self.route(port) { $0.viewers = .all }]
         }
         defer { Task { await fixture.stop() } }
 
@@ -86,10 +79,8 @@ import Testing
     }
 
     @Test func aViewerThatStopsReadingIsDroppedWithoutHoldingUpTheOthers() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .zero, width: 4000)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            [Self.route(service.localAddress!.port!) { $0.queue = 256 * 1024 }]
+        let (fixture, record) = try await TickerService.behindGateway(interval: .zero, width: 4000) { port in
+            [Self.route(port) { $0.queue = 256 * 1024 }]
         }
         defer { Task { await fixture.stop() } }
 
@@ -125,10 +116,8 @@ import Testing
     }
 
     @Test func aSharedSessionsOwnerDropsIsHeldWhileViewersWatchAndResumesWithItsId() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, record) = try await TickerService.start(group: group, interval: .milliseconds(5))
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            var route = Self.route(service.localAddress!.port!)
+        let (fixture, record) = try await TickerService.behindGateway(interval: .milliseconds(5)) { port in
+            var route = Self.route(port)
             route.resume = ResumeSettings()
             return [route]
         }
@@ -152,11 +141,38 @@ import Testing
         #expect(record.accepted == 1)
     }
 
+    @Test func aKeyInAHeaderOrTheUserItselfNamesTheSession() async throws {
+        let tokens = try SecurityTests.file("token-of-ann\ntoken-of-bob\n")
+        let (fixture, record) = try await TickerService.behindGateway { port in
+            var byHeader = Self.route(port) { $0.key = .header }
+            byHeader.path = "/header"
+            var byUser = Self.route(port) { $0.key = .user }
+            byUser.path = "/user"
+            byUser.auth = AuthSettings(method: .bearerTokens(file: tokens))
+            return [byHeader, byUser]
+        }
+        defer { Task { await fixture.stop() } }
+
+        let (first, _) = try await fixture.client("/header", headers: ["X-WSGate-Share: \(Self.key)"])
+        let (second, _) = try await fixture.client("/header", headers: ["X-WSGate-Share: \(Self.key)"])
+        try await first.sendFrame(1, Array("go 3".utf8))
+        #expect(try await readLines(second, through: 3) == [1, 2, 3])
+        #expect(record.accepted == 1)
+
+        // One user's two tabs share a session; another user's is their own.
+        let (ann, _) = try await fixture.client("/user?token=token-of-ann")
+        let (annAgain, _) = try await fixture.client("/user?token=token-of-ann")
+        let (bob, _) = try await fixture.client("/user?token=token-of-bob")
+        try await ann.sendFrame(1, Array("go 2".utf8))
+        #expect(try await readLines(annAgain, through: 2) == [1, 2])
+        try await bob.sendFrame(1, Array("go 1".utf8))
+        #expect(try await readLines(bob, through: 1) == [1])
+        #expect(record.accepted == 3)
+    }
+
     @Test func theViewerCapIsEnforcedAndALateJoinerGetsTheLastFewLines() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let (service, _) = try await TickerService.start(group: group)
-        let fixture = try await GatewayFixture.start(extraBackends: [service]) { _, _ in
-            [Self.route(service.localAddress!.port!) { $0.maxViewers = 1; $0.replayLast = 3 }]
+        let (fixture, _) = try await TickerService.behindGateway { port in
+            [Self.route(port) { $0.maxViewers = 1; $0.replayLast = 3 }]
         }
         defer { Task { await fixture.stop() } }
 

@@ -7,8 +7,9 @@ import NIOHTTP1
 /// `GET /sessions?route=/x&user=alice&limit=100&after=ID` lists live sessions by ascending id as
 /// JSON: `{"total": N, "sessions": [...], "next": ID}` — `total` counts what matched the filters,
 /// `next` (present when more follow) is the `after` of the next page; `hubs` lists held and shared
-/// sessions' service connections (state, members, output buffered), `held` counts those held. `DELETE /sessions/ID?code=C`
-/// closes one session: the client gets `C` (default 1008), the backend 1001; 404 if there is none.
+/// sessions' service connections (state, members, output buffered), `held` counts those held.
+/// `DELETE /sessions/ID?code=C` closes one session: the client gets `C` (default 1008), the backend
+/// 1001; 404 if there is none.
 enum SessionsEndpoint {
     static let defaultPageSize = 100
     static let maxPageSize = 1000
@@ -64,7 +65,8 @@ enum SessionsEndpoint {
         let user = query.value("user")
         let (pageSize, cursor) = (limit, after)
         return registry.snapshots(on: eventLoop).and(registry.hubSnapshots(on: eventLoop)).map { all, hubs in
-            let matching = all.filter { (route == nil || $0.route == route) && (user == nil || $0.user == user) }
+            let matches = { (itsRoute: String, itsUser: String?) in (route == nil || itsRoute == route) && (user == nil || itsUser == user) }
+            let matching = all.filter { matches($0.route, $0.user) }
             let page = matching.lazy.filter { $0.id > cursor }.prefix(pageSize)
             let now = Date()
             var json = "{\"total\":\(matching.count),\"sessions\":["
@@ -73,7 +75,7 @@ enum SessionsEndpoint {
             if let last = page.last, matching.contains(where: { $0.id > last.id }) {
                 json += ",\"next\":\(last.id)"
             }
-            let shownHubs = hubs.filter { (route == nil || $0.route == route) && (user == nil || $0.user == user) }
+            let shownHubs = hubs.filter { matches($0.route, $0.user) }
             json += ",\"held\":\(shownHubs.filter { $0.state == "held" }.count),\"hubs\":[" + shownHubs.map(Self.json).joined(separator: ",") + "]"
             json += "}\n"
             return AdminResponse(status: .ok, body: json)
@@ -91,7 +93,7 @@ enum SessionsEndpoint {
             "\"protocol\":\(JSONString.quoted(session.clientProtocol))",
             "\"started\":\(JSONString.quoted(Self.timestamp(started)))",
         ]
-        fields.append("\"duration_s\":\(String(format: "%.3f", Double(session.age.nanoseconds) / 1e9))")
+        fields.append("\"duration_s\":\(Self.seconds(session.age))")
         fields.append("\"bytes_in\":\(session.bytesIn),\"bytes_out\":\(session.bytesOut)")
         fields.append("\"messages_in\":\(session.messagesIn),\"messages_out\":\(session.messagesOut)")
         fields.append("\"closing\":\(session.closing)")
@@ -107,12 +109,17 @@ enum SessionsEndpoint {
             "\"members\":\(hub.members)",
             "\"buffered_bytes\":\(hub.bufferedBytes),\"buffer_limit\":\(hub.bufferLimit)",
             "\"messages_out\":\(hub.messagesOut)",
-            "\"duration_s\":\(String(format: "%.3f", Double(hub.age.nanoseconds) / 1e9))",
+            "\"duration_s\":\(Self.seconds(hub.age))",
         ]
         if let expiresIn = hub.expiresIn {
-            fields.append("\"expires_in_s\":\(String(format: "%.3f", Double(expiresIn.nanoseconds) / 1e9))")
+            fields.append("\"expires_in_s\":\(Self.seconds(expiresIn))")
         }
         return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// Seconds with milliseconds, as a JSON number.
+    private static func seconds(_ amount: TimeAmount) -> String {
+        String(format: "%.3f", Double(amount.nanoseconds) / 1e9)
     }
 
     /// RFC 3339 in UTC, with milliseconds.

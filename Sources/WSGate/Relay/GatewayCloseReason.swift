@@ -23,6 +23,10 @@ enum GatewayCloseReason: String, Sendable, CaseIterable {
         }
     }
 
+    /// The client stopped answering: to a session that can be resumed this is a drop (it may come
+    /// back), not an end.
+    var meansClientVanished: Bool { self == .missedPong }
+
     var closeFrameReason: String {
         switch self {
         case .idleTimeout: return "idle timeout"

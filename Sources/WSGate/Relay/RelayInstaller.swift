@@ -28,33 +28,17 @@ struct RelayInstaller {
         identity: String? = nil,
         credentials: SessionCredentials = SessionCredentials()
     ) throws -> RelayInstaller {
-        let registry = gateway.sessions
-        let session = RelaySession(
-            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend.url, identity: identity, credentials: credentials,
-            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
-        )
-        session.id = registry.add(session: session, on: eventLoop)
-        for ticket in credentials.quotaTickets { ticket.attach(sessionID: session.id) }
-        session.metrics.started.increment()
-        session.metrics.active.increment()
         // Client payload may stay masked for the one-pass remask unless the backend leg compresses it.
         let toWebSocket: Bool
         switch backend.url {
         case .webSocket: toWebSocket = backend.compression == nil
         case .tcp, .unix: toWebSocket = false
         }
-        if case .unix = backend.url {} else {
-            do {
-                try SocketKeepalive.apply(gateway.settings.keepalive, to: backend.channel)
-            } catch {
-                // A safety net, not worth refusing the session over.
-                gateway.logger.debug("backend keepalive not set: \(error)", metadata: ["backend": "\(backend.url)"])
-            }
-        }
-        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: toWebSocket,
-                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
-                                     rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
-        session.clientLeg = clientLeg
+        Self.applyKeepalive(to: backend, gateway: gateway)
+        let (session, clientLeg) = Self.listedSession(
+            route: route, backend: backend.url, clientAddress: clientAddress, peerAddress: peerAddress, identity: identity, credentials: credentials,
+            compression: compression, keepsMasked: toWebSocket, eventLoop: eventLoop, gateway: gateway, clientProtocol: clientProtocol
+        )
         let backendLeg: RelayPartner
         let backendHandler: ChannelHandler
         switch backend.url {
@@ -95,25 +79,48 @@ struct RelayInstaller {
         gateway: GatewayContext,
         clientProtocol: String
     ) -> RelayInstaller {
-        let route = request.route.configuration
-        let registry = gateway.sessions
-        let session = RelaySession(
-            logger: gateway.logger, clientAddress: request.clientAddress, peerAddress: request.peerAddress, route: route, backend: request.backend,
-            identity: request.identity, credentials: request.credentials, eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout,
-            clientProtocol: clientProtocol, registry: registry
+        let (session, clientLeg) = Self.listedSession(
+            route: request.route.configuration, backend: request.backend, clientAddress: request.clientAddress, peerAddress: request.peerAddress,
+            identity: request.identity, credentials: request.credentials, compression: request.compression, keepsMasked: false,
+            eventLoop: eventLoop, gateway: gateway, clientProtocol: clientProtocol
         )
-        session.id = registry.add(session: session, on: eventLoop)
-        for ticket in request.credentials.quotaTickets { ticket.attach(sessionID: session.id) }
-        session.metrics.started.increment()
-        session.metrics.active.increment()
-        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: false,
-                                     compression: request.compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
-                                     rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
         member.attach(session: session, clientLeg: clientLeg)
         clientLeg.partner = member
-        session.clientLeg = clientLeg
         session.backendLeg = member
         return RelayInstaller(clientLeg: clientLeg, session: session, backend: nil, backendLeg: member, member: member)
+    }
+
+    /// A session listed in the registry and counted, with its client leg: the same for a relay of
+    /// its own and for a member of a held or shared session.
+    private static func listedSession(
+        route: RouteConfiguration, backend: BackendURL, clientAddress: SocketAddress?, peerAddress: SocketAddress?, identity: String?, credentials: SessionCredentials,
+        compression: DeflateParameters?, keepsMasked: Bool, eventLoop: EventLoop, gateway: GatewayContext, clientProtocol: String
+    ) -> (RelaySession, WebSocketLeg) {
+        let registry = gateway.sessions
+        let session = RelaySession(
+            logger: gateway.logger, clientAddress: clientAddress, peerAddress: peerAddress, route: route, backend: backend, identity: identity, credentials: credentials,
+            eventLoop: eventLoop, closeTimeout: gateway.settings.closeTimeout, clientProtocol: clientProtocol, registry: registry
+        )
+        session.id = registry.add(session: session, on: eventLoop)
+        for ticket in credentials.quotaTickets { ticket.attach(sessionID: session.id) }
+        session.metrics.started.increment()
+        session.metrics.active.increment()
+        let clientLeg = WebSocketLeg(side: .client, session: session, maxMessageBytes: route.limits.maxMessageBytes, maxFrameBytes: route.limits.maxFrameBytes, keepsMasked: keepsMasked,
+                                     compression: compression.map { LegCompression(parameters: $0, settings: route.compression, maxMessageBytes: route.limits.maxMessageBytes) },
+                                     rateLimit: SessionRateLimit(rates: route.limits.rates, now: .now()))
+        session.clientLeg = clientLeg
+        return (session, clientLeg)
+    }
+
+    /// TCP keepalive on a backend connection (not a unix socket's): a safety net, not worth
+    /// refusing a session over.
+    static func applyKeepalive(to backend: BackendConnection, gateway: GatewayContext) {
+        if case .unix = backend.url { return }
+        do {
+            try SocketKeepalive.apply(gateway.settings.keepalive, to: backend.channel)
+        } catch {
+            gateway.logger.debug("backend keepalive not set: \(error)", metadata: ["backend": "\(backend.url)"])
+        }
     }
 
     /// HTTP/1.1 after its 101: the HTTP handlers leave before the relay writes its first frame, the

@@ -162,8 +162,7 @@ final class RelaySession: GoingAway {
         self.logger.info("closing session: \(detail)", metadata: ["client": "\(self.clientAddress)", "route": "\(self.route)", "reason": "\(reason.rawValue)", "close_code": "\(code)"])
         self.recordClientClose(code: code, initiator: reason == .admin ? "admin" : "gateway", reason: detail)
         self.clientLeg?.relayClose(code: code, reason: detail)
-        if reason == .missedPong {
-            // The client is gone without a word, as if its connection had dropped.
+        if reason.meansClientVanished {
             self.backendLeg?.relayPeerVanished()
         } else {
             self.backendLeg?.relayClose(code: .goingAway, reason: detail)

@@ -52,7 +52,7 @@ enum HubSessionStart {
         let hub = SessionHub(key: key, settings: settings, resumeID: resumeID, user: request.sessionOwner, clientAddress: request.clientAddress?.loggable ?? "?",
                              eventLoop: eventLoop, gateway: gateway)
         do {
-            try? SocketKeepalive.apply(gateway.settings.keepalive, to: backend.channel)
+            RelayInstaller.applyKeepalive(to: backend, gateway: gateway)
             try hub.start(backend: backend, route: route)
         } catch {
             gateway.logger.error("could not start the session's backend: \(error)", metadata: ["client": "\(front.clientDescription)", "route": "\(route.path)"])
@@ -66,7 +66,7 @@ enum HubSessionStart {
         hub.admitOwner(NIOLoopBound(member, eventLoop: eventLoop), id: member.id)
         gateway.hubs.opened(key, hub: NIOLoopBound(hub, eventLoop: eventLoop), id: ObjectIdentifier(hub))
         // The connect path already told the front its backend is open.
-        self.install(member, request, subprotocol: backend.subprotocol, frontToldOpen: true, front: front, gateway: gateway, eventLoop: eventLoop)
+        self.install(member, request, frontToldOpen: true, front: front, gateway: gateway, eventLoop: eventLoop)
     }
 
     /// A resume or a viewer: the hub decides on its own loop, the answer comes back here.
@@ -89,7 +89,7 @@ enum HubSessionStart {
                     member.abandon()
                     return
                 }
-                self.install(member, request, subprotocol: nil, front: front, gateway: gateway, eventLoop: eventLoop)
+                self.install(member, request, front: front, gateway: gateway, eventLoop: eventLoop)
             case .success(.refused(.otherUser)):
                 metrics.resumed(.otherUser)
                 WebSocketSessionStart.refuse(HTTPRefusal(.forbidden, "the resume id belongs to another user's session", closesConnection: true, label: "resume"),
@@ -113,12 +113,12 @@ enum HubSessionStart {
     private static func unavailable(_ request: UpgradeRequest, reason: String, front: some SessionFront, gateway: GatewayContext, eventLoop: EventLoop) {
         gateway.logger.info("resume refused: \(reason)", metadata: ["client": "\(front.clientDescription)", "route": "\(request.route.configuration.path)"])
         let member = HubMember(hub: nil, mayWrite: false, unavailableReason: reason)
-        self.install(member, request, subprotocol: nil, front: front, gateway: gateway, eventLoop: eventLoop)
+        self.install(member, request, front: front, gateway: gateway, eventLoop: eventLoop)
     }
 
     /// `frontToldOpen`: ``SessionFront/backendOpened()`` was called already (it moves an HTTP/2
     /// stream's state on, so only once).
-    private static func install(_ member: HubMember, _ request: UpgradeRequest, subprotocol: String?, frontToldOpen: Bool = false, front: some SessionFront,
+    private static func install(_ member: HubMember, _ request: UpgradeRequest, frontToldOpen: Bool = false, front: some SessionFront,
                                 gateway: GatewayContext, eventLoop: EventLoop) {
         guard frontToldOpen || front.backendOpened() else {
             member.abandon()
@@ -126,17 +126,12 @@ enum HubSessionStart {
         }
         let relay = RelayInstaller.prepare(member: member, request: request, eventLoop: eventLoop, gateway: gateway, clientProtocol: front.protocolName)
         do {
-            try front.accept(relay, fields: WebSocketResponseFields(subprotocol: subprotocol ?? Self.subprotocol(for: request), extensions: request.compression?.responseHeader))
+            try front.accept(relay, fields: WebSocketResponseFields(subprotocol: BackendConnector.subprotocolForByteStream(request), extensions: request.compression?.responseHeader))
             relay.start()
         } catch {
             gateway.logger.error("could not install the relay: \(error)", metadata: ["client": "\(front.clientDescription)", "protocol": "\(front.protocolName)"])
             relay.abandon()
             front.abort()
         }
-    }
-
-    /// A byte-stream route answers the client's own offer, as the backend connector does.
-    private static func subprotocol(for request: UpgradeRequest) -> String? {
-        request.subprotocols.contains("binary") ? "binary" : request.subprotocols.first
     }
 }

@@ -45,12 +45,18 @@ final class HubMember: RelayPartner {
 
     /// The front answered the client: output may flow (or, with no hub, the client hears why not).
     func start() {
-        guard let hub else {
+        guard self.hub != nil else {
             self.clientLeg?.relayClose(code: .internalError, reason: self.unavailableReason ?? "session unavailable")
             return
         }
         let id = self.id
-        hub.eventLoop.execute { hub.value.memberReady(id) }
+        self.toHub { $0.memberReady(id) }
+    }
+
+    /// Every call to the hub is a task on its loop (even when it is this one: no re-entry).
+    private func toHub(_ call: @escaping @Sendable (SessionHub) -> Void) {
+        guard let hub else { return }
+        hub.eventLoop.execute { call(hub.value) }
     }
 
     // MARK: From the hub
@@ -94,9 +100,8 @@ final class HubMember: RelayPartner {
     }
 
     private func confirmDelivery() {
-        guard let hub else { return }
         let id = self.id
-        hub.eventLoop.execute { hub.value.delivered(id) }
+        self.toHub { $0.delivered(id) }
     }
 
     // MARK: RelayPartner (the client leg's partner)
@@ -119,14 +124,14 @@ final class HubMember: RelayPartner {
     }
 
     func relayFlush() {
-        guard !self.input.isEmpty, let hub else { return }
+        guard !self.input.isEmpty, self.hub != nil else { return }
         let items = self.input
         let bytes = self.inputBytes
         self.input = []
         self.inputBytes = 0
         self.inputInFlight += bytes
         let id = self.id
-        hub.eventLoop.execute { hub.value.input(from: id, items, bytes: bytes) }
+        self.toHub { $0.input(from: id, items, bytes: bytes) }
     }
 
     /// The client closed (or was closed) with a close frame: it leaves the session cleanly, unless
@@ -146,11 +151,9 @@ final class HubMember: RelayPartner {
         self.relayFlush()
         self.left = true
         self.clientLeg = nil
-        if let hub {
-            let id = self.id
-            let written = self.written
-            hub.eventLoop.execute { hub.value.memberLeft(id, cleanly: cleanly, written: written) }
-        }
+        let id = self.id
+        let written = self.written
+        self.toHub { $0.memberLeft(id, cleanly: cleanly, written: written) }
         self.session?.legFinished()
     }
 

@@ -103,9 +103,4 @@ final class HubTable: Sendable {
             state.held[route] = max(0, state.held[route, default: 0] - 1)
         }
     }
-
-    /// Sessions held for a resume now, all routes.
-    var heldCount: Int {
-        self.state.withLockedValue { $0.held.values.reduce(0, +) }
-    }
 }

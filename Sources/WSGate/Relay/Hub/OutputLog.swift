@@ -126,7 +126,7 @@ struct OutputLog {
     func messageStart(atOrAfter index: Int) -> Int {
         var position = max(index, self.firstIndex)
         while position < self.endIndex {
-            if case .message = self.entries[self.entries.index(self.entries.startIndex, offsetBy: position - self.firstIndex)].entry { return position }
+            if case .message = self.entry(at: position) { return position }
             position += 1
         }
         return self.endIndex

@@ -11,7 +11,6 @@ import NIOCore
 final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     private struct Member {
         let port: NIOLoopBound<HubMember>
-        let isOwner: Bool
         /// The next entry to send, and the first not yet confirmed written.
         var cursor: Int
         var acked: Int
@@ -37,7 +36,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     private let table: HubTable
     private let registry: SessionRegistry
     private let metrics: HubMetrics
-    private(set) var clientAddress: String
+    let clientAddress: String
     var route: String { self.key.route }
     private var log: OutputLog
     private var lifecycle: HubLifecycle
@@ -55,8 +54,6 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     private var floorEndsMessage = false
     private var waitingInput: [(member: ObjectIdentifier, items: [HubInput], bytes: Int)] = []
     private var unackedInput: [ObjectIdentifier: Int] = [:]
-    private var backendBytes = 0
-    private var backendMessages = 0
     private var finished = false
     private let started = NIODeadline.now()
 
@@ -93,7 +90,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     /// The first client (`owner`) or one joining. Answers where its output starts, or why it may not
     /// join; the front then sends its 101 and calls ``memberReady(_:)``.
     enum Admission {
-        case owner(startingAt: Int)
+        case owner
         case viewer
         case refused(HubLifecycle.Refusal)
         /// The session is gone or cannot give this client what it missed (1011 after the handshake).
@@ -101,13 +98,14 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     }
 
     func admitOwner(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier) {
-        self.members[id] = Member(port: port, isOwner: true, cursor: self.log.endIndex, acked: self.log.endIndex)
+        self.members[id] = Member(port: port, cursor: self.log.endIndex, acked: self.log.endIndex)
         self.owner = id
         self.metrics.members.increment()
     }
 
     /// A client joining: the owner if it presents the owner's resume id, else a viewer of a shared session.
     func admit(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier, resumeID: String?, last: UInt64?, user: String?) -> Admission {
+        guard !self.finished else { return .unavailable("the session has ended") }
         if let resumeID, resumeID == self.resumeID {
             return self.admitResume(port, id: id, user: user, last: last)
         }
@@ -117,7 +115,6 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
 
     /// A client presenting the resume id as `user`, having received messages up to `last`.
     private func admitResume(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier, user: String?, last: UInt64?) -> Admission {
-        guard !self.finished else { return .unavailable("the session has ended") }
         // Another user learns nothing of the session, not even whether it could be resumed.
         if let refusal = self.lifecycle.resumeRefusal(user: user) { return .refused(refusal) }
         var start = self.heldFrom ?? self.owner.flatMap { self.members[$0]?.cursor } ?? self.log.endIndex
@@ -131,7 +128,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             }
         }
         guard self.log.isKept(start) else { return .unavailable("output since the client left is no longer held (resume.buffer)") }
-        let wasHeld = self.lifecycle.isHeld
+        if self.lifecycle.isHeld { self.stopHolding() }
         switch self.lifecycle.resume(user: user) {
         case .refuse(let refusal):
             return .refused(refusal)
@@ -140,28 +137,20 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
                 self.metrics.members.decrement()
                 self.send(.close(.goingAway, "session resumed on another connection"), to: member)
             }
-            if wasHeld {
-                self.windowTimer?.cancel()
-                self.windowTimer = nil
-                self.heldFrom = nil
-                self.table.releaseHeld(route: self.key.route)
-                self.metrics.held.decrement()
-            }
         }
-        self.members[id] = Member(port: port, isOwner: true, cursor: start, acked: start)
+        self.members[id] = Member(port: port, cursor: start, acked: start)
         self.owner = id
         self.metrics.members.increment()
         self.metrics.resumed(.resumed)
         // The old owner may have held the service up; this one is measured from where it starts.
         self.readOnIfOwnerCaughtUp()
-        return .owner(startingAt: start)
+        return .owner
     }
 
     private func admitViewer(_ port: NIOLoopBound<HubMember>, id: ObjectIdentifier) -> Admission {
-        guard !self.finished else { return .unavailable("the session has ended") }
         if let refusal = self.lifecycle.viewerJoins() { return .refused(refusal) }
         let start = self.log.startOfLast(self.settings.replayLast)
-        self.members[id] = Member(port: port, isOwner: false, cursor: start, acked: start)
+        self.members[id] = Member(port: port, cursor: start, acked: start)
         self.metrics.members.increment()
         return .viewer
     }
@@ -188,12 +177,16 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         }
         defer { self.passWaitingInput() }
         guard !self.finished else { return }
-        if member.isOwner {
+        if id == self.owner {
             self.owner = nil
             // Held while the service is there, or has said things the client has not had yet.
             let worthHolding = self.backendLeg != nil || member.acked < self.log.endIndex
             let mayHold = worthHolding && self.table.takeHeld(route: self.key.route, limit: self.settings.maxHeld)
-            switch self.lifecycle.ownerLeft(cleanly: cleanly, at: .now(), mayHold: mayHold) {
+            let leaving = self.lifecycle.ownerLeft(cleanly: cleanly, at: .now(), mayHold: mayHold)
+            if mayHold, !self.lifecycle.isHeld {
+                self.table.releaseHeld(route: self.key.route)  // the place taken was not needed
+            }
+            switch leaving {
             case .hold(let until):
                 // A resume without `last` goes on after what was written to the old connection:
                 // nothing twice (what was lost in flight is lost; `last` recovers it).
@@ -203,14 +196,22 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
                 self.windowTimer = self.eventLoop.assumeIsolated().scheduleTask(deadline: until) { [weak self] in self?.windowPassed() }
                 self.backendLeg?.resumeReading()
             case .carryOn:
-                if mayHold { self.table.releaseHeld(route: self.key.route) }
+                break
             case .end:
-                if mayHold { self.table.releaseHeld(route: self.key.route) }
                 self.finish(code: .goingAway, reason: self.settings.window == nil ? "the session's owner left" : "client closed the session")
             }
         } else if self.lifecycle.viewerLeft() {
             self.finish(code: .goingAway, reason: "the last member left")
         }
+    }
+
+    /// The hold is over (a resume, or the end): its timer and its place among the held sessions go.
+    private func stopHolding() {
+        self.windowTimer?.cancel()
+        self.windowTimer = nil
+        self.heldFrom = nil
+        self.table.releaseHeld(route: self.key.route)
+        self.metrics.held.decrement()
     }
 
     private func windowPassed() {
@@ -232,35 +233,24 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         for id in self.members.keys { self.pump(id) }
     }
 
-    /// Sends a member its next batch, one at a time: the next goes when it confirms this one.
+    /// Sends a member its next batch, one at a time: the next goes when it confirms this one. Once
+    /// it has everything and the session is closing, it gets the close.
     private func pump(_ id: ObjectIdentifier) {
         guard var member = self.members[id], member.ready, !member.sending, !member.closeSent else { return }
-        if !self.log.isKept(member.cursor), !member.seekingMessageStart {
-            self.dropSlow(id, member)
-            return
-        }
         if member.seekingMessageStart {
-            let start = self.log.messageStart(atOrAfter: member.cursor)
-            member.cursor = start
-            member.acked = start
-            member.seekingMessageStart = start == self.log.endIndex
+            // Skips to the next header; until one comes the position stays at the end.
+            member.cursor = self.log.messageStart(atOrAfter: member.cursor)
+            member.acked = member.cursor
+            member.seekingMessageStart = member.cursor == self.log.endIndex
             self.members[id] = member
             if id == self.owner { self.readOnIfOwnerCaughtUp() }
-            if member.seekingMessageStart {
-                if let closing = self.closing {
-                    member.closeSent = true
-                    self.members[id] = member
-                    self.send(.close(closing.code, closing.reason), to: member)
-                }
-                return
-            }
+        } else if !self.log.isKept(member.cursor) {
+            self.dropSlow(id)
+            return
         }
         let (entries, next) = self.log.read(from: member.cursor, maxBytes: HubSettings.batchBytes)
-        if entries.isEmpty {
-            guard let closing = self.closing else { return }
-            member.closeSent = true
-            self.members[id] = member
-            self.send(.close(closing.code, closing.reason), to: member)
+        guard !entries.isEmpty else {
+            if let closing = self.closing { self.sendClose(to: id, code: closing.code, reason: closing.reason) }
             return
         }
         member.cursor = next
@@ -268,6 +258,14 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         member.deliveries += 1
         self.members[id] = member
         self.send(.entries(entries), to: member)
+    }
+
+    /// The member's last delivery: nothing is sent to it after this.
+    private func sendClose(to id: ObjectIdentifier, code: WebSocketCloseCode, reason: String) {
+        guard var member = self.members[id] else { return }
+        member.closeSent = true
+        self.members[id] = member
+        self.send(.close(code, reason), to: member)
     }
 
     private func send(_ delivery: Delivery, to member: Member) {
@@ -298,13 +296,11 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         self.backendLeg?.resumeReading()
     }
 
-    private func dropSlow(_ id: ObjectIdentifier, _ member: Member) {
-        var member = member
-        member.closeSent = true
-        self.members[id] = member
+    private func dropSlow(_ id: ObjectIdentifier) {
+        guard let member = self.members[id] else { return }
         self.metrics.droppedSlow.increment()
         self.logger.info("dropping a shared session's member that fell behind", metadata: ["route": "\(self.key.route)", "behind_bytes": "\(self.log.bytesBehind(member.acked))"])
-        self.send(.close(.policyViolation, "too slow"), to: member)
+        self.sendClose(to: id, code: .policyViolation, reason: "too slow")
     }
 
     /// Old output goes; a held session whose output no longer fits ends; viewers too far behind go
@@ -320,9 +316,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             return
         }
         guard checkingViewers, let limit = self.settings.viewerLag else { return }
-        for (id, member) in self.members where !member.isOwner && !member.closeSent {
+        for (id, member) in self.members where id != self.owner && !member.closeSent {
             if !self.log.isKept(member.cursor) || self.log.bytesBehind(member.acked) > limit {
-                self.dropSlow(id, member)
+                self.dropSlow(id)
             }
         }
     }
@@ -384,13 +380,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         guard !self.finished else { return }
         self.finished = true
         self.lifecycle.end()
-        self.windowTimer?.cancel()
-        self.windowTimer = nil
-        if self.heldFrom != nil {
-            self.heldFrom = nil
-            self.table.releaseHeld(route: self.key.route)
-            self.metrics.held.decrement()
-        }
+        if self.heldFrom != nil { self.stopHolding() }
         self.table.remove(self.key, hub: ObjectIdentifier(self), tombstone: tombstone, for: self.settings.window ?? .zero)
         if self.closing == nil { self.closing = (code, reason) }
         self.backendLeg?.relayClose(code: .goingAway, reason: reason)
@@ -438,9 +428,15 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     /// The service closed (or broke a framing rule): members get the rest, then `code`. A held
     /// session stays held: a resume still collects what the service said last.
     func relayClose(code: WebSocketCloseCode?, reason: String) {
-        if self.closing == nil { self.closing = (code ?? .normalClosure, reason) }
-        if !self.lifecycle.isHeld, self.members.isEmpty {
-            self.finish(code: code ?? .normalClosure, reason: reason)
+        self.serviceEnded(code: code ?? .normalClosure, reason: reason)
+    }
+
+    /// The service is done (its close, or its connection gone): with no one to tell and nothing
+    /// held, the session ends; otherwise members get `code` after what they have not had yet.
+    private func serviceEnded(code: WebSocketCloseCode, reason: String) {
+        if self.closing == nil { self.closing = (code, reason) }
+        if !self.lifecycle.isHeld, self.members.isEmpty, let closing = self.closing {
+            self.finish(code: closing.code, reason: closing.reason)
         }
         self.pumpAll()
     }
@@ -462,20 +458,14 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
 
     // MARK: ByteStreamLegOwner
 
-    func count(from side: RelaySession.Side, messages: Int, bytes: Int) {
-        self.backendMessages += messages
-        self.backendBytes += bytes
-    }
+    /// Each member counts what it delivers to its client (its own session's bytes and messages).
+    func count(from side: RelaySession.Side, messages: Int, bytes: Int) {}
 
     func noteActivity(at now: NIODeadline) {}
 
     /// The service's connection closed.
     func legFinished() {
         self.backendLeg = nil
-        if self.closing == nil { self.closing = (.internalError, "backend connection lost") }
-        if !self.lifecycle.isHeld, self.members.isEmpty {
-            self.finish(code: self.closing?.code ?? .internalError, reason: self.closing?.reason ?? "")
-        }
-        self.pumpAll()
+        self.serviceEnded(code: .internalError, reason: "backend connection lost")
     }
 }

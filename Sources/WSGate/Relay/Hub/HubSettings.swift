@@ -1,15 +1,8 @@
 import NIOCore
 
-/// What a member's client sent, on its way to the service: the client leg's frames as it relayed
-/// them, sent to the hub once per read batch.
-enum HubInput: Sendable {
-    case frame(opcode: WebSocketOpcode, fin: Bool, length: Int)
-    case payload(ByteBuffer)
-}
-
 /// What a hub settles from its route: how much it keeps, who may write, how long it holds.
 struct HubSettings: Sendable {
-    /// `resume.window`; nil on a shared route.
+    /// `resume.window`; nil on a route without resume.
     var window: TimeAmount?
     /// Payload bytes of the service's output kept (the larger of `resume.buffer` and `share.queue`).
     var capacity: Int
