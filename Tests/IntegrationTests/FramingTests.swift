@@ -40,7 +40,7 @@ final class ScriptedService: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct FramingTests {
+@Suite(.timeLimit(.minutes(3))) struct FramingTests {
     static func fixture(_ service: @escaping @Sendable () -> ScriptedService, configure: @escaping (inout RouteConfiguration) -> Void) async throws -> GatewayFixture {
         let group = MultiThreadedEventLoopGroup.singleton
         let channel = try await TestServices.start(group: group) { service() }

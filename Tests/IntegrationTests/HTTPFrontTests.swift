@@ -2,7 +2,7 @@ import NIOCore
 import Testing
 @testable import WSGate
 
-@Suite(.timeLimit(.minutes(1))) struct HTTPFrontTests {
+@Suite(.timeLimit(.minutes(3))) struct HTTPFrontTests {
     @Test func plainRequestsKeepTheConnectionAlive() async throws {
         let fixture = try await GatewayFixture.standard()
         defer { Task { await fixture.stop() } }

@@ -5,7 +5,7 @@ import Testing
 @testable import WSGate
 
 /// Host + path routing over the wire: `Host` on HTTP/1.1, `:authority` on HTTP/2.
-@Suite(.timeLimit(.minutes(1))) struct HostRoutingTests {
+@Suite(.timeLimit(.minutes(3))) struct HostRoutingTests {
     static func fixture() async throws -> GatewayFixture {
         let group = MultiThreadedEventLoopGroup.singleton
         var services: [Channel] = []

@@ -6,7 +6,7 @@ import Testing
 @testable import WSGate
 
 /// Session recording through a real `wsgate` process, read back with `wsgate replay`.
-@Suite(.timeLimit(.minutes(1))) struct RecordingTests {
+@Suite(.timeLimit(.minutes(3))) struct RecordingTests {
     static func directory() throws -> URL {
         let url = Scratch.path("wsgate-rec")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -505,7 +505,7 @@ import Testing
 
 /// Liveness: a client that stops answering is found by pings and closed; pongs alone do not keep
 /// an idle session open.
-@Suite(.timeLimit(.minutes(1))) struct LivenessTests {
+@Suite(.timeLimit(.minutes(3))) struct LivenessTests {
     static func fixture(ping: TimeAmount, idle: TimeAmount?) async throws -> GatewayFixture {
         try await GatewayFixture.start { ws, _ in
             var route = RouteConfiguration(path: "/ws", backend: .webSocket(host: "127.0.0.1", port: ws, path: nil, query: nil))
@@ -544,7 +544,7 @@ import Testing
 
 /// The client's real address through a load balancer: PROXY protocol in and out, X-Forwarded-For
 /// only from trusted proxies.
-@Suite(.timeLimit(.minutes(1))) struct ClientIdentityTests {
+@Suite(.timeLimit(.minutes(3))) struct ClientIdentityTests {
     static func proxiedFixture(perIP: Int? = nil) async throws -> GatewayFixture {
         var server = ServerSettings()
         server.limits.maxConnectionsPerIP = perIP

@@ -6,7 +6,7 @@ import Testing
 
 /// Static routes over real sockets: files, conditional requests, traversal attempts sent raw (no
 /// client library normalising them first), and the WebSocket on the same route still upgrading.
-@Suite(.timeLimit(.minutes(1))) struct StaticFileServingTests {
+@Suite(.timeLimit(.minutes(3))) struct StaticFileServingTests {
     static let bigSize = 1_000_000
 
     /// web/{index.html, app.js, big.txt, sub/page.html}, and secret.txt next to web/.

@@ -184,7 +184,7 @@ func readBytes(_ client: TestClient, count: Int, opcode: UInt8 = 2) async throws
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct BackendFailureTests {
+@Suite(.timeLimit(.minutes(3))) struct BackendFailureTests {
     @Test func refusedBackendIs502AndHungBackendIs504() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let silent = try await TestServices.start(group: group) { SilentHandler() }

@@ -207,11 +207,14 @@ final class TestClient: @unchecked Sendable {
         return (b0, b1 & 0x80 != 0, size, length)
     }
 
-    /// A whole data message (fragments joined), skipping pings and pongs.
-    func readMessage(timeout: TimeAmount = .seconds(20)) async throws -> Frame {
+    /// A whole data message (fragments joined), skipping pings and pongs; `answeringPings` answers
+    /// each ping it skips, as a browser would, for a test that must stay alive on a short
+    /// `ping_interval` while this process may stall.
+    func readMessage(timeout: TimeAmount = .seconds(20), answeringPings: Bool = false) async throws -> Frame {
         var message: Frame?
         while true {
             let frame = try await self.readFrame(timeout: timeout)
+            if frame.opcode == 9, answeringPings { try await self.sendFrame(10, frame.payload) }
             if frame.opcode == 9 || frame.opcode == 10 { continue }
             if frame.opcode == 8 { return frame }
             if message == nil {

@@ -67,8 +67,8 @@ import Testing
         let close = try await second.readFrame()
         #expect(close.closeCode == 4001)
         #expect(close.payload.dropFirst(2) == Array("bye".utf8)[...])
-        try await second.sendClose(4001)
-        try await second.waitForEOF()
+        try? await second.sendClose(4001)  // may come after close_timeout in a hogged run: it is cut then
+        try await second.waitForEOF(timeout: .seconds(30))
     }
 
     @Test func subprotocolAndForwardingHeadersReachTheBackend() async throws {
@@ -144,7 +144,7 @@ import Testing
     }
 }
 
-@Suite(.timeLimit(.minutes(1))) struct SessionLifecycleTests {
+@Suite(.timeLimit(.minutes(3))) struct SessionLifecycleTests {
     @Test func idleSessionsAreClosedWith1001() async throws {
         let fixture = try await GatewayFixture.start { ws, tcp in
             var route = RouteConfiguration(path: "/", backend: .tcp(host: "127.0.0.1", port: tcp))
