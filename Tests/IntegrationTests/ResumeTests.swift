@@ -139,15 +139,22 @@ final class TickerService: ChannelInboundHandler, @unchecked Sendable {
 /// Reads text messages until `line N` (or `count` of them, or a close), returning the numbers of the lines read.
 func readLines(_ client: TestClient, through last: Int, count: Int = .max, timeout: TimeAmount = .seconds(30),
                answeringPings: Bool = false) async throws -> [Int] {
+    try await readLinesAndClose(client, through: last, count: count, timeout: timeout, answeringPings: answeringPings).lines
+}
+
+/// The line numbers read (through `last`, or `count` of them), and the close frame if one came
+/// first; with `last` nil, everything until the close.
+func readLinesAndClose(_ client: TestClient, through last: Int? = nil, count: Int = .max, timeout: TimeAmount = .seconds(30),
+                       answeringPings: Bool = false) async throws -> (lines: [Int], close: TestClient.Frame?) {
     var numbers: [Int] = []
-    while numbers.last != last, numbers.count < count {
+    while last == nil || numbers.last != last, numbers.count < count {
         let message = try await client.readMessage(timeout: timeout, answeringPings: answeringPings)
-        if message.opcode == 8 { break }
+        if message.opcode == 8 { return (numbers, message) }
         let text = String(decoding: message.payload, as: UTF8.self)
         guard let number = Int(text.dropFirst(5).prefix { $0.isNumber }) else { break }
         numbers.append(number)
     }
-    return numbers
+    return (numbers, nil)
 }
 
 /// A record service: on any input it writes `count` length-prefixed (u32be) records of `size`
@@ -341,22 +348,12 @@ final class RecordStreamService: ChannelInboundHandler, @unchecked Sendable {
 
         let (silent, _) = try await fixture.client("/console?resume=\(Self.id)")
         // It reads (pings are skipped, never answered) until the gateway gives up on it.
-        var before: [Int] = []
-        var close: TestClient.Frame?
-        while close == nil {
-            let message = try await silent.readMessage(timeout: .seconds(30))
-            if message.opcode == 8 { close = message } else { before.append(Int(String(decoding: message.payload, as: UTF8.self).dropFirst(5).prefix { $0.isNumber }) ?? -1) }
-        }
+        let (before, close) = try await readLinesAndClose(silent)
         #expect(close?.closeCode == 1001, "\(String(describing: close))")
         let (back, _) = try await fixture.client("/console?resume=\(Self.id)&last=\(before.count)")
         // What it missed is held already (the service wrote on): it arrives before a ping is due.
         // It answers pings too, as a browser would.
-        var after: [Int] = []
-        var backClose: TestClient.Frame?
-        while after.count < 5, backClose == nil {
-            let message = try await back.readMessage(timeout: .seconds(30), answeringPings: true)
-            if message.opcode == 8 { backClose = message } else { after.append(Int(String(decoding: message.payload, as: UTF8.self).dropFirst(5).prefix { $0.isNumber }) ?? -1) }
-        }
+        let (after, backClose) = try await readLinesAndClose(back, count: 5, answeringPings: true)
         #expect(before + after == Array(1...before.count + 5),
                 "\(before.count) lines before the close (the last \(before.suffix(3))), then \(after.prefix(8)) (\(after.count)), close \(String(describing: backClose?.closeCode)) \(String(decoding: backClose?.payload.dropFirst(2) ?? [], as: UTF8.self))")
         #expect(record.accepted == 1)

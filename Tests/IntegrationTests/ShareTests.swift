@@ -29,7 +29,6 @@ import Testing
             }
             return try await group.reduce(into: [TestClient]()) { $0.append($1) }
         }
-        #expect(viewers.count == 100)
         try await owner.sendFrame(1, Array("go 50".utf8))
         #expect(try await readLines(owner, through: 50) == Array(1...50))
         try await withThrowingTaskGroup(of: [Int].self) { group in

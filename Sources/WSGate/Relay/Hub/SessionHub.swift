@@ -128,11 +128,12 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             }
         }
         guard self.log.isKept(start) else { return .unavailable("output since the client left is no longer held (resume.buffer)") }
-        if self.lifecycle.isHeld { self.stopHolding() }
         switch self.lifecycle.resume(user: user) {
         case .refuse(let refusal):
             return .refused(refusal)
         case .attach(let replacing):
+            // Only once the resume is taken: a refused one leaves the hold (and its timer) as it was.
+            if self.heldFrom != nil { self.stopHolding() }
             if replacing, let old = self.owner, let member = self.members.removeValue(forKey: old) {
                 self.metrics.members.decrement()
                 self.send(.close(.goingAway, "session resumed on another connection"), to: member)
