@@ -201,13 +201,21 @@ struct TestCertificates {
         return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func eachNameGetsItsCertificateAndARenamedOneIsPickedUp() async throws {
+    @Test func eachNameGetsItsCertificateAndARenamedOneIsPickedUpAndUnusableDirectoryFilesAreLeftOut() async throws {
         let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         try await certificates.issueServer("a", for: "a.test")
         try await certificates.issueServer("b", for: "*.b.test")
         let directory = Scratch.path("wsgate-sni-certificates")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Two files in the directory that cannot be served: a certificate naming no DNS name and
+        // one that is not PEM. They are logged and left out; the listener starts, and the
+        // directory's later certificates are still picked up.
+        try await certificates.issueClient("nodns", commonName: "nodns")
+        _ = rename(certificates.key("nodns"), directory.appendingPathComponent("nodns.key").path)
+        _ = rename(certificates.certificate("nodns"), directory.appendingPathComponent("nodns.pem").path)
+        try "not a certificate".write(to: directory.appendingPathComponent("garbage.pem"), atomically: true, encoding: .utf8)
+        try "not a key".write(to: directory.appendingPathComponent("garbage.key"), atomically: true, encoding: .utf8)
         let config = Scratch.path("wsgate-sni", suffix: ".yaml")
         try """
             listeners:
@@ -224,6 +232,8 @@ struct TestCertificates {
         let gateway = try await GatewayProcess(arguments: ["--config", config.path, "--watch-interval", "0.5"])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()
+        #expect(gateway.log.contains("nodns.pem left out"), "\(gateway.log)")
+        #expect(gateway.log.contains("garbage.pem left out"), "\(gateway.log)")
 
         let a = try await Self.served(port: gateway.port, name: "a.test")
         #expect(a.contains("CN=a.test") || a.contains("CN = a.test"), "\(a)")

@@ -114,11 +114,11 @@ public struct ListenerTLS: Sendable, Equatable {
         self.keyFile = keyFile
     }
 
-    /// The SNI certificates: the listed ones, then the directory's in name order.
-    var allSNICertificates: [CertificatePair] {
-        guard let directory = self.certificatesDirectory else { return self.sniCertificates }
+    /// The certificates found in `certificates_directory` now, in name order.
+    var directoryCertificates: [CertificatePair] {
+        guard let directory = self.certificatesDirectory else { return [] }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".pem") && !$0.hasPrefix(".") }.sorted()
-        return self.sniCertificates + names.compactMap { name in
+        return names.compactMap { name in
             let key = "\(directory)/\(name.dropLast(4)).key"
             return FileManager.default.fileExists(atPath: key) ? CertificatePair(certificateFile: "\(directory)/\(name)", keyFile: key) : nil
         }
@@ -126,7 +126,7 @@ public struct ListenerTLS: Sendable, Equatable {
 
     /// Every file the listener reads (watched for changes), and the certificates' directory.
     var files: [String] {
-        [self.certificateFile, self.keyFile] + self.allSNICertificates.flatMap { [$0.certificateFile, $0.keyFile] }
+        [self.certificateFile, self.keyFile] + (self.sniCertificates + self.directoryCertificates).flatMap { [$0.certificateFile, $0.keyFile] }
             + (self.clientCAFile.map { [$0] } ?? []) + (self.certificatesDirectory.map { [$0] } ?? [])
     }
 }

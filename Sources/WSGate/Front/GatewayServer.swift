@@ -93,7 +93,7 @@ public final class GatewayServer: Sendable {
 
     /// Binds one listener (its certificate read now).
     func open(_ listener: ListenerConfiguration) async throws -> OpenListener {
-        let tls = try listener.tls.map { try ServerTLSContext(files: $0) }
+        let tls = try listener.tls.map { try ServerTLSContext(files: $0, logger: self.gateway.logger) }
         let channel = try await self.bootstrap(tls: tls, proxyProtocolFrom: listener.proxyProtocolFrom)
             .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: listener.reusePort ? 1 : 0)
             .bind(host: listener.address.host, port: listener.address.port).get()

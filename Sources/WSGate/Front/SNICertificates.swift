@@ -16,14 +16,31 @@ struct SNICertificates: Sendable {
     }
 
     let entries: [Entry]
+    /// Why each directory certificate left out was left out, for the log.
+    let skipped: [String]
 
-    init(_ pairs: [CertificatePair]) throws {
-        self.entries = try pairs.map { pair in
-            let chain = try NIOSSLCertificate.fromPEMFile(pair.certificateFile)
-            let names = chain.first.map(Self.dnsNames) ?? []
-            guard !names.isEmpty else { throw NoNames(file: pair.certificateFile) }
-            return Entry(names: names, chain: chain, key: try NIOSSLPrivateKey(file: pair.keyFile, format: .pem))
+    /// A listed certificate that cannot be used fails the load: the configuration names it. One
+    /// found in the directory is left out instead: a stray or half-written file there must not
+    /// hold back the listener, or every other certificate the directory gains.
+    init(listed: [CertificatePair], found: [CertificatePair] = []) throws {
+        var entries = try listed.map(Self.entry)
+        var skipped: [String] = []
+        for pair in found {
+            do {
+                entries.append(try Self.entry(pair))
+            } catch {
+                skipped.append("\(pair.certificateFile) left out: \(error)")
+            }
         }
+        self.entries = entries
+        self.skipped = skipped
+    }
+
+    private static func entry(_ pair: CertificatePair) throws -> Entry {
+        let chain = try NIOSSLCertificate.fromPEMFile(pair.certificateFile)
+        let names = chain.first.map(Self.dnsNames) ?? []
+        guard !names.isEmpty else { throw NoNames(file: pair.certificateFile) }
+        return Entry(names: names, chain: chain, key: try NIOSSLPrivateKey(file: pair.keyFile, format: .pem))
     }
 
     /// The leaf's subjectAltName DNS entries, through swift-nio-ssl's underscored accessor (its
