@@ -22,11 +22,10 @@ step_done "swift build"
 # spent seconds of the few threads all async tests share in backtraces: other tests' connections
 # then idled into their gateway's timeouts. A failing test still reports its error.
 export SWT_SWIFT_ERROR_BACKTRACING_ENABLED=0
-# At most 16 tests at a time (Swift Testing otherwise starts ~100 at once): the integration suites
-# run the gateway in this process, and its handshakes that wait on the Swift concurrency pool (JWT
-# checks, auth call-outs) starved beside a CPU hog when hundreds of tests shared it. Also faster
-# here (45.8 s against 59.5 s for the whole suite on 2 cores). Swift Testing's knob is experimental:
-# a toolchain without it ignores the variable.
+# At most 16 tests at a time (Swift Testing otherwise sets no bound): the integration suites run the
+# gateway in this process, and its handshakes that wait on the Swift concurrency pool (JWT checks,
+# auth call-outs) starved beside a CPU hog when the whole suite shared it. Swift Testing's knob is
+# experimental: a toolchain without it ignores the variable.
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-16} \
   swift test 2>&1 | tee .build/test-output.txt
 grep -q "Test run with [1-9][0-9]* tests.* passed" .build/test-output.txt || { echo "test.sh: swift test did not report a passing run" >&2; exit 1; }

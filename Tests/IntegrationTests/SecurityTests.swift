@@ -21,8 +21,8 @@ import Testing
         // A connection over a limit is answered (and half-closed) before the request is even sent.
         try? await client.send(TestClient.handshake(path: path, extra: headers))
         // 30 s, not the usual 10: the in-process gateway checks JWTs on the Swift concurrency pool,
-        // which it shares with this process's hundreds of tests; beside a CPU hog a JWT handshake's
-        // answer has waited over 10 s for it (rv67). A gateway process has that pool to itself.
+        // which it shares with every test running beside this one; under a CPU hog a JWT
+        // handshake's answer has waited over 10 s for it. A gateway process has that pool to itself.
         let (status, responseHeaders) = try await client.readHead(timeout: .seconds(30))
         return (status, responseHeaders, client)
     }

@@ -22,7 +22,7 @@ struct SNICertificates: Sendable {
     /// A listed certificate that cannot be used fails the load: the configuration names it. One
     /// found in the directory is left out instead: a stray or half-written file there must not
     /// hold back the listener, or every other certificate the directory gains.
-    init(listed: [CertificatePair], found: [CertificatePair] = []) throws {
+    init(listed: [CertificatePair], found: [CertificatePair]) throws {
         var entries = try listed.map(Self.entry)
         var skipped: [String] = []
         for pair in found {

@@ -133,7 +133,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
             return .refused(refusal)
         case .attach(let replacing):
             // Only once the resume is taken: a refused one leaves the hold (and its timer) as it was.
-            if self.heldFrom != nil { self.stopHolding() }
+            self.stopHolding()
             if replacing, let old = self.owner, let member = self.members.removeValue(forKey: old) {
                 self.metrics.members.decrement()
                 self.send(.close(.goingAway, "session resumed on another connection"), to: member)
@@ -207,7 +207,9 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
     }
 
     /// The hold is over (a resume, or the end): its timer and its place among the held sessions go.
+    /// Ends the hold, if there is one: its window timer and its place among the route's held sessions.
     private func stopHolding() {
+        guard self.heldFrom != nil else { return }
         self.windowTimer?.cancel()
         self.windowTimer = nil
         self.heldFrom = nil
@@ -381,7 +383,7 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         guard !self.finished else { return }
         self.finished = true
         self.lifecycle.end()
-        if self.heldFrom != nil { self.stopHolding() }
+        self.stopHolding()
         self.table.remove(self.key, hub: ObjectIdentifier(self), tombstone: tombstone, for: self.settings.window ?? .zero)
         if self.closing == nil { self.closing = (code, reason) }
         self.backendLeg?.relayClose(code: .goingAway, reason: reason)
