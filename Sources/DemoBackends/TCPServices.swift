@@ -23,6 +23,9 @@ public enum TCPServices {
     static func start(host: String, port: Int, group: EventLoopGroup, handler: @escaping @Sendable () -> ChannelHandler & Sendable) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            // NIO's default (128) fills when a burst of connects meets a busy machine, and a connect
+            // whose SYN is dropped waits a second or more to retry: tests would see 504s, not a service.
+            .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

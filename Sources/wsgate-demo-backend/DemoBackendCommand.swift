@@ -24,8 +24,8 @@ struct DemoBackendCommand: AsyncParsableCommand {
     @Option(help: "Second console instance's port.")
     var consoleBPort = 9003
 
-    @Option(help: "Plain TCP echo port (0 = off).")
-    var echoPort = 0
+    @Option(help: "Plain TCP echo port (0: any free port; no echo unless given).")
+    var echoPort: Int?
 
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -36,8 +36,8 @@ struct DemoBackendCommand: AsyncParsableCommand {
         print("websocket echo on ws://\(self.host):\(ws.localAddress!.port!)/")
         print("console-a on tcp://\(self.host):\(consoleA.localAddress!.port!)")
         print("console-b on tcp://\(self.host):\(consoleB.localAddress!.port!)")
-        if self.echoPort != 0 {
-            let echo = try await TCPServices.startEcho(host: self.host, port: self.echoPort, group: group)
+        if let echoPort = self.echoPort {
+            let echo = try await TCPServices.startEcho(host: self.host, port: echoPort, group: group)
             print("tcp echo on tcp://\(self.host):\(echo.localAddress!.port!)")
         }
         fflush(nil)  // every output stream: whoever started us may be waiting for the ports

@@ -80,6 +80,26 @@ final class GatewayProcess: @unchecked Sendable {
         return port!
     }
 
+    /// A TCP echo service in its own process (`wsgate-demo-backend --echo-port 0`) and its port: a
+    /// service in this test process accepts only when the test process gets to run, and beside a CPU
+    /// hog it has not for seconds — the gateway then rightly answered 504 (rv71).
+    static func tcpEcho() async throws -> (process: GatewayProcess, port: Int) {
+        let service = try await GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0", "--echo-port", "0"])
+        var port: Int?
+        do {
+            try await eventually("the demo backend's tcp echo", timeout: .seconds(20)) {
+                // "tcp echo on tcp://127.0.0.1:PORT"
+                let line = service.log.split(separator: "\n").first { $0.hasPrefix("tcp echo on ") } ?? ""
+                port = Int(line.split(separator: ":").last ?? "")
+                return port != nil
+            }
+        } catch {
+            service.stop()
+            throw error
+        }
+        return (service, port ?? 0)
+    }
+
     func signal(_ signal: Int32) {
         self.process.signal(signal)
     }
