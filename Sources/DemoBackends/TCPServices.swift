@@ -23,8 +23,8 @@ public enum TCPServices {
     static func start(host: String, port: Int, group: EventLoopGroup, handler: @escaping @Sendable () -> ChannelHandler & Sendable) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            // NIO's default (128) fills when a burst of connects meets a busy machine, and a connect
-            // whose SYN is dropped waits a second or more to retry: tests would see 504s, not a service.
+            // Deeper than NIO's 128: a full accept queue drops SYNs, and a dropped SYN is retried only
+            // a second later, so bursts of connects on a busy machine would time out at the gateway.
             .serverChannelOption(.backlog, value: 1024)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in

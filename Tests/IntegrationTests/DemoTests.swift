@@ -25,20 +25,11 @@ import Testing
     }
 
     @Test func chromiumUsesTheDemoPageThroughTheGateway() async throws {
-        let backend = try await GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0"])
+        let (backend, ports) = try await GatewayProcess.demoBackend()
         defer { backend.stop() }
-        var ports: [String: String] = [:]
-        try await eventually("the demo services' ports") {
-            // "console-a on tcp://127.0.0.1:PORT", "websocket echo on ws://127.0.0.1:PORT/"
-            for line in backend.log.split(separator: "\n") {
-                guard let name = line.split(separator: " ").first, let colon = line.lastIndex(of: ":") else { continue }
-                ports[String(name)] = String(line[line.index(after: colon)...].prefix { $0.isNumber })
-            }
-            return ports.count == 3
-        }
         let gateway = try await GatewayProcess(arguments: ["--config", Self.repository.appendingPathComponent("examples/demo/demo.yaml").path, "--log-level", "info"], environment: [
             "DEMO_PORT": "0", "DEMO_ADMIN_PORT": "0",
-            "ECHO_PORT": ports["websocket"] ?? "", "CONSOLE_A_PORT": ports["console-a"] ?? "", "CONSOLE_B_PORT": ports["console-b"] ?? "",
+            "ECHO_PORT": "\(ports["websocket"] ?? 0)", "CONSOLE_A_PORT": "\(ports["console-a"] ?? 0)", "CONSOLE_B_PORT": "\(ports["console-b"] ?? 0)",
         ])
         defer { gateway.stop() }
         try await gateway.waitUntilListening()

@@ -80,24 +80,26 @@ final class GatewayProcess: @unchecked Sendable {
         return port!
     }
 
-    /// A TCP echo service in its own process (`wsgate-demo-backend --echo-port 0`) and its port: a
-    /// service in this test process accepts only when the test process gets to run, and beside a CPU
-    /// hog it has not for seconds — the gateway then rightly answered 504 (rv71).
-    static func tcpEcho() async throws -> (process: GatewayProcess, port: Int) {
-        let service = try await GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0", "--echo-port", "0"])
-        var port: Int?
+    /// `wsgate-demo-backend` on free ports, and its services' ports by the first word of the line
+    /// that announces each ("websocket", "console-a", "console-b", and "tcp" with `tcpEcho`).
+    static func demoBackend(tcpEcho: Bool = false) async throws -> (process: GatewayProcess, ports: [String: Int]) {
+        let service = try await GatewayProcess(executable: "wsgate-demo-backend", arguments: ["--ws-port", "0", "--console-a-port", "0", "--console-b-port", "0"] + (tcpEcho ? ["--echo-port", "0"] : []))
+        var ports: [String: Int] = [:]
         do {
-            try await eventually("the demo backend's tcp echo", timeout: .seconds(20)) {
-                // "tcp echo on tcp://127.0.0.1:PORT"
-                let line = service.log.split(separator: "\n").first { $0.hasPrefix("tcp echo on ") } ?? ""
-                port = Int(line.split(separator: ":").last ?? "")
-                return port != nil
+            try await eventually("the demo services' ports", timeout: .seconds(20)) {
+                // "console-a on tcp://127.0.0.1:PORT", "websocket echo on ws://127.0.0.1:PORT/"
+                for line in service.log.split(separator: "\n") {
+                    guard let name = line.split(separator: " ").first, let colon = line.lastIndex(of: ":"),
+                          let port = Int(line[line.index(after: colon)...].prefix { $0.isNumber }) else { continue }
+                    ports[String(name)] = port
+                }
+                return ports.count == (tcpEcho ? 4 : 3)
             }
         } catch {
             service.stop()
             throw error
         }
-        return (service, port ?? 0)
+        return (service, ports)
     }
 
     func signal(_ signal: Int32) {

@@ -206,8 +206,8 @@ final class SessionHub: RelayPartner, ByteStreamLegOwner, GoingAway {
         }
     }
 
-    /// The hold is over (a resume, or the end): its timer and its place among the held sessions go.
-    /// Ends the hold, if there is one: its window timer and its place among the route's held sessions.
+    /// Ends the hold, if there is one (a resume, or the end): its window timer and its place among the
+    /// route's held sessions.
     private func stopHolding() {
         guard self.heldFrom != nil else { return }
         self.windowTimer?.cancel()
