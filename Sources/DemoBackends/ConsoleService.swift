@@ -14,6 +14,9 @@ public final class ConsoleRoom: Sendable {
         var name: String
         var instance: String
         var channel: Channel
+        /// Whether the room was told of the join: `/who` lists only these, so a probe that is
+        /// connected at that moment (a pool's health check) is not counted as a person.
+        var announced = false
     }
 
     private let members = NIOLockedValueBox<[ObjectIdentifier: Member]>([:])
@@ -55,6 +58,10 @@ public final class ConsoleRoom: Sendable {
         self.members.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(handler)) }
     }
 
+    func markAnnounced(_ handler: ConsoleHandler) {
+        self.members.withLockedValue { $0[ObjectIdentifier(handler)]?.announced = true }
+    }
+
     func rename(_ handler: ConsoleHandler, to name: String) -> Bool {
         self.members.withLockedValue { members in
             guard !members.values.contains(where: { $0.name == name }) else { return false }
@@ -64,7 +71,7 @@ public final class ConsoleRoom: Sendable {
     }
 
     var who: [(name: String, instance: String)] {
-        self.members.withLockedValue { $0.values.map { ($0.name, $0.instance) } }.sorted { $0.name < $1.name }
+        self.members.withLockedValue { $0.values.filter(\.announced).map { ($0.name, $0.instance) } }.sorted { $0.name < $1.name }
     }
 
     /// One line to everyone in the room (each member's own event loop writes it).
@@ -111,6 +118,7 @@ final class ConsoleHandler: ChannelInboundHandler, @unchecked Sendable {
         guard !self.announced else { return }
         self.announced = true
         self.announcement?.cancel()
+        self.room.markAnnounced(self)
         self.room.broadcast("* \(self.name) joined (via \(self.instance))")
     }
 

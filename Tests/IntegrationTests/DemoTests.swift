@@ -51,7 +51,7 @@ import Testing
         #expect(page.chat == ["<\(name)> hello from chromium"], "the room said it back to everyone, us included")
         #expect(page.system.allSatisfy { !$0.contains(" left") }, "health checks are not announced: \(page.system)")
         #expect(page.replies.contains { $0.hasPrefix("time: 20") })
-        #expect(page.replies.contains { $0.hasPrefix("who: 1 online — \(name) (\(page.instance))") })
+        #expect(page.replies.contains { $0.hasPrefix("who: 1 online — \(name) (\(page.instance))") }, "\(page.replies)")
         #expect(page.echoes == ["echo from chromium"])
         #expect(page.errors.isEmpty, "\(page.errors)")
         #expect(page.rttCount >= 20)

@@ -124,6 +124,27 @@ final class GatewayProcess: @unchecked Sendable {
     /// The most resident memory the gateway process has had (the kernel's high-water mark).
     var peakResidentBytes: Int { self.statusBytes("VmHWM:") }
 
+    /// Seconds the gateway's threads have run and have waited for a core (the kernel's
+    /// `/proc/PID/task/*/schedstat`): a slow answer on a busy machine says which it was.
+    var schedulerSeconds: (running: Double, waiting: Double) {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.process.pid)/task")) ?? []
+        return tasks.reduce(into: (running: 0, waiting: 0)) { total, task in
+            let fields = Self.readWhole("/proc/\(self.process.pid)/task/\(task)/schedstat").split(separator: " ").compactMap { Double($0) }
+            guard fields.count >= 2 else { return }
+            total.running += fields[0] / 1e9
+            total.waiting += fields[1] / 1e9
+        }
+    }
+
+    /// The host's count of SYNs sent again (`TcpExt: TCPSynRetrans` in /proc/net/netstat, every
+    /// process's): a connect slower than a second on loopback was dropped, or its process was late.
+    static var synRetransmits: Int {
+        let lines = Self.readWhole("/proc/net/netstat").split(separator: "\n").filter { $0.hasPrefix("TcpExt:") }
+        guard lines.count == 2, let column = lines[0].split(separator: " ").firstIndex(of: "TCPSynRetrans") else { return 0 }
+        let values = lines[1].split(separator: " ")
+        return column < values.count ? Int(values[column]) ?? 0 : 0
+    }
+
     private func statusBytes(_ field: String) -> Int {
         let status = Self.readWhole("/proc/\(self.process.pid)/status")
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
