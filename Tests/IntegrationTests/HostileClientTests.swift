@@ -39,6 +39,7 @@ import Testing
 
         // Slowloris: 2,000 connections from 127.0.0.2, each trickling a request head a byte a second.
         let started = NIODeadline.now()
+        let scheduledAtStart = gateway.schedulerSeconds
         var slow: [TestClient] = []
         // How long each slow connection lived: it must be the handshake timeout, not less. (Opening
         // 2,000 takes seconds on a busy machine, so the first may time out before the last opens.)
@@ -122,6 +123,7 @@ import Testing
         let openedSeconds = Double((opened - started).nanoseconds) / 1e9
         for client in slow { try await client.waitForEOF(timeout: .seconds(30)) }
         let droppedAfter = Double((lastClosed.withLockedValue { $0 } - started).nanoseconds) / 1e9
+        let waitedForCore = gateway.schedulerSeconds.waiting - scheduledAtStart.waiting
 
         let perSlowKiB = Double(held - baseline) / 1024 / Double(Self.slowConnections)
         print("""
@@ -147,7 +149,11 @@ import Testing
         // On a failure, what the gateway said about the other answers (its lines but the 429s, the
         // slow connections' timeouts and ended sessions); built only then (the comment is lazy).
         #expect((floodStatuses[429] ?? 0) == Self.floodHandshakes - (floodStatuses[101] ?? 0), "\(floodStatuses); log: \(gateway.log.split(separator: "\n").filter { !$0.contains("request within") && !$0.contains("status=429") && !$0.contains("session ended") }.suffix(60).joined(separator: "\n"))")
-        #expect(droppedAfter >= 10 && droppedAfter < 12 + openedSeconds + 15, "dropped after \(droppedAfter) s")
+        // Late by at most 15 s plus the time the gateway's threads waited for a core: a timer cannot
+        // fire while its thread does not run (rv79, beside a CPU hog and the suite: the gateway waited
+        // 22 s of a 23.7 s flood, and its last drop came 0.3 s past a bound without the wait). A
+        // gateway that spins or wedges runs or sleeps instead of waiting, and stays outside the bound.
+        #expect(droppedAfter >= 10 && droppedAfter < 12 + openedSeconds + 15 + waitedForCore, "dropped after \(droppedAfter) s; the gateway waited \(waitedForCore) s for a core")
         #expect(perSlowKiB < 32, "each slow connection costs \(perSlowKiB) KiB")
     }
 }
