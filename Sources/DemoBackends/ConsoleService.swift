@@ -58,8 +58,13 @@ public final class ConsoleRoom: Sendable {
         self.members.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(handler)) }
     }
 
-    func markAnnounced(_ handler: ConsoleHandler) {
-        self.members.withLockedValue { $0[ObjectIdentifier(handler)]?.announced = true }
+    /// Marks the member announced; false if it already was (or has left), so it is told once.
+    func markAnnounced(_ handler: ConsoleHandler) -> Bool {
+        self.members.withLockedValue { members in
+            guard let member = members[ObjectIdentifier(handler)], !member.announced else { return false }
+            members[ObjectIdentifier(handler)]?.announced = true
+            return true
+        }
     }
 
     func rename(_ handler: ConsoleHandler, to name: String) -> Bool {
@@ -96,9 +101,8 @@ final class ConsoleHandler: ChannelInboundHandler, @unchecked Sendable {
     private var name = ""
     private var pending: [UInt8] = []
     private var lines = 0
-    /// Joins are announced after a moment, so probes (health checks connect and leave at once)
-    /// do not fill the room with arrivals and departures.
-    private var announced = false
+    /// Joins are announced after a moment (the room records it), so probes (health checks
+    /// connect and leave at once) do not fill the room with arrivals and departures.
     private var announcement: Scheduled<Void>?
     static let announceAfter = TimeAmount.milliseconds(800)
 
@@ -115,16 +119,14 @@ final class ConsoleHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func announceJoin() {
-        guard !self.announced else { return }
-        self.announced = true
+        guard self.room.markAnnounced(self) else { return }
         self.announcement?.cancel()
-        self.room.markAnnounced(self)
         self.room.broadcast("* \(self.name) joined (via \(self.instance))")
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         self.announcement?.cancel()
-        if let member = self.room.leave(self), self.announced { self.room.broadcast("* \(member.name) left") }
+        if let member = self.room.leave(self), member.announced { self.room.broadcast("* \(member.name) left") }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

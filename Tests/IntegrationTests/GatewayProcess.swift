@@ -125,7 +125,8 @@ final class GatewayProcess: @unchecked Sendable {
     var peakResidentBytes: Int { self.statusBytes("VmHWM:") }
 
     /// Seconds the gateway's threads have run and have waited for a core (the kernel's
-    /// `/proc/PID/task/*/schedstat`): a slow answer on a busy machine says which it was.
+    /// `/proc/PID/task/*/schedstat`): a slow answer on a busy machine says which it was. Threads
+    /// that exited between two readings drop out of the sum (a short-lived one can make a delta negative).
     var schedulerSeconds: (running: Double, waiting: Double) {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.process.pid)/task")) ?? []
         return tasks.reduce(into: (running: 0, waiting: 0)) { total, task in
